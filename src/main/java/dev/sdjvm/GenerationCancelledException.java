@@ -1,0 +1,10 @@
+package dev.sdjvm;
+
+/** A generation was cancelled by its progress callback, a deadline or by closing the pipeline. */
+public class GenerationCancelledException extends StableDiffusionException {
+    private static final long serialVersionUID = 1L;
+
+    public GenerationCancelledException(String message) {
+        super(message);
+    }
+}

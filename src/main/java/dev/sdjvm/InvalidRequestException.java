@@ -1,0 +1,20 @@
+package dev.sdjvm;
+
+/**
+ * A request or argument is invalid; thrown before any native work starts (diffusers' {@code check_inputs}).
+ * {@link #field()} names the offending field, as the server reports it.
+ */
+public class InvalidRequestException extends StableDiffusionException {
+    private static final long serialVersionUID = 1L;
+    private final String field;
+
+    public InvalidRequestException(String field, String problem) {
+        super(field == null ? problem : field + ": " + problem);
+        this.field = field;
+    }
+
+    /** The name of the invalid field or argument, or null. */
+    public String field() {
+        return field;
+    }
+}

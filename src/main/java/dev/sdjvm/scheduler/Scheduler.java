@@ -1,0 +1,39 @@
+package dev.sdjvm.scheduler;
+
+/**
+ * A diffusers noise scheduler in pure Java, on float32 arrays in row-major order (the flattened tensor).
+ *
+ * <p>Mirrors diffusers' {@code SchedulerMixin}: {@link #setTimesteps}, {@link #timesteps}, {@link #initNoiseSigma},
+ * {@link #scaleModelInput} and {@link #step}. Schedulers are <b>stateful</b> (multistep history, step index):
+ * use one instance per generation and call {@link #setTimesteps} before the loop; instances are not thread-safe.
+ *
+ * <p>The arrays hold one sample (e.g. [1,4,64,64] flattened). Output arrays may be the same array as the input
+ * (in place); implementations allocate their history buffers once and reuse them, so the denoising loop does
+ * not allocate per step.
+ */
+public interface Scheduler {
+    /** diffusers class name, e.g. {@code DPMSolverMultistepScheduler}. */
+    String name();
+
+    /** Computes the timesteps (and sigmas) for {@code numInferenceSteps} and resets the step state. */
+    void setTimesteps(int numInferenceSteps);
+
+    /** The timesteps of the current schedule, in the order the loop visits them (a copy). Integral for most schedulers. */
+    double[] timesteps();
+
+    /** Standard deviation of the initial noise: latents = randn * initNoiseSigma. */
+    float initNoiseSigma();
+
+    /** Writes the model input for {@code timestep} into {@code out} ({@code out} may be {@code sample}). */
+    void scaleModelInput(float[] sample, double timestep, float[] out);
+
+    /**
+     * One denoising step: from the model output at {@code timestep} and the current {@code sample}, writes the
+     * previous sample into {@code out} ({@code out} may be {@code sample}).
+     */
+    void step(float[] modelOutput, double timestep, float[] sample, float[] out);
+
+    /** Source of the noise a stochastic scheduler draws; ignored by deterministic ones. */
+    default void setNoiseSource(NoiseSource noise) {
+    }
+}
