@@ -1,0 +1,55 @@
+package dev.sdjvm;
+
+/**
+ * How {@link StableDiffusion#load(java.nio.file.Path, LoadOptions)} sets a model up.
+ *
+ * @param backend           where to run ({@link Backend#AUTO} by default)
+ * @param threads           libtorch intra-op threads (process-wide), or 0 to keep libtorch's default
+ * @param unetReplicas      UNet copies; with 2 and a batch-1 UNet, the uncond and cond halves of classifier-free
+ *                          guidance run concurrently (AWS's {@code DataParallel(unet, [0, 1])}); 1 by default
+ * @param maxConcurrent     generations allowed to run at once; more wait (1 by default: one generation already
+ *                          uses every core)
+ * @param warmup            run every artifact once at load time, which checks that their shapes fit together and
+ *                          finds dtype and batch of artifacts without a manifest (true by default)
+ */
+public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup) {
+    public LoadOptions {
+        if (backend == null) {
+            throw new InvalidRequestException("backend", "must not be null");
+        }
+        if (threads < 0) {
+            throw new InvalidRequestException("threads", "must be >= 0, got " + threads);
+        }
+        if (unetReplicas < 1 || unetReplicas > 64) {
+            throw new InvalidRequestException("unetReplicas", "must be in 1..64, got " + unetReplicas);
+        }
+        if (maxConcurrent < 1) {
+            throw new InvalidRequestException("maxConcurrent", "must be >= 1, got " + maxConcurrent);
+        }
+    }
+
+    /** The defaults: AUTO backend, libtorch's threads, one UNet, one generation at a time, warm-up on. */
+    public static LoadOptions defaults() {
+        return new LoadOptions(Backend.AUTO, 0, 1, 1, true);
+    }
+
+    public LoadOptions withBackend(Backend b) {
+        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup);
+    }
+
+    public LoadOptions withThreads(int t) {
+        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup);
+    }
+
+    public LoadOptions withUnetReplicas(int r) {
+        return new LoadOptions(backend, threads, r, maxConcurrent, warmup);
+    }
+
+    public LoadOptions withMaxConcurrent(int m) {
+        return new LoadOptions(backend, threads, unetReplicas, m, warmup);
+    }
+
+    public LoadOptions withWarmup(boolean w) {
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w);
+    }
+}

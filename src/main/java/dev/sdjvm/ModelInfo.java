@@ -1,0 +1,23 @@
+package dev.sdjvm;
+
+import dev.sdjvm.model.ArtifactSpec;
+import dev.sdjvm.model.Manifest;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * What a loaded model is.
+ *
+ * @param root            model directory
+ * @param height          image height
+ * @param width           image width
+ * @param artifacts       per role: file, input dtype, batch (null = dynamic), and where that was learnt
+ * @param unetReplicas    UNet copies loaded
+ * @param backend         where it runs
+ * @param schedulerConfig {@code scheduler/scheduler_config.json}
+ * @param manifest        our tools' manifest, or null
+ * @param loadNanos       load time including warm-up
+ */
+public record ModelInfo(Path root, int height, int width, Map<String, ArtifactSpec> artifacts, int unetReplicas,
+                        Backend backend, Map<String, Object> schedulerConfig, Manifest manifest, long loadNanos) {
+}

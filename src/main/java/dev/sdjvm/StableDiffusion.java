@@ -1,0 +1,160 @@
+package dev.sdjvm;
+
+import dev.sdjvm.backend.torch.Torch;
+import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.pipeline.DiffusionPipeline;
+import dev.sdjvm.pipeline.DefaultModel;
+import dev.sdjvm.tokenizer.ClipTokenizer;
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Stable Diffusion text-to-image from the JVM: the facade.
+ * <pre>{@code
+ * try (StableDiffusion sd = StableDiffusion.load(Path.of("sd2_512_root"))) {
+ *     BufferedImage img = sd.generate("a lovely cat");
+ *     GenerationResult r = sd.generate(GenerationRequest.builder("a lighthouse").steps(20).seed(7L).build());
+ * }
+ * }</pre>
+ *
+ * <p><b>Thread safety.</b> An instance may be shared: {@link #generate} can be called from many threads. At most
+ * {@link LoadOptions#maxConcurrent()} generations run at once (the others wait their turn); each has its own
+ * scheduler, random generator and native tensors, so the images depend only on the request and its seed, whatever
+ * runs beside it. {@link #close} cancels running generations at their next step, waits for them, then frees all
+ * native memory; calls after close fail with {@link IllegalStateException}.
+ */
+public final class StableDiffusion implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(StableDiffusion.class);
+
+    private final DiffusionPipeline pipeline;
+    private final LoadOptions options;
+    private final Semaphore permits;
+    private final AtomicInteger running = new AtomicInteger();
+    private volatile boolean closed;
+    private final long loadNanos;
+
+    private StableDiffusion(DiffusionPipeline pipeline, LoadOptions options, long loadNanos) {
+        this.pipeline = pipeline;
+        this.options = options;
+        this.permits = new Semaphore(options.maxConcurrent(), true);
+        this.loadNanos = loadNanos;
+    }
+
+    /** Loads a model directory (AWS's {@code sd2_512_root} layout) with the default options. */
+    public static StableDiffusion load(Path modelDir) {
+        return load(modelDir, LoadOptions.defaults());
+    }
+
+    /**
+     * Loads a model directory.
+     *
+     * @throws ModelLoadException naming the file at fault when the directory, an artifact or a config is unusable
+     * @throws BackendException   when the requested backend is not available
+     */
+    public static StableDiffusion load(Path modelDir, LoadOptions options) {
+        long t0 = System.nanoTime();
+        ModelDirectory dir = ModelDirectory.open(modelDir);
+        BackendSelection.select(dir, options.backend());
+        Torch.load();
+        if (options.threads() > 0) {
+            Torch.setNumThreads(options.threads());
+        }
+        DiffusionPipeline p = DiffusionPipeline.load(dir, options.unetReplicas(), options.warmup());
+        long dt = System.nanoTime() - t0;
+        LOG.info("model ready in {} ms", dt / 1_000_000);
+        return new StableDiffusion(p, options, dt);
+    }
+
+    /** Loads the small model embedded in this library (see the README: what it can draw). */
+    public static StableDiffusion loadDefault() {
+        return load(DefaultModel.path());
+    }
+
+    /** Loads the embedded model with the given options. */
+    public static StableDiffusion loadDefault(LoadOptions options) {
+        return load(DefaultModel.path(), options);
+    }
+
+    /** One image for a prompt, with diffusers' defaults (50 steps, guidance 7.5, a random seed). */
+    public BufferedImage generate(String prompt) {
+        return generate(GenerationRequest.of(prompt)).image();
+    }
+
+    /**
+     * Runs the pipeline (diffusers' {@code StableDiffusionPipeline.__call__}).
+     *
+     * @throws InvalidRequestException   for an invalid request, before any native work
+     * @throws GenerationCancelledException when the listener, the deadline or {@link #close} cancelled it
+     * @throws BackendException          when libtorch failed
+     */
+    public GenerationResult generate(GenerationRequest request) {
+        if (request == null) {
+            throw new InvalidRequestException("request", "must not be null");
+        }
+        request.validate();
+        checkOpen();
+        try {
+            permits.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new GenerationCancelledException("interrupted while waiting for a free slot");
+        }
+        running.incrementAndGet();
+        try {
+            checkOpen();
+            return pipeline.generate(request, () -> closed);
+        } finally {
+            running.decrementAndGet();
+            permits.release();
+        }
+    }
+
+    /** The model directory, the artifacts' dtypes and batches, and the image size. */
+    public ModelInfo info() {
+        checkOpen();
+        var m = pipeline.model();
+        return new ModelInfo(m.root(), m.height(), m.width(), pipeline.specs(), pipeline.unetReplicas(),
+                Backend.CPU, m.schedulerConfig(), m.manifest(), loadNanos);
+    }
+
+    /** The model's tokenizer. */
+    public ClipTokenizer tokenizer() {
+        checkOpen();
+        return pipeline.tokenizer();
+    }
+
+    /** The options this instance was loaded with. */
+    public LoadOptions options() {
+        return options;
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("this StableDiffusion instance is closed");
+        }
+    }
+
+    /** Cancels running generations at their next step, waits for them (up to 60 s), frees native memory. Idempotent. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        try {
+            if (!permits.tryAcquire(options.maxConcurrent(), 60, TimeUnit.SECONDS)) {
+                LOG.warn("{} generation(s) still running after 60 s; closing anyway", running.get());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        pipeline.close();
+    }
+}

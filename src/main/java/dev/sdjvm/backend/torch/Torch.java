@@ -1,0 +1,67 @@
+package dev.sdjvm.backend.torch;
+
+import dev.sdjvm.BackendException;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.pytorch.global.torch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Loads libtorch (bytedeco {@code org.bytedeco:pytorch}) once per JVM.
+ *
+ * <p>With a system libtorch on the library path (Debian's python3-torch brings one), a cold JavaCPP cache can make the
+ * JVM load the wrong {@code libtorch_cpu.so} and crash. Caching the bundled library explicitly before
+ * {@link Loader#load} avoids that (measured on Debian 12 with python3-torch 1.13 installed).
+ */
+public final class Torch {
+    private static final Logger LOG = LoggerFactory.getLogger(Torch.class);
+    private static volatile boolean loaded;
+
+    private Torch() {
+    }
+
+    /** Loads libtorch if needed; idempotent and thread-safe. */
+    public static void load() {
+        if (loaded) {
+            return;
+        }
+        synchronized (Torch.class) {
+            if (loaded) {
+                return;
+            }
+            long t0 = System.nanoTime();
+            try {
+                Loader.cacheResource(torch.class, Loader.getPlatform() + "/libtorch_cpu.so");
+                Loader.load(torch.class);
+            } catch (Exception | LinkageError e) {
+                throw new BackendException("cannot load libtorch (org.bytedeco:pytorch " + version() + ") for "
+                        + Loader.getPlatform() + ": " + e.getMessage(), e);
+            }
+            loaded = true;
+            LOG.debug("libtorch {} loaded in {} ms ({} intra-op threads)", version(),
+                    (System.nanoTime() - t0) / 1_000_000, torch.get_num_threads());
+        }
+    }
+
+    /** The bytedeco pytorch artifact version on the class path, e.g. {@code 2.10.0-1.5.13}, or "unknown". */
+    public static String version() {
+        Package p = torch.class.getPackage();
+        String v = p == null ? null : p.getImplementationVersion();
+        return v == null ? "unknown" : v;
+    }
+
+    /** Sets libtorch's intra-op thread count (process-wide). */
+    public static void setNumThreads(int threads) {
+        load();
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        }
+        torch.set_num_threads(threads);
+    }
+
+    /** libtorch's intra-op thread count. */
+    public static int numThreads() {
+        load();
+        return torch.get_num_threads();
+    }
+}

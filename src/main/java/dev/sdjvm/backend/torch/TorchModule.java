@@ -1,0 +1,223 @@
+package dev.sdjvm.backend.torch;
+
+import dev.sdjvm.BackendException;
+import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.model.DType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.GenericDict;
+import org.bytedeco.pytorch.GenericDictIterator;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.Tuple;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * One TorchScript artifact loaded with {@code torch::jit::load}, in eval mode.
+ *
+ * <p>{@link #forward} may be called from several threads at once (libtorch's script modules are safe for concurrent
+ * inference). {@link #close} waits for running calls, frees the native module and is idempotent; a call after close
+ * fails with {@link IllegalStateException}. libtorch errors become {@link BackendException}s carrying libtorch's message.
+ */
+public final class TorchModule implements AutoCloseable {
+    private final Path file;
+    private final String role;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private JitModule module;
+
+    private TorchModule(Path file, String role, JitModule module) {
+        this.file = file;
+        this.role = role;
+        this.module = module;
+    }
+
+    /**
+     * Loads a TorchScript file.
+     *
+     * @param role what the module is (e.g. "unet"), used in messages
+     * @throws ModelLoadException when the file is missing or not a loadable TorchScript archive
+     */
+    public static TorchModule load(Path file, String role) {
+        Torch.load();
+        if (!Files.isRegularFile(file)) {
+            throw new ModelLoadException(file, role + " artifact not found");
+        }
+        JitModule m = null;
+        try (PointerScope scope = new PointerScope()) {
+            m = torch.load(file.toAbsolutePath().toString());
+            scope.detach(m);
+            m.eval();
+        } catch (RuntimeException e) {
+            if (m != null) {
+                m.close();
+            }
+            throw new ModelLoadException(file, "cannot load " + role + " as TorchScript: " + firstLine(e.getMessage()), e);
+        }
+        return new TorchModule(file, role, m);
+    }
+
+    /** The artifact file. */
+    public Path file() {
+        return file;
+    }
+
+    /** The role given at load time ("unet", "text_encoder", ...). */
+    public String role() {
+        return role;
+    }
+
+    /** The dtype of the module's first floating-point parameter or buffer, if it has any (Neuron-compiled modules may have none). */
+    public Optional<DType> parameterDType() {
+        lock.readLock().lock();
+        try (PointerScope scope = new PointerScope()) {
+            JitModule m = checkOpen();
+            var params = m.parameters(true);
+            long n = params.size();
+            var it = params.begin();
+            for (long i = 0; i < n; i++, it = it.increment()) {
+                DType d = toDType(it.access().scalar_type());
+                if (d == DType.FLOAT32 || d == DType.BFLOAT16 || d == DType.FLOAT16) {
+                    return Optional.of(d);
+                }
+            }
+            return Optional.empty();
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /**
+     * Runs {@code forward} and returns the primary output tensor: the tensor itself, the first element of a
+     * tuple/list, or of a dict the {@code preferredKey} entry (else its first entry). The result belongs to the
+     * caller's {@link PointerScope}.
+     */
+    public Tensor forwardTensor(String preferredKey, Tensor... inputs) {
+        lock.readLock().lock();
+        try (InferenceMode guard = new InferenceMode()) {
+            JitModule m = checkOpen();
+            IValueVector args = new IValueVector();
+            for (Tensor t : inputs) {
+                args.push_back(new IValue(t));
+            }
+            IValue out;
+            try {
+                out = m.forward(args);
+            } catch (RuntimeException e) {
+                throw new BackendException(role + " forward failed (" + file.getFileName() + "): " + firstLine(e.getMessage()), e);
+            }
+            return unwrap(out, preferredKey);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    private Tensor unwrap(IValue v, String preferredKey) {
+        if (v.isTensor()) {
+            return v.toTensor();
+        }
+        if (v.isTuple()) {
+            Tuple t = v.toTuple();
+            if (t.size() == 0) {
+                throw new BackendException(role + " returned an empty tuple");
+            }
+            return unwrap(t.elements().get(0), preferredKey);
+        }
+        if (v.isTensorList()) {
+            TensorVector tv = v.toTensorVector();
+            if (tv.size() == 0) {
+                throw new BackendException(role + " returned an empty list");
+            }
+            return tv.get(0);
+        }
+        if (v.isList()) {
+            var list = v.toList();
+            if (list.size() == 0) {
+                throw new BackendException(role + " returned an empty list");
+            }
+            return unwrap(list.get(0), preferredKey);
+        }
+        if (v.isGenericDict()) {
+            GenericDict d = v.toGenericDict();
+            if (preferredKey != null) {
+                IValue key = new IValue(preferredKey);
+                if (d.contains(key)) {
+                    return unwrap(d.at(key), null);
+                }
+            }
+            GenericDictIterator it = d.begin();
+            if (it.equals(d.end())) {
+                throw new BackendException(role + " returned an empty dict");
+            }
+            return unwrap(it.access().value(), null);
+        }
+        throw new BackendException(role + " returned " + v.tagKind().getString()
+                + "; expected a tensor, a tuple/list whose first element is one, or a dict");
+    }
+
+    private JitModule checkOpen() {
+        if (module == null) {
+            throw new IllegalStateException(role + " module (" + file + ") is closed");
+        }
+        return module;
+    }
+
+    /** True until {@link #close}. */
+    public boolean isOpen() {
+        return module != null;
+    }
+
+    @Override
+    public void close() {
+        lock.writeLock().lock();
+        try {
+            if (module != null) {
+                module.close();
+                module = null;
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    static DType toDType(torch.ScalarType t) {
+        switch (t) {
+            case Float: return DType.FLOAT32;
+            case BFloat16: return DType.BFLOAT16;
+            case Half: return DType.FLOAT16;
+            case Long: return DType.INT64;
+            case Int: return DType.INT32;
+            default: return null;
+        }
+    }
+
+    static torch.ScalarType toScalarType(DType d) {
+        switch (d) {
+            case FLOAT32: return torch.ScalarType.Float;
+            case BFLOAT16: return torch.ScalarType.BFloat16;
+            case FLOAT16: return torch.ScalarType.Half;
+            case INT64: return torch.ScalarType.Long;
+            case INT32: return torch.ScalarType.Int;
+            default: throw new IllegalArgumentException(String.valueOf(d));
+        }
+    }
+
+    static String firstLine(String s) {
+        if (s == null) {
+            return "(no message)";
+        }
+        int nl = s.indexOf('\n');
+        String line = nl < 0 ? s : s.substring(0, nl);
+        // libtorch messages sometimes start with an empty line or a bare "Exception raised from" trace
+        if (line.isBlank() && nl >= 0) {
+            return firstLine(s.substring(nl + 1));
+        }
+        return line;
+    }
+}

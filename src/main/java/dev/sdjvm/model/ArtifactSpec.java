@@ -1,0 +1,26 @@
+package dev.sdjvm.model;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * What the pipeline knows about one artifact: its file, the dtype its floating inputs must be cast to, and its batch
+ * (null = any batch, as CPU-traced modules accept; an integer = the only batch it accepts, as Neuron-compiled
+ * modules are static).
+ *
+ * @param role       {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv} or {@code vae_decoder}
+ * @param file       the TorchScript file
+ * @param inputDType dtype of the floating-point inputs (the ids of the text encoder stay int64)
+ * @param batch      static batch, or null for dynamic
+ * @param source     where the facts come from: "manifest", "parameters", "probe"
+ */
+public record ArtifactSpec(String role, Path file, DType inputDType, Integer batch, String source) {
+    public ArtifactSpec {
+        if (batch != null && batch < 1) {
+            throw new IllegalArgumentException(role + ": batch must be >= 1 or null, got " + batch);
+        }
+    }
+
+    /** The four artifact roles, in the order the pipeline uses them. */
+    public static final List<String> ROLES = List.of("text_encoder", "unet", "vae_post_quant_conv", "vae_decoder");
+}

@@ -1,0 +1,151 @@
+package dev.sdjvm.model;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sdjvm.ModelLoadException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A Stable Diffusion model directory in the layout AWS's Inferentia2 deployment writes ({@code sd2_512_root}):
+ * <pre>
+ * compiled_models/text_encoder.pt  unet.pt  vae_decoder.pt  vae_post_quant_conv.pt  [sdjvm-manifest.json]
+ * model_index.json  scheduler/scheduler_config.json  tokenizer/{vocab.json,merges.txt,...}
+ * text_encoder/config.json  unet/config.json  vae/config.json
+ * </pre>
+ * Reading it validates the layout and the configs the pipeline needs; it loads no native code.
+ *
+ * @param root            the directory
+ * @param tokenizerDir    {@code tokenizer/}
+ * @param schedulerConfig {@code scheduler/scheduler_config.json} as parsed JSON (diffusers key names)
+ * @param scalingFactor   {@code vae/config.json} {@code scaling_factor} (0.18215 for SD 2.x)
+ * @param vaeScaleFactor  pixels per latent: 2^(len(vae block_out_channels)-1), 8 for SD
+ * @param latentChannels  unet {@code in_channels} (4)
+ * @param latentHeight    latent height (manifest, else unet {@code sample_size})
+ * @param latentWidth     latent width
+ * @param manifest        our export tools' manifest, or null
+ * @param artifacts       role -&gt; file, for the four roles of {@link ArtifactSpec#ROLES}
+ */
+public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> schedulerConfig, double scalingFactor,
+                             int vaeScaleFactor, int latentChannels, int latentHeight, int latentWidth,
+                             Manifest manifest, Map<String, Path> artifacts) {
+
+    /** The diffusers default {@code AutoencoderKL.scaling_factor}. */
+    public static final double DEFAULT_SCALING_FACTOR = 0.18215;
+
+    /** Image height in pixels. */
+    public int height() {
+        return latentHeight * vaeScaleFactor;
+    }
+
+    /** Image width in pixels. */
+    public int width() {
+        return latentWidth * vaeScaleFactor;
+    }
+
+    /** Reads and validates a model directory. */
+    public static ModelDirectory open(Path root) {
+        if (root == null) {
+            throw new ModelLoadException(null, "model directory is null");
+        }
+        if (!Files.isDirectory(root)) {
+            throw new ModelLoadException(root, Files.exists(root) ? "not a directory" : "model directory does not exist");
+        }
+        Path compiled = root.resolve("compiled_models");
+        if (!Files.isDirectory(compiled)) {
+            throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in compiled_models/");
+        }
+        Path manifestFile = compiled.resolve(Manifest.FILE_NAME);
+        Manifest manifest = Files.isRegularFile(manifestFile) ? Manifest.read(manifestFile) : null;
+
+        Map<String, Path> artifacts = new LinkedHashMap<>();
+        for (String role : ArtifactSpec.ROLES) {
+            String name = role + ".pt";
+            if (manifest != null && manifest.artifacts().containsKey(role)) {
+                name = manifest.artifacts().get(role).file();
+            }
+            Path f = compiled.resolve(name);
+            if (!Files.isRegularFile(f)) {
+                throw new ModelLoadException(f, role + " artifact not found");
+            }
+            artifacts.put(role, f);
+        }
+
+        Path tokenizer = root.resolve("tokenizer");
+        for (String f : new String[] {"vocab.json", "merges.txt"}) {
+            if (!Files.isRegularFile(tokenizer.resolve(f))) {
+                throw new ModelLoadException(tokenizer.resolve(f), "tokenizer file not found");
+            }
+        }
+        Path schedFile = root.resolve("scheduler").resolve("scheduler_config.json");
+        Map<String, Object> sched = readMap(schedFile);
+
+        Path vaeFile = root.resolve("vae").resolve("config.json");
+        JsonNode vae = readTree(vaeFile);
+        double scaling = vae.path("scaling_factor").isNumber() ? vae.get("scaling_factor").asDouble() : DEFAULT_SCALING_FACTOR;
+        if (!(scaling > 0) || Double.isInfinite(scaling)) {
+            throw new ModelLoadException(vaeFile, "scaling_factor must be a positive number, got " + vae.get("scaling_factor"));
+        }
+        JsonNode boc = vae.get("block_out_channels");
+        int vaeScale = boc != null && boc.isArray() && boc.size() > 0 ? 1 << (boc.size() - 1) : 8;
+
+        Path unetFile = root.resolve("unet").resolve("config.json");
+        JsonNode unet = readTree(unetFile);
+        int channels = unet.path("in_channels").asInt(4);
+        int lh;
+        int lw;
+        if (manifest != null && manifest.height() != null && manifest.width() != null) {
+            if (manifest.height() % vaeScale != 0 || manifest.width() % vaeScale != 0) {
+                throw new ModelLoadException(manifestFile, "height/width " + manifest.height() + "x" + manifest.width()
+                        + " are not multiples of the VAE scale factor " + vaeScale);
+            }
+            lh = manifest.height() / vaeScale;
+            lw = manifest.width() / vaeScale;
+        } else {
+            JsonNode ss = unet.get("sample_size");
+            if (ss == null || ss.isNull()) {
+                throw new ModelLoadException(unetFile, "sample_size is missing (needed for the latent size)");
+            }
+            if (ss.isArray() && ss.size() == 2) {
+                lh = ss.get(0).asInt();
+                lw = ss.get(1).asInt();
+            } else {
+                lh = ss.asInt();
+                lw = lh;
+            }
+            if (lh < 1 || lw < 1) {
+                throw new ModelLoadException(unetFile, "sample_size must be positive, got " + ss);
+            }
+        }
+        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, lh, lw, manifest,
+                java.util.Collections.unmodifiableMap(artifacts));
+    }
+
+    private static JsonNode readTree(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new ModelLoadException(file, "config file not found");
+        }
+        try {
+            JsonNode n = new ObjectMapper().readTree(Files.readAllBytes(file));
+            if (n == null || !n.isObject()) {
+                throw new ModelLoadException(file, "not a JSON object");
+            }
+            return n;
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "invalid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    private static Map<String, Object> readMap(Path file) {
+        readTree(file);
+        try {
+            return new ObjectMapper().readValue(file.toFile(), new TypeReference<LinkedHashMap<String, Object>>() { });
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "invalid JSON: " + e.getMessage(), e);
+        }
+    }
+}

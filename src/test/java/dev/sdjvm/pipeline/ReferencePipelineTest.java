@@ -1,0 +1,114 @@
+package dev.sdjvm.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.TestModels;
+import dev.sdjvm.backend.torch.Tensors;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * End-to-end parity with diffusers: the images and latents of reference/pipeline/cases.json, which diffusers'
+ * StableDiffusionPipeline logic (commit 58eb52c0, torch 1.13) made from the tiny-sd21-dev artifacts. Tolerances are
+ * the ones its README states (section 5): image max |d| &lt;= 2 and mean |d| &lt;= 0.05 levels, final latents max |d|
+ * &lt;= 1e-4 x max|ref|, initial latents bitwise.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ReferencePipelineTest {
+    private StableDiffusion sd;
+    private static final Path CASES = TestModels.resource("reference/pipeline/cases.json");
+
+    @BeforeAll
+    void load() {
+        sd = StableDiffusion.load(TestModels.referenceTiny());
+    }
+
+    @AfterAll
+    void close() {
+        sd.close();
+    }
+
+    static Stream<JsonNode> cases() throws Exception {
+        JsonNode root = new ObjectMapper().readTree(CASES.toFile());
+        List<JsonNode> out = new ArrayList<>();
+        root.get("cases").forEach(out::add);
+        return out.stream();
+    }
+
+    static float[] readF32(Path p) throws Exception {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] f = new float[b.remaining() / 4];
+        b.asFloatBuffer().get(f);
+        return f;
+    }
+
+    @ParameterizedTest(name = "{index}: {0}")
+    @MethodSource("cases")
+    void matchesDiffusers(JsonNode c) throws Exception {
+        Path dir = CASES.getParent();
+        String prompt = c.get("prompt").asText();
+        String neg = c.get("negative_prompt").isNull() ? null : c.get("negative_prompt").asText();
+        long seed = c.get("seed").asLong();
+
+        // token ids as the reference fed the text encoder
+        int[] ids = new ObjectMapper().convertValue(c.get("ids_prompt"), int[].class);
+        assertArrayEquals(ids, sd.tokenizer().tokenize(prompt).inputIds(), "prompt ids");
+
+        // initial latents: torch.randn with a seeded CPU generator, bitwise
+        float[] init = readF32(dir.resolve(c.get("init_latents_f32").asText()));
+        float[] drawn = Tensors.randn(Tensors.generator(seed), 1, 4, 16, 16);
+        assertArrayEquals(init, drawn, "initial latents must be bitwise equal");
+
+        @SuppressWarnings("unchecked")
+        java.util.Map<String, Object> overrides = c.hasNonNull("scheduler_overrides")
+                ? new ObjectMapper().convertValue(c.get("scheduler_overrides"), java.util.Map.class) : java.util.Map.of();
+        GenerationResult r = sd.generate(GenerationRequest.builder(prompt).negativePrompt(neg)
+                .steps(c.get("steps").asInt()).guidanceScale(c.get("guidance_scale").asDouble()).seed(seed)
+                .scheduler(c.path("scheduler").asText(null)).schedulerOverrides(overrides).build());
+        assertEquals(seed, r.seed());
+
+        float[] ref = readF32(dir.resolve(c.get("latents_f32").asText()));
+        float maxRef = 0;
+        for (float v : ref) {
+            maxRef = Math.max(maxRef, Math.abs(v));
+        }
+        float maxD = 0;
+        for (int i = 0; i < ref.length; i++) {
+            maxD = Math.max(maxD, Math.abs(ref[i] - r.latents()[i]));
+        }
+        assertTrue(maxD <= 1e-4 * maxRef, "final latents max |d| " + maxD + " > 1e-4 x " + maxRef);
+
+        byte[] refRgb = Files.readAllBytes(dir.resolve(c.get("rgb_u8").asText()));
+        byte[] got = r.images().get(0).rgb();
+        assertEquals(refRgb.length, got.length);
+        int max = 0;
+        long sum = 0;
+        for (int i = 0; i < got.length; i++) {
+            int d = Math.abs((refRgb[i] & 0xff) - (got[i] & 0xff));
+            max = Math.max(max, d);
+            sum += d;
+        }
+        double mean = (double) sum / got.length;
+        System.out.printf("%s: latents max|d| %.3g (max|ref| %.3g), image max|d| %d mean|d| %.5f%n",
+                c.get("id").asText(), maxD, maxRef, max, mean);
+        assertTrue(max <= 2, "image max |d| " + max + " > 2");
+        assertTrue(mean <= 0.05, "image mean |d| " + mean + " > 0.05");
+    }
+}
