@@ -114,14 +114,61 @@ def write_bf16():
     print(f"{path}: {os.path.getsize(path)} bytes ({len(edges)} edges, {len(rand)} random)")
 
 
+# ------------------------------------------------------------------------------------------------------ randn
+
+RANDN_SEEDS = [0, 7, 42, 2**32 + 5, 1234567890123456789, 2**63 + 12345, 2**64 - 1]
+RANDN_SIZES = [1, 3, 15, 16, 17, 100, 1024]
+
+
+def randn_cases():
+    """(seed, [shape, shape, ...]): each case is a fresh generator and consecutive torch.randn calls on it."""
+    cases = []
+    for seed in RANDN_SEEDS:
+        for n in RANDN_SIZES:
+            cases.append((seed, [(n,)]))
+    cases.append((0, [(1, 4, 16, 16)]))
+    for seed in [0, 42, 2**63 + 12345]:
+        cases.append((seed, [(1, 4, 64, 64)]))
+    # consecutive draws: state continues, and the numel < 16 path's cached second normal survives between calls
+    cases.append((42, [(1, 4, 64, 64), (1, 4, 64, 64)]))
+    cases.append((7, [(3,), (3,)]))
+    cases.append((7, [(1,), (17,), (1,), (2,)]))
+    cases.append((2**32 + 5, [(100,), (31,), (15,), (16,)]))
+    return cases
+
+
+def write_randn():
+    cases = randn_cases()
+    payload = bytearray()
+    payload += b"SDJVRNDN"
+    payload += struct.pack("<ii", 1, len(cases))
+    total = 0
+    for seed, shapes in cases:
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        payload += struct.pack("<Qi", seed, len(shapes))
+        for shape in shapes:
+            t = torch.randn(shape, generator=g, dtype=torch.float32)
+            assert t.is_contiguous()
+            bits = t.numpy().reshape(-1).view(np.uint32)
+            payload += struct.pack("<i", len(shape))
+            payload += struct.pack("<%di" % len(shape), *shape)
+            payload += bits.astype("<u4").tobytes()
+            total += bits.size
+    path = os.path.join(OUT, "randn_torch.bin.gz")
+    with open(path, "wb") as fh:
+        with gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as gz:
+            gz.write(bytes(payload))
+    print(f"{path}: {os.path.getsize(path)} bytes ({len(cases)} cases, {total} floats)")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     print(f"torch {torch.__version__}, CPU capability {capability()}, numpy {np.__version__}")
     what = sys.argv[1:] or ["bf16", "randn"]
     if "bf16" in what:
         write_bf16()
-    if "randn" in what and "write_randn" in globals():
-        globals()["write_randn"]()
+    if "randn" in what:
+        write_randn()
 
 
 if __name__ == "__main__":
