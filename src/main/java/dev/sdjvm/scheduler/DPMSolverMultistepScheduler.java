@@ -493,36 +493,9 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         }
     }
 
-    /** diffusers' {@code _threshold_sample}: per sample, s = clamp(quantile(|x|, ratio), 1, max); x = clamp(x,-s,s)/s. */
     private void threshold(float[] x) {
-        int len = x.length;
-        if (len % batchSize != 0) {
-            throw new IllegalArgumentException("sample length " + len + " is not a multiple of batch size " + batchSize);
-        }
-        int per = len / batchSize;
-        float q = (float) config.dynamicThresholdingRatio();
-        float maxValue = (float) config.sampleMaxValue();
-        for (int b = 0; b < batchSize; b++) {
-            int off = b * per;
-            for (int i = 0; i < per; i++) {
-                sortBuf[i] = Math.abs(x[off + i]);
-            }
-            Arrays.sort(sortBuf, 0, per);
-            // torch.quantile, linear interpolation, computed in float32
-            float rank = q * (float) (per - 1);
-            int below = (int) rank;
-            int above = (int) Math.ceil(rank);
-            float w = rank - below;
-            float lo = sortBuf[below];
-            float hi = sortBuf[above];
-            float s = w < 0.5f ? lo + w * (hi - lo) : hi - (hi - lo) * (1f - w);
-            s = Math.min(Math.max(s, 1f), maxValue);
-            for (int i = 0; i < per; i++) {
-                float v = x[off + i];
-                v = Math.min(Math.max(v, -s), s);
-                x[off + i] = v / s;
-            }
-        }
+        NoiseSchedules.threshold(x, batchSize, (float) config.dynamicThresholdingRatio(),
+                (float) config.sampleMaxValue(), sortBuf);
     }
 
     private void firstOrder(float[] m0, float[] sample, float[] out) {
