@@ -52,7 +52,7 @@ public final class TorchModule implements AutoCloseable {
         JitModule m = null;
         try (PointerScope scope = new PointerScope()) {
             m = torch.load(file.toAbsolutePath().toString());
-            scope.detach(m);
+            m.retainReference();  // survive the scope: closed by close()
             m.eval();
         } catch (RuntimeException e) {
             if (m != null) {
