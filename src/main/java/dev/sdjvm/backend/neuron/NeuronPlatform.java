@@ -176,7 +176,8 @@ public final class NeuronPlatform {
     }
 
     /**
-     * Loads libtorch (JavaCPP, idempotent) and then libtorchneuron into this process, after all checks; idempotent.
+     * Loads libtorch (JavaCPP, idempotent) and then libtorchneuron into this process, after all checks; idempotent
+     * (a second platform pointing at another libtorchneuron.so is refused: one per process).
      * Call before the first {@code torch::jit::load} of a Neuron-compiled artifact. libnrt.so was already
      * {@code dlopen}ed by {@link #detect()}, so libtorchneuron's {@code DT_NEEDED} on it resolves by soname even
      * without {@code LD_LIBRARY_PATH}.
@@ -186,6 +187,7 @@ public final class NeuronPlatform {
     public synchronized void loadTorchNeuron() {
         requireAvailable();
         if (TorchNeuronLoader.isLoaded()) {
+            TorchNeuronLoader.load(torchNeuron); // no-op for the same file, refuses another one
             return;
         }
         org.bytedeco.javacpp.Loader.load(org.bytedeco.pytorch.global.torch.class);
