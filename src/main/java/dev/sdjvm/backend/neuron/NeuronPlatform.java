@@ -120,13 +120,19 @@ public final class NeuronPlatform {
             } catch (BackendException e) {
                 problems.add(e.getMessage());
             }
+            if (insp != null && nrt != null) {
+                problems.addAll(TorchNeuronLoader.runtimeProblems(insp, nrt));
+            }
         }
         NeuronPlatform p = new NeuronPlatform(devices, runtime, version, tn, insp, lt, problems);
         LOG.debug("{}", p);
         return p;
     }
 
-    /** True when devices, libnrt and a compatible libtorchneuron were all found. */
+    /**
+     * True when devices, libnrt and a compatible libtorchneuron were all found (its torch release matches
+     * org.bytedeco:pytorch, and the found libnrt exports the {@code nrt_*} functions and symbol versions it imports).
+     */
     public boolean available() {
         return problems.isEmpty();
     }

@@ -21,6 +21,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Predicate;
 import java.util.jar.JarFile;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -522,15 +523,23 @@ public final class TorchNeuronLoader {
      * Weak imports are ignored. An empty result means every torch entry point it needs exists in that libtorch.
      */
     public static List<String> missingTorchSymbols(Path extension, List<Path> torchLibs) {
+        return missingSymbols(extension, torchLibs, TorchNeuronLoader::isTorchSymbol);
+    }
+
+    /**
+     * The symbols selected by {@code which} that {@code extension} imports (non-weak, undefined) and none of
+     * {@code providers} defines, sorted. Used for the torch symbols and for the {@code nrt_*} symbols of libnrt.
+     */
+    public static List<String> missingSymbols(Path extension, List<Path> providers, Predicate<String> which) {
         try {
             Set<String> wanted = new HashSet<>();
             ElfFile.read(extension).forEachDynamicSymbol(s -> {
-                if (!s.defined() && !s.weak() && isTorchSymbol(s.name())) {
+                if (!s.defined() && !s.weak() && which.test(s.name())) {
                     wanted.add(s.name());
                 }
                 return true;
             });
-            for (Path lib : torchLibs) {
+            for (Path lib : providers) {
                 if (wanted.isEmpty()) {
                     break;
                 }
@@ -547,6 +556,42 @@ public final class TorchNeuronLoader {
         } catch (IOException e) {
             throw new BackendException("symbol check failed: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Checks that the Neuron runtime library {@code nrt} provides what {@code insp}'s libtorchneuron imports from it:
+     * every {@code nrt_*} function and every symbol version ({@code .gnu.version_r}, e.g. {@code NRT_2.0.0})
+     * required from a {@code libnrt*} file. An older runtime than torch-neuronx was built against fails here instead
+     * of with "undefined symbol: nrt_..., version NRT_2.0.0" at load or call time.
+     *
+     * @return the problems (empty when compatible)
+     */
+    public static List<String> runtimeProblems(Inspection insp, Path nrt) {
+        List<String> problems = new ArrayList<>();
+        try {
+            ElfFile nrtElf = ElfFile.read(nrt);
+            List<String> defined = nrtElf.versionDefinitions();
+            for (ElfFile.VersionNeed vn : insp.versionNeeds()) {
+                if (vn.file().startsWith("libnrt")) {
+                    List<String> absent = vn.versions().stream().filter(v -> !defined.contains(v)).toList();
+                    if (!absent.isEmpty()) {
+                        problems.add(insp.library() + " requires symbol version(s) " + absent + " of " + vn.file()
+                                + " but " + nrt + " defines " + defined + ": the Neuron runtime does not match this "
+                                + "torch-neuronx (install the aws-neuronx-runtime-lib of the same Neuron SDK release)");
+                    }
+                }
+            }
+        } catch (IOException e) {
+            problems.add("cannot inspect the Neuron runtime " + nrt + ": " + e.getMessage());
+            return problems;
+        }
+        List<String> missing = missingSymbols(insp.library(), List.of(nrt), n -> n.startsWith("nrt_"));
+        if (!missing.isEmpty()) {
+            problems.add(insp.library() + " calls " + missing + " which " + nrt + " does not export: the Neuron "
+                    + "runtime is older than this torch-neuronx expects (install the aws-neuronx-runtime-lib of the "
+                    + "same Neuron SDK release)");
+        }
+        return problems;
     }
 
     static boolean isTorchSymbol(String name) {

@@ -167,6 +167,33 @@ class TorchNeuronLoaderTest {
     }
 
     @Test
+    void runtimeCheckFindsAnOlderLibnrt() throws Exception {
+        Gcc.assumeAvailable();
+        // a runtime that versions its symbols NRT_2.0.0 and has nrt_tensor_copy, and an older one without either
+        Path map = tmp.resolve("nrt.map");
+        Files.writeString(map, "NRT_2.0.0 { global: nrt_*; local: *; };\n");
+        String fns = "int nrt_get_version(void *v, unsigned long n) { return 0; }\n";
+        Path newNrt = Gcc.sharedLibrary(tmp.resolve("nrt-new"), "libnrt.so",
+                fns + "int nrt_tensor_copy(void *a, void *b) { return 0; }\n", "-Wl,-soname,libnrt.so.1",
+                "-Wl,--version-script=" + map);
+        Path oldNrt = Gcc.sharedLibrary(tmp.resolve("nrt-old"), "libnrt.so", fns, "-Wl,-soname,libnrt.so.1");
+        Path sp = tmp.resolve("g/site-packages");
+        Path lib = fakeInstall(sp, "extern int nrt_tensor_copy(void *, void *);\n"
+                + "extern int nrt_get_version(void *, unsigned long);\n"
+                + "int copy(void) { return nrt_tensor_copy(0, 0) + nrt_get_version(0, 0); }\n",
+                "-L" + newNrt.getParent(), "-lnrt");
+        TorchNeuronLoader.Inspection insp = TorchNeuronLoader.inspect(lib);
+        assertTrue(insp.needed().contains("libnrt.so.1"), insp.needed().toString());
+        assertTrue(insp.versionNeeds().stream().anyMatch(v -> v.file().equals("libnrt.so.1")
+                && v.versions().contains("NRT_2.0.0")), insp.versionNeeds().toString());
+        assertEquals(List.of(), TorchNeuronLoader.runtimeProblems(insp, newNrt));
+        List<String> problems = TorchNeuronLoader.runtimeProblems(insp, oldNrt);
+        assertEquals(2, problems.size(), problems.toString());
+        assertTrue(problems.get(0).contains("NRT_2.0.0"), problems.get(0));
+        assertTrue(problems.get(1).contains("[nrt_tensor_copy]"), problems.get(1));
+    }
+
+    @Test
     void libtorchVersionMatchesThePomProperty() throws Exception {
         Matcher m = Pattern.compile("<pytorch.version>([^<]+)</pytorch.version>")
                 .matcher(Files.readString(Path.of("pom.xml")));
