@@ -42,9 +42,11 @@ public final class StableDiffusion implements AutoCloseable {
     private final Semaphore permits;
     private final AtomicInteger running = new AtomicInteger();
     private volatile boolean closed;
+    private final Backend backend;
     private final long loadNanos;
 
-    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, long loadNanos) {
+    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, Backend backend, long loadNanos) {
+        this.backend = backend;
         this.pipeline = pipelines.get(0);
         this.all = List.copyOf(pipelines);
         this.idle = new ArrayBlockingQueue<>(pipelines.size(), true, pipelines);
@@ -71,7 +73,7 @@ public final class StableDiffusion implements AutoCloseable {
     public static StableDiffusion load(Path modelDir, LoadOptions options) {
         long t0 = System.nanoTime();
         ModelDirectory dir = ModelDirectory.open(modelDir);
-        BackendSelection.select(dir, options.backend());
+        Backend backend = BackendSelection.select(dir, options.backend());
         Torch.load();
         if (options.threads() > 0) {
             Torch.setNumThreads(options.threads());
@@ -87,7 +89,7 @@ public final class StableDiffusion implements AutoCloseable {
         }
         long dt = System.nanoTime() - t0;
         LOG.info("model ready in {} ms ({} pipeline(s))", dt / 1_000_000, ps.size());
-        return new StableDiffusion(ps, options, dt);
+        return new StableDiffusion(ps, options, backend, dt);
     }
 
     /** Loads the small model embedded in this library (see the README: what it can draw). */
@@ -145,7 +147,7 @@ public final class StableDiffusion implements AutoCloseable {
         checkOpen();
         var m = pipeline.model();
         return new ModelInfo(m.root(), m.height(), m.width(), pipeline.specs(), pipeline.unetReplicas(),
-                all.size(), Backend.CPU, m.schedulerConfig(), m.manifest(), loadNanos);
+                all.size(), backend, m.schedulerConfig(), m.manifest(), loadNanos);
     }
 
     /** The model's tokenizer. */
