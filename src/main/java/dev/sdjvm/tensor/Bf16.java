@@ -25,9 +25,11 @@ import java.util.Objects;
  * bfloat16 to float32 keeps NaN payloads (it is a plain shift in torch too). Non-NaN results are the same on
  * every path.
  *
- * <p>The bulk loops are branch-free integer arithmetic on {@link Float#floatToRawIntBits} so the JIT can
- * unroll and, where it supports the reinterpretation, vectorise them. All methods are static, thread-safe and
- * allocation-free except the convenience overloads that return a new array.
+ * <p>The bulk loops are integer arithmetic on {@link Float#floatToRawIntBits} with one NaN test per element that
+ * C2 turns into a well-predicted branch or a conditional move. JDK 17's auto-vectoriser does not vectorise the
+ * float/int bit reinterpretation, and a fully branch-free variant (NaN mask by arithmetic) measured slower
+ * (docs/tensor.md). All methods are static, thread-safe and allocation-free except the convenience overloads
+ * that return a new array.
  */
 public final class Bf16 {
 
@@ -189,13 +191,8 @@ public final class Bf16 {
 
     // ------------------------------------------------------------------------------------------- internals
 
-    /**
-     * Branch-free round-to-nearest-even of float bits {@code u} to bfloat16 bits; NaN gives {@code 0xFFFF}.
-     * {@code nan} is all ones exactly when {@code |u| > 0x7F800000} (the subtraction cannot overflow since
-     * {@code |u| <= 0x7FFFFFFF}); OR-ing it in sets all 16 result bits.
-     */
+    /** Round-to-nearest-even of float bits {@code u} to bfloat16 bits; every NaN gives {@code 0xFFFF}. */
     private static short bulk(int u) {
-        int nan = (0x7F80_0000 - (u & 0x7FFF_FFFF)) >> 31;
-        return (short) (((u + 0x7FFF + ((u >>> 16) & 1)) >>> 16) | nan);
+        return (u & 0x7FFF_FFFF) > 0x7F80_0000 ? NAN_BULK : (short) ((u + 0x7FFF + ((u >>> 16) & 1)) >>> 16);
     }
 }
