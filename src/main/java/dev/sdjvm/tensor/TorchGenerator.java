@@ -66,6 +66,20 @@ public final class TorchGenerator implements NoiseSource {
         hasCachedNormal = false;
     }
 
+    /**
+     * An independent generator in the same state (engine and cached normal), like
+     * {@code g2.set_state(g.get_state())}: both then produce the same stream.
+     */
+    public TorchGenerator copy() {
+        TorchGenerator c = new TorchGenerator(seed);
+        System.arraycopy(state, 0, c.state, 0, N);
+        c.left = left;
+        c.next = next;
+        c.hasCachedNormal = hasCachedNormal;
+        c.cachedNormal = cachedNormal;
+        return c;
+    }
+
     /** The seed last set (as {@code generator.initial_seed()}, read as unsigned 64-bit). */
     public long initialSeed() {
         return seed;
