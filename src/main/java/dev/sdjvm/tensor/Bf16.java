@@ -19,8 +19,9 @@ import java.util.Objects;
  *   <li>the scalar conversion {@code c10::BFloat16(float)} (0-dim tensors, strided copies, CPUs without AVX2)
  *       turns every NaN into the quiet NaN {@code 0x7FC0}: {@link #fromFloat(float)};</li>
  *   <li>the vectorised copy of a contiguous float tensor ({@code t.to(torch.bfloat16)} with the AVX2/AVX-512
- *       kernels, measured with torch 1.13 on x86_64) turns every NaN, whatever its sign and payload, into
- *       {@code 0xFFFF}: all bulk methods here ({@code float[]}, buffers, {@link #roundToBf16(float[])}).</li>
+ *       kernels, measured with torch 1.13 and libtorch 2.10 on x86_64) turns every NaN, whatever its sign and
+ *       payload, into {@code 0xFFFF}: all bulk methods here ({@code float[]}, buffers,
+ *       {@link #roundToBf16(float[])}).</li>
  * </ul>
  * bfloat16 to float32 keeps NaN payloads (it is a plain shift in torch too). Non-NaN results are the same on
  * every path.
