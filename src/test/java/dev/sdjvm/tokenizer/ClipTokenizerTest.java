@@ -234,6 +234,9 @@ class ClipTokenizerTest {
                 TOK.decode(TOK.encode("A photograph of an   astronaut riding a horse")));
         assertEquals("<|startoftext|>a cat <|endoftext|>" + "!".repeat(73), TOK.decode(TOK.tokenize("a cat").inputIds()));
         assertEquals("a cat", TOK.decode(TOK.tokenize("a cat").inputIds(), true));
+        assertArrayEquals(new int[] {320, 2368, 0}, TOK.encode("a cat!"));
+        assertEquals("a cat !", TOK.decode(new int[] {320, 2368, 0}));
+        assertEquals("a cat", TOK.decode(new int[] {320, 2368, 0}, true));
         assertEquals("café 猫 🐱", TOK.decode(TOK.encode("Café 猫 🐱")));
         // decode -> encode gives the same ids for every reference case without '!' (which decode(skip) drops and
         // which is a separate added token) and without ids that mark a removed/changed character
