@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -95,8 +94,7 @@ final class TokenizerFiles {
             if (!decoder.isObject()) {
                 throw new ModelLoadException(configFile, "added_tokens_decoder is not an object");
             }
-            for (Iterator<Map.Entry<String, JsonNode>> it = decoder.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
+            for (Map.Entry<String, JsonNode> e : decoder.properties()) {
                 int id;
                 try {
                     id = Integer.parseInt(e.getKey());
