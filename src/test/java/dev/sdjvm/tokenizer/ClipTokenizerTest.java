@@ -317,6 +317,29 @@ class ClipTokenizerTest {
     }
 
     @Test
+    void cacheStaysBounded() throws Exception {
+        ClipTokenizer t = ClipTokenizer.load(TestData.tokenizerDir());
+        var f = ClipTokenizer.class.getDeclaredField("cache");
+        f.setAccessible(true);
+        java.util.Map<?, ?> cache = (java.util.Map<?, ?>) f.get(t);
+        StringBuilder sb = new StringBuilder();
+        Random r = new Random(3);
+        for (int i = 0; i < ClipTokenizer.CACHE_MAX_ENTRIES * 2; i++) {
+            for (int k = 0; k < 8; k++) {
+                sb.append((char) ('a' + r.nextInt(26)));
+            }
+            sb.append(' ');
+        }
+        int[] before = t.encode("a photograph of an astronaut");
+        assertTrue(t.tokenize(sb.toString()).truncated());
+        assertTrue(cache.size() <= ClipTokenizer.CACHE_MAX_ENTRIES, "cache size " + cache.size());
+        assertTrue(cache.size() > 0);
+        assertArrayEquals(before, t.encode("a photograph of an astronaut"));
+        t.clearCache();
+        assertEquals(0, cache.size());
+    }
+
+    @Test
     void heapBpeEqualsReferenceLoop() throws Exception {
         var f = ClipTokenizer.class.getDeclaredField("bpe");
         f.setAccessible(true);
