@@ -215,7 +215,7 @@ final class UNetRunner {
                         throw new BackendException("unet returned shape " + Tensors.shapeString(eps) + " for a batch of "
                                 + count + " samples of " + rowSize + " values");
                     }
-                    if (scratch != null && eps.scalar_type() == org.bytedeco.pytorch.global.torch.ScalarType.BFloat16
+                    if (scratch != null && TorchModule.same(eps.scalar_type(), org.bytedeco.pytorch.global.torch.ScalarType.BFloat16)
                             && eps.is_contiguous()) {
                         new ShortPointer(eps.data_ptr()).get(scratch, 0, scratch.length);
                         Bf16.toFloat(scratch, 0, out, firstRow * rowSize, scratch.length);  // = .float()

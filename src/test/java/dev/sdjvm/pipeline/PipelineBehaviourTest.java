@@ -158,6 +158,20 @@ class PipelineBehaviourTest {
     }
 
     @Test
+    void otherSizesWorkWithCpuTracedArtifactsOnly(@TempDir Path tmp) throws Exception {
+        GenerationResult r = sd.generate(req().steps(2).height(64).width(192).build());
+        assertEquals(192, r.images().get(0).width());
+        assertEquals(64, r.images().get(0).height());
+        assertEquals(4 * 8 * 24, r.latents().length);
+        Path dir = TestModels.copy(TestModels.referenceTiny(), tmp.resolve("m"));
+        writeManifest(dir, 1);
+        try (StableDiffusion fixed = StableDiffusion.load(dir)) {
+            var e = assertThrows(InvalidRequestException.class, () -> fixed.generate(req().height(64).build()));
+            assertEquals("height", e.field());
+        }
+    }
+
+    @Test
     void listenerSeesEveryStepAndCanCancel() {
         AtomicInteger seen = new AtomicInteger();
         sd.generate(req().listener((k, n, t, ns) -> {
@@ -185,7 +199,7 @@ class PipelineBehaviourTest {
                 req().prompt(null).build(), req().steps(0).build(), req().steps(100_000).build(),
                 req().guidanceScale(Double.NaN).build(), req().guidanceScale(-1).build(),
                 req().guidanceScale(Double.POSITIVE_INFINITY).build(), req().numImages(0).build(),
-                req().height(64).build(), req().width(100).build(), req().seed(-5L).build(),
+                req().height(60).build(), req().width(100).build(), req().seed(-5L).build(),
                 req().latents(new float[3]).build(), req().scheduler("no-such-scheduler").build());
         for (int i = 0; i < reqs.size(); i++) {
             GenerationRequest r = reqs.get(i);
