@@ -38,6 +38,8 @@ import java.util.function.Function;
  * <tr><td>PNDMScheduler, pndm, plms</td><td>PNDM (PLMS, skip_prk_steps)</td><td>skip_prk_steps=true</td></tr>
  * <tr><td>LMSDiscreteScheduler, lms</td><td>LMS</td><td></td></tr>
  * <tr><td>lms-karras, lms_karras</td><td>LMS</td><td>use_karras_sigmas=true</td></tr>
+ * <tr><td>UniPCMultistepScheduler, unipc, uni_pc</td><td>UniPC</td><td></td></tr>
+ * <tr><td>unipc-karras, unipc_karras</td><td>UniPC</td><td>use_karras_sigmas=true</td></tr>
  * </table>
  */
 public final class Schedulers {
@@ -55,6 +57,7 @@ public final class Schedulers {
         CLASSES.put(DDIMScheduler.NAME, m -> DDIMScheduler.fromConfig(m, Map.of()));
         CLASSES.put(PNDMScheduler.NAME, m -> PNDMScheduler.fromConfig(m, Map.of()));
         CLASSES.put(LMSDiscreteScheduler.NAME, m -> LMSDiscreteScheduler.fromConfig(m, Map.of()));
+        CLASSES.put(UniPCMultistepScheduler.NAME, m -> UniPCMultistepScheduler.fromConfig(m, Map.of()));
 
         alias(DPMSolverMultistepScheduler.NAME, Map.of(), "dpm++2m", "dpmpp_2m", "dpmpp-2m", "dpm");
         alias(DPMSolverMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "dpm++2m-karras",
@@ -72,6 +75,8 @@ public final class Schedulers {
         alias(PNDMScheduler.NAME, Map.of("skip_prk_steps", true), "pndm", "plms");
         alias(LMSDiscreteScheduler.NAME, Map.of(), "lms");
         alias(LMSDiscreteScheduler.NAME, Map.of("use_karras_sigmas", true), "lms-karras", "lms_karras");
+        alias(UniPCMultistepScheduler.NAME, Map.of(), "unipc", "uni_pc", "uni-pc");
+        alias(UniPCMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "unipc-karras", "unipc_karras");
     }
 
     private static void alias(String className, Map<String, Object> preset, String... names) {
