@@ -319,16 +319,31 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         float alphaT = alphaOf(sigma);
         float sigmaT = sigma * alphaT;
         String pt = config.predictionType();
-        for (int i = 0; i < mo.length; i++) {
-            float m = mo[i];
-            float s = sample[i];
-            float v;
-            if (config.predictX0()) {
-                v = pt.equals("epsilon") ? (s - sigmaT * m) / alphaT : pt.equals("sample") ? m : alphaT * s - sigmaT * m;
+        int len = mo.length;
+        if (config.predictX0()) {
+            if (pt.equals("epsilon")) {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - sigmaT * mo[i]) / alphaT;
+                }
+            } else if (pt.equals("sample")) {
+                System.arraycopy(mo, 0, dst, 0, len);
             } else {
-                v = pt.equals("epsilon") ? m : pt.equals("sample") ? (s - alphaT * m) / sigmaT : alphaT * m + sigmaT * s;
+                for (int i = 0; i < len; i++) {
+                    dst[i] = alphaT * sample[i] - sigmaT * mo[i];
+                }
             }
-            dst[i] = v;
+        } else {
+            if (pt.equals("epsilon")) {
+                System.arraycopy(mo, 0, dst, 0, len);
+            } else if (pt.equals("sample")) {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - alphaT * mo[i]) / sigmaT;
+                }
+            } else {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = alphaT * mo[i] + sigmaT * sample[i];
+                }
+            }
         }
         if (config.predictX0() && config.thresholding()) {
             NoiseSchedules.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
@@ -435,16 +450,24 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         }
         float[] m1 = k >= 1 ? outputs[ord - 2] : null;
         float[] m2 = k >= 2 ? outputs[ord - 3] : null;
-        for (int i = 0; i < len; i++) {
-            float xt = a * x[i] - c * m0[i];
-            if (k >= 1) {
-                float res = rhos[0] * ((m1[i] - m0[i]) / rks[0]);
-                if (k >= 2) {
-                    res = res + rhos[1] * ((m2[i] - m0[i]) / rks[1]);
-                }
-                xt = xt - d * res;
+        float rho0 = rhos[0];
+        float rho1 = rhos[1];
+        float rk0 = rks[0];
+        float rk1 = rks[1];
+        if (k == 0) {
+            for (int i = 0; i < len; i++) {
+                out[i] = a * x[i] - c * m0[i];
             }
-            out[i] = xt;
+        } else if (k == 1) {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0);
+                out[i] = (a * x[i] - c * m0[i]) - d * res;
+            }
+        } else {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0) + rho1 * ((m2[i] - m0[i]) / rk1);
+                out[i] = (a * x[i] - c * m0[i]) - d * res;
+            }
         }
     }
 
@@ -490,20 +513,27 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         float rhoLast = rhos[order - 1];
         float[] m1 = k >= 1 ? outputs[ord - 2] : null;
         float[] m2 = k >= 2 ? outputs[ord - 3] : null;
-        for (int i = 0; i < len; i++) {
-            float xt = a * last[i] - c * m0[i];
-            float d1t = modelT[i] - m0[i];
-            float corr;
-            if (k >= 1) {
-                float res = rhos[0] * ((m1[i] - m0[i]) / rks[0]);
-                if (k >= 2) {
-                    res = res + rhos[1] * ((m2[i] - m0[i]) / rks[1]);
-                }
-                corr = res + rhoLast * d1t;
-            } else {
-                corr = rhoLast * d1t;
+        float rho0 = rhos[0];
+        float rho1 = rhos[1];
+        float rk0 = rks[0];
+        float rk1 = rks[1];
+        if (k == 0) {
+            for (int i = 0; i < len; i++) {
+                float corr = rhoLast * (modelT[i] - m0[i]);
+                out[i] = (a * last[i] - c * m0[i]) - d * corr;
             }
-            out[i] = xt - d * corr;
+        } else if (k == 1) {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0);
+                float corr = res + rhoLast * (modelT[i] - m0[i]);
+                out[i] = (a * last[i] - c * m0[i]) - d * corr;
+            }
+        } else {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0) + rho1 * ((m2[i] - m0[i]) / rk1);
+                float corr = res + rhoLast * (modelT[i] - m0[i]);
+                out[i] = (a * last[i] - c * m0[i]) - d * corr;
+            }
         }
     }
 }
