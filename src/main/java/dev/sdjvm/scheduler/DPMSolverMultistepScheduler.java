@@ -198,7 +198,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         for (int i = 0; i < n; i++) {
             float a = (float) Math.sqrt(alphasCumprod[i]);
             float s = (float) Math.sqrt(1f - alphasCumprod[i]);
-            lambdaT[i] = (float) Math.log(a) - (float) Math.log(s);
+            lambdaT[i] = TorchMath.log(a) - TorchMath.log(s);
         }
         trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
         logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
@@ -382,11 +382,11 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
     }
 
     private static float logf(float x) {
-        return (float) Math.log(x);
+        return TorchMath.log(x);
     }
 
     private static float expf(float x) {
-        return (float) Math.exp(x);
+        return TorchMath.exp(x);
     }
 
     private static float sqrtf(float x) {

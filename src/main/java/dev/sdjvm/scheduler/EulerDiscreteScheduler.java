@@ -146,7 +146,7 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
                     n + 1);
             sig = new double[n + 1];
             for (int i = 0; i <= n; i++) {
-                sig[i] = (float) Math.exp(l[i]);
+                sig[i] = TorchMath.exp(l[i]);
             }
         }
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
@@ -162,7 +162,7 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
         if (config.timestepType().equals("continuous") && config.predictionType().equals("v_prediction")) {
             ts = new double[s.length - 1];
             for (int i = 0; i < ts.length; i++) {
-                ts[i] = 0.25f * (float) Math.log(s[i]);
+                ts[i] = 0.25f * TorchMath.log(s[i]);
             }
         }
         this.timesteps = ts;

@@ -263,7 +263,7 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
     private static float lambdaOf(float sigma) {
         float a = alphaOf(sigma);
         float s = sigma * a;
-        return (float) Math.log(a) - (float) Math.log(s);
+        return TorchMath.log(a) - TorchMath.log(s);
     }
 
     private void ensureBuffers(int len) {
@@ -420,8 +420,8 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         float sigmaT = sigT * alphaT;
         float alphaS0 = alphaOf(sigS0);
         float sigmaS0 = sigS0 * alphaS0;
-        float lambdaT = (float) Math.log(alphaT) - (float) Math.log(sigmaT);
-        float lambdaS0 = (float) Math.log(alphaS0) - (float) Math.log(sigmaS0);
+        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
+        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
         float h = lambdaT - lambdaS0;
         for (int i = 1; i < order; i++) {
             rks[i - 1] = (lambdaOf(sigmas[stepIndex - i]) - lambdaS0) / h;
@@ -482,8 +482,8 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         float sigmaT = sigT * alphaT;
         float alphaS0 = alphaOf(sigS0);
         float sigmaS0 = sigS0 * alphaS0;
-        float lambdaT = (float) Math.log(alphaT) - (float) Math.log(sigmaT);
-        float lambdaS0 = (float) Math.log(alphaS0) - (float) Math.log(sigmaS0);
+        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
+        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
         float h = lambdaT - lambdaS0;
         for (int i = 1; i < order; i++) {
             rks[i - 1] = (lambdaOf(sigmas[stepIndex - (i + 1)]) - lambdaS0) / h;

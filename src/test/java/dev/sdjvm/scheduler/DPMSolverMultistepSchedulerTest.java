@@ -35,14 +35,14 @@ class DPMSolverMultistepSchedulerTest {
     void dpmEps20MatchesDiffusers() {
         JsonNode c = RefCases.caseNamed("dpm_eps_20");
         Scheduler s = Schedulers.create(c.get("scheduler").asText(), RefCases.baseConfig(c), RefCases.overrides(c));
-        RefCases.runAndCompare(s, c, 1e-4);
+        RefCases.runAndCompare(s, c, 1e-5);
     }
 
     @Test
     void dpmVpred25Sd21_768MatchesDiffusers() {
         JsonNode c = RefCases.caseNamed("dpm_vpred_25_sd21_768");
         Scheduler s = Schedulers.create(c.get("scheduler").asText(), RefCases.baseConfig(c), RefCases.overrides(c));
-        RefCases.runAndCompare(s, c, 1e-4);
+        RefCases.runAndCompare(s, c, 1e-5);
     }
 
     @Test
