@@ -201,6 +201,21 @@ public final class PNDMScheduler extends AbstractScheduler {
         return timesteps.clone();
     }
 
+    /**
+     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
+     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
+     */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float ac = alphasCumprod[(int) timestep];
+        float a = (float) Math.sqrt(ac);
+        float b = (float) Math.sqrt(1f - ac);
+        for (int i = 0; i < original.length; i++) {
+            out[i] = a * original[i] + b * noise[i];
+        }
+    }
+
     @Override
     public float initNoiseSigma() {
         return 1f;
