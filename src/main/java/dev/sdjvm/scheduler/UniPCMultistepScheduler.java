@@ -244,6 +244,19 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         return sigmas.clone();
     }
 
+    /** diffusers' {@code add_noise}: {@code alpha_t * original + sigma_t * noise} at the sigma of {@code timestep}. */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        float alphaT = alphaOf(sigma);
+        float sigmaT = sigma * alphaT;
+        for (int i = 0; i < original.length; i++) {
+            out[i] = alphaT * original[i] + sigmaT * noise[i];
+        }
+    }
+
     @Override
     public float initNoiseSigma() {
         return 1f;
