@@ -140,6 +140,28 @@ public final class Schedulers {
         return CLASSES.get(e.className()).apply(merged);
     }
 
+    /** {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree. */
+    public static Scheduler fromConfig(JsonNode config, Map<String, Object> overrides) {
+        return fromConfig(toMap(config), overrides);
+    }
+
+    /** {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree. */
+    public static Scheduler create(String name, JsonNode config, Map<String, Object> overrides) {
+        return create(name, toMap(config), overrides);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> toMap(JsonNode config) {
+        if (config == null || config.isNull()) {
+            return Map.of();
+        }
+        if (!config.isObject()) {
+            throw new SchedulerConfigException(null, "the scheduler config must be a JSON object, got "
+                    + config.getNodeType());
+        }
+        return new ObjectMapper().convertValue(config, LinkedHashMap.class);
+    }
+
     /** All accepted names: the diffusers class names, then the aliases. */
     public static List<String> names() {
         List<String> out = new ArrayList<>(CLASSES.keySet());

@@ -107,4 +107,29 @@ class SchedulersTest {
                 () -> Schedulers.create("ddim", Map.of("steps_offset", 1.5), Map.of()));
         assertEquals("steps_offset", e.field());
     }
+
+    @Test
+    void acceptsAJacksonTree() throws IOException {
+        com.fasterxml.jackson.databind.JsonNode tree = new com.fasterxml.jackson.databind.ObjectMapper().readTree(SD21_BASE);
+        assertInstanceOf(PNDMScheduler.class, Schedulers.fromConfig(tree, Map.of()));
+        DPMSolverMultistepScheduler d = assertInstanceOf(DPMSolverMultistepScheduler.class,
+                Schedulers.create("dpm++2m", tree, Map.of("solver_order", 3)));
+        assertEquals(3, d.config().solverOrder());
+        assertEquals(0.00085, d.config().betaStart());
+    }
+
+    @Test
+    void trainedBetasListIsHonoured() {
+        float[] lin = NoiseSchedules.betas("linear", 0.0001, 0.02, 1000, null, "x");
+        java.util.List<Double> list = new java.util.ArrayList<>();
+        for (float b : lin) {
+            list.add((double) b);
+        }
+        java.util.Map<String, Object> cfg = new java.util.HashMap<>();
+        cfg.put("trained_betas", list);
+        cfg.put("beta_schedule", "anything-ignored");
+        DPMSolverMultistepScheduler a = DPMSolverMultistepScheduler.fromConfig(cfg, Map.of());
+        DPMSolverMultistepScheduler b = DPMSolverMultistepScheduler.fromConfig(Map.of(), Map.of());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(b.alphasCumprod(), a.alphasCumprod());
+    }
 }
