@@ -370,10 +370,10 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
     /** Fills {@code b[0..order-1]} (the B(h) right-hand side) and returns {hh, hPhi1, bH} (a reused array). */
     private float[] bVector(float h, int order, float[] b) {
         float hh = config.predictX0() ? -h : h;
-        float hPhi1 = (float) Math.expm1(hh);
+        float hPhi1 = TorchMath.expm1(hh);
         float hPhiK = hPhi1 / hh - 1f;
         long factorial = 1;
-        float bH = config.solverType().equals("bh1") ? hh : (float) Math.expm1(hh);
+        float bH = config.solverType().equals("bh1") ? hh : TorchMath.expm1(hh);
         for (int i = 1; i <= order; i++) {
             b[i - 1] = hPhiK * (float) factorial / bH;
             factorial *= i + 1;
