@@ -112,7 +112,7 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
         double[] ts = KarrasSchedules.timesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
-                config.stepsOffset(), false);
+                config.stepsOffset(), true);
         double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
