@@ -300,9 +300,10 @@ public final class DiffusionPipeline implements AutoCloseable {
         if (req.seed() != null && req.seed() < 0) {
             throw new InvalidRequestException("seed", "must be >= 0, got " + req.seed());
         }
-        Scheduler scheduler = scheduler(req);
-        scheduler.setTimesteps(req.steps());
         final int n = req.numImages();
+        Scheduler scheduler = scheduler(req);
+        scheduler.setBatchSize(n);  // per-sample thresholding over the [n,4,h,w] latents
+        scheduler.setTimesteps(req.steps());
         final int rowSize = model.latentChannels() * lh * lw;
         if (req.latents() != null && req.latents().length != n * rowSize) {
             throw new InvalidRequestException("latents", "expected " + n + "x" + model.latentChannels() + "x"

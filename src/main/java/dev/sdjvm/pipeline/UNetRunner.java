@@ -27,6 +27,10 @@ import org.bytedeco.pytorch.Tensor;
 final class UNetRunner {
     /** Observes chunk timings (tests use it to show that replicas overlap); null in normal use. */
     interface ChunkObserver {
+        /** Called on the thread that runs the chunk, before its forward call. */
+        default void onStart(int chunk) {
+        }
+
         void onChunk(int chunk, long startNanos, long endNanos);
     }
 
@@ -205,6 +209,9 @@ final class UNetRunner {
 
             void forward(float[] out) {
                 ChunkObserver obs = observer;
+                if (obs != null) {
+                    obs.onStart(firstRow / count);
+                }
                 long start = obs == null ? 0 : System.nanoTime();
                 try (PointerScope step = new PointerScope()) {
                     Tensor x = Tensors.to(sample, dtype);  // no-op unless the UNet takes float16
