@@ -36,4 +36,16 @@ public interface Scheduler {
     /** Source of the noise a stochastic scheduler draws; ignored by deterministic ones. */
     default void setNoiseSource(NoiseSource noise) {
     }
+
+    /**
+     * Number of samples in the arrays (the leading dimension, default 1). Only per-sample operations use it:
+     * dynamic thresholding (a quantile per sample) and {@code variance_type} learned outputs.
+     */
+    default void setBatchSize(int batchSize) {
+    }
+
+    /** The sigmas of the current schedule (a copy; one more than the timesteps), or null if this scheduler has none. */
+    default float[] sigmas() {
+        return null;
+    }
 }

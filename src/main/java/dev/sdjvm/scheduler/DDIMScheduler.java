@@ -1,0 +1,247 @@
+package dev.sdjvm.scheduler;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * diffusers' {@code DDIMScheduler}, reproducing diffusers 0.40 numerically. {@link #setEta} sets the step's
+ * {@code eta} (default 0, deterministic); with {@code eta > 0} each step draws one noise array.
+ */
+public final class DDIMScheduler extends AbstractScheduler {
+    /** diffusers' class name. */
+    public static final String NAME = "DDIMScheduler";
+
+    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+            "trained_betas", "clip_sample", "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
+            "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value", "timestep_spacing",
+            "rescale_betas_zero_snr");
+
+    /** The effective configuration, diffusers' keys camelCased. */
+    public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, boolean clipSample, boolean setAlphaToOne, int stepsOffset, String predictionType,
+            boolean thresholding, double dynamicThresholdingRatio, double clipSampleRange, double sampleMaxValue,
+            String timestepSpacing, boolean rescaleBetasZeroSnr) {
+
+        /** Validates like diffusers. */
+        public Config {
+            if (numTrainTimesteps < 2) {
+                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
+            }
+            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
+                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+            }
+            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
+                throw new SchedulerConfigException("prediction_type", "'" + predictionType
+                        + "' must be one of `epsilon`, `sample`, or `v_prediction`");
+            }
+            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
+                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
+                        + " is not supported. Please make sure to choose one of 'leading' or 'trailing'.");
+            }
+            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        @Override
+        public double[] trainedBetas() {
+            return trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        /** {@code DDIMScheduler.from_config(config, **overrides)}. */
+        public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
+            ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
+            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
+                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
+                    v.getDoubleArray("trained_betas"), v.getBool("clip_sample", true),
+                    v.getBool("set_alpha_to_one", true), v.getInt("steps_offset", 0),
+                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
+                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("clip_sample_range", 1.0),
+                    v.getDouble("sample_max_value", 1.0), v.getString("timestep_spacing", "leading"),
+                    v.getBool("rescale_betas_zero_snr", false));
+        }
+    }
+
+    private final Config config;
+    private final float[] alphasCumprod;
+    private final float finalAlphaCumprod;
+    private double[] timesteps;
+    private int numInferenceSteps;
+    private float eta;
+    private boolean useClippedModelOutput;
+    private float[] noiseBuf;
+    private float[] sortBuf;
+    private float[] x0Buf;
+
+    /** A scheduler with {@code config}. */
+    public DDIMScheduler(Config config) {
+        this.config = config;
+        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, NAME);
+        if (config.rescaleBetasZeroSnr()) {
+            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
+        }
+        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
+    }
+
+    /** {@code DDIMScheduler.from_config(config, **overrides)}. */
+    public static DDIMScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
+        return new DDIMScheduler(Config.from(config, overrides));
+    }
+
+    /** The effective configuration. */
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /** The step's {@code eta} (DDIM 0 .. DDPM-like 1); the SD pipeline passes its {@code eta} argument here. */
+    public void setEta(float eta) {
+        if (!(eta >= 0)) {
+            throw new dev.sdjvm.InvalidRequestException("eta", "must be >= 0, got " + eta);
+        }
+        this.eta = eta;
+    }
+
+    /** diffusers' {@code use_clipped_model_output} step argument (default false). */
+    public void setUseClippedModelOutput(boolean use) {
+        this.useClippedModelOutput = use;
+    }
+
+    @Override
+    public void setTimesteps(int n) {
+        NoiseSchedules.checkSteps(n, NAME);
+        int nTrain = config.numTrainTimesteps();
+        NoiseSchedules.checkNotAboveTrain(n, nTrain, NAME);
+        double[] ts;
+        switch (config.timestepSpacing()) {
+            case "linspace": {
+                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = Math.rint(lin[n - 1 - k]);
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = nTrain / n;
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = (double) (n - 1 - k) * stepRatio + config.stepsOffset();
+                }
+                break;
+            }
+            default: {
+                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
+                ts = new double[ar.length];
+                for (int k = 0; k < ar.length; k++) {
+                    ts[k] = (long) Math.rint(ar[k]) - 1;
+                }
+                break;
+            }
+        }
+        this.timesteps = ts;
+        this.numInferenceSteps = n;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        if (out != sample) {
+            System.arraycopy(sample, 0, out, 0, sample.length);
+        }
+    }
+
+    /** {@code alphas_cumprod[t]} or the final one for t < 0. */
+    private float alphaProd(int t) {
+        return t >= 0 ? alphasCumprod[t] : finalAlphaCumprod;
+    }
+
+    @Override
+    public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(modelOutput, sample, "model output");
+        checkSameLength(out, sample, "out");
+        int len = sample.length;
+        if (x0Buf == null || x0Buf.length != len) {
+            x0Buf = new float[len];
+            noiseBuf = new float[len];
+            sortBuf = new float[len];
+        }
+        int t = (int) timestep;
+        int prevT = t - config.numTrainTimesteps() / numInferenceSteps;
+        float apt = alphaProd(t);
+        float aptPrev = alphaProd(prevT);
+        float bpt = 1f - apt;
+        float sqrtApt = (float) Math.sqrt(apt);
+        float sqrtBpt = (float) Math.sqrt(bpt);
+        float[] x0 = x0Buf;
+        String pt = config.predictionType();
+        for (int i = 0; i < len; i++) {
+            float s = sample[i];
+            float m = modelOutput[i];
+            switch (pt) {
+                case "epsilon":
+                    x0[i] = (s - sqrtBpt * m) / sqrtApt;
+                    break;
+                case "sample":
+                    x0[i] = m;
+                    break;
+                default:
+                    x0[i] = sqrtApt * s - sqrtBpt * m;
+                    break;
+            }
+        }
+        if (config.thresholding()) {
+            NoiseSchedules.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
+                    (float) config.sampleMaxValue(), sortBuf);
+        } else if (config.clipSample()) {
+            float r = (float) config.clipSampleRange();
+            for (int i = 0; i < len; i++) {
+                x0[i] = Math.min(Math.max(x0[i], -r), r);
+            }
+        }
+        float bptPrev = 1f - aptPrev;
+        float variance = (bptPrev / bpt) * (1f - apt / aptPrev);
+        float std = eta * (float) Math.sqrt(variance);
+        float dirCoef = (float) Math.sqrt(1f - aptPrev - std * std);
+        float sqrtAptPrev = (float) Math.sqrt(aptPrev);
+        if (eta > 0) {
+            drawNoise(noiseBuf);
+        }
+        for (int i = 0; i < len; i++) {
+            float s = sample[i];
+            float m = modelOutput[i];
+            float predEps;
+            if (useClippedModelOutput) {
+                predEps = (s - sqrtApt * x0[i]) / sqrtBpt; // from the clipped x0
+            } else if (pt.equals("sample")) {
+                predEps = (s - sqrtApt * m) / sqrtBpt; // from the unclipped x0 = model output
+            } else if (pt.equals("epsilon")) {
+                predEps = m;
+            } else {
+                predEps = sqrtApt * m + sqrtBpt * s;
+            }
+            float prev = sqrtAptPrev * x0[i] + dirCoef * predEps;
+            if (eta > 0) {
+                prev = prev + std * noiseBuf[i];
+            }
+            out[i] = prev;
+        }
+    }
+}

@@ -1,0 +1,704 @@
+package dev.sdjvm.scheduler;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * diffusers' {@code DPMSolverMultistepScheduler} (DPM-Solver / DPM-Solver++, orders 1-3, ODE and SDE variants),
+ * reproducing diffusers 0.40 (commit 58eb52c0) numerically: schedule tables as torch/numpy compute them and each
+ * step in float32 in torch's evaluation order.
+ *
+ * <p>Every key of diffusers' config is honoured; values diffusers rejects, and the flow-matching options
+ * ({@code use_flow_sigmas}, {@code use_dynamic_shifting}, {@code prediction_type=flow_prediction}) which this
+ * library does not implement, raise {@link SchedulerConfigException} naming the key. The SDE variants draw one
+ * noise array per step from the {@link NoiseSource}.
+ */
+public final class DPMSolverMultistepScheduler extends AbstractScheduler {
+    /** diffusers' class name. */
+    public static final String NAME = "DPMSolverMultistepScheduler";
+
+    /** The keys of diffusers' {@code DPMSolverMultistepScheduler.__init__}. */
+    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+            "trained_betas", "solver_order", "prediction_type", "thresholding", "dynamic_thresholding_ratio",
+            "sample_max_value", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final",
+            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas",
+            "flow_shift", "final_sigmas_type", "lambda_min_clipped", "variance_type", "timestep_spacing",
+            "steps_offset", "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type");
+
+    /**
+     * The effective configuration, diffusers' keys camelCased (defaults are diffusers' defaults).
+     *
+     * @param trainedBetas explicit betas, or null
+     * @param varianceType null, {@code learned} or {@code learned_range}
+     */
+    public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, int solverOrder, String predictionType, boolean thresholding,
+            double dynamicThresholdingRatio, double sampleMaxValue, String algorithmType, String solverType,
+            boolean lowerOrderFinal, boolean eulerAtFinal, boolean useKarrasSigmas, boolean useExponentialSigmas,
+            boolean useBetaSigmas, boolean useLuLambdas, boolean useFlowSigmas, double flowShift,
+            String finalSigmasType, double lambdaMinClipped, String varianceType, String timestepSpacing,
+            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType) {
+
+        /** Validates like diffusers' constructor, plus the options this library does not implement. */
+        public Config {
+            if (numTrainTimesteps < 2) {
+                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
+            }
+            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
+                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+            }
+            if (trainedBetas != null && trainedBetas.length != numTrainTimesteps) {
+                throw new SchedulerConfigException("trained_betas", "has " + trainedBetas.length
+                        + " values but num_train_timesteps is " + numTrainTimesteps);
+            }
+            if (solverOrder < 1 || solverOrder > 3) {
+                throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3, got " + solverOrder);
+            }
+            if ("flow_prediction".equals(predictionType)) {
+                throw new SchedulerConfigException("prediction_type",
+                        "'flow_prediction' (flow matching) is not supported by this library");
+            }
+            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
+                throw new SchedulerConfigException("prediction_type", "'" + predictionType
+                        + "' must be one of epsilon, sample, v_prediction for " + NAME);
+            }
+            if (!List.of("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++").contains(algorithmType)) {
+                throw new SchedulerConfigException("algorithm_type", "'" + algorithmType + "' is not implemented for "
+                        + NAME + "; use dpmsolver++, sde-dpmsolver++, dpmsolver or sde-dpmsolver");
+            }
+            if (!List.of("midpoint", "heun").contains(solverType)) {
+                throw new SchedulerConfigException("solver_type", "'" + solverType + "' is not implemented for "
+                        + NAME + "; use midpoint or heun");
+            }
+            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
+                throw new SchedulerConfigException("final_sigmas_type",
+                        "must be one of 'zero' or 'sigma_min', got '" + finalSigmasType + "'");
+            }
+            if (!algorithmType.endsWith("dpmsolver++") && finalSigmasType.equals("zero")) {
+                throw new SchedulerConfigException("final_sigmas_type", "`final_sigmas_type` zero is not supported "
+                        + "for `algorithm_type` " + algorithmType + ". Please choose `sigma_min` instead.");
+            }
+            if (algorithmType.equals("sde-dpmsolver") && solverOrder == 3) {
+                throw new SchedulerConfigException("solver_order", "diffusers has no third-order update for "
+                        + "algorithm_type sde-dpmsolver (it fails at the third step); use solver_order 1 or 2");
+            }
+            int sigmaOptions = (useKarrasSigmas ? 1 : 0) + (useExponentialSigmas ? 1 : 0) + (useBetaSigmas ? 1 : 0);
+            if (sigmaOptions > 1) {
+                throw new SchedulerConfigException("use_karras_sigmas", "Only one of `config.use_beta_sigmas`, "
+                        + "`config.use_exponential_sigmas`, `config.use_karras_sigmas` can be used.");
+            }
+            if (useLuLambdas && sigmaOptions > 0) {
+                throw new SchedulerConfigException("use_lu_lambdas", "cannot be combined with use_karras_sigmas, "
+                        + "use_exponential_sigmas or use_beta_sigmas (diffusers would silently ignore one of them)");
+            }
+            if (useFlowSigmas) {
+                throw new SchedulerConfigException("use_flow_sigmas",
+                        "flow-matching sigmas are not supported by this library");
+            }
+            if (useDynamicShifting) {
+                throw new SchedulerConfigException("use_dynamic_shifting",
+                        "dynamic shifting (flow matching) is not supported by this library");
+            }
+            if (!"exponential".equals(timeShiftType)) {
+                throw new SchedulerConfigException("time_shift_type", "must be 'exponential', got '" + timeShiftType + "'");
+            }
+            if (varianceType != null && !List.of("learned", "learned_range").contains(varianceType)) {
+                throw new SchedulerConfigException("variance_type",
+                        "must be null, 'learned' or 'learned_range', got '" + varianceType + "'");
+            }
+            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
+                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+            }
+            if (Double.isNaN(lambdaMinClipped)) {
+                throw new SchedulerConfigException("lambda_min_clipped", "must be a number or -inf");
+            }
+            if (thresholding && !(dynamicThresholdingRatio >= 0 && dynamicThresholdingRatio <= 1)) {
+                throw new SchedulerConfigException("dynamic_thresholding_ratio",
+                        "must be in [0, 1], got " + dynamicThresholdingRatio);
+            }
+            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        @Override
+        public double[] trainedBetas() {
+            return trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        /** diffusers' defaults. */
+        public static Config defaults() {
+            return from(Map.of(), Map.of());
+        }
+
+        /** {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}. */
+        public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
+            ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
+            String algorithm = v.getString("algorithm_type", "dpmsolver++");
+            if ("deis".equals(algorithm)) {
+                algorithm = "dpmsolver++"; // diffusers: register_to_config(algorithm_type="dpmsolver++")
+            }
+            String solverType = v.getString("solver_type", "midpoint");
+            if (List.of("logrho", "bh1", "bh2").contains(solverType)) {
+                solverType = "midpoint"; // diffusers maps DEIS/UniPC solver types to midpoint
+            }
+            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
+                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
+                    v.getDoubleArray("trained_betas"), v.getInt("solver_order", 2),
+                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
+                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("sample_max_value", 1.0),
+                    algorithm, solverType, v.getBool("lower_order_final", true), v.getBool("euler_at_final", false),
+                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+                    v.getBool("use_beta_sigmas", false), v.getBool("use_lu_lambdas", false),
+                    v.getBool("use_flow_sigmas", false), v.getDouble("flow_shift", 1.0),
+                    v.getString("final_sigmas_type", "zero"), v.getDouble("lambda_min_clipped",
+                            Double.NEGATIVE_INFINITY), v.getString("variance_type", null),
+                    v.getString("timestep_spacing", "linspace"), v.getInt("steps_offset", 0),
+                    v.getBool("rescale_betas_zero_snr", false), v.getBool("use_dynamic_shifting", false),
+                    v.getString("time_shift_type", "exponential"));
+        }
+    }
+
+    private final Config config;
+    private final boolean plusPlus;
+    private final boolean sde;
+    private final float[] alphasCumprod;
+    private final float[] trainSigmas;
+    private final float[] logTrainSigmas;
+    private final float[] lambdaT;
+
+    private double[] timesteps;
+    private float[] sigmas;
+    private int stepIndex = -1;
+    private int lowerOrderNums;
+
+    // per-sample buffers, allocated on the first step for a given length
+    private float[][] history; // history[order-1] = newest converted output (diffusers' model_outputs[-1])
+    private float[] noiseBuf;
+    private float[] sortBuf;
+
+    /** A scheduler with {@code config}; call {@link #setTimesteps} before stepping. */
+    public DPMSolverMultistepScheduler(Config config) {
+        this.config = config;
+        this.plusPlus = config.algorithmType().endsWith("dpmsolver++");
+        this.sde = config.algorithmType().startsWith("sde-");
+        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, NAME);
+        if (config.rescaleBetasZeroSnr()) {
+            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
+        }
+        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        if (config.rescaleBetasZeroSnr()) {
+            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
+        }
+        int n = alphasCumprod.length;
+        lambdaT = new float[n];
+        for (int i = 0; i < n; i++) {
+            float a = (float) Math.sqrt(alphasCumprod[i]);
+            float s = (float) Math.sqrt(1f - alphasCumprod[i]);
+            lambdaT[i] = (float) Math.log(a) - (float) Math.log(s);
+        }
+        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
+        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    }
+
+    /** {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}. */
+    public static DPMSolverMultistepScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
+        return new DPMSolverMultistepScheduler(Config.from(config, overrides));
+    }
+
+    /** The effective configuration. */
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /** float32 {@code alphas_cumprod} of the training schedule (a copy). */
+    public float[] alphasCumprod() {
+        return alphasCumprod.clone();
+    }
+
+    @Override
+    public void setTimesteps(int numInferenceSteps) {
+        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        int nTrain = config.numTrainTimesteps();
+        // clipped_idx = searchsorted(flip(lambda_t), lambda_min_clipped)
+        float clip = (float) config.lambdaMinClipped();
+        int clippedIdx = 0;
+        for (int i = nTrain - 1; i >= 0; i--) {
+            if (lambdaT[i] < clip) {
+                clippedIdx++;
+            } else {
+                break;
+            }
+        }
+        int lastTimestep = nTrain - clippedIdx;
+        int n = numInferenceSteps;
+        double[] ts;
+        switch (config.timestepSpacing()) {
+            case "linspace": {
+                double[] lin = NoiseSchedules.linspace(0, lastTimestep - 1, n + 1);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = Math.rint(lin[n - k]);
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = lastTimestep / (n + 1);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = (double) (n - k) * stepRatio + config.stepsOffset();
+                }
+                break;
+            }
+            default: { // trailing
+                double stepRatio = (double) nTrain / n;
+                double[] ar = NoiseSchedules.arange(lastTimestep, 0, -stepRatio);
+                ts = new double[ar.length];
+                for (int k = 0; k < ar.length; k++) {
+                    ts[k] = Math.rint(ar[k]) - 1;
+                }
+                break;
+            }
+        }
+        boolean roundT = !config.betaSchedule().equals("squaredcos_cap_v2");
+        double[] sig;
+        double sigMin = trainSigmas[0];
+        double sigMax = trainSigmas[nTrain - 1];
+        if (config.useKarrasSigmas()) {
+            sig = NoiseSchedules.karras(sigMin, sigMax, n);
+            ts = sigmasToTimesteps(sig, roundT);
+        } else if (config.useLuLambdas()) {
+            double[] lambdas = NoiseSchedules.lu(logTrainSigmas[0], logTrainSigmas[nTrain - 1], n);
+            sig = new double[n];
+            for (int i = 0; i < n; i++) {
+                sig[i] = Math.exp(lambdas[i]);
+            }
+            ts = sigmasToTimesteps(sig, roundT);
+        } else if (config.useExponentialSigmas()) {
+            sig = NoiseSchedules.exponential(sigMin, sigMax, n);
+            ts = sigmasToTimesteps(sig, false);
+        } else if (config.useBetaSigmas()) {
+            sig = NoiseSchedules.betaSigmas(sigMin, sigMax, n, 0.6, 0.6);
+            ts = sigmasToTimesteps(sig, false);
+        } else {
+            sig = new double[ts.length];
+            for (int i = 0; i < ts.length; i++) {
+                sig[i] = NoiseSchedules.interp(ts[i], trainSigmas);
+            }
+        }
+        float sigmaLast = config.finalSigmasType().equals("sigma_min")
+                ? (float) Math.sqrt((1f - alphasCumprod[0]) / alphasCumprod[0]) : 0f;
+        float[] s = new float[sig.length + 1];
+        for (int i = 0; i < sig.length; i++) {
+            s[i] = (float) sig[i];
+        }
+        s[sig.length] = sigmaLast;
+        for (int i = 0; i < ts.length; i++) {
+            ts[i] = (double) (long) ts[i]; // .to(torch.int64) truncates
+        }
+        this.timesteps = ts;
+        this.sigmas = s;
+        this.stepIndex = -1;
+        this.lowerOrderNums = 0;
+        if (history != null) {
+            for (float[] h : history) {
+                Arrays.fill(h, 0f);
+            }
+        }
+    }
+
+    private double[] sigmasToTimesteps(double[] sig, boolean round) {
+        double[] t = new double[sig.length];
+        for (int i = 0; i < sig.length; i++) {
+            double v = NoiseSchedules.sigmaToT(sig[i], logTrainSigmas);
+            t[i] = round ? Math.rint(v) : v;
+        }
+        return t;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    @Override
+    public float[] sigmas() {
+        checkSet(sigmas);
+        return sigmas.clone();
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1.0f;
+    }
+
+    /** The index of the next step (diffusers' {@code step_index}), or -1 before the first step. */
+    public int stepIndex() {
+        return stepIndex;
+    }
+
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        if (out != sample) {
+            System.arraycopy(sample, 0, out, 0, sample.length);
+        }
+    }
+
+    /**
+     * diffusers' {@code add_noise(original, noise, t)}: {@code alpha_t * original + sigma_t * noise} at the sigma of
+     * {@code timestep} in the current schedule (img2img / inpainting), written into {@code out}.
+     */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        float alphaT = alphaOf(sigma);
+        float sigmaT = sigma * alphaT;
+        for (int i = 0; i < original.length; i++) {
+            out[i] = alphaT * original[i] + sigmaT * noise[i];
+        }
+    }
+
+    private void ensureBuffers(int len) {
+        if (history == null || history[0].length != len) {
+            history = new float[config.solverOrder()][len];
+            noiseBuf = sde ? new float[len] : null;
+            sortBuf = config.thresholding() ? new float[len] : null;
+        }
+    }
+
+    private static float alphaOf(float sigma) {
+        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
+    }
+
+    private static float logf(float x) {
+        return (float) Math.log(x);
+    }
+
+    private static float expf(float x) {
+        return (float) Math.exp(x);
+    }
+
+    private static float sqrtf(float x) {
+        return (float) Math.sqrt(x);
+    }
+
+    @Override
+    public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(out, sample, "out");
+        int len = sample.length;
+        if (stepIndex < 0) {
+            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
+        }
+        if (stepIndex >= timesteps.length) {
+            throw new IllegalStateException(NAME + ": all " + timesteps.length + " steps are done; call setTimesteps");
+        }
+        int n = timesteps.length;
+        boolean lowerOrderFinal = stepIndex == n - 1 && (config.eulerAtFinal()
+                || (config.lowerOrderFinal() && n < 15) || config.finalSigmasType().equals("zero"));
+        boolean lowerOrderSecond = stepIndex == n - 2 && config.lowerOrderFinal() && n < 15;
+        ensureBuffers(len);
+        int order = config.solverOrder();
+        float[] oldest = history[0];
+        for (int i = 0; i < order - 1; i++) {
+            history[i] = history[i + 1];
+        }
+        history[order - 1] = oldest;
+        convertModelOutput(modelOutput, sample, oldest);
+        if (sde) {
+            drawNoise(noiseBuf);
+        }
+        if (order == 1 || lowerOrderNums < 1 || lowerOrderFinal) {
+            firstOrder(history[order - 1], sample, out);
+        } else if (order == 2 || lowerOrderNums < 2 || lowerOrderSecond) {
+            secondOrder(history[order - 1], history[order - 2], sample, out);
+        } else {
+            thirdOrder(history[order - 1], history[order - 2], history[order - 3], sample, out);
+        }
+        if (lowerOrderNums < order) {
+            lowerOrderNums++;
+        }
+        stepIndex++;
+    }
+
+    /** diffusers' {@code convert_model_output}: x0 (DPM-Solver++) or epsilon (DPM-Solver), into {@code dst}. */
+    private void convertModelOutput(float[] modelOutput, float[] sample, float[] dst) {
+        int len = sample.length;
+        boolean learned = config.varianceType() != null;
+        int per = len / batchSize;
+        if (modelOutput.length != len && !(learned && modelOutput.length == 2 * len && len % batchSize == 0)) {
+            throw new IllegalArgumentException("model output length " + modelOutput.length + " does not match the "
+                    + "sample length " + len + (learned ? " (or twice it, for variance_type " + config.varianceType()
+                    + ")" : ""));
+        }
+        boolean split = modelOutput.length == 2 * len; // learned variance: the first half of the channels per sample
+        float sigma = sigmas[stepIndex];
+        float alphaT = alphaOf(sigma);
+        float sigmaT = sigma * alphaT;
+        String pt = config.predictionType();
+        for (int i = 0; i < len; i++) {
+            float m = split ? modelOutput[(i / per) * 2 * per + (i % per)] : modelOutput[i];
+            float s = sample[i];
+            float v;
+            if (plusPlus) {
+                switch (pt) {
+                    case "epsilon":
+                        v = (s - sigmaT * m) / alphaT;
+                        break;
+                    case "sample":
+                        v = m;
+                        break;
+                    default:
+                        v = alphaT * s - sigmaT * m;
+                        break;
+                }
+            } else {
+                switch (pt) {
+                    case "epsilon":
+                        v = m;
+                        break;
+                    case "sample":
+                        v = (s - alphaT * m) / sigmaT;
+                        break;
+                    default:
+                        v = alphaT * m + sigmaT * s;
+                        break;
+                }
+            }
+            dst[i] = v;
+        }
+        if (config.thresholding()) {
+            if (plusPlus) {
+                threshold(dst);
+            } else {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - sigmaT * dst[i]) / alphaT; // x0 from epsilon
+                }
+                threshold(dst);
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - alphaT * dst[i]) / sigmaT; // epsilon from thresholded x0
+                }
+            }
+        }
+    }
+
+    private void threshold(float[] x) {
+        NoiseSchedules.threshold(x, batchSize, (float) config.dynamicThresholdingRatio(),
+                (float) config.sampleMaxValue(), sortBuf);
+    }
+
+    private void firstOrder(float[] m0, float[] sample, float[] out) {
+        float sigT = sigmas[stepIndex + 1];
+        float sigS = sigmas[stepIndex];
+        float alphaT = alphaOf(sigT);
+        sigT = sigT * alphaT;
+        float alphaS = alphaOf(sigS);
+        sigS = sigS * alphaS;
+        float lambdaT = logf(alphaT) - logf(sigT);
+        float lambdaS = logf(alphaS) - logf(sigS);
+        float h = lambdaT - lambdaS;
+        int len = sample.length;
+        switch (config.algorithmType()) {
+            case "dpmsolver++": {
+                float a = sigT / sigS;
+                float b = alphaT * (expf(-h) - 1f);
+                for (int i = 0; i < len; i++) {
+                    out[i] = a * sample[i] - b * m0[i];
+                }
+                break;
+            }
+            case "dpmsolver": {
+                float a = alphaT / alphaS;
+                float b = sigT * (expf(h) - 1f);
+                for (int i = 0; i < len; i++) {
+                    out[i] = a * sample[i] - b * m0[i];
+                }
+                break;
+            }
+            case "sde-dpmsolver++": {
+                float a = sigT / sigS * expf(-h);
+                float b = alphaT * (1f - expf(-2f * h));
+                float c = sigT * sqrtf(1f - expf(-2f * h));
+                float[] z = noiseBuf;
+                for (int i = 0; i < len; i++) {
+                    out[i] = a * sample[i] + b * m0[i] + c * z[i];
+                }
+                break;
+            }
+            default: { // sde-dpmsolver
+                float a = alphaT / alphaS;
+                float b = 2f * (sigT * (expf(h) - 1f));
+                float c = sigT * sqrtf(expf(2f * h) - 1f);
+                float[] z = noiseBuf;
+                for (int i = 0; i < len; i++) {
+                    out[i] = a * sample[i] - b * m0[i] + c * z[i];
+                }
+                break;
+            }
+        }
+    }
+
+    private void secondOrder(float[] m0, float[] m1, float[] sample, float[] out) {
+        float sigT = sigmas[stepIndex + 1];
+        float sigS0 = sigmas[stepIndex];
+        float sigS1 = sigmas[stepIndex - 1];
+        float alphaT = alphaOf(sigT);
+        sigT = sigT * alphaT;
+        float alphaS0 = alphaOf(sigS0);
+        sigS0 = sigS0 * alphaS0;
+        float alphaS1 = alphaOf(sigS1);
+        sigS1 = sigS1 * alphaS1;
+        float lambdaT = logf(alphaT) - logf(sigT);
+        float lambdaS0 = logf(alphaS0) - logf(sigS0);
+        float lambdaS1 = logf(alphaS1) - logf(sigS1);
+        float h = lambdaT - lambdaS0;
+        float h0 = lambdaS0 - lambdaS1;
+        float r0 = h0 / h;
+        float k = 1f / r0; // D1 = (1 / r0) * (m0 - m1)
+        boolean midpoint = config.solverType().equals("midpoint");
+        int len = sample.length;
+        float[] z = noiseBuf;
+        switch (config.algorithmType()) {
+            case "dpmsolver++": {
+                float a = sigT / sigS0;
+                float b = alphaT * (expf(-h) - 1f);
+                if (midpoint) {
+                    float c = 0.5f * b;
+                    for (int i = 0; i < len; i++) {
+                        float d1 = k * (m0[i] - m1[i]);
+                        out[i] = a * sample[i] - b * m0[i] - c * d1;
+                    }
+                } else {
+                    float c = alphaT * ((expf(-h) - 1f) / h + 1f);
+                    for (int i = 0; i < len; i++) {
+                        float d1 = k * (m0[i] - m1[i]);
+                        out[i] = a * sample[i] - b * m0[i] + c * d1;
+                    }
+                }
+                break;
+            }
+            case "dpmsolver": {
+                float a = alphaT / alphaS0;
+                float b = sigT * (expf(h) - 1f);
+                float c = midpoint ? 0.5f * b : sigT * ((expf(h) - 1f) / h - 1f);
+                for (int i = 0; i < len; i++) {
+                    float d1 = k * (m0[i] - m1[i]);
+                    out[i] = a * sample[i] - b * m0[i] - c * d1;
+                }
+                break;
+            }
+            case "sde-dpmsolver++": {
+                float a = sigT / sigS0 * expf(-h);
+                float b = alphaT * (1f - expf(-2f * h));
+                float c = midpoint ? 0.5f * b : alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
+                float e = sigT * sqrtf(1f - expf(-2f * h));
+                for (int i = 0; i < len; i++) {
+                    float d1 = k * (m0[i] - m1[i]);
+                    out[i] = a * sample[i] + b * m0[i] + c * d1 + e * z[i];
+                }
+                break;
+            }
+            default: { // sde-dpmsolver
+                float a = alphaT / alphaS0;
+                float b = 2f * (sigT * (expf(h) - 1f));
+                float c = midpoint ? sigT * (expf(h) - 1f) : 2f * (sigT * ((expf(h) - 1f) / h - 1f));
+                float e = sigT * sqrtf(expf(2f * h) - 1f);
+                for (int i = 0; i < len; i++) {
+                    float d1 = k * (m0[i] - m1[i]);
+                    out[i] = a * sample[i] - b * m0[i] - c * d1 + e * z[i];
+                }
+                break;
+            }
+        }
+    }
+
+    private void thirdOrder(float[] m0, float[] m1, float[] m2, float[] sample, float[] out) {
+        float sigT = sigmas[stepIndex + 1];
+        float sigS0 = sigmas[stepIndex];
+        float sigS1 = sigmas[stepIndex - 1];
+        float sigS2 = sigmas[stepIndex - 2];
+        float alphaT = alphaOf(sigT);
+        sigT = sigT * alphaT;
+        float alphaS0 = alphaOf(sigS0);
+        sigS0 = sigS0 * alphaS0;
+        float alphaS1 = alphaOf(sigS1);
+        sigS1 = sigS1 * alphaS1;
+        float alphaS2 = alphaOf(sigS2);
+        sigS2 = sigS2 * alphaS2;
+        float lambdaT = logf(alphaT) - logf(sigT);
+        float lambdaS0 = logf(alphaS0) - logf(sigS0);
+        float lambdaS1 = logf(alphaS1) - logf(sigS1);
+        float lambdaS2 = logf(alphaS2) - logf(sigS2);
+        float h = lambdaT - lambdaS0;
+        float h0 = lambdaS0 - lambdaS1;
+        float h1 = lambdaS1 - lambdaS2;
+        float r0 = h0 / h;
+        float r1 = h1 / h;
+        float k0 = 1f / r0;
+        float k1 = 1f / r1;
+        float kd1 = r0 / (r0 + r1);
+        float kd2 = 1f / (r0 + r1);
+        int len = sample.length;
+        switch (config.algorithmType()) {
+            case "dpmsolver++": {
+                float a = sigT / sigS0;
+                float b = alphaT * (expf(-h) - 1f);
+                float c = alphaT * ((expf(-h) - 1f) / h + 1f);
+                float d = alphaT * ((expf(-h) - 1f + h) / (h * h) - 0.5f);
+                for (int i = 0; i < len; i++) {
+                    float d10 = k0 * (m0[i] - m1[i]);
+                    float d11 = k1 * (m1[i] - m2[i]);
+                    float diff = d10 - d11;
+                    float dd1 = d10 + kd1 * diff;
+                    float dd2 = kd2 * diff;
+                    out[i] = a * sample[i] - b * m0[i] + c * dd1 - d * dd2;
+                }
+                break;
+            }
+            case "dpmsolver": {
+                float a = alphaT / alphaS0;
+                float b = sigT * (expf(h) - 1f);
+                float c = sigT * ((expf(h) - 1f) / h - 1f);
+                float d = sigT * ((expf(h) - 1f - h) / (h * h) - 0.5f);
+                for (int i = 0; i < len; i++) {
+                    float d10 = k0 * (m0[i] - m1[i]);
+                    float d11 = k1 * (m1[i] - m2[i]);
+                    float diff = d10 - d11;
+                    float dd1 = d10 + kd1 * diff;
+                    float dd2 = kd2 * diff;
+                    out[i] = a * sample[i] - b * m0[i] - c * dd1 - d * dd2;
+                }
+                break;
+            }
+            default: { // sde-dpmsolver++ (sde-dpmsolver with order 3 is rejected by Config)
+                float a = sigT / sigS0 * expf(-h);
+                float b = alphaT * (1f - expf(-2f * h));
+                float c = alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
+                float twoH = 2f * h;
+                float d = alphaT * ((1f - expf(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
+                float e = sigT * sqrtf(1f - expf(-2f * h));
+                float[] z = noiseBuf;
+                for (int i = 0; i < len; i++) {
+                    float d10 = k0 * (m0[i] - m1[i]);
+                    float d11 = k1 * (m1[i] - m2[i]);
+                    float diff = d10 - d11;
+                    float dd1 = d10 + kd1 * diff;
+                    float dd2 = kd2 * diff;
+                    out[i] = a * sample[i] + b * m0[i] + c * dd1 + d * dd2 + e * z[i];
+                }
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+package dev.sdjvm.scheduler;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * diffusers' {@code EulerDiscreteScheduler} (Karras et al. Algorithm 2; deterministic unless {@code s_churn > 0}),
+ * reproducing diffusers 0.40 numerically (float32 timesteps and sigmas, float32 step arithmetic).
+ */
+public final class EulerDiscreteScheduler extends AbstractScheduler {
+    /** diffusers' class name. */
+    public static final String NAME = "EulerDiscreteScheduler";
+
+    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+            "trained_betas", "prediction_type", "interpolation_type", "use_karras_sigmas", "use_exponential_sigmas",
+            "use_beta_sigmas", "sigma_min", "sigma_max", "timestep_spacing", "timestep_type", "steps_offset",
+            "rescale_betas_zero_snr", "final_sigmas_type");
+
+    /** The effective configuration, diffusers' keys camelCased. {@code sigmaMin}/{@code sigmaMax} may be null. */
+    public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, String predictionType, String interpolationType, boolean useKarrasSigmas,
+            boolean useExponentialSigmas, boolean useBetaSigmas, Double sigmaMin, Double sigmaMax,
+            String timestepSpacing, String timestepType, int stepsOffset, boolean rescaleBetasZeroSnr,
+            String finalSigmasType) {
+
+        /** Validates like diffusers. */
+        public Config {
+            if (numTrainTimesteps < 2) {
+                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
+            }
+            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
+                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+            }
+            if (!List.of("epsilon", "v_prediction", "sample", "original_sample").contains(predictionType)) {
+                throw new SchedulerConfigException("prediction_type", "'" + predictionType
+                        + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
+            }
+            if (!List.of("linear", "log_linear").contains(interpolationType)) {
+                throw new SchedulerConfigException("interpolation_type", interpolationType
+                        + " is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'");
+            }
+            KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
+            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
+                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+            }
+            if (!List.of("discrete", "continuous").contains(timestepType)) {
+                throw new SchedulerConfigException("timestep_type", "must be 'discrete' or 'continuous', got '"
+                        + timestepType + "'");
+            }
+            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
+                throw new SchedulerConfigException("final_sigmas_type",
+                        "must be one of 'zero', or 'sigma_min', but got " + finalSigmasType);
+            }
+            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        @Override
+        public double[] trainedBetas() {
+            return trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
+        public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
+            ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
+            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
+                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
+                    v.getDoubleArray("trained_betas"), v.getString("prediction_type", "epsilon"),
+                    v.getString("interpolation_type", "linear"), v.getBool("use_karras_sigmas", false),
+                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
+                    v.getNullableDouble("sigma_min"), v.getNullableDouble("sigma_max"),
+                    v.getString("timestep_spacing", "linspace"), v.getString("timestep_type", "discrete"),
+                    v.getInt("steps_offset", 0), v.getBool("rescale_betas_zero_snr", false),
+                    v.getString("final_sigmas_type", "zero"));
+        }
+    }
+
+    private final Config config;
+    private final float[] alphasCumprod;
+    private final float[] trainSigmas;
+    private final float[] logTrainSigmas;
+    private double[] timesteps;
+    private float[] sigmas;
+    private int stepIndex = -1;
+    private float sChurn = 0f;
+    private float sTmin = 0f;
+    private float sTmax = Float.POSITIVE_INFINITY;
+    private float sNoise = 1f;
+    private float[] noiseBuf;
+
+    /** A scheduler with {@code config}. */
+    public EulerDiscreteScheduler(Config config) {
+        this.config = config;
+        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, NAME);
+        if (config.rescaleBetasZeroSnr()) {
+            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
+        }
+        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        if (config.rescaleBetasZeroSnr()) {
+            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
+        }
+        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
+        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    }
+
+    /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
+    public static EulerDiscreteScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
+        return new EulerDiscreteScheduler(Config.from(config, overrides));
+    }
+
+    /** The effective configuration. */
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /**
+     * diffusers' {@code step(..., s_churn, s_tmin, s_tmax, s_noise)} keyword arguments (defaults 0, 0, inf, 1).
+     * With {@code sChurn > 0} the step draws noise from the {@link NoiseSource}.
+     */
+    public void setChurn(float sChurn, float sTmin, float sTmax, float sNoise) {
+        this.sChurn = sChurn;
+        this.sTmin = sTmin;
+        this.sTmax = sTmax;
+        this.sNoise = sNoise;
+    }
+
+    @Override
+    public void setTimesteps(int numInferenceSteps) {
+        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        int n = numInferenceSteps;
+        double[] ts = KarrasSchedules.asFloat32(KarrasSchedules.timesteps(config.timestepSpacing(),
+                config.numTrainTimesteps(), n, config.stepsOffset(), true));
+        double[] sig;
+        if (config.interpolationType().equals("linear")) {
+            sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
+        } else { // log_linear: torch.linspace(log(sigmas[-1]), log(sigmas[0]), n + 1).exp()
+            float[] l = NoiseSchedules.torchLinspaceF32(logTrainSigmas[logTrainSigmas.length - 1], logTrainSigmas[0],
+                    n + 1);
+            sig = new double[n + 1];
+            for (int i = 0; i <= n; i++) {
+                sig[i] = (float) Math.exp(l[i]);
+            }
+        }
+        String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
+                config.useBetaSigmas());
+        if (kind != null) {
+            double[][] r = KarrasSchedules.remap(kind, sig, config.sigmaMin(), config.sigmaMax(), n, logTrainSigmas);
+            sig = r[0];
+            ts = KarrasSchedules.asFloat32(r[1]);
+        }
+        float last = config.finalSigmasType().equals("sigma_min")
+                ? (float) Math.sqrt((1f - alphasCumprod[0]) / alphasCumprod[0]) : 0f;
+        float[] s = KarrasSchedules.withFinal(sig, last);
+        if (config.timestepType().equals("continuous") && config.predictionType().equals("v_prediction")) {
+            ts = new double[s.length - 1];
+            for (int i = 0; i < ts.length; i++) {
+                ts[i] = 0.25f * (float) Math.log(s[i]);
+            }
+        }
+        this.timesteps = ts;
+        this.sigmas = s;
+        this.stepIndex = -1;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    @Override
+    public float[] sigmas() {
+        checkSet(sigmas);
+        return sigmas.clone();
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        if (sigmas == null) {
+            float max = 0;
+            for (float v : trainSigmas) {
+                max = Math.max(max, v);
+            }
+            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
+        }
+        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
+    }
+
+    private void initStepIndex(double timestep) {
+        if (stepIndex < 0) {
+            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
+        }
+    }
+
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        checkSet(timesteps);
+        initStepIndex(timestep);
+        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
+    }
+
+    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSet(timesteps);
+        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        for (int i = 0; i < original.length; i++) {
+            out[i] = original[i] + noise[i] * sigma;
+        }
+    }
+
+    @Override
+    public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(modelOutput, sample, "model output");
+        checkSameLength(out, sample, "out");
+        initStepIndex(timestep);
+        if (stepIndex >= timesteps.length) {
+            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
+        }
+        float sigma = sigmas[stepIndex];
+        double gamma = (sTmin <= sigma && sigma <= sTmax)
+                ? Math.min(sChurn / (double) (sigmas.length - 1), Math.sqrt(2) - 1) : 0.0;
+        float sigmaHat = sigma * (float) (gamma + 1);
+        float[] x = sample;
+        if (gamma > 0) {
+            if (noiseBuf == null || noiseBuf.length != sample.length) {
+                noiseBuf = new float[sample.length];
+            }
+            drawNoise(noiseBuf);
+            float c = (float) Math.sqrt(sigmaHat * sigmaHat - sigma * sigma);
+            for (int i = 0; i < sample.length; i++) {
+                noiseBuf[i] = sample[i] + noiseBuf[i] * sNoise * c;
+            }
+            x = noiseBuf;
+        }
+        float dt = sigmas[stepIndex + 1] - sigmaHat;
+        String pt = config.predictionType();
+        float vA = -sigma / (float) Math.sqrt(sigma * sigma + 1f);
+        float vB = sigma * sigma + 1f;
+        for (int i = 0; i < x.length; i++) {
+            float s = x[i];
+            float m = modelOutput[i];
+            float pred;
+            switch (pt) {
+                case "epsilon":
+                    pred = s - sigmaHat * m;
+                    break;
+                case "v_prediction":
+                    pred = m * vA + s / vB;
+                    break;
+                default:
+                    pred = m;
+                    break;
+            }
+            float derivative = (s - pred) / sigmaHat;
+            out[i] = s + derivative * dt;
+        }
+        stepIndex++;
+    }
+}

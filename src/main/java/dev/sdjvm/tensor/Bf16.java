@@ -1,0 +1,201 @@
+package dev.sdjvm.tensor;
+
+import java.nio.BufferOverflowException;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+import java.util.Objects;
+
+/**
+ * float32 &lt;-&gt; bfloat16 conversion exactly as PyTorch does it on the CPU.
+ *
+ * <p>A bfloat16 is the upper 16 bits of a float32 (1 sign, 8 exponent, 7 mantissa bits); it is carried here as a
+ * {@code short} holding those raw bits. float32 to bfloat16 rounds to nearest, ties to even, on the discarded
+ * lower 16 bits ({@code (bits + 0x7FFF + lsb) >>> 16}), so ±0, ±Inf and subnormals come out as rounding dictates
+ * (finite values just below the overflow threshold round to ±Inf, subnormals may round up to the smallest
+ * normal). bfloat16 to float32 is exact: the bits are shifted left by 16.
+ *
+ * <p><b>NaN.</b> PyTorch itself has two NaN encodings, and both are reproduced:
+ * <ul>
+ *   <li>the scalar conversion {@code c10::BFloat16(float)} (0-dim tensors, strided copies, CPUs without AVX2)
+ *       turns every NaN into the quiet NaN {@code 0x7FC0}: {@link #fromFloat(float)};</li>
+ *   <li>the vectorised copy of a contiguous float tensor ({@code t.to(torch.bfloat16)} with the AVX2/AVX-512
+ *       kernels, measured with torch 1.13 on x86_64) turns every NaN, whatever its sign and payload, into
+ *       {@code 0xFFFF}: all bulk methods here ({@code float[]}, buffers, {@link #roundToBf16(float[])}).</li>
+ * </ul>
+ * bfloat16 to float32 keeps NaN payloads (it is a plain shift in torch too). Non-NaN results are the same on
+ * every path.
+ *
+ * <p>The bulk loops are branch-free integer arithmetic on {@link Float#floatToRawIntBits} so the JIT can
+ * unroll and, where it supports the reinterpretation, vectorise them. All methods are static, thread-safe and
+ * allocation-free except the convenience overloads that return a new array.
+ */
+public final class Bf16 {
+
+    /** The NaN that the scalar conversion {@link #fromFloat(float)} produces ({@code c10::BFloat16}). */
+    public static final short NAN = (short) 0x7FC0;
+
+    /** The NaN that the bulk conversions produce (torch's vectorised contiguous copy kernel). */
+    public static final short NAN_BULK = (short) 0xFFFF;
+
+    private Bf16() {
+    }
+
+    // ------------------------------------------------------------------------------------------------ scalar
+
+    /**
+     * Rounds a float to bfloat16 (round to nearest, ties to even), as {@code c10::BFloat16(float)}; every NaN
+     * becomes {@link #NAN} ({@code 0x7FC0}).
+     *
+     * @return the bfloat16 bits
+     */
+    public static short fromFloat(float value) {
+        int u = Float.floatToRawIntBits(value);
+        if ((u & 0x7FFF_FFFF) > 0x7F80_0000) {
+            return NAN;
+        }
+        return (short) ((u + 0x7FFF + ((u >>> 16) & 1)) >>> 16);
+    }
+
+    /** Widens bfloat16 bits to the float32 they denote (exact; NaN payloads are kept). */
+    public static float toFloat(short bf16) {
+        return Float.intBitsToFloat(bf16 << 16);
+    }
+
+    /** Rounds a float through bfloat16 and back, as {@code float(bfloat16(x))} with the scalar NaN rule. */
+    public static float round(float value) {
+        return toFloat(fromFloat(value));
+    }
+
+    // --------------------------------------------------------------------------------------------- arrays
+
+    /** Converts all of {@code src} to bfloat16 bits in a new array (bulk NaN rule: {@link #NAN_BULK}). */
+    public static short[] fromFloat(float[] src) {
+        short[] dst = new short[src.length];
+        fromFloat(src, 0, dst, 0, src.length);
+        return dst;
+    }
+
+    /**
+     * Converts {@code length} floats from {@code src[srcOffset..]} into bfloat16 bits at {@code dst[dstOffset..]}
+     * (round to nearest even; every NaN becomes {@link #NAN_BULK}, as torch's contiguous tensor conversion).
+     *
+     * @throws IndexOutOfBoundsException if a range is outside its array
+     */
+    public static void fromFloat(float[] src, int srcOffset, short[] dst, int dstOffset, int length) {
+        Objects.checkFromIndexSize(srcOffset, length, src.length);
+        Objects.checkFromIndexSize(dstOffset, length, dst.length);
+        for (int i = 0; i < length; i++) {
+            dst[dstOffset + i] = bulk(Float.floatToRawIntBits(src[srcOffset + i]));
+        }
+    }
+
+    /** Widens all of {@code src} to floats in a new array. */
+    public static float[] toFloat(short[] src) {
+        float[] dst = new float[src.length];
+        toFloat(src, 0, dst, 0, src.length);
+        return dst;
+    }
+
+    /**
+     * Widens {@code length} bfloat16 values from {@code src[srcOffset..]} into {@code dst[dstOffset..]} (exact).
+     *
+     * @throws IndexOutOfBoundsException if a range is outside its array
+     */
+    public static void toFloat(short[] src, int srcOffset, float[] dst, int dstOffset, int length) {
+        Objects.checkFromIndexSize(srcOffset, length, src.length);
+        Objects.checkFromIndexSize(dstOffset, length, dst.length);
+        for (int i = 0; i < length; i++) {
+            dst[dstOffset + i] = Float.intBitsToFloat(src[srcOffset + i] << 16);
+        }
+    }
+
+    /**
+     * Rounds every element through bfloat16 in place: what {@code x.to(torch.bfloat16).to(torch.float32)} does
+     * to a contiguous tensor (NaN becomes the float with bits {@code 0xFFFF0000}).
+     */
+    public static void roundToBf16(float[] values) {
+        roundToBf16(values, 0, values.length);
+    }
+
+    /** Rounds {@code values[offset..offset+length)} through bfloat16 in place; see {@link #roundToBf16(float[])}. */
+    public static void roundToBf16(float[] values, int offset, int length) {
+        Objects.checkFromIndexSize(offset, length, values.length);
+        for (int i = offset, end = offset + length; i < end; i++) {
+            values[i] = Float.intBitsToFloat(bulk(Float.floatToRawIntBits(values[i])) << 16);
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------- buffers
+
+    /**
+     * Converts the remaining floats of {@code src} to bfloat16 bits into {@code dst}, like
+     * {@code dst.put(src)}: both positions advance by {@code src.remaining()}. Heap or direct buffers of any byte
+     * order (e.g. {@code ByteBuffer.allocateDirect(n).order(ByteOrder.nativeOrder()).asFloatBuffer()}) are
+     * accepted; array-backed buffers take the array path. Bulk NaN rule ({@link #NAN_BULK}).
+     *
+     * @throws BufferOverflowException if {@code dst} has fewer remaining elements than {@code src}; nothing is
+     *         written then
+     * @throws java.nio.ReadOnlyBufferException if {@code dst} is read-only
+     */
+    public static void fromFloat(FloatBuffer src, ShortBuffer dst) {
+        int n = src.remaining();
+        if (dst.isReadOnly()) {
+            throw new java.nio.ReadOnlyBufferException();
+        }
+        if (dst.remaining() < n) {
+            throw new BufferOverflowException();
+        }
+        int sp = src.position();
+        int dp = dst.position();
+        if (src.hasArray() && dst.hasArray()) {
+            fromFloat(src.array(), src.arrayOffset() + sp, dst.array(), dst.arrayOffset() + dp, n);
+        } else {
+            for (int i = 0; i < n; i++) {
+                dst.put(dp + i, bulk(Float.floatToRawIntBits(src.get(sp + i))));
+            }
+        }
+        src.position(sp + n);
+        dst.position(dp + n);
+    }
+
+    /**
+     * Widens the remaining bfloat16 values of {@code src} into {@code dst}, like {@code dst.put(src)}: both
+     * positions advance by {@code src.remaining()}. Heap or direct buffers of any byte order are accepted.
+     *
+     * @throws BufferOverflowException if {@code dst} has fewer remaining elements than {@code src}; nothing is
+     *         written then
+     * @throws java.nio.ReadOnlyBufferException if {@code dst} is read-only
+     */
+    public static void toFloat(ShortBuffer src, FloatBuffer dst) {
+        int n = src.remaining();
+        if (dst.isReadOnly()) {
+            throw new java.nio.ReadOnlyBufferException();
+        }
+        if (dst.remaining() < n) {
+            throw new BufferOverflowException();
+        }
+        int sp = src.position();
+        int dp = dst.position();
+        if (src.hasArray() && dst.hasArray()) {
+            toFloat(src.array(), src.arrayOffset() + sp, dst.array(), dst.arrayOffset() + dp, n);
+        } else {
+            for (int i = 0; i < n; i++) {
+                dst.put(dp + i, Float.intBitsToFloat(src.get(sp + i) << 16));
+            }
+        }
+        src.position(sp + n);
+        dst.position(dp + n);
+    }
+
+    // ------------------------------------------------------------------------------------------- internals
+
+    /**
+     * Branch-free round-to-nearest-even of float bits {@code u} to bfloat16 bits; NaN gives {@code 0xFFFF}.
+     * {@code nan} is all ones exactly when {@code |u| > 0x7F800000} (the subtraction cannot overflow since
+     * {@code |u| <= 0x7FFFFFFF}); OR-ing it in sets all 16 result bits.
+     */
+    private static short bulk(int u) {
+        int nan = (0x7F80_0000 - (u & 0x7FFF_FFFF)) >> 31;
+        return (short) (((u + 0x7FFF + ((u >>> 16) & 1)) >>> 16) | nan);
+    }
+}
