@@ -37,7 +37,7 @@ public final class GenerationParameters {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
         }
         sb.append("\nSteps: ").append(r.steps())
-                .append(", Sampler: ").append(samplerName(schedulerClass, r.schedulerOverrides()))
+                .append(", Sampler: ").append(samplerName(schedulerClass, r.scheduler(), r.schedulerOverrides()))
                 .append(", CFG scale: ").append(number(r.guidanceScale()))
                 .append(", Seed: ").append(seed)
                 .append(", Size: ").append(width).append('x').append(height);
@@ -51,7 +51,8 @@ public final class GenerationParameters {
     }
 
     /** A1111's sampler name for a diffusers scheduler class ({@code DPMSolverMultistepScheduler} -&gt; {@code DPM++ 2M}). */
-    public static String samplerName(String schedulerClass, Map<String, Object> overrides) {
+    public static String samplerName(String schedulerClass, String requestedName, Map<String, Object> overrides) {
+        String req = requestedName == null ? "" : requestedName.toLowerCase(Locale.ROOT);
         if (schedulerClass == null) {
             return "unknown";
         }
@@ -59,7 +60,10 @@ public final class GenerationParameters {
         switch (schedulerClass) {
             case "DPMSolverMultistepScheduler":
                 Object algo = overrides == null ? null : overrides.get("algorithm_type");
-                base = algo != null && algo.toString().equals("sde-dpmsolver++") ? "DPM++ 2M SDE" : "DPM++ 2M";
+                boolean sde = algo != null ? algo.toString().equals("sde-dpmsolver++") : req.contains("sde");
+                Object order = overrides == null ? null : overrides.get("solver_order");
+                boolean third = order != null ? "3".equals(order.toString()) : req.contains("3m");
+                base = third ? (sde ? "DPM++ 3M SDE" : "DPM++ 3M") : (sde ? "DPM++ 2M SDE" : "DPM++ 2M");
                 break;
             case "DPMSolverSinglestepScheduler": base = "DPM++ 2S"; break;
             case "EulerDiscreteScheduler": base = "Euler"; break;
@@ -74,7 +78,8 @@ public final class GenerationParameters {
             case "DDPMScheduler": base = "DDPM"; break;
             default: base = schedulerClass;
         }
-        if (overrides != null && Boolean.TRUE.equals(overrides.get("use_karras_sigmas"))) {
+        Object karras = overrides == null ? null : overrides.get("use_karras_sigmas");
+        if (karras != null ? Boolean.TRUE.equals(karras) : req.contains("karras")) {
             base += " Karras";
         }
         return base;
