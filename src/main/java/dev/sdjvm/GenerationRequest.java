@@ -20,7 +20,8 @@ import java.util.Map;
  * @param scheduler          scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name); null =
  *                           DPMSolverMultistepScheduler from the model's config, as AWS's deployment does
  * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty
- * @param height             image height in pixels, or null for the model's; must equal the artifacts' size
+ * @param height             image height in pixels, or null for the model's. Compiled artifacts (Neuron, static
+ *                           batch) make only their own size; CPU-traced ones take any multiple of 8
  * @param width              image width in pixels, or null for the model's
  * @param latents            initial latents to use instead of drawing them ([numImages,4,h/8,w/8] flat), or null
  * @param listener           per-step progress callback that can cancel, or null

@@ -11,8 +11,12 @@ package dev.sdjvm;
  *                          uses every core)
  * @param warmup            run every artifact once at load time, which checks that their shapes fit together and
  *                          finds dtype and batch of artifacts without a manifest (true by default)
+ * @param pipelines         throughput mode: independent pipelines (each with its own modules; on Neuron each on its
+ *                          own group of cores) serving concurrent requests, one request per pipeline at a time.
+ *                          1 by default; with more than 1, {@code maxConcurrent} is ignored (it is the pipeline count)
  */
-public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup) {
+public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
+                          int pipelines) {
     public LoadOptions {
         if (backend == null) {
             throw new InvalidRequestException("backend", "must not be null");
@@ -26,30 +30,37 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         if (maxConcurrent < 1) {
             throw new InvalidRequestException("maxConcurrent", "must be >= 1, got " + maxConcurrent);
         }
+        if (pipelines < 1 || pipelines > 64) {
+            throw new InvalidRequestException("pipelines", "must be in 1..64, got " + pipelines);
+        }
     }
 
     /** The defaults: AUTO backend, libtorch's threads, one UNet, one generation at a time, warm-up on. */
     public static LoadOptions defaults() {
-        return new LoadOptions(Backend.AUTO, 0, 1, 1, true);
+        return new LoadOptions(Backend.AUTO, 0, 1, 1, true, 1);
     }
 
     public LoadOptions withBackend(Backend b) {
-        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup);
+        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines);
     }
 
     public LoadOptions withThreads(int t) {
-        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup);
+        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines);
     }
 
     public LoadOptions withUnetReplicas(int r) {
-        return new LoadOptions(backend, threads, r, maxConcurrent, warmup);
+        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines);
     }
 
     public LoadOptions withMaxConcurrent(int m) {
-        return new LoadOptions(backend, threads, unetReplicas, m, warmup);
+        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines);
     }
 
     public LoadOptions withWarmup(boolean w) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines);
+    }
+
+    public LoadOptions withPipelines(int p) {
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p);
     }
 }

@@ -12,12 +12,13 @@ import java.util.Map;
  * @param height          image height
  * @param width           image width
  * @param artifacts       per role: file, input dtype, batch (null = dynamic), and where that was learnt
- * @param unetReplicas    UNet copies loaded
+ * @param unetReplicas    UNet copies loaded per pipeline
+ * @param pipelines       independent pipelines (throughput mode)
  * @param backend         where it runs
  * @param schedulerConfig {@code scheduler/scheduler_config.json}
  * @param manifest        our tools' manifest, or null
  * @param loadNanos       load time including warm-up
  */
 public record ModelInfo(Path root, int height, int width, Map<String, ArtifactSpec> artifacts, int unetReplicas,
-                        Backend backend, Map<String, Object> schedulerConfig, Manifest manifest, long loadNanos) {
+                        int pipelines, Backend backend, Map<String, Object> schedulerConfig, Manifest manifest, long loadNanos) {
 }

@@ -7,6 +7,10 @@ import dev.sdjvm.pipeline.DefaultModel;
 import dev.sdjvm.tokenizer.ClipTokenizer;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -32,17 +36,27 @@ public final class StableDiffusion implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StableDiffusion.class);
 
     private final DiffusionPipeline pipeline;
+    private final List<DiffusionPipeline> all;
+    private final BlockingQueue<DiffusionPipeline> idle;
     private final LoadOptions options;
     private final Semaphore permits;
     private final AtomicInteger running = new AtomicInteger();
     private volatile boolean closed;
+    private final Backend backend;
     private final long loadNanos;
 
-    private StableDiffusion(DiffusionPipeline pipeline, LoadOptions options, long loadNanos) {
-        this.pipeline = pipeline;
+    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, Backend backend, long loadNanos) {
+        this.backend = backend;
+        this.pipeline = pipelines.get(0);
+        this.all = List.copyOf(pipelines);
+        this.idle = new ArrayBlockingQueue<>(pipelines.size(), true, pipelines);
         this.options = options;
-        this.permits = new Semaphore(options.maxConcurrent(), true);
+        this.permits = new Semaphore(slots(options), true);
         this.loadNanos = loadNanos;
+    }
+
+    private static int slots(LoadOptions o) {
+        return o.pipelines() > 1 ? o.pipelines() : o.maxConcurrent();
     }
 
     /** Loads a model directory (AWS's {@code sd2_512_root} layout) with the default options. */
@@ -59,15 +73,23 @@ public final class StableDiffusion implements AutoCloseable {
     public static StableDiffusion load(Path modelDir, LoadOptions options) {
         long t0 = System.nanoTime();
         ModelDirectory dir = ModelDirectory.open(modelDir);
-        BackendSelection.select(dir, options.backend());
+        Backend backend = BackendSelection.select(dir, options.backend());
         Torch.load();
         if (options.threads() > 0) {
             Torch.setNumThreads(options.threads());
         }
-        DiffusionPipeline p = DiffusionPipeline.load(dir, options.unetReplicas(), options.warmup());
+        List<DiffusionPipeline> ps = new ArrayList<>();
+        try {
+            for (int i = 0; i < options.pipelines(); i++) {
+                ps.add(DiffusionPipeline.load(dir, options.unetReplicas(), options.warmup()));
+            }
+        } catch (RuntimeException e) {
+            ps.forEach(DiffusionPipeline::close);
+            throw e;
+        }
         long dt = System.nanoTime() - t0;
-        LOG.info("model ready in {} ms", dt / 1_000_000);
-        return new StableDiffusion(p, options, dt);
+        LOG.info("model ready in {} ms ({} pipeline(s))", dt / 1_000_000, ps.size());
+        return new StableDiffusion(ps, options, backend, dt);
     }
 
     /** Loads the small model embedded in this library (see the README: what it can draw). */
@@ -105,10 +127,16 @@ public final class StableDiffusion implements AutoCloseable {
             throw new GenerationCancelledException("interrupted while waiting for a free slot");
         }
         running.incrementAndGet();
+        DiffusionPipeline p = null;
         try {
             checkOpen();
-            return pipeline.generate(request, () -> closed);
+            // throughput mode: a pipeline per request; a permit guarantees one is idle
+            p = all.size() > 1 ? idle.poll() : pipeline;
+            return p.generate(request, () -> closed);
         } finally {
+            if (all.size() > 1 && p != null) {
+                idle.add(p);
+            }
             running.decrementAndGet();
             permits.release();
         }
@@ -119,7 +147,7 @@ public final class StableDiffusion implements AutoCloseable {
         checkOpen();
         var m = pipeline.model();
         return new ModelInfo(m.root(), m.height(), m.width(), pipeline.specs(), pipeline.unetReplicas(),
-                Backend.CPU, m.schedulerConfig(), m.manifest(), loadNanos);
+                all.size(), backend, m.schedulerConfig(), m.manifest(), loadNanos);
     }
 
     /** The model's tokenizer. */
@@ -149,12 +177,12 @@ public final class StableDiffusion implements AutoCloseable {
             closed = true;
         }
         try {
-            if (!permits.tryAcquire(options.maxConcurrent(), 60, TimeUnit.SECONDS)) {
+            if (!permits.tryAcquire(slots(options), 60, TimeUnit.SECONDS)) {
                 LOG.warn("{} generation(s) still running after 60 s; closing anyway", running.get());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        pipeline.close();
+        all.forEach(DiffusionPipeline::close);
     }
 }

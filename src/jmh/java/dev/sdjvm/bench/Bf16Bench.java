@@ -98,4 +98,20 @@ public class Bf16Bench {
         }
         return s;
     }
+
+    /**
+     * Comparison: the same rounding with a branch-free NaN mask ({@code (0x7F800000 - |u|) >> 31}) instead of the
+     * conditional that {@link Bf16} uses.
+     */
+    @Benchmark
+    public short[] branchFreeToBf16() {
+        float[] f = floats;
+        short[] s = shorts;
+        for (int i = 0; i < f.length; i++) {
+            int u = Float.floatToRawIntBits(f[i]);
+            int nan = (0x7F80_0000 - (u & 0x7FFF_FFFF)) >> 31;
+            s[i] = (short) (((u + 0x7FFF + ((u >>> 16) & 1)) >>> 16) | nan);
+        }
+        return s;
+    }
 }

@@ -278,24 +278,35 @@ public final class DiffusionPipeline implements AutoCloseable {
         long t0 = System.nanoTime();
         // 1. Check inputs
         req.validate();
-        if (req.height() != null && req.height() != model.height()) {
-            throw new InvalidRequestException("height", "the artifacts make " + model.height() + "x" + model.width()
-                    + " images; got height " + req.height());
+        final int vs = model.vaeScaleFactor();
+        final int height = req.height() != null ? req.height() : model.height();
+        final int width = req.width() != null ? req.width() : model.width();
+        if (height != model.height() || width != model.width()) {
+            // CPU-traced artifacts take any size; compiled ones (a static batch, Neuron) only their own
+            ArtifactSpec u = specs.get("unet");
+            boolean fixed = u.batch() != null || "probe".equals(u.source())
+                    || model.manifest() != null && "neuron".equalsIgnoreCase(model.manifest().target());
+            if (fixed) {
+                throw new InvalidRequestException(height != model.height() ? "height" : "width", "the artifacts are compiled for "
+                        + model.height() + "x" + model.width() + " images; got " + height + "x" + width);
+            }
+            if (height % vs != 0 || width % vs != 0) {
+                throw new InvalidRequestException(height % vs != 0 ? "height" : "width", "must be a multiple of "
+                        + vs + " (the VAE scale factor); got " + height + "x" + width);
+            }
         }
-        if (req.width() != null && req.width() != model.width()) {
-            throw new InvalidRequestException("width", "the artifacts make " + model.height() + "x" + model.width()
-                    + " images; got width " + req.width());
-        }
+        final int lh = height / vs;
+        final int lw = width / vs;
         if (req.seed() != null && req.seed() < 0) {
             throw new InvalidRequestException("seed", "must be >= 0, got " + req.seed());
         }
         Scheduler scheduler = scheduler(req);
         scheduler.setTimesteps(req.steps());
         final int n = req.numImages();
-        final int rowSize = model.latentChannels() * model.latentHeight() * model.latentWidth();
+        final int rowSize = model.latentChannels() * lh * lw;
         if (req.latents() != null && req.latents().length != n * rowSize) {
             throw new InvalidRequestException("latents", "expected " + n + "x" + model.latentChannels() + "x"
-                    + model.latentHeight() + "x" + model.latentWidth() + " = " + (n * rowSize) + " values, got "
+                    + lh + "x" + lw + " = " + (n * rowSize) + " values, got "
                     + req.latents().length);
         }
 
@@ -333,7 +344,7 @@ public final class DiffusionPipeline implements AutoCloseable {
             // 5. Prepare latent variables: randn([n,4,h,w], generator) * init_noise_sigma
             Generator gen = Tensors.generator(seed);
             float[] latents = req.latents() != null ? req.latents().clone()
-                    : Tensors.randn(gen, n, model.latentChannels(), model.latentHeight(), model.latentWidth());
+                    : Tensors.randn(gen, n, model.latentChannels(), lh, lw);
             float sigma0 = scheduler.initNoiseSigma();
             for (int i = 0; i < latents.length; i++) {
                 latents[i] = latents[i] * sigma0;
@@ -356,7 +367,7 @@ public final class DiffusionPipeline implements AutoCloseable {
             StepListener listener = req.listener();
             Instant deadline = req.deadline();
             try (UNetRunner.Session session = unetRunner.open(rows, n,
-                    new long[] {model.latentChannels(), model.latentHeight(), model.latentWidth()}, emb)) {
+                    new long[] {model.latentChannels(), lh, lw}, emb)) {
                 for (int k = 0; k < timesteps.length; k++) {
                     double t = timesteps[k];
                     scheduler.scaleModelInput(latents, t, scaled);
@@ -393,9 +404,9 @@ public final class DiffusionPipeline implements AutoCloseable {
 
             // 8. Decode: vae_decoder(post_quant_conv(latents / scaling_factor)), then postprocess to uint8 RGB
             List<RgbImage> images = new ArrayList<>(n);
-            float[] pixels = new float[3 * model.height() * model.width()];
+            float[] pixels = new float[3 * height * width];
             for (int i = 0; i < n; i++) {
-                images.add(decode(latents, i * rowSize, pixels));
+                images.add(decode(latents, i * rowSize, pixels, lh, lw));
             }
             long end = System.nanoTime();
             var timings = new GenerationResult.Timings(tEnc - tTok, tLat - tEnc, loopEnd - loopStart, unetNanos,
@@ -410,18 +421,20 @@ public final class DiffusionPipeline implements AutoCloseable {
         return Tensors.to(out, DType.FLOAT32);  // diffusers: prompt_embeds.float() in a float32 pipeline
     }
 
-    private RgbImage decode(float[] latents, int offset, float[] pixels) {
+    private RgbImage decode(float[] latents, int offset, float[] pixels, int lh, int lw) {
+        int height = lh * model.vaeScaleFactor();
+        int width = lw * model.vaeScaleFactor();
         try (PointerScope s = new PointerScope()) {
-            Tensor z = Tensors.fromFloats(latents, offset, 1, model.latentChannels(), model.latentHeight(), model.latentWidth());
+            Tensor z = Tensors.fromFloats(latents, offset, 1, model.latentChannels(), lh, lw);
             z = z.div(new Scalar(model.scalingFactor()));  // the same libtorch kernel as diffusers' latents / scaling_factor
             Tensor q = postQuantConv.forwardTensor(null, Tensors.to(z, specs.get("vae_post_quant_conv").inputDType()));
             Tensor img = decoder.forwardTensor("sample", Tensors.to(q, specs.get("vae_decoder").inputDType()));
             if (img.numel() != pixels.length) {
                 throw new BackendException("vae_decoder returned " + Tensors.shapeString(img) + ", expected [1,3,"
-                        + model.height() + "," + model.width() + "]");
+                        + height + "," + width + "]");
             }
             Tensors.copyTo(img, pixels, 0);
-            return RgbImage.fromDecoderOutput(pixels, 0, model.height(), model.width());
+            return RgbImage.fromDecoderOutput(pixels, 0, height, width);
         }
     }
 

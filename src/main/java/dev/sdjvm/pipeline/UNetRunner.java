@@ -9,8 +9,10 @@ import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
+import dev.sdjvm.tensor.Bf16;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.javacpp.ShortPointer;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -23,6 +25,13 @@ import org.bytedeco.pytorch.Tensor;
  * the chunks' text embeddings; {@link Session#run} is allocation-free on the Java side.
  */
 final class UNetRunner {
+    /** Observes chunk timings (tests use it to show that replicas overlap); null in normal use. */
+    interface ChunkObserver {
+        void onChunk(int chunk, long startNanos, long endNanos);
+    }
+
+    static volatile ChunkObserver observer;
+
     private final List<TorchModule> replicas;
     private final DType dtype;
     private final Integer staticBatch;
@@ -90,11 +99,13 @@ final class UNetRunner {
                     long[] shape = new long[rowShape.length + 1];
                     shape[0] = per;
                     System.arraycopy(rowShape, 0, shape, 1, rowShape.length);
-                    Tensor sample = Tensors.empty(DType.FLOAT32, shape);
-                    Tensor t = Tensors.empty(DType.FLOAT32, per);
-                    chunks[i] = new Chunk(replicas.get(i % replicas.size()), i * per, per, sample,
-                            new FloatPointer(sample.data_ptr()), t, new FloatPointer(t.data_ptr()),
-                            emb.narrow(0, (long) i * per, per));
+                    // the inputs live in the UNet's dtype and are written in place every step: no per-step
+                    // native allocation for them; bf16 is converted in Java exactly as torch's .to(bfloat16)
+                    DType io = dtype == DType.BFLOAT16 ? DType.BFLOAT16 : DType.FLOAT32;
+                    Tensor sample = Tensors.empty(io, shape);
+                    Tensor t = Tensors.empty(io, per);
+                    chunks[i] = new Chunk(replicas.get(i % replicas.size()), i * per, per, sample, t,
+                            emb.narrow(0, (long) i * per, per), io == DType.BFLOAT16 ? new short[per * rowSize] : null);
                 }
             } catch (RuntimeException e) {
                 scope.close();
@@ -149,36 +160,54 @@ final class UNetRunner {
             final int firstRow;
             final int count;
             final Tensor sample;
-            final FloatPointer samplePtr;
             final Tensor timestep;
-            final FloatPointer timestepPtr;
             final Tensor embeddings;
+            final FloatPointer sampleF;
+            final FloatPointer timestepF;
+            final ShortPointer sampleH;
+            final ShortPointer timestepH;
+            final short[] scratch;
 
-            Chunk(TorchModule module, int firstRow, int count, Tensor sample, FloatPointer samplePtr, Tensor timestep,
-                  FloatPointer timestepPtr, Tensor embeddings) {
+            Chunk(TorchModule module, int firstRow, int count, Tensor sample, Tensor timestep, Tensor embeddings,
+                  short[] scratch) {
                 this.module = module;
                 this.firstRow = firstRow;
                 this.count = count;
                 this.sample = sample;
-                this.samplePtr = samplePtr;
                 this.timestep = timestep;
-                this.timestepPtr = timestepPtr;
                 this.embeddings = embeddings;
+                this.scratch = scratch;
+                boolean half = scratch != null;
+                this.sampleF = half ? null : new FloatPointer(sample.data_ptr());
+                this.timestepF = half ? null : new FloatPointer(timestep.data_ptr());
+                this.sampleH = half ? new ShortPointer(sample.data_ptr()) : null;
+                this.timestepH = half ? new ShortPointer(timestep.data_ptr()) : null;
             }
 
             void write(float[] scaled, double t) {
                 for (int r = 0; r < count; r++) {
                     int src = ((firstRow + r) % sourceRows) * rowSize;
-                    samplePtr.position((long) r * rowSize).put(scaled, src, rowSize);
                     // diffusers/AWS: t.float().expand((B,)) then .to(unet dtype): 999 reaches a bf16 UNet as 1000
-                    timestepPtr.put(r, (float) t);
+                    if (scratch == null) {
+                        sampleF.position((long) r * rowSize).put(scaled, src, rowSize);
+                        timestepF.put(r, (float) t);
+                    } else {
+                        Bf16.fromFloat(scaled, src, scratch, r * rowSize, rowSize);
+                        timestepH.put(r, Bf16.fromFloat((float) t));
+                    }
                 }
-                samplePtr.position(0);
+                if (scratch == null) {
+                    sampleF.position(0);
+                } else {
+                    sampleH.put(scratch, 0, scratch.length);
+                }
             }
 
             void forward(float[] out) {
+                ChunkObserver obs = observer;
+                long start = obs == null ? 0 : System.nanoTime();
                 try (PointerScope step = new PointerScope()) {
-                    Tensor x = Tensors.to(sample, dtype);
+                    Tensor x = Tensors.to(sample, dtype);  // no-op unless the UNet takes float16
                     Tensor ts = Tensors.to(timestep, dtype);
                     Tensor eps = module.forwardTensor("sample", x, ts, embeddings);
                     long numel = eps.numel();
@@ -186,7 +215,16 @@ final class UNetRunner {
                         throw new BackendException("unet returned shape " + Tensors.shapeString(eps) + " for a batch of "
                                 + count + " samples of " + rowSize + " values");
                     }
-                    Tensors.copyTo(eps, out, firstRow * rowSize);
+                    if (scratch != null && TorchModule.same(eps.scalar_type(), org.bytedeco.pytorch.global.torch.ScalarType.BFloat16)
+                            && eps.is_contiguous()) {
+                        new ShortPointer(eps.data_ptr()).get(scratch, 0, scratch.length);
+                        Bf16.toFloat(scratch, 0, out, firstRow * rowSize, scratch.length);  // = .float()
+                    } else {
+                        Tensors.copyTo(eps, out, firstRow * rowSize);
+                    }
+                }
+                if (obs != null) {
+                    obs.onChunk(firstRow / count, start, System.nanoTime());
                 }
             }
         }

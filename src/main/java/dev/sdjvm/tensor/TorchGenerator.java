@@ -5,8 +5,10 @@ import dev.sdjvm.scheduler.NoiseSource;
 
 /**
  * A pure-Java copy of PyTorch's CPU random generator for {@code torch.Generator("cpu").manual_seed(seed)} followed
- * by {@code torch.randn(shape, generator=g, dtype=torch.float32)}: the same floats, bit for bit, as torch 1.13 on
- * an x86_64 CPU with AVX2 (see {@code docs/tensor.md} for the exact scope).
+ * by {@code torch.randn(shape, generator=g, dtype=torch.float32)}: the same floats, bit for bit, as torch on an
+ * x86_64 CPU using its AVX2 or AVX-512 kernels (checked against torch 1.13 and libtorch 2.10). torch's
+ * {@code DEFAULT} kernels (no AVX2, e.g. aarch64 builds or {@code ATEN_CPU_CAPABILITY=default}) compute
+ * {@code numel >= 16} draws with libm and differ; see {@code docs/tensor.md}.
  *
  * <p>What it reproduces:
  * <ul>
@@ -62,6 +64,20 @@ public final class TorchGenerator implements NoiseSource {
         left = 1;
         next = 0;
         hasCachedNormal = false;
+    }
+
+    /**
+     * An independent generator in the same state (engine and cached normal), like
+     * {@code g2.set_state(g.get_state())}: both then produce the same stream.
+     */
+    public TorchGenerator copy() {
+        TorchGenerator c = new TorchGenerator(seed);
+        System.arraycopy(state, 0, c.state, 0, N);
+        c.left = left;
+        c.next = next;
+        c.hasCachedNormal = hasCachedNormal;
+        c.cachedNormal = cachedNormal;
+        return c;
     }
 
     /** The seed last set (as {@code generator.initial_seed()}, read as unsigned 64-bit). */

@@ -212,7 +212,7 @@ public final class ClipTokenizer {
      * @throws InvalidRequestException (field {@code prompt}) when {@code text} is null
      */
     public int[] encode(String text) {
-        IntList out = new IntList(16);
+        IntList out = new IntList(16, Integer.MAX_VALUE);
         encodeInto(text, out);
         return out.toArray();
     }
@@ -225,7 +225,7 @@ public final class ClipTokenizer {
      * @throws InvalidRequestException (field {@code prompt}) when {@code prompt} is null
      */
     public Encoding tokenize(String prompt) {
-        IntList ids = new IntList(maxLength);
+        IntList ids = new IntList(maxLength, maxLength - 2);   // keeps what fits, counts everything
         encodeInto(prompt, ids);
         int keep = Math.min(ids.size, maxLength - 2);
         int[] input = new int[maxLength];
@@ -498,32 +498,40 @@ public final class ClipTokenizer {
         out.addAll(ids);
     }
 
-    /** Growable int list. */
+    /** Growable int list that stores at most {@code keep} values but counts all of them. */
     private static final class IntList {
+        final int keep;
         int[] a;
         int size;
 
-        IntList(int cap) {
-            a = new int[Math.max(4, cap)];
+        IntList(int cap, int keep) {
+            this.keep = keep;
+            a = new int[Math.max(4, Math.min(cap, keep))];
         }
 
         void add(int v) {
-            if (size == a.length) {
-                a = Arrays.copyOf(a, a.length * 2);
+            if (size < keep) {
+                if (size == a.length) {
+                    a = Arrays.copyOf(a, (int) Math.min(keep, a.length * 2L));
+                }
+                a[size] = v;
             }
-            a[size++] = v;
+            size++;
         }
 
         void addAll(int[] v) {
-            if (size + v.length > a.length) {
-                a = Arrays.copyOf(a, Math.max(a.length * 2, size + v.length));
+            if (size + v.length <= a.length) {
+                System.arraycopy(v, 0, a, size, v.length);
+                size += v.length;
+            } else {
+                for (int x : v) {
+                    add(x);
+                }
             }
-            System.arraycopy(v, 0, a, size, v.length);
-            size += v.length;
         }
 
         int[] toArray() {
-            return Arrays.copyOf(a, size);
+            return Arrays.copyOf(a, Math.min(size, keep));
         }
     }
 }

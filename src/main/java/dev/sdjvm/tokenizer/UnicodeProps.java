@@ -61,6 +61,9 @@ final class UnicodeProps {
         if (cp <= 0x20) {
             return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
         }
+        if (cp < 0x85) {
+            return false;
+        }
         return cp == 0x85 || cp == 0x2028 || cp == 0x2029 || category(cp) == Character.SPACE_SEPARATOR;
     }
 

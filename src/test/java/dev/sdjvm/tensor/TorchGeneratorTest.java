@@ -150,6 +150,18 @@ class TorchGeneratorTest {
     }
 
     @Test
+    void copyContinuesIdenticallyIncludingTheCachedNormal() {
+        TorchGenerator g = new TorchGenerator(123);
+        g.randn(700); // engine partly through a state block
+        g.randn(3); // leaves a cached normal
+        TorchGenerator c = g.copy();
+        assertArrayEquals(g.randn(5), c.randn(5));
+        assertArrayEquals(g.randn(1, 4, 16, 16), c.randn(1, 4, 16, 16));
+        c.randn(1);
+        assertTrue(!Arrays.equals(g.randn(16), c.randn(16)), "copies are independent");
+    }
+
+    @Test
     void engineIsTheStandardMersenneTwister() {
         // The 10000th output of mt19937 seeded with 5489 is 4123659995 (C++11 [rand.predef]).
         TorchGenerator g = new TorchGenerator(5489);

@@ -234,6 +234,9 @@ class ClipTokenizerTest {
                 TOK.decode(TOK.encode("A photograph of an   astronaut riding a horse")));
         assertEquals("<|startoftext|>a cat <|endoftext|>" + "!".repeat(73), TOK.decode(TOK.tokenize("a cat").inputIds()));
         assertEquals("a cat", TOK.decode(TOK.tokenize("a cat").inputIds(), true));
+        assertArrayEquals(new int[] {320, 2368, 0}, TOK.encode("a cat!"));
+        assertEquals("a cat !", TOK.decode(new int[] {320, 2368, 0}));
+        assertEquals("a cat", TOK.decode(new int[] {320, 2368, 0}, true));
         assertEquals("café 猫 🐱", TOK.decode(TOK.encode("Café 猫 🐱")));
         // decode -> encode gives the same ids for every reference case without '!' (which decode(skip) drops and
         // which is a separate added token) and without ids that mark a removed/changed character
@@ -311,6 +314,29 @@ class ClipTokenizerTest {
             assertTrue(TOK.tokenize("!".repeat(1 << 20)).truncated());
             assertTrue(TOK.tokenize("\u200b".repeat(1 << 20)).tokenCount() == 0);
         });
+    }
+
+    @Test
+    void cacheStaysBounded() throws Exception {
+        ClipTokenizer t = ClipTokenizer.load(TestData.tokenizerDir());
+        var f = ClipTokenizer.class.getDeclaredField("cache");
+        f.setAccessible(true);
+        java.util.Map<?, ?> cache = (java.util.Map<?, ?>) f.get(t);
+        StringBuilder sb = new StringBuilder();
+        Random r = new Random(3);
+        for (int i = 0; i < ClipTokenizer.CACHE_MAX_ENTRIES * 2; i++) {
+            for (int k = 0; k < 8; k++) {
+                sb.append((char) ('a' + r.nextInt(26)));
+            }
+            sb.append(' ');
+        }
+        int[] before = t.encode("a photograph of an astronaut");
+        assertTrue(t.tokenize(sb.toString()).truncated());
+        assertTrue(cache.size() <= ClipTokenizer.CACHE_MAX_ENTRIES, "cache size " + cache.size());
+        assertTrue(cache.size() > 0);
+        assertArrayEquals(before, t.encode("a photograph of an astronaut"));
+        t.clearCache();
+        assertEquals(0, cache.size());
     }
 
     @Test

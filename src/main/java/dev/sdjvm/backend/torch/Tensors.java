@@ -42,7 +42,7 @@ public final class Tensors {
     /** Casts to {@code dtype} unless it already is (returns the same tensor then). */
     public static Tensor to(Tensor t, DType dtype) {
         torch.ScalarType st = TorchModule.toScalarType(dtype);
-        return t.scalar_type() == st ? t : t.to(st);
+        return TorchModule.same(t.scalar_type(), st) ? t : t.to(st);
     }
 
     /** Copies a tensor's values, as float32, into {@code out[offset...]}; returns the number of elements. */

@@ -52,7 +52,7 @@ public final class TorchModule implements AutoCloseable {
         JitModule m = null;
         try (PointerScope scope = new PointerScope()) {
             m = torch.load(file.toAbsolutePath().toString());
-            scope.detach(m);
+            m.retainReference();  // survive the scope: closed by close()
             m.eval();
         } catch (RuntimeException e) {
             if (m != null) {
@@ -186,15 +186,22 @@ public final class TorchModule implements AutoCloseable {
         }
     }
 
-    static DType toDType(torch.ScalarType t) {
-        switch (t) {
-            case Float: return DType.FLOAT32;
-            case BFloat16: return DType.BFLOAT16;
-            case Half: return DType.FLOAT16;
-            case Long: return DType.INT64;
-            case Int: return DType.INT32;
-            default: return null;
+    /**
+     * The DType of a libtorch scalar type. JavaCPP returns enum values from native code as fresh instances, so they
+     * are compared by their native {@code value}, never with {@code ==} or {@code switch}.
+     */
+    public static DType toDType(torch.ScalarType t) {
+        for (DType d : DType.values()) {
+            if (toScalarType(d).value == t.value) {
+                return d;
+            }
         }
+        return null;
+    }
+
+    /** True when both name the same libtorch scalar type (see {@link #toDType}). */
+    public static boolean same(torch.ScalarType a, torch.ScalarType b) {
+        return a.value == b.value;
     }
 
     static torch.ScalarType toScalarType(DType d) {
