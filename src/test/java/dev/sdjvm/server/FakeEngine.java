@@ -34,6 +34,13 @@ final class FakeEngine implements Engine {
     public GenerationResult generate(GenerationRequest r) {
         r.validate();
         schedulerClass(r);
+        // like artifacts compiled for one size (Neuron): other sizes are invalid requests
+        if (r.height() != null && r.height() != SIZE) {
+            throw new InvalidRequestException("height", "the artifacts make " + SIZE + "x" + SIZE + " images");
+        }
+        if (r.width() != null && r.width() != SIZE) {
+            throw new InvalidRequestException("width", "the artifacts make " + SIZE + "x" + SIZE + " images");
+        }
         started.incrementAndGet();
         long t0 = System.nanoTime();
         try {

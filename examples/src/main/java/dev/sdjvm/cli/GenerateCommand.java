@@ -69,6 +69,14 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Image format. Default: from the output file's extension, else png.")
     String format;
 
+    @Option(names = "--height", paramLabel = "PX",
+            description = "Image height (multiple of 8). Default: the model's. CPU-traced artifacts take other sizes; "
+                    + "compiled ones (Neuron, static batch) only their own.")
+    Integer height;
+
+    @Option(names = "--width", paramLabel = "PX", description = "Image width (multiple of 8). Default: the model's.")
+    Integer width;
+
     @Option(names = "--no-progress", description = "Do not show the progress bar.")
     boolean noProgress;
 
@@ -96,6 +104,8 @@ public final class GenerateCommand implements Callable<Integer> {
                 .guidanceScale(guidance)
                 .seed(seed)
                 .numImages(count)
+                .height(height)
+                .width(width)
                 .scheduler(scheduler)
                 .schedulerOverrides(overrides)
                 .listener(new ProgressBar(err, style, ""))

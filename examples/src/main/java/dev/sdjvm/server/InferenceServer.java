@@ -362,16 +362,8 @@ public final class InferenceServer implements AutoCloseable {
         GenerationRequest req = b.deadline(deadline).listener((s, n, t, el) -> !job.cancelled && !forceCancel).build();
         String schedulerClass;
         try {
+            // cheap checks before queueing; the model-dependent ones (height/width vs the artifacts) run in the worker
             req.validate();
-            Engine.Info info = eng.info();
-            if (req.height() != null && req.height() != info.height()) {
-                throw new InvalidRequestException("height", "this model makes " + info.width() + "x" + info.height()
-                        + " images (width x height); got height " + req.height());
-            }
-            if (req.width() != null && req.width() != info.width()) {
-                throw new InvalidRequestException("width", "this model makes " + info.width() + "x" + info.height()
-                        + " images (width x height); got width " + req.width());
-            }
             schedulerClass = eng.schedulerClass(req);
         } catch (InvalidRequestException e) {
             throw new HttpError(400, e.field(), e.getMessage());
