@@ -64,8 +64,7 @@ final class InvocationParser {
         if (!params.isObject()) {
             throw new HttpError(400, "parameters", "must be an object, got " + type(params));
         }
-        for (var it = params.fields(); it.hasNext(); ) {
-            var e = it.next();
+        for (var e : params.properties()) {
             String k = e.getKey();
             JsonNode v = e.getValue();
             if (!PARAMETERS.contains(k)) {
