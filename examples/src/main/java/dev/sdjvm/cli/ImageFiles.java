@@ -22,10 +22,14 @@ import javax.imageio.metadata.IIOMetadata;
 import javax.imageio.metadata.IIOMetadataNode;
 import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.ImageOutputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
+import javax.imageio.stream.MemoryCacheImageOutputStream;
 import org.w3c.dom.Node;
 
 /**
  * Encodes images as PNG (with text chunks, e.g. the generation {@code parameters}) or JPEG, with {@code javax.imageio}.
+ * Streams are memory-cached: ImageIO's default file cache registers a JVM shutdown hook per stream, which fails
+ * while the server drains after SIGTERM (and writes temporary files for nothing).
  */
 public final class ImageFiles {
     /** PNG native metadata format name of the JDK's PNG plug-in. */
@@ -106,7 +110,7 @@ public final class ImageFiles {
 
     private static void writePng(BufferedImage img, Map<String, String> text, OutputStream out) throws IOException {
         ImageWriter w = ImageIO.getImageWritersByFormatName("png").next();
-        try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
+        try (ImageOutputStream ios = new MemoryCacheImageOutputStream(out)) {
             ImageWriteParam p = w.getDefaultWriteParam();
             IIOMetadata md = w.getDefaultImageMetadata(ImageTypeSpecifier.createFromRenderedImage(img), p);
             if (!text.isEmpty()) {
@@ -149,7 +153,7 @@ public final class ImageFiles {
 
     private static void writeJpeg(BufferedImage img, OutputStream out) throws IOException {
         ImageWriter w = ImageIO.getImageWritersByFormatName("jpeg").next();
-        try (ImageOutputStream ios = ImageIO.createImageOutputStream(out)) {
+        try (ImageOutputStream ios = new MemoryCacheImageOutputStream(out)) {
             ImageWriteParam p = w.getDefaultWriteParam();
             p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
             p.setCompressionQuality(JPEG_QUALITY);
@@ -163,7 +167,7 @@ public final class ImageFiles {
     /** Reads the tEXt and iTXt chunks of a PNG (keyword -&gt; text), in file order. */
     public static Map<String, String> readPngText(byte[] png) throws IOException {
         Map<String, String> out = new LinkedHashMap<>();
-        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(png))) {
+        try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(png))) {
             Iterator<ImageReader> it = ImageIO.getImageReaders(in);
             if (!it.hasNext()) {
                 throw new IOException("not an image");
