@@ -17,7 +17,7 @@ public final class ProgressBar implements StepListener {
     private final PrintWriter err;
     private final Style style;
     private final String label;
-    private long lastPrint = Long.MIN_VALUE;
+    private long lastPrint;
 
     public ProgressBar(PrintWriter err, Style style, String label) {
         this.err = err;
@@ -62,9 +62,8 @@ public final class ProgressBar implements StepListener {
             }
             err.flush();
         } else {
-            long now = System.nanoTime();
-            if (step == 1 || step == totalSteps || now - lastPrint >= 1_000_000_000L) {
-                lastPrint = now;
+            if (step == 1 || step == totalSteps || elapsedNanos - lastPrint >= 1_000_000_000L) {
+                lastPrint = elapsedNanos;
                 err.println(label + "step " + stats);
                 err.flush();
             }
