@@ -155,6 +155,21 @@ public final class DDIMScheduler extends AbstractScheduler {
         return timesteps.clone();
     }
 
+    /**
+     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
+     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
+     */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float ac = alphasCumprod[(int) timestep];
+        float a = (float) Math.sqrt(ac);
+        float b = (float) Math.sqrt(1f - ac);
+        for (int i = 0; i < original.length; i++) {
+            out[i] = a * original[i] + b * noise[i];
+        }
+    }
+
     @Override
     public float initNoiseSigma() {
         return 1f;
@@ -192,19 +207,15 @@ public final class DDIMScheduler extends AbstractScheduler {
         float sqrtBpt = (float) Math.sqrt(bpt);
         float[] x0 = x0Buf;
         String pt = config.predictionType();
-        for (int i = 0; i < len; i++) {
-            float s = sample[i];
-            float m = modelOutput[i];
-            switch (pt) {
-                case "epsilon":
-                    x0[i] = (s - sqrtBpt * m) / sqrtApt;
-                    break;
-                case "sample":
-                    x0[i] = m;
-                    break;
-                default:
-                    x0[i] = sqrtApt * s - sqrtBpt * m;
-                    break;
+        if (pt.equals("epsilon")) {
+            for (int i = 0; i < len; i++) {
+                x0[i] = (sample[i] - sqrtBpt * modelOutput[i]) / sqrtApt;
+            }
+        } else if (pt.equals("sample")) {
+            System.arraycopy(modelOutput, 0, x0, 0, len);
+        } else {
+            for (int i = 0; i < len; i++) {
+                x0[i] = sqrtApt * sample[i] - sqrtBpt * modelOutput[i];
             }
         }
         if (config.thresholding()) {
@@ -224,24 +235,18 @@ public final class DDIMScheduler extends AbstractScheduler {
         if (eta > 0) {
             drawNoise(noiseBuf);
         }
+        // pred_epsilon: from the clipped x0 (use_clipped_model_output), from the unclipped x0 = model output
+        // (prediction_type sample), the model output (epsilon), or alpha * v + sigma * x (v_prediction)
+        int mode = useClippedModelOutput ? 0 : pt.equals("sample") ? 1 : pt.equals("epsilon") ? 2 : 3;
         for (int i = 0; i < len; i++) {
             float s = sample[i];
             float m = modelOutput[i];
-            float predEps;
-            if (useClippedModelOutput) {
-                predEps = (s - sqrtApt * x0[i]) / sqrtBpt; // from the clipped x0
-            } else if (pt.equals("sample")) {
-                predEps = (s - sqrtApt * m) / sqrtBpt; // from the unclipped x0 = model output
-            } else if (pt.equals("epsilon")) {
-                predEps = m;
-            } else {
-                predEps = sqrtApt * m + sqrtBpt * s;
-            }
+            float predEps = mode == 0 ? (s - sqrtApt * x0[i]) / sqrtBpt
+                    : mode == 1 ? (s - sqrtApt * m) / sqrtBpt
+                    : mode == 2 ? m
+                    : sqrtApt * m + sqrtBpt * s;
             float prev = sqrtAptPrev * x0[i] + dirCoef * predEps;
-            if (eta > 0) {
-                prev = prev + std * noiseBuf[i];
-            }
-            out[i] = prev;
+            out[i] = eta > 0 ? prev + std * noiseBuf[i] : prev;
         }
     }
 }

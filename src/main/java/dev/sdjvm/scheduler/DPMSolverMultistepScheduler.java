@@ -198,7 +198,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         for (int i = 0; i < n; i++) {
             float a = (float) Math.sqrt(alphasCumprod[i]);
             float s = (float) Math.sqrt(1f - alphasCumprod[i]);
-            lambdaT[i] = (float) Math.log(a) - (float) Math.log(s);
+            lambdaT[i] = TorchMath.log(a) - TorchMath.log(s);
         }
         trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
         logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
@@ -382,11 +382,11 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
     }
 
     private static float logf(float x) {
-        return (float) Math.log(x);
+        return TorchMath.log(x);
     }
 
     private static float expf(float x) {
-        return (float) Math.exp(x);
+        return TorchMath.exp(x);
     }
 
     private static float sqrtf(float x) {
@@ -446,37 +446,42 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         float sigma = sigmas[stepIndex];
         float alphaT = alphaOf(sigma);
         float sigmaT = sigma * alphaT;
+        float[] m = modelOutput;
+        if (split) {
+            for (int b = 0; b < batchSize; b++) {
+                System.arraycopy(modelOutput, b * 2 * per, dst, b * per, per);
+            }
+            m = dst; // converted in place below (each element is read before it is written)
+        }
         String pt = config.predictionType();
-        for (int i = 0; i < len; i++) {
-            float m = split ? modelOutput[(i / per) * 2 * per + (i % per)] : modelOutput[i];
-            float s = sample[i];
-            float v;
-            if (plusPlus) {
-                switch (pt) {
-                    case "epsilon":
-                        v = (s - sigmaT * m) / alphaT;
-                        break;
-                    case "sample":
-                        v = m;
-                        break;
-                    default:
-                        v = alphaT * s - sigmaT * m;
-                        break;
+        if (plusPlus) {
+            if (pt.equals("epsilon")) {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - sigmaT * m[i]) / alphaT;
+                }
+            } else if (pt.equals("sample")) {
+                if (m != dst) {
+                    System.arraycopy(m, 0, dst, 0, len);
                 }
             } else {
-                switch (pt) {
-                    case "epsilon":
-                        v = m;
-                        break;
-                    case "sample":
-                        v = (s - alphaT * m) / sigmaT;
-                        break;
-                    default:
-                        v = alphaT * m + sigmaT * s;
-                        break;
+                for (int i = 0; i < len; i++) {
+                    dst[i] = alphaT * sample[i] - sigmaT * m[i];
                 }
             }
-            dst[i] = v;
+        } else {
+            if (pt.equals("epsilon")) {
+                if (m != dst) {
+                    System.arraycopy(m, 0, dst, 0, len);
+                }
+            } else if (pt.equals("sample")) {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - alphaT * m[i]) / sigmaT;
+                }
+            } else {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = alphaT * m[i] + sigmaT * sample[i];
+                }
+            }
         }
         if (config.thresholding()) {
             if (plusPlus) {

@@ -173,13 +173,19 @@ public final class EulerAncestralDiscreteScheduler extends AbstractScheduler {
         float vB = sigma * sigma + 1f;
         drawNoise(noiseBuf); // drawn after the deterministic part in diffusers; no other draw in between
         float[] z = noiseBuf;
-        for (int i = 0; i < sample.length; i++) {
-            float s = sample[i];
-            float m = modelOutput[i];
-            float pred = eps ? s - sigma * m : m * vA + s / vB;
-            float derivative = (s - pred) / sigma;
-            float prev = s + derivative * dt;
-            out[i] = prev + z[i] * sigmaUp;
+        int len = sample.length;
+        if (eps) {
+            for (int i = 0; i < len; i++) {
+                float s = sample[i];
+                float pred = s - sigma * modelOutput[i];
+                out[i] = s + (s - pred) / sigma * dt + z[i] * sigmaUp;
+            }
+        } else {
+            for (int i = 0; i < len; i++) {
+                float s = sample[i];
+                float pred = modelOutput[i] * vA + s / vB;
+                out[i] = s + (s - pred) / sigma * dt + z[i] * sigmaUp;
+            }
         }
         stepIndex++;
     }

@@ -146,7 +146,7 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
                     n + 1);
             sig = new double[n + 1];
             for (int i = 0; i <= n; i++) {
-                sig[i] = (float) Math.exp(l[i]);
+                sig[i] = TorchMath.exp(l[i]);
             }
         }
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
@@ -162,7 +162,7 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
         if (config.timestepType().equals("continuous") && config.predictionType().equals("v_prediction")) {
             ts = new double[s.length - 1];
             for (int i = 0; i < ts.length; i++) {
-                ts[i] = 0.25f * (float) Math.log(s[i]);
+                ts[i] = 0.25f * TorchMath.log(s[i]);
             }
         }
         this.timesteps = ts;
@@ -242,26 +242,30 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
             x = noiseBuf;
         }
         float dt = sigmas[stepIndex + 1] - sigmaHat;
-        String pt = config.predictionType();
         float vA = -sigma / (float) Math.sqrt(sigma * sigma + 1f);
         float vB = sigma * sigma + 1f;
-        for (int i = 0; i < x.length; i++) {
-            float s = x[i];
-            float m = modelOutput[i];
-            float pred;
-            switch (pt) {
-                case "epsilon":
-                    pred = s - sigmaHat * m;
-                    break;
-                case "v_prediction":
-                    pred = m * vA + s / vB;
-                    break;
-                default:
-                    pred = m;
-                    break;
-            }
-            float derivative = (s - pred) / sigmaHat;
-            out[i] = s + derivative * dt;
+        int len = x.length;
+        switch (config.predictionType()) {
+            case "epsilon":
+                for (int i = 0; i < len; i++) {
+                    float s = x[i];
+                    float pred = s - sigmaHat * modelOutput[i];
+                    out[i] = s + (s - pred) / sigmaHat * dt;
+                }
+                break;
+            case "v_prediction":
+                for (int i = 0; i < len; i++) {
+                    float s = x[i];
+                    float pred = modelOutput[i] * vA + s / vB;
+                    out[i] = s + (s - pred) / sigmaHat * dt;
+                }
+                break;
+            default:
+                for (int i = 0; i < len; i++) {
+                    float s = x[i];
+                    out[i] = s + (s - modelOutput[i]) / sigmaHat * dt;
+                }
+                break;
         }
         stepIndex++;
     }

@@ -11,7 +11,7 @@ final class KarrasSchedules {
 
     /**
      * diffusers' float timesteps for {@code spacing}; {@code float32Linspace} selects
-     * {@code np.linspace(..., dtype=np.float32)} (Euler, Euler ancestral) over float64 (LMS). All are then stored
+     * {@code np.linspace(..., dtype=np.float32)} (Euler, Euler ancestral and LMS in diffusers 0.40) over float64. All are then stored
      * as float32, as diffusers does.
      */
     static double[] timesteps(String spacing, int numTrain, int n, int stepsOffset, boolean float32Linspace) {

@@ -35,7 +35,11 @@ import java.util.function.Function;
  * <tr><td>euler-karras, euler_karras</td><td>Euler</td><td>use_karras_sigmas=true</td></tr>
  * <tr><td>EulerAncestralDiscreteScheduler, euler_a, euler-a, euler-ancestral</td><td>Euler ancestral</td><td></td></tr>
  * <tr><td>DDIMScheduler, ddim</td><td>DDIM</td><td></td></tr>
+ * <tr><td>PNDMScheduler, pndm, plms</td><td>PNDM (PLMS, skip_prk_steps)</td><td>skip_prk_steps=true</td></tr>
+ * <tr><td>LMSDiscreteScheduler, lms</td><td>LMS</td><td></td></tr>
  * <tr><td>lms-karras, lms_karras</td><td>LMS</td><td>use_karras_sigmas=true</td></tr>
+ * <tr><td>UniPCMultistepScheduler, unipc, uni_pc</td><td>UniPC</td><td></td></tr>
+ * <tr><td>unipc-karras, unipc_karras</td><td>UniPC</td><td>use_karras_sigmas=true</td></tr>
  * </table>
  */
 public final class Schedulers {
@@ -51,6 +55,9 @@ public final class Schedulers {
         CLASSES.put(EulerAncestralDiscreteScheduler.NAME,
                 m -> EulerAncestralDiscreteScheduler.fromConfig(m, Map.of()));
         CLASSES.put(DDIMScheduler.NAME, m -> DDIMScheduler.fromConfig(m, Map.of()));
+        CLASSES.put(PNDMScheduler.NAME, m -> PNDMScheduler.fromConfig(m, Map.of()));
+        CLASSES.put(LMSDiscreteScheduler.NAME, m -> LMSDiscreteScheduler.fromConfig(m, Map.of()));
+        CLASSES.put(UniPCMultistepScheduler.NAME, m -> UniPCMultistepScheduler.fromConfig(m, Map.of()));
 
         alias(DPMSolverMultistepScheduler.NAME, Map.of(), "dpm++2m", "dpmpp_2m", "dpmpp-2m", "dpm");
         alias(DPMSolverMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "dpm++2m-karras",
@@ -65,6 +72,11 @@ public final class Schedulers {
         alias(EulerAncestralDiscreteScheduler.NAME, Map.of(), "euler_a", "euler-a", "euler-ancestral",
                 "euler_ancestral");
         alias(DDIMScheduler.NAME, Map.of(), "ddim");
+        alias(PNDMScheduler.NAME, Map.of("skip_prk_steps", true), "pndm", "plms");
+        alias(LMSDiscreteScheduler.NAME, Map.of(), "lms");
+        alias(LMSDiscreteScheduler.NAME, Map.of("use_karras_sigmas", true), "lms-karras", "lms_karras");
+        alias(UniPCMultistepScheduler.NAME, Map.of(), "unipc", "uni_pc", "uni-pc");
+        alias(UniPCMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "unipc-karras", "unipc_karras");
     }
 
     private static void alias(String className, Map<String, Object> preset, String... names) {
@@ -77,6 +89,7 @@ public final class Schedulers {
     }
 
     /**
+     * The scheduler named by the config's {@code _class_name} (e.g. {@code PNDMScheduler} in SD 2.1-base's
      * {@code scheduler_config.json}), configured like {@code Cls.from_config(config, **overrides)}.
      *
      * @throws SchedulerConfigException if {@code _class_name} is missing or not implemented, or a key is invalid
@@ -125,6 +138,28 @@ public final class Schedulers {
             merged.putAll(overrides);
         }
         return CLASSES.get(e.className()).apply(merged);
+    }
+
+    /** {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree. */
+    public static Scheduler fromConfig(JsonNode config, Map<String, Object> overrides) {
+        return fromConfig(toMap(config), overrides);
+    }
+
+    /** {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree. */
+    public static Scheduler create(String name, JsonNode config, Map<String, Object> overrides) {
+        return create(name, toMap(config), overrides);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> toMap(JsonNode config) {
+        if (config == null || config.isNull()) {
+            return Map.of();
+        }
+        if (!config.isObject()) {
+            throw new SchedulerConfigException(null, "the scheduler config must be a JSON object, got "
+                    + config.getNodeType());
+        }
+        return new ObjectMapper().convertValue(config, LinkedHashMap.class);
     }
 
     /** All accepted names: the diffusers class names, then the aliases. */

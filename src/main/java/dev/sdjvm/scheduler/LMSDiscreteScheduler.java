@@ -1,0 +1,260 @@
+package dev.sdjvm.scheduler;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * diffusers' {@code LMSDiscreteScheduler} (linear multistep, k-diffusion's {@code sample_lms}), reproducing
+ * diffusers 0.40. The multistep coefficients are the exact integrals of the Lagrange basis polynomials (diffusers
+ * integrates them numerically with {@code scipy.integrate.quad}, epsrel 1e-4, which is exact to float precision
+ * for these cubic-or-lower polynomials).
+ */
+public final class LMSDiscreteScheduler extends AbstractScheduler {
+    /** diffusers' class name. */
+    public static final String NAME = "LMSDiscreteScheduler";
+
+    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+            "trained_betas", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "prediction_type",
+            "timestep_spacing", "steps_offset");
+
+    /** The effective configuration, diffusers' keys camelCased. */
+    public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, boolean useKarrasSigmas, boolean useExponentialSigmas, boolean useBetaSigmas,
+            String predictionType, String timestepSpacing, int stepsOffset) {
+
+        /** Validates like diffusers. */
+        public Config {
+            if (numTrainTimesteps < 2) {
+                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
+            }
+            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
+                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+            }
+            KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
+            if (!List.of("epsilon", "v_prediction", "sample").contains(predictionType)) {
+                throw new SchedulerConfigException("prediction_type", "'" + predictionType
+                        + "' must be one of `epsilon`, `sample`, or `v_prediction`");
+            }
+            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
+                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+            }
+            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        @Override
+        public double[] trainedBetas() {
+            return trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
+        public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
+            ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
+            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
+                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
+                    v.getDoubleArray("trained_betas"), v.getBool("use_karras_sigmas", false),
+                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
+                    v.getString("prediction_type", "epsilon"), v.getString("timestep_spacing", "linspace"),
+                    v.getInt("steps_offset", 0));
+        }
+    }
+
+    private final Config config;
+    private final float[] trainSigmas;
+    private final float[] logTrainSigmas;
+    private double[] timesteps;
+    private float[] sigmas;
+    private int stepIndex = -1;
+    private int order = 4;
+    private float[][] derivatives; // ring, derivatives[(start + i) % order]
+    private int derivCount;
+    private int derivStart;
+    private final double[] coeffs = new double[4];
+
+    /** A scheduler with {@code config}. */
+    public LMSDiscreteScheduler(Config config) {
+        this.config = config;
+        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, NAME);
+        float[] ac = NoiseSchedules.alphasCumprod(betas);
+        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(ac);
+        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    }
+
+    /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
+    public static LMSDiscreteScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
+        return new LMSDiscreteScheduler(Config.from(config, overrides));
+    }
+
+    /** The effective configuration. */
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /** diffusers' {@code step(..., order=4)} argument: the multistep order, 1 to 4. */
+    public void setOrder(int order) {
+        if (order < 1 || order > 4) {
+            throw new dev.sdjvm.InvalidRequestException("order", "must be 1 to 4, got " + order);
+        }
+        this.order = order;
+        this.derivatives = null;
+        this.derivCount = 0;
+    }
+
+    @Override
+    public void setTimesteps(int n) {
+        NoiseSchedules.checkSteps(n, NAME);
+        double[] ts = KarrasSchedules.timesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
+                config.stepsOffset(), true);
+        double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
+        String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
+                config.useBetaSigmas());
+        if (kind != null) {
+            double[][] r = KarrasSchedules.remap(kind, sig, null, null, n, logTrainSigmas);
+            sig = r[0];
+            ts = r[1];
+        }
+        this.sigmas = KarrasSchedules.withFinal(sig, 0f);
+        this.timesteps = KarrasSchedules.asFloat32(ts);
+        this.stepIndex = -1;
+        this.derivCount = 0;
+        this.derivStart = 0;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    @Override
+    public float[] sigmas() {
+        checkSet(sigmas);
+        return sigmas.clone();
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        if (sigmas == null) {
+            float max = 0;
+            for (float v : trainSigmas) {
+                max = Math.max(max, v);
+            }
+            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
+        }
+        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
+    }
+
+    private void initStepIndex(double timestep) {
+        if (stepIndex < 0) {
+            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
+        }
+    }
+
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        checkSet(timesteps);
+        initStepIndex(timestep);
+        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
+    }
+
+    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSet(timesteps);
+        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        for (int i = 0; i < original.length; i++) {
+            out[i] = original[i] + noise[i] * sigma;
+        }
+    }
+
+    /** {@code get_lms_coefficient(order, t, current_order)}: the integral over [sigma_t, sigma_t+1]. */
+    private double lmsCoefficient(int ord, int t, int current) {
+        // 4-point Gauss-Legendre: exact for the degree <= 3 Lagrange basis polynomial
+        final double[] x = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563, 0.8611363115940526};
+        final double[] w = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538};
+        double a = sigmas[t];
+        double b = sigmas[t + 1];
+        double half = (b - a) / 2;
+        double mid = (a + b) / 2;
+        double sum = 0;
+        for (int q = 0; q < 4; q++) {
+            double tau = mid + half * x[q];
+            double prod = 1.0;
+            for (int k = 0; k < ord; k++) {
+                if (k == current) {
+                    continue;
+                }
+                prod *= (tau - sigmas[t - k]) / ((double) sigmas[t - current] - sigmas[t - k]);
+            }
+            sum += w[q] * prod;
+        }
+        return sum * half;
+    }
+
+    @Override
+    public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(modelOutput, sample, "model output");
+        checkSameLength(out, sample, "out");
+        initStepIndex(timestep);
+        if (stepIndex >= timesteps.length) {
+            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
+        }
+        int len = sample.length;
+        if (derivatives == null || derivatives.length != order || derivatives[0].length != len) {
+            derivatives = new float[order][len];
+            derivCount = 0;
+            derivStart = 0;
+        }
+        float sigma = sigmas[stepIndex];
+        // append the derivative, dropping the oldest beyond `order`
+        if (derivCount == order) {
+            derivStart = (derivStart + 1) % order;
+            derivCount--;
+        }
+        float[] d = derivatives[(derivStart + derivCount) % order];
+        derivCount++;
+        String pt = config.predictionType();
+        float vA = -sigma / (float) Math.sqrt(sigma * sigma + 1f);
+        float vB = sigma * sigma + 1f;
+        for (int i = 0; i < len; i++) {
+            float s = sample[i];
+            float m = modelOutput[i];
+            float pred;
+            switch (pt) {
+                case "epsilon":
+                    pred = s - sigma * m;
+                    break;
+                case "v_prediction":
+                    pred = m * vA + s / vB;
+                    break;
+                default:
+                    pred = m;
+                    break;
+            }
+            d[i] = (s - pred) / sigma;
+        }
+        int ord = Math.min(stepIndex + 1, order);
+        for (int c = 0; c < ord; c++) {
+            coeffs[c] = lmsCoefficient(ord, stepIndex, c);
+        }
+        int terms = Math.min(ord, derivCount);
+        for (int i = 0; i < len; i++) {
+            float acc = 0f;
+            for (int c = 0; c < terms; c++) {
+                float[] dc = derivatives[(derivStart + derivCount - 1 - c) % order]; // newest first
+                float term = (float) coeffs[c] * dc[i];
+                acc = c == 0 ? term : acc + term;
+            }
+            out[i] = sample[i] + acc;
+        }
+        stepIndex++;
+    }
+}

@@ -1,0 +1,389 @@
+package dev.sdjvm.scheduler;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * diffusers' {@code PNDMScheduler}: pseudo numerical methods (PLMS, with the Runge-Kutta warm-up unless
+ * {@code skip_prk_steps}), reproducing diffusers 0.40 numerically. SD 2.x's published config uses it with
+ * {@code skip_prk_steps: true}. Its timesteps repeat one value (the PLMS warm-up), so {@link #timesteps()} is longer
+ * than the step count and each step must be given the next timestep in order.
+ */
+public final class PNDMScheduler extends AbstractScheduler {
+    /** diffusers' class name. */
+    public static final String NAME = "PNDMScheduler";
+
+    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+            "trained_betas", "skip_prk_steps", "set_alpha_to_one", "prediction_type", "timestep_spacing",
+            "steps_offset");
+
+    /** The effective configuration, diffusers' keys camelCased. */
+    public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, boolean skipPrkSteps, boolean setAlphaToOne, String predictionType,
+            String timestepSpacing, int stepsOffset) {
+
+        /** Validates like diffusers. */
+        public Config {
+            if (numTrainTimesteps < 2) {
+                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
+            }
+            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
+                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+            }
+            if (!List.of("epsilon", "v_prediction").contains(predictionType)) {
+                throw new SchedulerConfigException("prediction_type", "'" + predictionType
+                        + "' must be one of `epsilon` or `v_prediction`");
+            }
+            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
+                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+            }
+            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        @Override
+        public double[] trainedBetas() {
+            return trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        /** {@code PNDMScheduler.from_config(config, **overrides)}. */
+        public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
+            ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
+            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
+                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
+                    v.getDoubleArray("trained_betas"), v.getBool("skip_prk_steps", false),
+                    v.getBool("set_alpha_to_one", false), v.getString("prediction_type", "epsilon"),
+                    v.getString("timestep_spacing", "leading"), v.getInt("steps_offset", 0));
+        }
+    }
+
+    private static final int PNDM_ORDER = 4;
+    private final Config config;
+    private final float[] alphasCumprod;
+    private final float finalAlphaCumprod;
+    private int numInferenceSteps;
+    private long[] prkTimesteps;
+    private double[] timesteps;
+    private int counter;
+    // state; buffers allocated once per sample length
+    private float[][] ets; // ring of the last 4 model outputs, ets[(etsStart + i) % 4], i = 0 oldest
+    private int etsCount;
+    private int etsStart;
+    private float[] curModelOutput;
+    private boolean curModelOutputZero = true;
+    private float[] curSample;
+    private boolean hasCurSample;
+    private float[] combined;
+
+    /** A scheduler with {@code config}. */
+    public PNDMScheduler(Config config) {
+        this.config = config;
+        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, NAME);
+        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
+    }
+
+    /** {@code PNDMScheduler.from_config(config, **overrides)}. */
+    public static PNDMScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
+        return new PNDMScheduler(Config.from(config, overrides));
+    }
+
+    /** The effective configuration. */
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public void setTimesteps(int n) {
+        NoiseSchedules.checkSteps(n, NAME);
+        int nTrain = config.numTrainTimesteps();
+        long[] base;
+        switch (config.timestepSpacing()) {
+            case "linspace": {
+                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n);
+                base = new long[n];
+                for (int i = 0; i < n; i++) {
+                    base[i] = (long) Math.rint(lin[i]);
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = nTrain / n;
+                base = new long[n];
+                for (int i = 0; i < n; i++) {
+                    base[i] = (long) i * stepRatio + config.stepsOffset();
+                }
+                break;
+            }
+            default: {
+                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
+                base = new long[ar.length];
+                for (int i = 0; i < ar.length; i++) {
+                    base[ar.length - 1 - i] = (long) Math.rint(ar[i]) - 1;
+                }
+                break;
+            }
+        }
+        int m = base.length;
+        long[] plms;
+        if (config.skipPrkSteps()) {
+            prkTimesteps = new long[0];
+            // concatenate([ts[:-1], ts[-2:-1], ts[-1:]])[::-1]
+            long[] cat = new long[m + 1];
+            System.arraycopy(base, 0, cat, 0, m - 1);
+            cat[m - 1] = base[m - 2 >= 0 ? m - 2 : 0];
+            cat[m] = base[m - 1];
+            if (m < 2) {
+                throw new dev.sdjvm.InvalidRequestException("num_inference_steps",
+                        "PNDM with skip_prk_steps needs at least 2 steps");
+            }
+            plms = reverse(cat);
+        } else {
+            if (m < PNDM_ORDER) {
+                throw new dev.sdjvm.InvalidRequestException("num_inference_steps",
+                        "PNDM with Runge-Kutta warm-up (skip_prk_steps false) needs at least 4 steps");
+            }
+            long half = nTrain / n / 2;
+            long[] rep = new long[2 * PNDM_ORDER];
+            for (int i = 0; i < PNDM_ORDER; i++) {
+                long t = base[m - PNDM_ORDER + i];
+                rep[2 * i] = t;
+                rep[2 * i + 1] = t + half;
+            }
+            // (rep[:-1].repeat(2)[1:-1])[::-1]
+            int k = rep.length - 1;
+            long[] rep2 = new long[2 * k];
+            for (int i = 0; i < k; i++) {
+                rep2[2 * i] = rep[i];
+                rep2[2 * i + 1] = rep[i];
+            }
+            long[] mid = new long[rep2.length - 2];
+            System.arraycopy(rep2, 1, mid, 0, mid.length);
+            prkTimesteps = reverse(mid);
+            long[] head = new long[m - 3];
+            System.arraycopy(base, 0, head, 0, m - 3);
+            plms = reverse(head);
+        }
+        timesteps = new double[prkTimesteps.length + plms.length];
+        for (int i = 0; i < prkTimesteps.length; i++) {
+            timesteps[i] = prkTimesteps[i];
+        }
+        for (int i = 0; i < plms.length; i++) {
+            timesteps[prkTimesteps.length + i] = plms[i];
+        }
+        numInferenceSteps = n;
+        counter = 0;
+        etsCount = 0;
+        etsStart = 0;
+        curModelOutputZero = true;
+        hasCurSample = false;
+    }
+
+    private static long[] reverse(long[] a) {
+        long[] r = new long[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = a[a.length - 1 - i];
+        }
+        return r;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    /**
+     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
+     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
+     */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float ac = alphasCumprod[(int) timestep];
+        float a = (float) Math.sqrt(ac);
+        float b = (float) Math.sqrt(1f - ac);
+        for (int i = 0; i < original.length; i++) {
+            out[i] = a * original[i] + b * noise[i];
+        }
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        if (out != sample) {
+            System.arraycopy(sample, 0, out, 0, sample.length);
+        }
+    }
+
+    private void ensureBuffers(int len) {
+        if (ets == null || ets[0].length != len) {
+            ets = new float[PNDM_ORDER][len];
+            curModelOutput = new float[len];
+            curSample = new float[len];
+            combined = new float[len];
+        }
+    }
+
+    /** ets[-k] (k = 1 newest). */
+    private float[] etsFromEnd(int k) {
+        return ets[(etsStart + etsCount - k) % PNDM_ORDER];
+    }
+
+    private void etsAppend(float[] modelOutput) {
+        if (etsCount == PNDM_ORDER) { // keep the last 3, then append (diffusers: ets = ets[-3:]; ets.append)
+            etsStart = (etsStart + 1) % PNDM_ORDER;
+            etsCount--;
+        }
+        System.arraycopy(modelOutput, 0, ets[(etsStart + etsCount) % PNDM_ORDER], 0, modelOutput.length);
+        etsCount++;
+    }
+
+    @Override
+    public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(modelOutput, sample, "model output");
+        checkSameLength(out, sample, "out");
+        ensureBuffers(sample.length);
+        if (counter < prkTimesteps.length && !config.skipPrkSteps()) {
+            stepPrk(modelOutput, (long) timestep, sample, out);
+        } else {
+            stepPlms(modelOutput, (long) timestep, sample, out);
+        }
+    }
+
+    private void stepPrk(float[] modelOutput, long timestep, float[] sample, float[] out) {
+        int len = sample.length;
+        long diffToPrev = counter % 2 != 0 ? 0 : config.numTrainTimesteps() / numInferenceSteps / 2;
+        long prevTimestep = timestep - diffToPrev;
+        long t = prkTimesteps[counter / 4 * 4];
+        float sixth = (float) (1.0 / 6);
+        float third = (float) (1.0 / 3);
+        float[] mo = modelOutput;
+        switch (counter % 4) {
+            case 0:
+                accumulate(modelOutput, sixth);
+                etsAppendUnbounded(modelOutput);
+                System.arraycopy(sample, 0, curSample, 0, len);
+                hasCurSample = true;
+                break;
+            case 1:
+            case 2:
+                accumulate(modelOutput, third);
+                break;
+            default:
+                for (int i = 0; i < len; i++) {
+                    float v = sixth * modelOutput[i];
+                    combined[i] = curModelOutputZero ? v : curModelOutput[i] + v;
+                }
+                curModelOutputZero = true;
+                mo = combined;
+                break;
+        }
+        float[] cur = hasCurSample ? curSample : sample;
+        prevSample(cur, t, prevTimestep, mo, out);
+        counter++;
+    }
+
+    /** PRK keeps every 4th model output (at most 3 of them before PLMS starts). */
+    private void etsAppendUnbounded(float[] modelOutput) {
+        etsAppend(modelOutput);
+    }
+
+    private void accumulate(float[] modelOutput, float c) {
+        for (int i = 0; i < modelOutput.length; i++) {
+            float v = c * modelOutput[i];
+            curModelOutput[i] = curModelOutputZero ? v : curModelOutput[i] + v;
+        }
+        curModelOutputZero = false;
+    }
+
+    private void stepPlms(float[] modelOutput, long timestep, float[] sample, float[] out) {
+        if (!config.skipPrkSteps() && etsCount < 3) {
+            throw new IllegalStateException(NAME + " can only be run AFTER scheduler has been run in 'prk' mode for "
+                    + "at least 12 iterations");
+        }
+        int len = sample.length;
+        long ratio = config.numTrainTimesteps() / numInferenceSteps;
+        long prevTimestep = timestep - ratio;
+        if (counter != 1) {
+            etsAppend(modelOutput);
+        } else {
+            prevTimestep = timestep;
+            timestep = timestep + ratio;
+        }
+        float[] mo;
+        float[] x = sample;
+        if (etsCount == 1 && counter == 0) {
+            mo = modelOutput;
+            System.arraycopy(sample, 0, curSample, 0, len);
+            hasCurSample = true;
+        } else if (etsCount == 1 && counter == 1) {
+            float[] e1 = etsFromEnd(1);
+            for (int i = 0; i < len; i++) {
+                combined[i] = (modelOutput[i] + e1[i]) / 2f;
+            }
+            mo = combined;
+            x = curSample;
+            hasCurSample = false;
+        } else if (etsCount == 2) {
+            float[] e1 = etsFromEnd(1);
+            float[] e2 = etsFromEnd(2);
+            for (int i = 0; i < len; i++) {
+                combined[i] = (3f * e1[i] - e2[i]) / 2f;
+            }
+            mo = combined;
+        } else if (etsCount == 3) {
+            float[] e1 = etsFromEnd(1);
+            float[] e2 = etsFromEnd(2);
+            float[] e3 = etsFromEnd(3);
+            for (int i = 0; i < len; i++) {
+                combined[i] = (23f * e1[i] - 16f * e2[i] + 5f * e3[i]) / 12f;
+            }
+            mo = combined;
+        } else {
+            float[] e1 = etsFromEnd(1);
+            float[] e2 = etsFromEnd(2);
+            float[] e3 = etsFromEnd(3);
+            float[] e4 = etsFromEnd(4);
+            float c = (float) (1.0 / 24);
+            for (int i = 0; i < len; i++) {
+                combined[i] = c * (55f * e1[i] - 59f * e2[i] + 37f * e3[i] - 9f * e4[i]);
+            }
+            mo = combined;
+        }
+        prevSample(x, timestep, prevTimestep, mo, out);
+        counter++;
+    }
+
+    /** diffusers' {@code _get_prev_sample} (PNDM paper eq. 9), float32. */
+    private void prevSample(float[] sample, long timestep, long prevTimestep, float[] modelOutput, float[] out) {
+        float apt = alphasCumprod[(int) timestep];
+        float aptPrev = prevTimestep >= 0 ? alphasCumprod[(int) prevTimestep] : finalAlphaCumprod;
+        float bpt = 1f - apt;
+        float bptPrev = 1f - aptPrev;
+        boolean v = config.predictionType().equals("v_prediction");
+        float sqA = (float) Math.sqrt(apt);
+        float sqB = (float) Math.sqrt(bpt);
+        float sampleCoeff = (float) Math.sqrt(aptPrev / apt);
+        float denom = apt * (float) Math.sqrt(bptPrev) + (float) Math.sqrt(apt * bpt * aptPrev);
+        float diff = aptPrev - apt;
+        for (int i = 0; i < sample.length; i++) {
+            float s = sample[i];
+            float m = v ? sqA * modelOutput[i] + sqB * s : modelOutput[i];
+            out[i] = sampleCoeff * s - diff * m / denom;
+        }
+    }
+}

@@ -1,0 +1,552 @@
+package dev.sdjvm.scheduler;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * diffusers' {@code UniPCMultistepScheduler} (UniPC: the UniP predictor with the UniC corrector, B(h) variants
+ * bh1/bh2), reproducing diffusers 0.40 numerically in float32. Flow-matching options and {@code solver_p} are not
+ * implemented and raise {@link SchedulerConfigException}.
+ */
+public final class UniPCMultistepScheduler extends AbstractScheduler {
+    /** diffusers' class name. */
+    public static final String NAME = "UniPCMultistepScheduler";
+
+    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+            "trained_betas", "solver_order", "prediction_type", "thresholding", "dynamic_thresholding_ratio",
+            "sample_max_value", "predict_x0", "solver_type", "lower_order_final", "disable_corrector", "solver_p",
+            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas", "flow_shift",
+            "timestep_spacing", "steps_offset", "final_sigmas_type", "rescale_betas_zero_snr", "use_dynamic_shifting",
+            "time_shift_type", "sigma_min", "sigma_max", "shift_terminal");
+
+    /** The effective configuration, diffusers' keys camelCased. */
+    public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, int solverOrder, String predictionType, boolean thresholding,
+            double dynamicThresholdingRatio, double sampleMaxValue, boolean predictX0, String solverType,
+            boolean lowerOrderFinal, List<Integer> disableCorrector, boolean useKarrasSigmas,
+            boolean useExponentialSigmas, boolean useBetaSigmas, boolean useFlowSigmas, double flowShift,
+            String timestepSpacing, int stepsOffset, String finalSigmasType, boolean rescaleBetasZeroSnr,
+            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax) {
+
+        /** Validates like diffusers, plus the options this library does not implement. */
+        public Config {
+            if (numTrainTimesteps < 2) {
+                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
+            }
+            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
+                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+            }
+            if (solverOrder < 1 || solverOrder > 3) {
+                throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3 here, got " + solverOrder);
+            }
+            if ("flow_prediction".equals(predictionType)) {
+                throw new SchedulerConfigException("prediction_type",
+                        "'flow_prediction' (flow matching) is not supported by this library");
+            }
+            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
+                throw new SchedulerConfigException("prediction_type", "'" + predictionType
+                        + "' must be one of epsilon, sample, v_prediction for " + NAME);
+            }
+            if (!List.of("bh1", "bh2").contains(solverType)) {
+                throw new SchedulerConfigException("solver_type", solverType + " is not implemented for " + NAME);
+            }
+            KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
+            if (useFlowSigmas) {
+                throw new SchedulerConfigException("use_flow_sigmas", "flow-matching sigmas are not supported");
+            }
+            if (useDynamicShifting) {
+                throw new SchedulerConfigException("use_dynamic_shifting", "dynamic shifting is not supported");
+            }
+            if (!"exponential".equals(timeShiftType)) {
+                throw new SchedulerConfigException("time_shift_type", "must be 'exponential', got '" + timeShiftType + "'");
+            }
+            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
+                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+            }
+            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
+                throw new SchedulerConfigException("final_sigmas_type",
+                        "must be one of 'zero', or 'sigma_min', but got " + finalSigmasType);
+            }
+            disableCorrector = List.copyOf(disableCorrector);
+            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        @Override
+        public double[] trainedBetas() {
+            return trainedBetas == null ? null : trainedBetas.clone();
+        }
+
+        /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
+        public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
+            ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
+            if (v.has("solver_p")) {
+                throw new SchedulerConfigException("solver_p", "a solver_p scheduler is not supported");
+            }
+            if (v.has("shift_terminal")) {
+                throw new SchedulerConfigException("shift_terminal",
+                        "`shift_terminal` is only supported when `use_flow_sigmas=True`.");
+            }
+            String solverType = v.getString("solver_type", "bh2");
+            if (List.of("midpoint", "heun", "logrho").contains(solverType)) {
+                solverType = "bh2"; // diffusers: register_to_config(solver_type="bh2")
+            }
+            double[] dc = v.getDoubleArray("disable_corrector");
+            List<Integer> disable = new ArrayList<>();
+            if (dc != null) {
+                for (double d : dc) {
+                    disable.add((int) d);
+                }
+            }
+            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
+                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
+                    v.getDoubleArray("trained_betas"), v.getInt("solver_order", 2),
+                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
+                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("sample_max_value", 1.0),
+                    v.getBool("predict_x0", true), solverType, v.getBool("lower_order_final", true), disable,
+                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+                    v.getBool("use_beta_sigmas", false), v.getBool("use_flow_sigmas", false),
+                    v.getDouble("flow_shift", 1.0), v.getString("timestep_spacing", "linspace"),
+                    v.getInt("steps_offset", 0), v.getString("final_sigmas_type", "zero"),
+                    v.getBool("rescale_betas_zero_snr", false), v.getBool("use_dynamic_shifting", false),
+                    v.getString("time_shift_type", "exponential"), v.getNullableDouble("sigma_min"),
+                    v.getNullableDouble("sigma_max"));
+        }
+    }
+
+    private final Config config;
+    private final float[] alphasCumprod;
+    private final float[] trainSigmas;
+    private final float[] logTrainSigmas;
+    private double[] timesteps;
+    private float[] sigmas;
+    private int stepIndex = -1;
+    private int lowerOrderNums;
+    private int thisOrder;
+    private boolean hasLastSample;
+    private float[][] outputs; // outputs[order-1] newest
+    private float[] lastSample;
+    private float[] converted;
+    private float[] corrected;
+    private float[] sortBuf;
+    private final float[] rks = new float[3];
+    private final float[] rhos = new float[3];
+
+    /** A scheduler with {@code config}. */
+    public UniPCMultistepScheduler(Config config) {
+        this.config = config;
+        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, NAME);
+        if (config.rescaleBetasZeroSnr()) {
+            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
+        }
+        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        if (config.rescaleBetasZeroSnr()) {
+            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
+        }
+        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
+        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    }
+
+    /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
+    public static UniPCMultistepScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
+        return new UniPCMultistepScheduler(Config.from(config, overrides));
+    }
+
+    /** The effective configuration. */
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public void setTimesteps(int n) {
+        NoiseSchedules.checkSteps(n, NAME);
+        int nTrain = config.numTrainTimesteps();
+        double[] ts;
+        switch (config.timestepSpacing()) {
+            case "linspace": {
+                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n + 1);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = Math.rint(lin[n - k]);
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = nTrain / (n + 1);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = (double) (n - k) * stepRatio + config.stepsOffset();
+                }
+                break;
+            }
+            default: {
+                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
+                ts = new double[ar.length];
+                for (int k = 0; k < ar.length; k++) {
+                    ts[k] = Math.rint(ar[k]) - 1;
+                }
+                break;
+            }
+        }
+        String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
+                config.useBetaSigmas());
+        float[] s;
+        if (kind != null) {
+            double[] flipped = new double[trainSigmas.length];
+            for (int i = 0; i < flipped.length; i++) {
+                flipped[i] = trainSigmas[trainSigmas.length - 1 - i];
+            }
+            double[][] r = KarrasSchedules.remap(kind, flipped, config.sigmaMin(), config.sigmaMax(), n,
+                    logTrainSigmas);
+            ts = r[1];
+            if (kind.equals("karras")) {
+                for (int i = 0; i < ts.length; i++) {
+                    ts[i] = Math.rint(ts[i]);
+                }
+            }
+            double[] sig = r[0];
+            float last = config.finalSigmasType().equals("sigma_min") ? (float) sig[sig.length - 1] : 0f;
+            s = KarrasSchedules.withFinal(sig, last);
+        } else {
+            double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
+            float last = config.finalSigmasType().equals("sigma_min")
+                    ? (float) Math.sqrt((1f - alphasCumprod[0]) / alphasCumprod[0]) : 0f;
+            s = KarrasSchedules.withFinal(sig, last);
+        }
+        for (int i = 0; i < ts.length; i++) {
+            ts[i] = (double) (long) ts[i];
+        }
+        this.timesteps = ts;
+        this.sigmas = s;
+        this.stepIndex = -1;
+        this.lowerOrderNums = 0;
+        this.hasLastSample = false;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    @Override
+    public float[] sigmas() {
+        checkSet(sigmas);
+        return sigmas.clone();
+    }
+
+    /** diffusers' {@code add_noise}: {@code alpha_t * original + sigma_t * noise} at the sigma of {@code timestep}. */
+    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        float alphaT = alphaOf(sigma);
+        float sigmaT = sigma * alphaT;
+        for (int i = 0; i < original.length; i++) {
+            out[i] = alphaT * original[i] + sigmaT * noise[i];
+        }
+    }
+
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        if (out != sample) {
+            System.arraycopy(sample, 0, out, 0, sample.length);
+        }
+    }
+
+    private static float alphaOf(float sigma) {
+        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
+    }
+
+    private static float lambdaOf(float sigma) {
+        float a = alphaOf(sigma);
+        float s = sigma * a;
+        return TorchMath.log(a) - TorchMath.log(s);
+    }
+
+    private void ensureBuffers(int len) {
+        if (outputs == null || outputs[0].length != len) {
+            outputs = new float[config.solverOrder()][len];
+            lastSample = new float[len];
+            converted = new float[len];
+            corrected = new float[len];
+            sortBuf = config.thresholding() ? new float[len] : null;
+        }
+    }
+
+    @Override
+    public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(modelOutput, sample, "model output");
+        checkSameLength(out, sample, "out");
+        if (stepIndex < 0) {
+            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
+        }
+        if (stepIndex >= timesteps.length) {
+            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
+        }
+        int len = sample.length;
+        ensureBuffers(len);
+        boolean useCorrector = stepIndex > 0 && !config.disableCorrector().contains(stepIndex - 1) && hasLastSample;
+        convertModelOutput(modelOutput, sample, converted);
+        float[] x = sample;
+        if (useCorrector) {
+            corrector(converted, lastSample, sample, thisOrder, corrected);
+            x = corrected;
+        }
+        int order = config.solverOrder();
+        float[] oldest = outputs[0];
+        for (int i = 0; i < order - 1; i++) {
+            outputs[i] = outputs[i + 1];
+        }
+        outputs[order - 1] = oldest;
+        System.arraycopy(converted, 0, oldest, 0, len);
+        int o = config.lowerOrderFinal() ? Math.min(order, timesteps.length - stepIndex) : order;
+        thisOrder = Math.min(o, lowerOrderNums + 1);
+        System.arraycopy(x, 0, lastSample, 0, len);
+        hasLastSample = true;
+        predictor(lastSample, thisOrder, out);
+        if (lowerOrderNums < order) {
+            lowerOrderNums++;
+        }
+        stepIndex++;
+    }
+
+    private void convertModelOutput(float[] mo, float[] sample, float[] dst) {
+        float sigma = sigmas[stepIndex];
+        float alphaT = alphaOf(sigma);
+        float sigmaT = sigma * alphaT;
+        String pt = config.predictionType();
+        int len = mo.length;
+        if (config.predictX0()) {
+            if (pt.equals("epsilon")) {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - sigmaT * mo[i]) / alphaT;
+                }
+            } else if (pt.equals("sample")) {
+                System.arraycopy(mo, 0, dst, 0, len);
+            } else {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = alphaT * sample[i] - sigmaT * mo[i];
+                }
+            }
+        } else {
+            if (pt.equals("epsilon")) {
+                System.arraycopy(mo, 0, dst, 0, len);
+            } else if (pt.equals("sample")) {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = (sample[i] - alphaT * mo[i]) / sigmaT;
+                }
+            } else {
+                for (int i = 0; i < len; i++) {
+                    dst[i] = alphaT * mo[i] + sigmaT * sample[i];
+                }
+            }
+        }
+        if (config.predictX0() && config.thresholding()) {
+            NoiseSchedules.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
+                    (float) config.sampleMaxValue(), sortBuf);
+        }
+    }
+
+    private final float[] hv = new float[3];
+    private final float[][] mat = new float[3][4];
+
+    /** Fills {@code b[0..order-1]} (the B(h) right-hand side) and returns {hh, hPhi1, bH} (a reused array). */
+    private float[] bVector(float h, int order, float[] b) {
+        float hh = config.predictX0() ? -h : h;
+        float hPhi1 = TorchMath.expm1(hh);
+        float hPhiK = hPhi1 / hh - 1f;
+        long factorial = 1;
+        float bH = config.solverType().equals("bh1") ? hh : TorchMath.expm1(hh);
+        for (int i = 1; i <= order; i++) {
+            b[i - 1] = hPhiK * (float) factorial / bH;
+            factorial *= i + 1;
+            hPhiK = hPhiK / hh - (float) (1.0 / factorial);
+        }
+        hv[0] = hh;
+        hv[1] = hPhi1;
+        hv[2] = bH;
+        return hv;
+    }
+
+    /** Solves R rho = b for R[i][k] = rks[k]^i (i, k < n), by Gaussian elimination with partial pivoting. */
+    private void solve(int n, float[] b, float[] out) {
+        float[][] a = mat;
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < n; k++) {
+                a[i][k] = i == 0 ? 1f : i == 1 ? rks[k] : rks[k] * rks[k];
+            }
+            a[i][n] = b[i];
+        }
+        for (int c = 0; c < n; c++) {
+            int p = c;
+            for (int r = c + 1; r < n; r++) {
+                if (Math.abs(a[r][c]) > Math.abs(a[p][c])) {
+                    p = r;
+                }
+            }
+            float[] tmp = a[c];
+            a[c] = a[p];
+            a[p] = tmp;
+            for (int r = c + 1; r < n; r++) {
+                float f = a[r][c] / a[c][c];
+                for (int k = c; k <= n; k++) {
+                    a[r][k] -= f * a[c][k];
+                }
+            }
+        }
+        for (int r = n - 1; r >= 0; r--) {
+            float s = a[r][n];
+            for (int k = r + 1; k < n; k++) {
+                s -= a[r][k] * out[k];
+            }
+            out[r] = s / a[r][r];
+        }
+    }
+
+    private final float[] bBuf = new float[3];
+
+    /** UniP (B(h)): predicts the sample at step_index + 1 from {@code x} and the stored outputs. */
+    private void predictor(float[] x, int order, float[] out) {
+        int len = x.length;
+        int ord = config.solverOrder();
+        float[] m0 = outputs[ord - 1];
+        float sigT = sigmas[stepIndex + 1];
+        float sigS0 = sigmas[stepIndex];
+        float alphaT = alphaOf(sigT);
+        float sigmaT = sigT * alphaT;
+        float alphaS0 = alphaOf(sigS0);
+        float sigmaS0 = sigS0 * alphaS0;
+        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
+        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
+        float h = lambdaT - lambdaS0;
+        for (int i = 1; i < order; i++) {
+            rks[i - 1] = (lambdaOf(sigmas[stepIndex - i]) - lambdaS0) / h;
+        }
+        rks[order - 1] = 1f;
+        float[] hv = bVector(h, order, bBuf);
+        float hPhi1 = hv[1];
+        float bH = hv[2];
+        int k = order - 1; // number of D1 terms
+        if (k == 1) {
+            rhos[0] = 0.5f;
+        } else if (k > 1) {
+            solve(k, bBuf, rhos);
+        }
+        float a;
+        float c;
+        float d;
+        if (config.predictX0()) {
+            a = sigmaT / sigmaS0;
+            c = alphaT * hPhi1;
+            d = alphaT * bH;
+        } else {
+            a = alphaT / alphaS0;
+            c = sigmaT * hPhi1;
+            d = sigmaT * bH;
+        }
+        float[] m1 = k >= 1 ? outputs[ord - 2] : null;
+        float[] m2 = k >= 2 ? outputs[ord - 3] : null;
+        float rho0 = rhos[0];
+        float rho1 = rhos[1];
+        float rk0 = rks[0];
+        float rk1 = rks[1];
+        if (k == 0) {
+            for (int i = 0; i < len; i++) {
+                out[i] = a * x[i] - c * m0[i];
+            }
+        } else if (k == 1) {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0);
+                out[i] = (a * x[i] - c * m0[i]) - d * res;
+            }
+        } else {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0) + rho1 * ((m2[i] - m0[i]) / rk1);
+                out[i] = (a * x[i] - c * m0[i]) - d * res;
+            }
+        }
+    }
+
+    /** UniC (B(h)): corrects {@code thisSample} (at step_index) using the new converted output. */
+    private void corrector(float[] modelT, float[] last, float[] thisSample, int order, float[] out) {
+        int len = last.length;
+        int ord = config.solverOrder();
+        float[] m0 = outputs[ord - 1];
+        float sigT = sigmas[stepIndex];
+        float sigS0 = sigmas[stepIndex - 1];
+        float alphaT = alphaOf(sigT);
+        float sigmaT = sigT * alphaT;
+        float alphaS0 = alphaOf(sigS0);
+        float sigmaS0 = sigS0 * alphaS0;
+        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
+        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
+        float h = lambdaT - lambdaS0;
+        for (int i = 1; i < order; i++) {
+            rks[i - 1] = (lambdaOf(sigmas[stepIndex - (i + 1)]) - lambdaS0) / h;
+        }
+        rks[order - 1] = 1f;
+        float[] hv = bVector(h, order, bBuf);
+        float hPhi1 = hv[1];
+        float bH = hv[2];
+        if (order == 1) {
+            rhos[0] = 0.5f;
+        } else {
+            solve(order, bBuf, rhos);
+        }
+        int k = order - 1;
+        float a;
+        float c;
+        float d;
+        if (config.predictX0()) {
+            a = sigmaT / sigmaS0;
+            c = alphaT * hPhi1;
+            d = alphaT * bH;
+        } else {
+            a = alphaT / alphaS0;
+            c = sigmaT * hPhi1;
+            d = sigmaT * bH;
+        }
+        float rhoLast = rhos[order - 1];
+        float[] m1 = k >= 1 ? outputs[ord - 2] : null;
+        float[] m2 = k >= 2 ? outputs[ord - 3] : null;
+        float rho0 = rhos[0];
+        float rho1 = rhos[1];
+        float rk0 = rks[0];
+        float rk1 = rks[1];
+        if (k == 0) {
+            for (int i = 0; i < len; i++) {
+                float corr = rhoLast * (modelT[i] - m0[i]);
+                out[i] = (a * last[i] - c * m0[i]) - d * corr;
+            }
+        } else if (k == 1) {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0);
+                float corr = res + rhoLast * (modelT[i] - m0[i]);
+                out[i] = (a * last[i] - c * m0[i]) - d * corr;
+            }
+        } else {
+            for (int i = 0; i < len; i++) {
+                float res = rho0 * ((m1[i] - m0[i]) / rk0) + rho1 * ((m2[i] - m0[i]) / rk1);
+                float corr = res + rhoLast * (modelT[i] - m0[i]);
+                out[i] = (a * last[i] - c * m0[i]) - d * corr;
+            }
+        }
+    }
+}
