@@ -1,0 +1,51 @@
+package dev.sdjvm.bench;
+
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.ModelInfo;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.cli.InfoCommand;
+import dev.sdjvm.server.InferenceServer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+
+/** The library in this process; load time is the wall time of {@link StableDiffusion#load}. */
+public final class LibraryTarget implements Target {
+    private final StableDiffusion sd;
+    private final String name;
+    private final String precision;
+    private final long weightBytes;
+    private final double loadSeconds;
+
+    public LibraryTarget(StableDiffusion sd, double loadSeconds) {
+        this.sd = sd;
+        ModelInfo info = sd.info();
+        this.name = info.root().getFileName() == null ? info.root().toString() : info.root().getFileName().toString();
+        this.precision = InfoCommand.precision(info);
+        this.loadSeconds = loadSeconds;
+        try {
+            this.weightBytes = InfoCommand.weightBytes(info);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public Sample generate(String prompt, int steps, double guidance, long seed) {
+        long t0 = System.nanoTime();
+        GenerationResult r = sd.generate(GenerationRequest.builder(prompt).steps(steps).guidanceScale(guidance)
+                .seed(seed).build());
+        double lat = (System.nanoTime() - t0) / 1e9;
+        return new Sample(lat, r.timings().secondsPerStep(), r.timings().overheadMillisPerStep());
+    }
+
+    @Override
+    public Facts facts() {
+        return new Facts(name, "library", precision, loadSeconds, weightBytes, InferenceServer.procStatusBytes("VmHWM:"));
+    }
+
+    @Override
+    public void close() {
+        sd.close();
+    }
+}

@@ -1,0 +1,177 @@
+package dev.sdjvm.cli;
+
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.ModelInfo;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.image.RgbImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code sd generate}: text to image file(s). */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = {"Generates image(s) from a prompt and writes them as PNG (with the generation parameters in a "
+                + "'parameters' text chunk, A1111 format) or JPEG.",
+                "Prints the seed and the written file(s) on stdout; progress goes to stderr."})
+public final class GenerateCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "PROMPT", description = "The prompt.")
+    String prompt;
+
+    @Option(names = {"-n", "--negative-prompt"}, paramLabel = "TEXT", description = "What the image should not show.")
+    String negativePrompt;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "" + GenerationRequest.DEFAULT_STEPS,
+            description = "Denoising steps (num_inference_steps). Default: ${DEFAULT-VALUE}.")
+    int steps;
+
+    @Option(names = {"-g", "--guidance"}, paramLabel = "SCALE", defaultValue = "" + GenerationRequest.DEFAULT_GUIDANCE,
+            description = "Classifier-free guidance scale (guidance_scale; <= 1 turns guidance off). Default: ${DEFAULT-VALUE}.")
+    double guidance;
+
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the initial noise (>= 0). Default: random, printed.")
+    Long seed;
+
+    @Option(names = "--scheduler", paramLabel = "NAME", completionCandidates = SchedulerNames.class,
+            description = "Scheduler: ${COMPLETION-CANDIDATES} or a diffusers class name; 'config' = the model's "
+                    + "scheduler_config.json. Default: DPMSolverMultistepScheduler (DPM++ 2M), as AWS's deployment.")
+    String scheduler;
+
+    @Option(names = "--scheduler-override", paramLabel = "KEY=VALUE",
+            description = "Scheduler config override, diffusers key names, JSON-typed values "
+                    + "(e.g. use_karras_sigmas=true, timestep_spacing=trailing). Repeatable.")
+    Map<String, String> schedulerOverrides;
+
+    @Option(names = {"-c", "--count"}, paramLabel = "N", defaultValue = "1",
+            description = "Images to generate from the prompt (num_images_per_prompt; one seed for all). Default: ${DEFAULT-VALUE}.")
+    int count;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "out.png",
+            description = "Output file; with --count > 1: FILE-1.png, FILE-2.png, ... Default: ${DEFAULT-VALUE}.")
+    Path output;
+
+    @Option(names = "--format", paramLabel = "png|jpeg",
+            description = "Image format. Default: from the output file's extension, else png.")
+    String format;
+
+    @Option(names = "--height", paramLabel = "PX",
+            description = "Image height (multiple of 8). Default: the model's. CPU-traced artifacts take other sizes; "
+                    + "compiled ones (Neuron, static batch) only their own.")
+    Integer height;
+
+    @Option(names = "--width", paramLabel = "PX", description = "Image width (multiple of 8). Default: the model's.")
+    Integer width;
+
+    @Option(names = "--no-progress", description = "Do not show the progress bar.")
+    boolean noProgress;
+
+    @Option(names = "--verbose", description = "Log at INFO level.")
+    boolean verbose;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Override
+    public Integer call() throws IOException {
+        ImageFiles.Format fmt = resolveFormat();
+        Map<String, Object> overrides;
+        try {
+            overrides = Overrides.parse(schedulerOverrides);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        ProgressBar.Style style = noProgress ? ProgressBar.Style.OFF : ProgressBar.detect();
+        GenerationRequest request = GenerationRequest.builder(prompt)
+                .negativePrompt(negativePrompt)
+                .steps(steps)
+                .guidanceScale(guidance)
+                .seed(seed)
+                .numImages(count)
+                .height(height)
+                .width(width)
+                .scheduler(scheduler)
+                .schedulerOverrides(overrides)
+                .listener(new ProgressBar(err, style, ""))
+                .build();
+        request.validate();  // before the (slow) model load
+        if (seed != null && seed < 0) {
+            throw new dev.sdjvm.InvalidRequestException("seed", "must be >= 0, got " + seed);
+        }
+        List<Path> files = outputFiles(output, count);
+        for (Path f : files) {
+            Path parent = f.toAbsolutePath().getParent();
+            if (parent != null && !Files.isDirectory(parent)) {
+                throw new Main.UserException(Main.USAGE, "output: directory does not exist: " + parent);
+            }
+        }
+        try (StableDiffusion sd = modelOptions.load(1)) {
+            ModelInfo info = sd.info();
+            String schedulerClass = GenerationParameters.schedulerClass(request, info.schedulerConfig());
+            GenerationResult result = sd.generate(request);
+            String modelName = info.root().getFileName() == null ? info.root().toString()
+                    : info.root().getFileName().toString();
+            RgbImage first = result.images().get(0);
+            String text = GenerationParameters.a1111(request, result.seed(), schedulerClass, first.width(),
+                    first.height(), modelName);
+            for (int i = 0; i < files.size(); i++) {
+                ImageFiles.write(result.images().get(i).toBufferedImage(), fmt,
+                        Map.of(GenerationParameters.PNG_KEYWORD, text), files.get(i));
+            }
+            if (result.promptTruncated()) {
+                err.println("warning: the prompt is longer than the text encoder's 75 tokens; the rest was ignored");
+            }
+            out.println("seed: " + result.seed());
+            for (Path f : files) {
+                out.println("saved: " + f);
+            }
+            out.flush();
+        }
+        return Main.OK;
+    }
+
+    private ImageFiles.Format resolveFormat() {
+        if (format != null) {
+            ImageFiles.Format f = ImageFiles.Format.parse(format);
+            if (f == null) {
+                throw new ParameterException(spec.commandLine(), "--format: expected png or jpeg, got '" + format + "'");
+            }
+            return f;
+        }
+        ImageFiles.Format f = ImageFiles.Format.ofFileName(output.getFileName().toString());
+        return f == null ? ImageFiles.Format.PNG : f;
+    }
+
+    /** out.png -&gt; [out.png]; with n &gt; 1: [out-1.png, out-2.png, ...]. */
+    static List<Path> outputFiles(Path output, int n) {
+        List<Path> files = new ArrayList<>();
+        if (n <= 1) {
+            files.add(output);
+            return files;
+        }
+        String name = output.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String stem = dot > 0 ? name.substring(0, dot) : name;
+        String ext = dot > 0 ? name.substring(dot) : "";
+        for (int i = 1; i <= n; i++) {
+            files.add(output.resolveSibling(stem + "-" + i + ext));
+        }
+        return files;
+    }
+}

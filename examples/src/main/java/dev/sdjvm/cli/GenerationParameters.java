@@ -1,0 +1,118 @@
+package dev.sdjvm.cli;
+
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.StableDiffusionException;
+import dev.sdjvm.scheduler.Schedulers;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The generation parameters as text, in the format AUTOMATIC1111's web UI writes into the PNG {@code parameters}
+ * chunk and many tools read back:
+ * <pre>
+ * a lighthouse at dusk
+ * Negative prompt: blurry
+ * Steps: 20, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd2_512_root
+ * </pre>
+ * The negative prompt line is left out when there is none, as A1111 does. {@code Size} is width x height.
+ */
+public final class GenerationParameters {
+    /** PNG text keyword A1111 uses. */
+    public static final String PNG_KEYWORD = "parameters";
+    /** The scheduler the pipeline uses when a request names none (diffusers class name). */
+    public static final String DEFAULT_SCHEDULER_CLASS = "DPMSolverMultistepScheduler";
+
+    private GenerationParameters() {
+    }
+
+    /**
+     * The A1111 text.
+     *
+     * @param schedulerClass diffusers class name of the scheduler that ran
+     */
+    public static String a1111(GenerationRequest r, long seed, String schedulerClass, int width, int height,
+                               String model) {
+        StringBuilder sb = new StringBuilder(r.prompt());
+        if (r.negativePrompt() != null && !r.negativePrompt().isEmpty()) {
+            sb.append("\nNegative prompt: ").append(r.negativePrompt());
+        }
+        sb.append("\nSteps: ").append(r.steps())
+                .append(", Sampler: ").append(samplerName(schedulerClass, r.scheduler(), r.schedulerOverrides()))
+                .append(", CFG scale: ").append(number(r.guidanceScale()))
+                .append(", Seed: ").append(seed)
+                .append(", Size: ").append(width).append('x').append(height);
+        if (r.numImages() > 1) {
+            sb.append(", Batch size: ").append(r.numImages());
+        }
+        if (model != null && !model.isEmpty()) {
+            sb.append(", Model: ").append(model.replace(',', ' '));
+        }
+        return sb.toString();
+    }
+
+    /** A1111's sampler name for a diffusers scheduler class ({@code DPMSolverMultistepScheduler} -&gt; {@code DPM++ 2M}). */
+    public static String samplerName(String schedulerClass, String requestedName, Map<String, Object> overrides) {
+        String req = requestedName == null ? "" : requestedName.toLowerCase(Locale.ROOT);
+        if (schedulerClass == null) {
+            return "unknown";
+        }
+        String base;
+        switch (schedulerClass) {
+            case "DPMSolverMultistepScheduler":
+                Object algo = overrides == null ? null : overrides.get("algorithm_type");
+                boolean sde = algo != null ? algo.toString().equals("sde-dpmsolver++") : req.contains("sde");
+                Object order = overrides == null ? null : overrides.get("solver_order");
+                boolean third = order != null ? "3".equals(order.toString()) : req.contains("3m");
+                base = third ? (sde ? "DPM++ 3M SDE" : "DPM++ 3M") : (sde ? "DPM++ 2M SDE" : "DPM++ 2M");
+                break;
+            case "DPMSolverSinglestepScheduler": base = "DPM++ 2S"; break;
+            case "EulerDiscreteScheduler": base = "Euler"; break;
+            case "EulerAncestralDiscreteScheduler": base = "Euler a"; break;
+            case "HeunDiscreteScheduler": base = "Heun"; break;
+            case "LMSDiscreteScheduler": base = "LMS"; break;
+            case "KDPM2DiscreteScheduler": base = "DPM2"; break;
+            case "KDPM2AncestralDiscreteScheduler": base = "DPM2 a"; break;
+            case "DDIMScheduler": base = "DDIM"; break;
+            case "PNDMScheduler": base = "PLMS"; break;
+            case "UniPCMultistepScheduler": base = "UniPC"; break;
+            case "DDPMScheduler": base = "DDPM"; break;
+            default: base = schedulerClass;
+        }
+        Object karras = overrides == null ? null : overrides.get("use_karras_sigmas");
+        if (karras != null ? Boolean.TRUE.equals(karras) : req.contains("karras")) {
+            base += " Karras";
+        }
+        return base;
+    }
+
+    /**
+     * The diffusers class name of the scheduler a request will run with, resolved as the pipeline does (null or
+     * blank = {@link #DEFAULT_SCHEDULER_CLASS}, {@code config} = the model's {@code scheduler_config.json}).
+     *
+     * @throws dev.sdjvm.InvalidRequestException for an unknown name or override (field {@code scheduler})
+     */
+    public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig) {
+        String name = r.scheduler() == null || r.scheduler().isBlank() ? DEFAULT_SCHEDULER_CLASS : r.scheduler();
+        if ("config".equalsIgnoreCase(name)) {
+            return Schedulers.fromConfig(schedulerConfig, r.schedulerOverrides()).name();
+        }
+        return Schedulers.create(name, schedulerConfig, r.schedulerOverrides()).name();
+    }
+
+    /** Like {@link #schedulerClass} but never throws: falls back to the requested name. */
+    public static String schedulerClassOrName(GenerationRequest r, Map<String, Object> schedulerConfig) {
+        try {
+            return schedulerClass(r, schedulerConfig);
+        } catch (StableDiffusionException | IllegalArgumentException e) {
+            return r.scheduler() == null ? DEFAULT_SCHEDULER_CLASS : r.scheduler();
+        }
+    }
+
+    /** 7.5 -&gt; "7.5", 7.0 -&gt; "7" (as A1111 prints floats). */
+    static String number(double d) {
+        if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+            return Long.toString((long) d);
+        }
+        return String.format(Locale.ROOT, "%s", d);
+    }
+}

@@ -1,0 +1,155 @@
+package dev.sdjvm.cli;
+
+import dev.sdjvm.GenerationCancelledException;
+import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.StableDiffusionException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.io.OutputStreamWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code sd}: the command line of stable-diffusion-jvm. Run it through {@code bin/sd}.
+ *
+ * <p>Exit codes: 0 success; 2 usage error or invalid request (the message names the option or field); 1 any other
+ * error (model cannot be loaded, backend failure, I/O). User errors print one line, no stack trace;
+ * {@code SDJVM_DEBUG=1} adds stack traces.
+ */
+@Command(name = "sd", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Stable Diffusion 2.1 from the JVM: text-to-image, tokenizer, model info, an HTTP inference "
+                + "server (SageMaker contract) and a benchmark.",
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ServeCommand.class,
+                BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    /** Exit code for success. */
+    public static final int OK = 0;
+    /** Exit code for errors other than usage. */
+    public static final int ERROR = 1;
+    /** Exit code for usage errors and invalid requests. */
+    public static final int USAGE = 2;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new ParameterException(spec.commandLine(), "missing command: one of generate, tokenize, info, serve, bench");
+    }
+
+    public static void main(String[] args) {
+        configureLogging(args);
+        PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+        PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
+        int code = run(args, out, err);
+        out.flush();
+        err.flush();
+        System.exit(code);
+    }
+
+    /** Runs a command with the given streams and returns its exit code (for tests and embedding). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cl = commandLine(out, err);
+        return cl.execute(args);
+    }
+
+    /** The configured picocli command line. */
+    public static CommandLine commandLine(PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine c = ex.getCommandLine();
+            PrintWriter e = c.getErr();
+            e.println("error: " + ex.getMessage());
+            String name = c.getCommandSpec().qualifiedName();
+            e.println("Try '" + name + " --help' for more information.");
+            e.flush();
+            return USAGE;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
+            PrintWriter e = c.getErr();
+            int code;
+            String msg;
+            if (ex instanceof InvalidRequestException) {
+                code = USAGE;
+                msg = "invalid " + ex.getMessage();
+            } else if (ex instanceof ModelLoadException || ex instanceof GenerationCancelledException
+                    || ex instanceof StableDiffusionException) {
+                code = ERROR;
+                msg = ex.getMessage();
+            } else if (ex instanceof UserException) {
+                code = ((UserException) ex).exitCode;
+                msg = ex.getMessage();
+            } else if (ex instanceof java.io.IOException || ex instanceof UncheckedIOException) {
+                code = ERROR;
+                msg = "I/O error: " + ex.getMessage();
+            } else {
+                code = ERROR;
+                msg = "unexpected error: " + ex;
+                ex.printStackTrace(e);
+            }
+            e.println("error: " + msg);
+            if (System.getenv("SDJVM_DEBUG") != null) {
+                ex.printStackTrace(e);
+            }
+            e.flush();
+            return code;
+        });
+        return cl;
+    }
+
+    /** An error to report as one line with an exit code. */
+    public static final class UserException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final int exitCode;
+
+        public UserException(int exitCode, String message) {
+            super(message);
+            this.exitCode = exitCode;
+        }
+    }
+
+    private static boolean isServe(String[] args) {
+        for (String a : args) {
+            if (!a.startsWith("-")) {
+                return "serve".equals(a);
+            }
+        }
+        return false;
+    }
+
+    /** SLF4J simple logger: WARN for one-shot commands, INFO with timestamps for {@code serve}; -Dorg.slf4j... wins. */
+    static void configureLogging(String[] args) {
+        String key = "org.slf4j.simpleLogger.defaultLogLevel";
+        boolean verbose = false;
+        for (String a : args) {
+            verbose |= "--verbose".equals(a);
+        }
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, isServe(args) || verbose ? "info" : "warn");
+        }
+        if (System.getProperty("org.slf4j.simpleLogger.showDateTime") == null && isServe(args)) {
+            System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
+            System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSZ");
+        }
+        System.setProperty("org.slf4j.simpleLogger.logFile", System.getProperty("org.slf4j.simpleLogger.logFile", "System.err"));
+    }
+
+    /** Version from the jar manifest, if any. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"sd (stable-diffusion-jvm) " + (v == null ? "dev" : v),
+                    "JVM: ${java.version} (${java.vendor} ${java.vm.name} ${java.vm.version})",
+                    "OS: ${os.name} ${os.version} ${os.arch}"};
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.sdjvm.cli;
+
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.server.InferenceServer;
+import dev.sdjvm.server.ServerConfig;
+import dev.sdjvm.server.StableDiffusionEngine;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code sd serve}: the SageMaker-contract HTTP server. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Serves the model over HTTP with Amazon SageMaker's container contract: GET /ping, "
+                + "POST /invocations (JSON {\"prompt\":..., \"parameters\":{...}} or a text/plain prompt; answers "
+                + "image/png, image/jpeg or application/json by Accept), GET /metrics (Prometheus).",
+                "Listens before loading (/ping says 503 until the model is warm). SIGTERM drains in-flight requests."})
+public final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--port", paramLabel = "PORT", defaultValue = "8080", description = "TCP port. Default: ${DEFAULT-VALUE}.")
+    int port;
+
+    @Option(names = "--bind", paramLabel = "ADDR", defaultValue = "127.0.0.1",
+            description = "Address to listen on (0.0.0.0 for all). Default: ${DEFAULT-VALUE}.")
+    String bind;
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "1",
+            description = "Generations at once, sharing one loaded model (on CPU one generation already uses every "
+                    + "core). Default: ${DEFAULT-VALUE}.")
+    int workers;
+
+    @Option(names = "--queue", paramLabel = "Q", defaultValue = "4",
+            description = "Requests that may wait for a worker; more get 503 + Retry-After. Default: ${DEFAULT-VALUE}.")
+    int queue;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "60s", converter = Durations.class,
+            description = "Per-request deadline (cancels the generation, 504). Default: ${DEFAULT-VALUE} (SageMaker's).")
+    Duration timeout;
+
+    @Option(names = "--drain", paramLabel = "DURATION", defaultValue = "30s", converter = Durations.class,
+            description = "On SIGTERM, how long in-flight requests may take. Default: ${DEFAULT-VALUE}.")
+    Duration drain;
+
+    @Option(names = "--max-body", paramLabel = "BYTES", defaultValue = "1048576",
+            description = "Largest request body; larger get 413. Default: ${DEFAULT-VALUE}.")
+    long maxBody;
+
+    @Option(names = "--verbose", description = "Log at INFO level (the default for serve).")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws Exception {
+        ServerConfig cfg = new ServerConfig(bind, port, workers, queue, timeout, maxBody, drain);
+        PrintWriter err = spec.commandLine().getErr();
+        InferenceServer server;
+        try {
+            server = InferenceServer.start(cfg, () -> new StableDiffusionEngine(modelOptions.load(workers)));
+        } catch (java.net.BindException e) {
+            throw new Main.UserException(Main.ERROR, "cannot listen on " + bind + ":" + port + ": " + e.getMessage());
+        }
+        server.installShutdownHook();
+        err.println("sd serve: listening on http://" + bind + ":" + server.port() + " (loading the model...)");
+        err.flush();
+        try {
+            server.ready().get();
+        } catch (ExecutionException e) {
+            server.shutdown();
+            Throwable c = e.getCause();
+            throw c instanceof Exception ? (Exception) c : new RuntimeException(c);
+        }
+        err.println("sd serve: ready");
+        err.flush();
+        server.awaitTermination();
+        return Main.OK;
+    }
+}

@@ -1,0 +1,38 @@
+package dev.sdjvm.server;
+
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+
+/**
+ * What the server runs requests on: {@link StableDiffusionEngine} in production, a stand-in in tests. Must be
+ * thread-safe for as many concurrent {@link #generate} calls as the server has workers.
+ */
+public interface Engine extends AutoCloseable {
+    /**
+     * Generates; honours {@link GenerationRequest#deadline()} and {@link GenerationRequest#listener()} as
+     * {@link dev.sdjvm.StableDiffusion#generate(GenerationRequest)} does.
+     */
+    GenerationResult generate(GenerationRequest request);
+
+    /** What is served. */
+    Info info();
+
+    /** The diffusers class name of the scheduler a request would run with (throws InvalidRequestException if unknown). */
+    String schedulerClass(GenerationRequest request);
+
+    @Override
+    void close();
+
+    /**
+     * Facts about the served model, also exported on {@code /metrics}.
+     *
+     * @param model       model name (directory name)
+     * @param precision   the UNet's input dtype
+     * @param height      image height
+     * @param width       image width
+     * @param weightBytes sum of the artifact file sizes
+     * @param loadSeconds load time including warm-up
+     */
+    record Info(String model, String precision, int height, int width, long weightBytes, double loadSeconds) {
+    }
+}

@@ -1,0 +1,50 @@
+package dev.sdjvm.server;
+
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.ModelInfo;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.cli.GenerationParameters;
+import dev.sdjvm.cli.InfoCommand;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+
+/** An {@link Engine} over one shared {@link StableDiffusion} (loaded with {@code maxConcurrent} = the workers). */
+public final class StableDiffusionEngine implements Engine {
+    private final StableDiffusion sd;
+    private final ModelInfo modelInfo;
+    private final Info info;
+
+    public StableDiffusionEngine(StableDiffusion sd) {
+        this.sd = sd;
+        this.modelInfo = sd.info();
+        String name = modelInfo.root().getFileName() == null ? modelInfo.root().toString()
+                : modelInfo.root().getFileName().toString();
+        try {
+            this.info = new Info(name, InfoCommand.precision(modelInfo), modelInfo.height(), modelInfo.width(),
+                    InfoCommand.weightBytes(modelInfo), modelInfo.loadNanos() / 1e9);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public GenerationResult generate(GenerationRequest request) {
+        return sd.generate(request);
+    }
+
+    @Override
+    public Info info() {
+        return info;
+    }
+
+    @Override
+    public String schedulerClass(GenerationRequest request) {
+        return GenerationParameters.schedulerClass(request, modelInfo.schedulerConfig());
+    }
+
+    @Override
+    public void close() {
+        sd.close();
+    }
+}

@@ -1,0 +1,160 @@
+package dev.sdjvm.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.TestModels;
+import dev.sdjvm.backend.torch.Tensors;
+import dev.sdjvm.model.DType;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * End-to-end parity on the project's own fixtures (models/tiny-sd21-fp32 and models/tiny-sd21-bf16): the Java
+ * pipeline against models/cases/cases.json, which tools/make_pipeline_references.py made with the Python reference
+ * sampler tools/sd_sampler.py (torch 1.13; see models/cases/README.md). Tolerances come from the cases file's
+ * {@code meta.tolerances}, which are those of reference/pipeline/README.md section 5: float32 image max |d| &lt;= 2
+ * and mean |d| &lt;= 0.05, latents max |d| &lt;= 1e-4 x max|ref|; bfloat16 image mean |d| &lt;= 4, PSNR &gt;= 32 dB,
+ * at most 2% of values off by more than 16, latents max |d| &lt;= 0.15 x max|ref|; initial latents bitwise for both.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class FixtureParityTest {
+    private static final Path CASES = TestModels.resource("models/cases/cases.json");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Map<String, StableDiffusion> models = new LinkedHashMap<>();
+    private final JsonNode tolerances;
+
+    FixtureParityTest() throws Exception {
+        tolerances = JSON.readTree(CASES.toFile()).get("meta").get("tolerances");
+    }
+
+    @AfterAll
+    void close() {
+        models.values().forEach(StableDiffusion::close);
+    }
+
+    private StableDiffusion model(String name) {
+        return models.computeIfAbsent(name, n -> StableDiffusion.load(TestModels.resource("models/" + n)));
+    }
+
+    static Stream<JsonNode> cases() throws Exception {
+        List<JsonNode> out = new ArrayList<>();
+        JSON.readTree(CASES.toFile()).get("cases").forEach(out::add);
+        return out.stream();
+    }
+
+    static float[] readF32(Path p) throws Exception {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] f = new float[b.remaining() / 4];
+        b.asFloatBuffer().get(f);
+        return f;
+    }
+
+    @Test
+    void bf16FixtureRunsItsUnetAndTextEncoderInBfloat16() {
+        StableDiffusion sd = model("tiny-sd21-bf16");
+        assertEquals(DType.BFLOAT16, sd.info().artifacts().get("unet").inputDType());
+        assertEquals("manifest", sd.info().artifacts().get("unet").source());
+        assertEquals(DType.FLOAT32, sd.info().artifacts().get("vae_decoder").inputDType());
+        assertEquals(DType.FLOAT32, model("tiny-sd21-fp32").info().artifacts().get("unet").inputDType());
+    }
+
+    @ParameterizedTest(name = "{index}: {0}")
+    @MethodSource("cases")
+    void matchesPythonReference(JsonNode c) throws Exception {
+        Path dir = CASES.getParent();
+        String id = c.get("id").asText();
+        StableDiffusion sd = model(c.get("model").asText());
+        JsonNode tol = tolerances.get(c.get("variant").asText());
+        String prompt = c.get("prompt").asText();
+        String neg = c.get("negative_prompt").isNull() ? null : c.get("negative_prompt").asText();
+        long seed = c.get("seed").asLong();
+        int h = c.get("height").asInt();
+        int w = c.get("width").asInt();
+        assertEquals(h, sd.info().height());
+        assertEquals(w, sd.info().width());
+
+        assertArrayEquals(JSON.convertValue(c.get("ids_prompt"), int[].class),
+                sd.tokenizer().tokenize(prompt).inputIds(), "prompt ids");
+        if (!c.get("ids_negative").isNull()) {
+            assertArrayEquals(JSON.convertValue(c.get("ids_negative"), int[].class),
+                    sd.tokenizer().tokenize(neg == null ? "" : neg).inputIds(), "negative prompt ids");
+        }
+
+        float[] init = readF32(dir.resolve(c.get("init_latents_f32").asText()));
+        assertArrayEquals(init, Tensors.randn(Tensors.generator(seed), 1, 4, h / 8, w / 8),
+                "initial latents must be bitwise equal");
+
+        GenerationResult r = sd.generate(GenerationRequest.builder(prompt).negativePrompt(neg)
+                .steps(c.get("steps").asInt()).guidanceScale(c.get("guidance_scale").asDouble()).seed(seed)
+                .scheduler(c.get("scheduler").asText()).build());
+        assertEquals(seed, r.seed());
+
+        float[] ref = readF32(dir.resolve(c.get("latents_f32").asText()));
+        assertEquals(ref.length, r.latents().length);
+        float maxRef = 0;
+        float maxD = 0;
+        for (int i = 0; i < ref.length; i++) {
+            maxRef = Math.max(maxRef, Math.abs(ref[i]));
+            maxD = Math.max(maxD, Math.abs(ref[i] - r.latents()[i]));
+        }
+
+        byte[] refRgb = Files.readAllBytes(dir.resolve(c.get("rgb_u8").asText()));
+        byte[] got = r.images().get(0).rgb();
+        assertEquals(h * w * 3, refRgb.length);
+        assertEquals(refRgb.length, got.length);
+        int max = 0;
+        long sum = 0;
+        double sq = 0;
+        int over16 = 0;
+        for (int i = 0; i < got.length; i++) {
+            int d = Math.abs((refRgb[i] & 0xff) - (got[i] & 0xff));
+            max = Math.max(max, d);
+            sum += d;
+            sq += (double) d * d;
+            if (d > 16) {
+                over16++;
+            }
+        }
+        double mean = (double) sum / got.length;
+        double mse = sq / got.length;
+        double psnr = mse == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(255.0 * 255.0 / mse);
+        double fracOver16 = (double) over16 / got.length;
+        System.out.printf("%s: latents max|d| %.3g (%.3g x max|ref| %.3g); image max|d| %d mean|d| %.5f "
+                        + "PSNR %.2f dB, |d|>16: %.4f%%%n",
+                id, maxD, maxD / maxRef, maxRef, max, mean, psnr, 100 * fracOver16);
+
+        double relTol = tol.get("latents_max_abs_rel").asDouble();
+        assertTrue(maxD <= relTol * maxRef, id + ": final latents max |d| " + maxD + " > " + relTol + " x " + maxRef);
+        if (tol.has("image_max_abs")) {
+            assertTrue(max <= tol.get("image_max_abs").asInt(), id + ": image max |d| " + max);
+        }
+        assertTrue(mean <= tol.get("image_mean_abs").asDouble(), id + ": image mean |d| " + mean);
+        if (tol.has("image_psnr_db_min")) {
+            assertTrue(psnr >= tol.get("image_psnr_db_min").asDouble(), id + ": PSNR " + psnr + " dB");
+        }
+        if (tol.has("image_frac_abs_gt16_max")) {
+            assertTrue(fracOver16 <= tol.get("image_frac_abs_gt16_max").asDouble(),
+                    id + ": fraction of values off by more than 16: " + fracOver16);
+        }
+    }
+}
