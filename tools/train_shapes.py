@@ -72,24 +72,35 @@ def to_tensor(imgs):
 
 
 def train_vae(args, vae_cfg, fh):
-    path = os.path.join(args.work, "vae.pt")
-    if os.path.exists(path):
-        ck = torch.load(path)
-        vae = sd_arch.AutoencoderKL(vae_cfg)
-        vae.load_state_dict(ck["state"])
-        log(fh, "vae: loaded %s (final recon mse %.5f)" % (path, ck["final_mse"]))
-        return vae.eval()
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    """Phase 1: vae_steps at batch vae_batch, MSE + KL. Phase 2 (continues phase 1): vae_steps2 at batch
+    vae_batch2, MSE + 0.5 L1 + KL (sharper edges). Each phase is saved (vae.pt, vae2.pt) and skipped if present."""
     vae = sd_arch.AutoencoderKL(vae_cfg)
-    opt = torch.optim.Adam(vae.parameters(), lr=args.vae_lr)
+    p1 = os.path.join(args.work, "vae.pt")
+    p2 = os.path.join(args.work, "vae2.pt")
+    for phase, path, steps, batch, lr, l1w, seed in (
+            (1, p1, args.vae_steps, args.vae_batch, args.vae_lr, 0.0, args.seed),
+            (2, p2, args.vae_steps2, args.vae_batch2, args.vae_lr, 0.5, args.seed + 10)):
+        if os.path.exists(path):
+            ck = torch.load(path)
+            vae.load_state_dict(ck["state"])
+            log(fh, "vae: loaded %s (final recon mse %.5f)" % (path, ck["final_mse"]))
+            continue
+        run = vae_phase(args, vae, phase, steps, batch, lr, l1w, seed, fh)
+        torch.save({"state": vae.state_dict(), "final_mse": run}, path)
+    return vae.eval()
+
+
+def vae_phase(args, vae, phase, steps, batch, base_lr, l1w, seed, fh):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(vae.parameters(), lr=base_lr)
     combos = W.train_combos()
     t0 = time.time()
     run = None
-    for step in range(args.vae_steps):
+    for step in range(steps):
         for gr in opt.param_groups:
-            gr["lr"] = lr_at(step, args.vae_steps, args.vae_lr, 100)
-        x = to_tensor(W.render_batch(W.sample_attrs(rng, args.vae_batch, combos), args.px))
+            gr["lr"] = lr_at(step, steps, base_lr, 100)
+        x = to_tensor(W.render_batch(W.sample_attrs(rng, batch, combos), args.px))
         with torch.autocast("cpu", dtype=torch.bfloat16):
             mean, logvar = vae.encode(x)
             mean, logvar = mean.float(), logvar.float()
@@ -97,16 +108,15 @@ def train_vae(args, vae_cfg, fh):
             rec = vae.decode(z).float()
         mse = F.mse_loss(rec, x)
         kl = 0.5 * torch.mean(mean ** 2 + logvar.exp() - 1 - logvar)
-        loss = mse + args.kl_weight * kl
+        loss = mse + l1w * (rec - x).abs().mean() + args.kl_weight * kl
         opt.zero_grad()
         loss.backward()
         opt.step()
         run = mse.item() if run is None else 0.98 * run + 0.02 * mse.item()
-        if step % 100 == 0 or step == args.vae_steps - 1:
-            log(fh, "vae step %d mse %.5f (avg %.5f) kl %.3f  %.1fs" % (step, mse.item(), run, kl.item(),
-                                                                       time.time() - t0))
-    torch.save({"state": vae.state_dict(), "final_mse": run}, path)
-    return vae.eval()
+        if step % 100 == 0 or step == steps - 1:
+            log(fh, "vae%d step %d mse %.5f (avg %.5f) kl %.3f  %.1fs" % (phase, step, mse.item(), run, kl.item(),
+                                                                         time.time() - t0))
+    return run
 
 
 @torch.no_grad()
@@ -203,7 +213,8 @@ def train_unet(args, text_cfg, unet_cfg, data, fh):
     n = len(attrs)
     t0 = time.time()
     s0 = tr.step
-    while tr.step < args.steps:
+    stop = args.stop_at if args.stop_at else args.steps
+    while tr.step < stop:
         for gr in tr.opt.param_groups:
             gr["lr"] = lr_at(tr.step, args.steps, args.lr)
         idx = tr.rng.integers(n, size=args.batch)
@@ -230,10 +241,10 @@ def train_unet(args, text_cfg, unet_cfg, data, fh):
         tr.step += 1
         if tr.step % 100 == 0 or tr.step == args.steps:
             el = time.time() - t0
-            eta = el / (tr.step - s0) * (args.steps - tr.step)
+            eta = el / (tr.step - s0) * (stop - tr.step)
             log(fh, "unet step %d loss %.4f (avg %.4f) lr %.2e  %.0fs, eta %.0fs" % (
                 tr.step, loss.item(), tr.loss_avg, tr.opt.param_groups[0]["lr"], el, eta))
-        if tr.step % args.ckpt_every == 0 or tr.step == args.steps:
+        if tr.step % args.ckpt_every == 0 or tr.step == stop:
             torch.save(tr.state(), ck + ".tmp")
             os.replace(ck + ".tmp", ck)
     return tr
@@ -242,7 +253,7 @@ def train_unet(args, text_cfg, unet_cfg, data, fh):
 # ------------------------------------------------------------------------------------------------ export
 
 
-def model_card(args, data, final, vae_mse, out):
+def model_card(args, data, final, vae_mse, out, step):
     held = "\n".join("  - %s %s on %s" % h for h in W.HELD_OUT)
     pal = ", ".join("%s %s" % (k, v) for k, v in W.PALETTE.items())
     return f"""# sdjvm default model: "shapes world" (trained from scratch, tiny)
@@ -282,8 +293,8 @@ circle on blue. It knows nothing else.
 `/usr/bin/python3 tools/train_shapes.py --work /tmp/shapes_train` then
 `/usr/bin/python3 tools/train_shapes.py --work /tmp/shapes_train --export {out}`
 (torch {torch.__version__}, CPU, 1 thread, seed {args.seed}). VAE: {args.vae_steps} steps of batch
-{args.vae_batch}, final reconstruction MSE (in [-1,1] units) {vae_mse:.5f}. Text encoder + UNet: {args.steps}
-steps of batch {args.batch}, AdamW lr {args.lr} cosine, EMA {args.ema} (the EMA weights are exported), final
+{args.vae_batch} (MSE + KL), then {args.vae_steps2} steps of batch {args.vae_batch2} (MSE + 0.5 L1 + KL), final reconstruction MSE (in [-1,1] units) {vae_mse:.5f}. Text encoder + UNet: {step}
+steps of batch {args.batch} (cosine schedule planned over {args.steps} steps), AdamW lr {args.lr}, EMA {args.ema} (the EMA weights are exported), final
 training loss (running average) {final:.4f}. Training data: {args.n_data} rendered scenes (4x4 supersampled),
 each with a freshly drawn caption per use. Log: `tools/train_shapes.log`. Scores: `tools/shapes_scores.json`
 (see docs/tools.md for the measure, `tools/judge_images.py`).
@@ -292,7 +303,7 @@ each with a freshly drawn caption per use. Log: `tools/train_shapes.log`. Scores
 
 def export(args, text_cfg, unet_cfg, vae_cfg, fh):
     import make_tiny_sd
-    vck = torch.load(os.path.join(args.work, "vae.pt"))
+    vck = torch.load(os.path.join(args.work, "vae2.pt" if args.vae_steps2 > 0 else "vae.pt"))
     vae = sd_arch.AutoencoderKL(vae_cfg)
     vae.load_state_dict(vck["state"])
     data = torch.load(os.path.join(args.work, "latents.pt"))
@@ -310,7 +321,7 @@ def export(args, text_cfg, unet_cfg, vae_cfg, fh):
             "files in compiled_models/ are what counts")
     make_tiny_sd.export_model(args.export, te.eval(), unet.eval(), vae.eval(), text_cfg, unet_cfg, vae_cfg,
                               args.px, args.px, note=note, created_by="tools/train_shapes.py",
-                              readme=model_card(args, data, s["loss_avg"], vck["final_mse"], args.export))
+                              readme=model_card(args, data, s["loss_avg"], vck["final_mse"], args.export, s["step"]))
     log(fh, "exported to %s (step %d, loss avg %.4f, scaling %.5f)" % (args.export, s["step"], s["loss_avg"],
                                                                      vae_cfg["scaling_factor"]))
 
@@ -360,9 +371,13 @@ def main():
     ap.add_argument("--vae-steps", type=int, default=800)
     ap.add_argument("--vae-batch", type=int, default=32)
     ap.add_argument("--vae-lr", type=float, default=1e-3)
+    ap.add_argument("--vae-steps2", type=int, default=1500)
+    ap.add_argument("--vae-batch2", type=int, default=16)
     ap.add_argument("--kl-weight", type=float, default=1e-4)
     ap.add_argument("--n-data", type=int, default=20000)
-    ap.add_argument("--steps", type=int, default=7000)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="end the UNet stage at this step (the LR schedule still spans --steps)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.999)
