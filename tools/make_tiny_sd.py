@@ -154,14 +154,11 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         t0 = time.time()
         tw = sd_arch.TextEncoderWrap(te_d, text_output).eval()
         trace_save(tw, (ids,), os.path.join(cm, "text_encoder.pt"), strict=(text_output == "tensor"))
-        te_out = tw(ids)
         times["text_encoder"] = time.time() - t0
-        if text_output == "dict":
-            te_outs = [io("last_hidden_state", te_out["last_hidden_state"]), io("pooler_output", te_out["pooler_output"])]
-        elif text_output == "tuple":
-            te_outs = [io("last_hidden_state", te_out[0]), io("pooler_output", te_out[1])]
-        else:
-            te_outs = [io("last_hidden_state", te_out)]
+        # output metadata from the known contracts (no second forward: matters for the full-size preset)
+        last = torch.empty(1, 77, H, dtype=dtype)
+        pooled = torch.empty(1, H, dtype=dtype)
+        te_outs = [io("last_hidden_state", last)] + ([io("pooler_output", pooled)] if text_output != "tensor" else [])
 
         sample = torch.randn(1, 4, lh, lw, generator=torch.Generator().manual_seed(0)).to(dtype)
         timestep = torch.tensor(999.0).expand((1,)).to(dtype)
@@ -169,17 +166,16 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         t0 = time.time()
         uw = sd_arch.UNetWrap(unet_d, unet_output).eval()
         trace_save(uw, (sample, timestep, ehs), os.path.join(cm, "unet.pt"))
-        u_out = uw(sample, timestep, ehs)
-        u_out = u_out[0] if unet_output == "tuple" else u_out
+        u_out = torch.empty(1, 4, lh, lw, dtype=dtype)
         times["unet"] = time.time() - t0
 
         z = torch.randn(1, 4, lh, lw, generator=torch.Generator().manual_seed(2))
         t0 = time.time()
         trace_save(vae.post_quant_conv, (z,), os.path.join(cm, "vae_post_quant_conv.pt"))
-        pq = vae.post_quant_conv(z)
+        pq = torch.empty(1, 4, lh, lw)
         dw = sd_arch.VAEDecoderWrap(vae.decoder).eval()
         trace_save(dw, (z,), os.path.join(cm, "vae_decoder.pt"))
-        img = dw(z)
+        img = torch.empty(1, 3, height, width)
         times["vae"] = time.time() - t0
         te.float()
         unet.float()
@@ -307,10 +303,11 @@ def main():
     fit_unet_gaussian(unet, text_cfg["hidden_size"], (h // 8, w // 8), args.fit_steps, args.seed)
     with torch.no_grad():
         g = torch.Generator().manual_seed(args.seed + 2)
-        z = torch.randn(1, 4, h // 8, w // 8, generator=g) / 0.18215
+        ph, pw = min(h // 8, 8), min(w // 8, 8)  # probe size (the modules are convolutional)
+        z = torch.randn(1, 4, ph, pw, generator=g) / 0.18215
         scale_output(vae.decoder.conv_out, lambda: vae.decoder(vae.post_quant_conv(z)), 0.5)
         if args.fit_steps == 0:
-            x = torch.randn(1, 4, h // 8, w // 8, generator=g)
+            x = torch.randn(1, 4, ph, pw, generator=g)
             ctx = torch.randn(1, 77, text_cfg["hidden_size"], generator=g)
             scale_output(unet.conv_out, lambda: unet(x, torch.tensor([500.0]), ctx)[0], 1.0)
     note = ("RANDOM-WEIGHT MODEL made by tools/make_tiny_sd.py (preset %s, seed %d): the TorchScript files in "

@@ -120,6 +120,26 @@ def preset(name):
     raise ValueError("unknown preset " + name)
 
 
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm that also accepts an input whose dtype differs from its parameters (bf16 activations under
+    CPU autocast during training): then it normalizes in float32. Same parameters and same traced graph as
+    nn.GroupNorm when the dtypes agree (fp32 or all-bf16 exports)."""
+
+    def forward(self, x):
+        if x.dtype != self.weight.dtype:
+            return F.group_norm(x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps)
+        return super().forward(x)
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm with the same mixed-dtype allowance as GroupNorm above."""
+
+    def forward(self, x):
+        if x.dtype != self.weight.dtype:
+            return F.layer_norm(x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps)
+        return super().forward(x)
+
+
 # --------------------------------------------------------------------------------------------------
 # CLIP text model (transformers CLIPTextModel names: text_model.embeddings..., text_model.encoder.layers.N...)
 # --------------------------------------------------------------------------------------------------
@@ -184,9 +204,9 @@ class CLIPEncoderLayer(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.self_attn = CLIPAttention(cfg)
-        self.layer_norm1 = nn.LayerNorm(cfg["hidden_size"], eps=cfg["layer_norm_eps"])
+        self.layer_norm1 = LayerNorm(cfg["hidden_size"], eps=cfg["layer_norm_eps"])
         self.mlp = CLIPMLP(cfg)
-        self.layer_norm2 = nn.LayerNorm(cfg["hidden_size"], eps=cfg["layer_norm_eps"])
+        self.layer_norm2 = LayerNorm(cfg["hidden_size"], eps=cfg["layer_norm_eps"])
 
     def forward(self, x, mask):
         x = x + self.self_attn(self.layer_norm1(x), mask)
@@ -209,7 +229,7 @@ class CLIPTextTransformer(nn.Module):
         super().__init__()
         self.embeddings = CLIPTextEmbeddings(cfg)
         self.encoder = CLIPEncoder(cfg)
-        self.final_layer_norm = nn.LayerNorm(cfg["hidden_size"], eps=cfg["layer_norm_eps"])
+        self.final_layer_norm = LayerNorm(cfg["hidden_size"], eps=cfg["layer_norm_eps"])
 
     def forward(self, input_ids):
         x = self.embeddings(input_ids)
@@ -263,10 +283,10 @@ class TimestepEmbedding(nn.Module):
 class ResnetBlock2D(nn.Module):
     def __init__(self, in_ch, out_ch, temb_ch, groups, eps=1e-5):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, in_ch, eps=eps)
+        self.norm1 = GroupNorm(groups, in_ch, eps=eps)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.time_emb_proj = nn.Linear(temb_ch, out_ch) if temb_ch else None
-        self.norm2 = nn.GroupNorm(groups, out_ch, eps=eps)
+        self.norm2 = GroupNorm(groups, out_ch, eps=eps)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.conv_shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
 
@@ -332,11 +352,11 @@ class FeedForward(nn.Module):
 class BasicTransformerBlock(nn.Module):
     def __init__(self, dim, heads, dim_head, cross_dim):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = LayerNorm(dim)
         self.attn1 = Attention(dim, heads, dim_head)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = LayerNorm(dim)
         self.attn2 = Attention(dim, heads, dim_head, cross_dim=cross_dim)
-        self.norm3 = nn.LayerNorm(dim)
+        self.norm3 = LayerNorm(dim)
         self.ff = FeedForward(dim)
 
     def forward(self, x, context):
@@ -350,7 +370,7 @@ class Transformer2DModel(nn.Module):
 
     def __init__(self, ch, heads, cross_dim, groups):
         super().__init__()
-        self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
+        self.norm = GroupNorm(groups, ch, eps=1e-6)
         self.proj_in = nn.Linear(ch, ch)
         self.transformer_blocks = nn.ModuleList([BasicTransformerBlock(ch, heads, ch // heads, cross_dim)])
         self.proj_out = nn.Linear(ch, ch)
@@ -486,7 +506,7 @@ class UNet2DConditionModel(nn.Module):
             inp = rch[min(i + 1, len(ch) - 1)]
             self.up_blocks.append(UpBlock(inp, prev, out, temb, lpb, groups, t.startswith("CrossAttn"), rheads[i],
                                           cross_dim, i < len(ch) - 1))
-        self.conv_norm_out = nn.GroupNorm(groups, ch[0], eps=cfg["norm_eps"])
+        self.conv_norm_out = GroupNorm(groups, ch[0], eps=cfg["norm_eps"])
         self.conv_out = nn.Conv2d(ch[0], cfg["out_channels"], 3, padding=1)
 
     def forward(self, sample, timestep, encoder_hidden_states):
@@ -519,7 +539,7 @@ class VAEAttention(nn.Module):
 
     def __init__(self, ch, groups):
         super().__init__()
-        self.group_norm = nn.GroupNorm(groups, ch, eps=1e-6)
+        self.group_norm = GroupNorm(groups, ch, eps=1e-6)
         self.to_q = nn.Linear(ch, ch)
         self.to_k = nn.Linear(ch, ch)
         self.to_v = nn.Linear(ch, ch)
@@ -588,7 +608,7 @@ class Encoder(nn.Module):
             inp, out = out, ch[i]
             self.down_blocks.append(DownEncoderBlock2D(inp, out, cfg["layers_per_block"], g, i < len(ch) - 1))
         self.mid_block = UNetMidBlock2D(ch[-1], g)
-        self.conv_norm_out = nn.GroupNorm(g, ch[-1], eps=1e-6)
+        self.conv_norm_out = GroupNorm(g, ch[-1], eps=1e-6)
         self.conv_out = nn.Conv2d(ch[-1], 2 * cfg["latent_channels"], 3, padding=1)
 
     def forward(self, x):
@@ -611,7 +631,7 @@ class Decoder(nn.Module):
         for i in range(len(ch)):
             prev, out = out, ch[i]
             self.up_blocks.append(UpDecoderBlock2D(prev, out, cfg["layers_per_block"], g, i < len(ch) - 1))
-        self.conv_norm_out = nn.GroupNorm(g, ch[-1], eps=1e-6)
+        self.conv_norm_out = GroupNorm(g, ch[-1], eps=1e-6)
         self.conv_out = nn.Conv2d(ch[-1], cfg["out_channels"], 3, padding=1)
 
     def forward(self, z):
