@@ -75,7 +75,16 @@ public final class InfoCommand implements Callable<Integer> {
         }
         f.put("artifacts", arts);
         f.put("weights_bytes", total);
-        f.put("backend", "cpu (libtorch; Neuron is not available in this build)");
+        boolean neuron = md.manifest() != null && md.manifest().target() != null
+                ? "neuron".equalsIgnoreCase(md.manifest().target())
+                : dev.sdjvm.backend.neuron.NeuronPlatform.isNeuronCompiled(md.artifacts().get("unet"));
+        if (neuron) {
+            var platform = dev.sdjvm.backend.neuron.NeuronPlatform.detect();
+            f.put("backend", "neuron (Neuron-compiled artifacts)" + (platform.available() ? ""
+                    : "; not available here: " + platform.reason()));
+        } else {
+            f.put("backend", "cpu (libtorch; CPU-traced artifacts)");
+        }
         f.put("loaded", false);
         return f;
     }
