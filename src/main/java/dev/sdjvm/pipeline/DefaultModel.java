@@ -54,7 +54,7 @@ public final class DefaultModel {
         }
     }
 
-    private static Path extract(URI entry) throws IOException {
+    static Path extract(URI entry) throws IOException {
         String s = entry.toString();
         URI jar = URI.create(s.substring(0, s.indexOf("!/")));
         FileSystem fs;
