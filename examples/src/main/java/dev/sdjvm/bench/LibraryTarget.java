@@ -16,11 +16,23 @@ public final class LibraryTarget implements Target {
     private final String precision;
     private final long weightBytes;
     private final double loadSeconds;
+    private final Integer height;
+    private final Integer width;
 
     public LibraryTarget(StableDiffusion sd, double loadSeconds) {
+        this(sd, loadSeconds, null, null);
+    }
+
+    /** With an image size other than the model's (null = the model's). */
+    public LibraryTarget(StableDiffusion sd, double loadSeconds, Integer height, Integer width) {
         this.sd = sd;
+        this.height = height;
+        this.width = width;
         ModelInfo info = sd.info();
-        this.name = info.root().getFileName() == null ? info.root().toString() : info.root().getFileName().toString();
+        String base = info.root().getFileName() == null ? info.root().toString() : info.root().getFileName().toString();
+        int h = height != null ? height : info.height();
+        int w = width != null ? width : info.width();
+        this.name = height == null && width == null ? base : base + " @" + w + "x" + h;
         this.precision = InfoCommand.precision(info);
         this.loadSeconds = loadSeconds;
         try {
@@ -34,7 +46,7 @@ public final class LibraryTarget implements Target {
     public Sample generate(String prompt, int steps, double guidance, long seed) {
         long t0 = System.nanoTime();
         GenerationResult r = sd.generate(GenerationRequest.builder(prompt).steps(steps).guidanceScale(guidance)
-                .seed(seed).build());
+                .seed(seed).height(height).width(width).build());
         double lat = (System.nanoTime() - t0) / 1e9;
         return new Sample(lat, r.timings().secondsPerStep(), r.timings().overheadMillisPerStep());
     }

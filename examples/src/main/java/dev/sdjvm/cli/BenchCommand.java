@@ -84,6 +84,12 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--unet-replicas", paramLabel = "N", defaultValue = "1", description = "UNet copies (library mode). Default: ${DEFAULT-VALUE}.")
     int unetReplicas;
 
+    @Option(names = "--height", paramLabel = "PX", description = "Image height (library mode; CPU-traced models take other sizes). Default: the model's.")
+    Integer height;
+
+    @Option(names = "--width", paramLabel = "PX", description = "Image width (library mode). Default: the model's.")
+    Integer width;
+
     @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "600s", converter = Durations.class,
             description = "HTTP request timeout (http mode). Default: ${DEFAULT-VALUE}.")
     Duration timeout;
@@ -114,7 +120,7 @@ public final class BenchCommand implements Callable<Integer> {
                     long t0 = System.nanoTime();
                     StableDiffusion sd = StableDiffusion.load(dir, o);
                     double load = (System.nanoTime() - t0) / 1e9;
-                    try (LibraryTarget t = new LibraryTarget(sd, load)) {
+                    try (LibraryTarget t = new LibraryTarget(sd, load, height, width)) {
                         rows.addAll(Benchmark.run(t, cfg, err));
                     }
                 }
