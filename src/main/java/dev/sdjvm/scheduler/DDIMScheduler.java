@@ -65,7 +65,6 @@ public final class DDIMScheduler extends AbstractScheduler {
     private final Config config;
     private final float[] alphasCumprod;
     private final float finalAlphaCumprod;
-    private double[] timesteps;
     private int numInferenceSteps;
     private float eta;
     private boolean useClippedModelOutput;
@@ -76,12 +75,8 @@ public final class DDIMScheduler extends AbstractScheduler {
     /** A scheduler with {@code config}. */
     public DDIMScheduler(Config config) {
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(), config.betaStart(),
+                config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas, config.rescaleBetasZeroSnr(), NAME);
         finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
@@ -149,37 +144,12 @@ public final class DDIMScheduler extends AbstractScheduler {
         this.numInferenceSteps = n;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
     /**
      * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
      * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
      */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float ac = alphasCumprod[(int) timestep];
-        float a = (float) Math.sqrt(ac);
-        float b = (float) Math.sqrt(1f - ac);
-        for (int i = 0; i < original.length; i++) {
-            out[i] = a * original[i] + b * noise[i];
-        }
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
+        addNoiseAtTimestep(alphasCumprod, original, noise, timestep, out);
     }
 
     /** {@code alphas_cumprod[t]} or the final one for t < 0. */
@@ -189,9 +159,7 @@ public final class DDIMScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
+        checkStepArgs(modelOutput, sample, out);
         int len = sample.length;
         if (x0Buf == null || x0Buf.length != len) {
             x0Buf = new float[len];

@@ -15,7 +15,7 @@ import java.util.Set;
  * library does not implement, raise {@link SchedulerConfigException} naming the key. The SDE variants draw one
  * noise array per step from the {@link NoiseSource}.
  */
-public final class DPMSolverMultistepScheduler extends AbstractScheduler {
+public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     /** diffusers' class name. */
     public static final String NAME = "DPMSolverMultistepScheduler";
 
@@ -169,9 +169,6 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
     private final float[] logTrainSigmas;
     private final float[] lambdaT;
 
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private int lowerOrderNums;
 
     // per-sample buffers, allocated on the first step for a given length
@@ -184,15 +181,9 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         this.config = config;
         this.plusPlus = config.algorithmType().endsWith("dpmsolver++");
         this.sde = config.algorithmType().startsWith("sde-");
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
-        }
+        alphasCumprod = NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(
+                config.betaSchedule(), config.betaStart(), config.betaEnd(), config.numTrainTimesteps(),
+                config.trainedBetas, config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr());
         int n = alphasCumprod.length;
         lambdaT = new float[n];
         for (int i = 0; i < n; i++) {
@@ -304,9 +295,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         for (int i = 0; i < ts.length; i++) {
             ts[i] = (double) (long) ts[i]; // .to(torch.int64) truncates
         }
-        this.timesteps = ts;
-        this.sigmas = s;
-        this.stepIndex = -1;
+        setSchedule(ts, s);
         this.lowerOrderNums = 0;
         if (history != null) {
             for (float[] h : history) {
@@ -324,33 +313,9 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         return t;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1.0f;
-    }
-
     /** The index of the next step (diffusers' {@code step_index}), or -1 before the first step. */
     public int stepIndex() {
         return stepIndex;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
     }
 
     /**
@@ -358,15 +323,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
      * {@code timestep} in the current schedule (img2img / inpainting), written into {@code out}.
      */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        float alphaT = alphaOf(sigma);
-        float sigmaT = sigma * alphaT;
-        for (int i = 0; i < original.length; i++) {
-            out[i] = alphaT * original[i] + sigmaT * noise[i];
-        }
+        addNoiseAtSigma(original, noise, timestep, out);
     }
 
     private void ensureBuffers(int len) {
@@ -375,10 +332,6 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
             noiseBuf = sde ? new float[len] : null;
             sortBuf = config.thresholding() ? new float[len] : null;
         }
-    }
-
-    private static float alphaOf(float sigma) {
-        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
     }
 
     private static float logf(float x) {
@@ -398,9 +351,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         checkSet(timesteps);
         checkSameLength(out, sample, "out");
         int len = sample.length;
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
+        initStepIndex(timestep);
         if (stepIndex >= timesteps.length) {
             throw new IllegalStateException(NAME + ": all " + timesteps.length + " steps are done; call setTimesteps");
         }

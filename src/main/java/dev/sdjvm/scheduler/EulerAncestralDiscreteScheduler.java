@@ -8,7 +8,7 @@ import java.util.Set;
  * diffusers' {@code EulerAncestralDiscreteScheduler} ("Euler a"): an Euler step to sigma_down plus fresh noise
  * scaled by sigma_up, one {@link NoiseSource#fill} per step, reproducing diffusers 0.40 numerically.
  */
-public final class EulerAncestralDiscreteScheduler extends AbstractScheduler {
+public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "EulerAncestralDiscreteScheduler";
 
@@ -57,25 +57,14 @@ public final class EulerAncestralDiscreteScheduler extends AbstractScheduler {
     }
 
     private final Config config;
-    private final float[] trainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private float[] noiseBuf;
 
     /** A scheduler with {@code config}. */
     public EulerAncestralDiscreteScheduler(Config config) {
+        super(NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(),
+                config.betaStart(), config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas,
+                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()), config.timestepSpacing());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        float[] ac = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            ac[ac.length - 1] = 0x1.0p-24f;
-        }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(ac);
     }
 
     /** {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}. */
@@ -98,66 +87,12 @@ public final class EulerAncestralDiscreteScheduler extends AbstractScheduler {
         NoiseSchedules.checkSteps(numInferenceSteps, NAME);
         double[] ts = KarrasSchedules.asFloat32(KarrasSchedules.timesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), true));
-        this.sigmas = KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f);
-        this.timesteps = ts;
-        this.stepIndex = -1;
-    }
-
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        if (sigmas == null) {
-            float max = 0;
-            for (float v : trainSigmas) {
-                max = Math.max(max, v);
-            }
-            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
-        }
-        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
-    }
-
-    private void initStepIndex(double timestep) {
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        checkSet(timesteps);
-        initStepIndex(timestep);
-        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
-    }
-
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        for (int i = 0; i < original.length; i++) {
-            out[i] = original[i] + noise[i] * sigma;
-        }
+        setSchedule(ts, KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f));
     }
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        initStepIndex(timestep);
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         if (noiseBuf == null || noiseBuf.length != sample.length) {
             noiseBuf = new float[sample.length];
         }

@@ -8,7 +8,7 @@ import java.util.Set;
  * diffusers' {@code EulerDiscreteScheduler} (Karras et al. Algorithm 2; deterministic unless {@code s_churn > 0}),
  * reproducing diffusers 0.40 numerically (float32 timesteps and sigmas, float32 step arithmetic).
  */
-public final class EulerDiscreteScheduler extends AbstractScheduler {
+public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "EulerDiscreteScheduler";
 
@@ -78,12 +78,6 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
     }
 
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private float sChurn = 0f;
     private float sTmin = 0f;
     private float sTmax = Float.POSITIVE_INFINITY;
@@ -92,18 +86,10 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public EulerDiscreteScheduler(Config config) {
+        super(NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(),
+                config.betaStart(), config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas,
+                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()), config.timestepSpacing());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
-        }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
@@ -165,66 +151,12 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
                 ts[i] = 0.25f * TorchMath.log(s[i]);
             }
         }
-        this.timesteps = ts;
-        this.sigmas = s;
-        this.stepIndex = -1;
-    }
-
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        if (sigmas == null) {
-            float max = 0;
-            for (float v : trainSigmas) {
-                max = Math.max(max, v);
-            }
-            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
-        }
-        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
-    }
-
-    private void initStepIndex(double timestep) {
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        checkSet(timesteps);
-        initStepIndex(timestep);
-        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
-    }
-
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        for (int i = 0; i < original.length; i++) {
-            out[i] = original[i] + noise[i] * sigma;
-        }
+        setSchedule(ts, s);
     }
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        initStepIndex(timestep);
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         float sigma = sigmas[stepIndex];
         double gamma = (sTmin <= sigma && sigma <= sTmax)
                 ? Math.min(sChurn / (double) (sigmas.length - 1), Math.sqrt(2) - 1) : 0.0;

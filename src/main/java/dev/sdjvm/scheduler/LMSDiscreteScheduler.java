@@ -10,7 +10,7 @@ import java.util.Set;
  * integrates them numerically with {@code scipy.integrate.quad}, epsrel 1e-4, which is exact to float precision
  * for these cubic-or-lower polynomials).
  */
-public final class LMSDiscreteScheduler extends AbstractScheduler {
+public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "LMSDiscreteScheduler";
 
@@ -62,11 +62,6 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
     }
 
     private final Config config;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private int order = 4;
     private float[][] derivatives; // ring, derivatives[(start + i) % order]
     private int derivCount;
@@ -75,12 +70,9 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public LMSDiscreteScheduler(Config config) {
+        super(NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(), config.betaStart(), config.betaEnd(),
+                config.numTrainTimesteps(), config.trainedBetas, false, NAME), config.timestepSpacing());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        float[] ac = NoiseSchedules.alphasCumprod(betas);
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(ac);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
@@ -121,57 +113,9 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
             sig = r[0];
             ts = r[1];
         }
-        this.sigmas = KarrasSchedules.withFinal(sig, 0f);
-        this.timesteps = KarrasSchedules.asFloat32(ts);
-        this.stepIndex = -1;
+        setSchedule(KarrasSchedules.asFloat32(ts), KarrasSchedules.withFinal(sig, 0f));
         this.derivCount = 0;
         this.derivStart = 0;
-    }
-
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        if (sigmas == null) {
-            float max = 0;
-            for (float v : trainSigmas) {
-                max = Math.max(max, v);
-            }
-            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
-        }
-        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
-    }
-
-    private void initStepIndex(double timestep) {
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        checkSet(timesteps);
-        initStepIndex(timestep);
-        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
-    }
-
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        for (int i = 0; i < original.length; i++) {
-            out[i] = original[i] + noise[i] * sigma;
-        }
     }
 
     /** {@code get_lms_coefficient(order, t, current_order)}: the integral over [sigma_t, sigma_t+1]. */
@@ -200,13 +144,7 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        initStepIndex(timestep);
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         int len = sample.length;
         if (derivatives == null || derivatives.length != order || derivatives[0].length != len) {
             derivatives = new float[order][len];

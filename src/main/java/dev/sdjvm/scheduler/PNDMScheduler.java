@@ -65,7 +65,6 @@ public final class PNDMScheduler extends AbstractScheduler {
     private final float finalAlphaCumprod;
     private int numInferenceSteps;
     private long[] prkTimesteps;
-    private double[] timesteps;
     private int counter;
     // state; buffers allocated once per sample length
     private float[][] ets; // ring of the last 4 model outputs, ets[(etsStart + i) % 4], i = 0 oldest
@@ -80,9 +79,8 @@ public final class PNDMScheduler extends AbstractScheduler {
     /** A scheduler with {@code config}. */
     public PNDMScheduler(Config config) {
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
+        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(), config.betaStart(),
+                config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas, false, NAME);
         finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
@@ -195,37 +193,12 @@ public final class PNDMScheduler extends AbstractScheduler {
         return r;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
     /**
      * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
      * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
      */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float ac = alphasCumprod[(int) timestep];
-        float a = (float) Math.sqrt(ac);
-        float b = (float) Math.sqrt(1f - ac);
-        for (int i = 0; i < original.length; i++) {
-            out[i] = a * original[i] + b * noise[i];
-        }
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
+        addNoiseAtTimestep(alphasCumprod, original, noise, timestep, out);
     }
 
     private void ensureBuffers(int len) {
@@ -253,9 +226,7 @@ public final class PNDMScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
+        checkStepArgs(modelOutput, sample, out);
         ensureBuffers(sample.length);
         if (counter < prkTimesteps.length && !config.skipPrkSteps()) {
             stepPrk(modelOutput, (long) timestep, sample, out);

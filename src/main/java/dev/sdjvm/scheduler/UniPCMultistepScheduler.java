@@ -10,7 +10,7 @@ import java.util.Set;
  * bh1/bh2), reproducing diffusers 0.40 numerically in float32. Flow-matching options and {@code solver_p} are not
  * implemented and raise {@link SchedulerConfigException}.
  */
-public final class UniPCMultistepScheduler extends AbstractScheduler {
+public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     /** diffusers' class name. */
     public static final String NAME = "UniPCMultistepScheduler";
 
@@ -121,9 +121,6 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
     private final float[] alphasCumprod;
     private final float[] trainSigmas;
     private final float[] logTrainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private int lowerOrderNums;
     private int thisOrder;
     private boolean hasLastSample;
@@ -138,15 +135,9 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
     /** A scheduler with {@code config}. */
     public UniPCMultistepScheduler(Config config) {
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
-        }
+        alphasCumprod = NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(
+                config.betaSchedule(), config.betaStart(), config.betaEnd(), config.numTrainTimesteps(),
+                config.trainedBetas, config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr());
         trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
         logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
@@ -225,52 +216,14 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         for (int i = 0; i < ts.length; i++) {
             ts[i] = (double) (long) ts[i];
         }
-        this.timesteps = ts;
-        this.sigmas = s;
-        this.stepIndex = -1;
+        setSchedule(ts, s);
         this.lowerOrderNums = 0;
         this.hasLastSample = false;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
     /** diffusers' {@code add_noise}: {@code alpha_t * original + sigma_t * noise} at the sigma of {@code timestep}. */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        float alphaT = alphaOf(sigma);
-        float sigmaT = sigma * alphaT;
-        for (int i = 0; i < original.length; i++) {
-            out[i] = alphaT * original[i] + sigmaT * noise[i];
-        }
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
-    }
-
-    private static float alphaOf(float sigma) {
-        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
+        addNoiseAtSigma(original, noise, timestep, out);
     }
 
     private static float lambdaOf(float sigma) {
@@ -291,15 +244,7 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         int len = sample.length;
         ensureBuffers(len);
         boolean useCorrector = stepIndex > 0 && !config.disableCorrector().contains(stepIndex - 1) && hasLastSample;
