@@ -10,6 +10,16 @@ abstract class AbstractScheduler implements Scheduler {
     protected int batchSize = 1;
     /** The current schedule in loop order, or null before {@link #setTimesteps}. */
     protected double[] timesteps;
+    private final String name;
+
+    protected AbstractScheduler(String name) {
+        this.name = name;
+    }
+
+    @Override
+    public final String name() {
+        return name;
+    }
 
     @Override
     public void setNoiseSource(NoiseSource noise) {

@@ -21,7 +21,7 @@ public final class DDIMScheduler extends AbstractScheduler {
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean clipSample, boolean setAlphaToOne, int stepsOffset, String predictionType,
             boolean thresholding, double dynamicThresholdingRatio, double clipSampleRange, double sampleMaxValue,
-            String timestepSpacing, boolean rescaleBetasZeroSnr) {
+            String timestepSpacing, boolean rescaleBetasZeroSnr) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
@@ -74,9 +74,9 @@ public final class DDIMScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public DDIMScheduler(Config config) {
+        super(NAME);
         this.config = config;
-        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(), config.betaStart(),
-                config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas, config.rescaleBetasZeroSnr(), NAME);
+        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, config.rescaleBetasZeroSnr(), NAME);
         finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
@@ -88,11 +88,6 @@ public final class DDIMScheduler extends AbstractScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /** The step's {@code eta} (DDIM 0 .. DDPM-like 1); the SD pipeline passes its {@code eta} argument here. */

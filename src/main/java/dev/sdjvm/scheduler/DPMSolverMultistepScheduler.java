@@ -39,7 +39,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             boolean lowerOrderFinal, boolean eulerAtFinal, boolean useKarrasSigmas, boolean useExponentialSigmas,
             boolean useBetaSigmas, boolean useLuLambdas, boolean useFlowSigmas, double flowShift,
             String finalSigmasType, double lambdaMinClipped, String varianceType, String timestepSpacing,
-            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType) {
+            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType) implements BetaScheduleConfig {
 
         /** Validates like diffusers' constructor, plus the options this library does not implement. */
         public Config {
@@ -164,9 +164,6 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     private final Config config;
     private final boolean plusPlus;
     private final boolean sde;
-    private final float[] alphasCumprod;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
     private final float[] lambdaT;
 
     private int lowerOrderNums;
@@ -178,12 +175,11 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
 
     /** A scheduler with {@code config}; call {@link #setTimesteps} before stepping. */
     public DPMSolverMultistepScheduler(Config config) {
+        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
+                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()));
         this.config = config;
         this.plusPlus = config.algorithmType().endsWith("dpmsolver++");
         this.sde = config.algorithmType().startsWith("sde-");
-        alphasCumprod = NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(
-                config.betaSchedule(), config.betaStart(), config.betaEnd(), config.numTrainTimesteps(),
-                config.trainedBetas, config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr());
         int n = alphasCumprod.length;
         lambdaT = new float[n];
         for (int i = 0; i < n; i++) {
@@ -191,8 +187,6 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             float s = (float) Math.sqrt(1f - alphasCumprod[i]);
             lambdaT[i] = TorchMath.log(a) - TorchMath.log(s);
         }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}. */
@@ -203,11 +197,6 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /** float32 {@code alphas_cumprod} of the training schedule (a copy). */

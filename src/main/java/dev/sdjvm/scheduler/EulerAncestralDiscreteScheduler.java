@@ -18,7 +18,7 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, String predictionType, String timestepSpacing, int stepsOffset,
-            boolean rescaleBetasZeroSnr) {
+            boolean rescaleBetasZeroSnr) implements BetaScheduleConfig {
 
         /** Validates like diffusers ({@code prediction_type=sample} is not implemented there either). */
         public Config {
@@ -61,8 +61,7 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
 
     /** A scheduler with {@code config}. */
     public EulerAncestralDiscreteScheduler(Config config) {
-        super(NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(),
-                config.betaStart(), config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas,
+        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
                 config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()), config.timestepSpacing());
         this.config = config;
     }
@@ -75,11 +74,6 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     @Override

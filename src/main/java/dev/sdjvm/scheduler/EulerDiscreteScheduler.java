@@ -22,7 +22,7 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
             double[] trainedBetas, String predictionType, String interpolationType, boolean useKarrasSigmas,
             boolean useExponentialSigmas, boolean useBetaSigmas, Double sigmaMin, Double sigmaMax,
             String timestepSpacing, String timestepType, int stepsOffset, boolean rescaleBetasZeroSnr,
-            String finalSigmasType) {
+            String finalSigmasType) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
@@ -86,8 +86,7 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
     /** A scheduler with {@code config}. */
     public EulerDiscreteScheduler(Config config) {
-        super(NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(),
-                config.betaStart(), config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas,
+        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
                 config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()), config.timestepSpacing());
         this.config = config;
     }
@@ -100,11 +99,6 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /**

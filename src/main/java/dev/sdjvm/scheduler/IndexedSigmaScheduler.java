@@ -2,13 +2,27 @@ package dev.sdjvm.scheduler;
 
 /**
  * A scheduler with a sigma table (one more sigma than timesteps) walked by diffusers' {@code step_index}, which is
- * looked up from the first timestep given to {@code step} or {@code scale_model_input}.
+ * looked up from the first timestep given to {@code step} or {@code scale_model_input}; the sigmas derive from the
+ * training {@code alphas_cumprod}.
  */
 abstract class IndexedSigmaScheduler extends AbstractScheduler {
+    /** The float32 training {@code alphas_cumprod}. */
+    protected final float[] alphasCumprod;
+    /** {@code ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5}, ascending with t. */
+    protected final float[] trainSigmas;
+    /** float32 {@code log} of {@link #trainSigmas}. */
+    protected final float[] logTrainSigmas;
     /** The current sigmas (float32, the final sigma appended), or null before {@link #setTimesteps}. */
     protected float[] sigmas;
     /** diffusers' {@code step_index}, -1 before the first step. */
     protected int stepIndex = -1;
+
+    protected IndexedSigmaScheduler(String name, float[] alphasCumprod) {
+        super(name);
+        this.alphasCumprod = alphasCumprod;
+        this.trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
+        this.logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    }
 
     @Override
     public float[] sigmas() {

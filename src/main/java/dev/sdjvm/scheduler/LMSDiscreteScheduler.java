@@ -21,7 +21,7 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean useKarrasSigmas, boolean useExponentialSigmas, boolean useBetaSigmas,
-            String predictionType, String timestepSpacing, int stepsOffset) {
+            String predictionType, String timestepSpacing, int stepsOffset) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
@@ -70,8 +70,7 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
 
     /** A scheduler with {@code config}. */
     public LMSDiscreteScheduler(Config config) {
-        super(NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, false, NAME), config.timestepSpacing());
+        super(NAME, NoiseSchedules.trainingAlphasCumprod(config, false, NAME), config.timestepSpacing());
         this.config = config;
     }
 
@@ -83,11 +82,6 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /** diffusers' {@code step(..., order=4)} argument: the multistep order, 1 to 4. */

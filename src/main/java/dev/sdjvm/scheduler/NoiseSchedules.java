@@ -103,12 +103,12 @@ final class NoiseSchedules {
     }
 
     /**
-     * The float32 training {@code alphas_cumprod} of a beta schedule (or {@code trained_betas}), with
+     * The float32 training {@code alphas_cumprod} of a config's beta schedule (or {@code trained_betas}), with
      * {@code rescale_zero_terminal_snr} applied to the betas first when {@code rescaleZeroSnr}.
      */
-    static float[] trainingAlphasCumprod(String schedule, double betaStart, double betaEnd, int numTrainTimesteps,
-            double[] trainedBetas, boolean rescaleZeroSnr, String className) {
-        float[] betas = betas(schedule, betaStart, betaEnd, numTrainTimesteps, trainedBetas, className);
+    static float[] trainingAlphasCumprod(BetaScheduleConfig c, boolean rescaleZeroSnr, String className) {
+        float[] betas = betas(c.betaSchedule(), c.betaStart(), c.betaEnd(), c.numTrainTimesteps(), c.trainedBetas(),
+                className);
         if (rescaleZeroSnr) {
             betas = rescaleZeroTerminalSnr(betas);
         }

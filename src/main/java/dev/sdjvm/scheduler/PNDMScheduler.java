@@ -21,7 +21,7 @@ public final class PNDMScheduler extends AbstractScheduler {
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean skipPrkSteps, boolean setAlphaToOne, String predictionType,
-            String timestepSpacing, int stepsOffset) {
+            String timestepSpacing, int stepsOffset) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
@@ -78,9 +78,9 @@ public final class PNDMScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public PNDMScheduler(Config config) {
+        super(NAME);
         this.config = config;
-        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config.betaSchedule(), config.betaStart(),
-                config.betaEnd(), config.numTrainTimesteps(), config.trainedBetas, false, NAME);
+        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, false, NAME);
         finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
@@ -92,11 +92,6 @@ public final class PNDMScheduler extends AbstractScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     @Override

@@ -6,18 +6,10 @@ package dev.sdjvm.scheduler;
  * sigma, and {@code add_noise} as {@code original + noise * sigma}.
  */
 abstract class SigmaDiscreteScheduler extends IndexedSigmaScheduler {
-    /** The float32 training {@code alphas_cumprod}. */
-    protected final float[] alphasCumprod;
-    /** {@code ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5}, ascending with t. */
-    protected final float[] trainSigmas;
-    /** float32 {@code log} of {@link #trainSigmas}. */
-    protected final float[] logTrainSigmas;
     private final String timestepSpacing;
 
-    protected SigmaDiscreteScheduler(float[] alphasCumprod, String timestepSpacing) {
-        this.alphasCumprod = alphasCumprod;
-        this.trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        this.logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    protected SigmaDiscreteScheduler(String name, float[] alphasCumprod, String timestepSpacing) {
+        super(name, alphasCumprod);
         this.timestepSpacing = timestepSpacing;
     }
 

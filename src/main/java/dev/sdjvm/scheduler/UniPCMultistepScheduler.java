@@ -28,7 +28,7 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             boolean lowerOrderFinal, List<Integer> disableCorrector, boolean useKarrasSigmas,
             boolean useExponentialSigmas, boolean useBetaSigmas, boolean useFlowSigmas, double flowShift,
             String timestepSpacing, int stepsOffset, String finalSigmasType, boolean rescaleBetasZeroSnr,
-            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax) {
+            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax) implements BetaScheduleConfig {
 
         /** Validates like diffusers, plus the options this library does not implement. */
         public Config {
@@ -118,9 +118,6 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
     private int lowerOrderNums;
     private int thisOrder;
     private boolean hasLastSample;
@@ -134,12 +131,9 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
 
     /** A scheduler with {@code config}. */
     public UniPCMultistepScheduler(Config config) {
+        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
+                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()));
         this.config = config;
-        alphasCumprod = NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(
-                config.betaSchedule(), config.betaStart(), config.betaEnd(), config.numTrainTimesteps(),
-                config.trainedBetas, config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr());
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
@@ -150,11 +144,6 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     @Override
