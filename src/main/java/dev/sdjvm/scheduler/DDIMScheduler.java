@@ -12,10 +12,9 @@ public final class DDIMScheduler extends AbstractScheduler {
     /** diffusers' class name. */
     public static final String NAME = "DDIMScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "clip_sample", "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
-            "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value", "timestep_spacing",
-            "rescale_betas_zero_snr");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("clip_sample", "set_alpha_to_one", "steps_offset",
+            "prediction_type", "thresholding", "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value",
+            "timestep_spacing", "rescale_betas_zero_snr");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -25,40 +24,28 @@ public final class DDIMScheduler extends AbstractScheduler {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
                 throw new SchedulerConfigException("prediction_type", "'" + predictionType
                         + "' must be one of `epsilon`, `sample`, or `v_prediction`");
             }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.timestepSpacing(timestepSpacing, "'leading' or 'trailing'");
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code DDIMScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getBool("clip_sample", true),
-                    v.getBool("set_alpha_to_one", true), v.getInt("steps_offset", 0),
-                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
-                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("clip_sample_range", 1.0),
-                    v.getDouble("sample_max_value", 1.0), v.getString("timestep_spacing", "leading"),
-                    v.getBool("rescale_betas_zero_snr", false));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getBool("clip_sample", true), v.getBool("set_alpha_to_one", true), v.stepsOffset(),
+                    v.predictionType(), v.thresholding(), v.dynamicThresholdingRatio(),
+                    v.getDouble("clip_sample_range", 1.0), v.sampleMaxValue(),
+                    v.getString("timestep_spacing", "leading"), v.rescaleBetasZeroSnr());
         }
     }
 

@@ -20,12 +20,11 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     public static final String NAME = "DPMSolverMultistepScheduler";
 
     /** The keys of diffusers' {@code DPMSolverMultistepScheduler.__init__}. */
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "solver_order", "prediction_type", "thresholding", "dynamic_thresholding_ratio",
-            "sample_max_value", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final",
-            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas",
-            "flow_shift", "final_sigmas_type", "lambda_min_clipped", "variance_type", "timestep_spacing",
-            "steps_offset", "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("solver_order", "prediction_type", "thresholding",
+            "dynamic_thresholding_ratio", "sample_max_value", "algorithm_type", "solver_type", "lower_order_final",
+            "euler_at_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas",
+            "use_flow_sigmas", "flow_shift", "final_sigmas_type", "lambda_min_clipped", "variance_type",
+            "timestep_spacing", "steps_offset", "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type");
 
     /**
      * The effective configuration, diffusers' keys camelCased (defaults are diffusers' defaults).
@@ -39,17 +38,12 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             boolean lowerOrderFinal, boolean eulerAtFinal, boolean useKarrasSigmas, boolean useExponentialSigmas,
             boolean useBetaSigmas, boolean useLuLambdas, boolean useFlowSigmas, double flowShift,
             String finalSigmasType, double lambdaMinClipped, String varianceType, String timestepSpacing,
-            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType) implements BetaScheduleConfig {
+            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType)
+            implements BetaScheduleConfig {
 
         /** Validates like diffusers' constructor, plus the options this library does not implement. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (trainedBetas != null && trainedBetas.length != numTrainTimesteps) {
                 throw new SchedulerConfigException("trained_betas", "has " + trainedBetas.length
                         + " values but num_train_timesteps is " + numTrainTimesteps);
@@ -57,14 +51,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             if (solverOrder < 1 || solverOrder > 3) {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3, got " + solverOrder);
             }
-            if ("flow_prediction".equals(predictionType)) {
-                throw new SchedulerConfigException("prediction_type",
-                        "'flow_prediction' (flow matching) is not supported by this library");
-            }
-            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of epsilon, sample, v_prediction for " + NAME);
-            }
+            ConfigChecks.solverPredictionType(predictionType, NAME);
             if (!List.of("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++").contains(algorithmType)) {
                 throw new SchedulerConfigException("algorithm_type", "'" + algorithmType + "' is not implemented for "
                         + NAME + "; use dpmsolver++, sde-dpmsolver++, dpmsolver or sde-dpmsolver");
@@ -94,25 +81,12 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 throw new SchedulerConfigException("use_lu_lambdas", "cannot be combined with use_karras_sigmas, "
                         + "use_exponential_sigmas or use_beta_sigmas (diffusers would silently ignore one of them)");
             }
-            if (useFlowSigmas) {
-                throw new SchedulerConfigException("use_flow_sigmas",
-                        "flow-matching sigmas are not supported by this library");
-            }
-            if (useDynamicShifting) {
-                throw new SchedulerConfigException("use_dynamic_shifting",
-                        "dynamic shifting (flow matching) is not supported by this library");
-            }
-            if (!"exponential".equals(timeShiftType)) {
-                throw new SchedulerConfigException("time_shift_type", "must be 'exponential', got '" + timeShiftType + "'");
-            }
+            ConfigChecks.noFlowMatching(useFlowSigmas, useDynamicShifting, timeShiftType);
             if (varianceType != null && !List.of("learned", "learned_range").contains(varianceType)) {
                 throw new SchedulerConfigException("variance_type",
                         "must be null, 'learned' or 'learned_range', got '" + varianceType + "'");
             }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
+            ConfigChecks.timestepSpacing(timestepSpacing);
             if (Double.isNaN(lambdaMinClipped)) {
                 throw new SchedulerConfigException("lambda_min_clipped", "must be a number or -inf");
             }
@@ -120,12 +94,12 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 throw new SchedulerConfigException("dynamic_thresholding_ratio",
                         "must be in [0, 1], got " + dynamicThresholdingRatio);
             }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** diffusers' defaults. */
@@ -144,20 +118,16 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             if (List.of("logrho", "bh1", "bh2").contains(solverType)) {
                 solverType = "midpoint"; // diffusers maps DEIS/UniPC solver types to midpoint
             }
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getInt("solver_order", 2),
-                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
-                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("sample_max_value", 1.0),
-                    algorithm, solverType, v.getBool("lower_order_final", true), v.getBool("euler_at_final", false),
-                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
-                    v.getBool("use_beta_sigmas", false), v.getBool("use_lu_lambdas", false),
-                    v.getBool("use_flow_sigmas", false), v.getDouble("flow_shift", 1.0),
-                    v.getString("final_sigmas_type", "zero"), v.getDouble("lambda_min_clipped",
-                            Double.NEGATIVE_INFINITY), v.getString("variance_type", null),
-                    v.getString("timestep_spacing", "linspace"), v.getInt("steps_offset", 0),
-                    v.getBool("rescale_betas_zero_snr", false), v.getBool("use_dynamic_shifting", false),
-                    v.getString("time_shift_type", "exponential"));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getInt("solver_order", 2), v.predictionType(), v.thresholding(), v.dynamicThresholdingRatio(),
+                    v.sampleMaxValue(), algorithm, solverType, v.getBool("lower_order_final", true),
+                    v.getBool("euler_at_final", false), v.getBool("use_karras_sigmas", false),
+                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
+                    v.getBool("use_lu_lambdas", false), v.getBool("use_flow_sigmas", false),
+                    v.getDouble("flow_shift", 1.0), v.getString("final_sigmas_type", "zero"),
+                    v.getDouble("lambda_min_clipped", Double.NEGATIVE_INFINITY), v.getString("variance_type", null),
+                    v.getString("timestep_spacing", "linspace"), v.stepsOffset(), v.rescaleBetasZeroSnr(),
+                    v.getBool("use_dynamic_shifting", false), v.getString("time_shift_type", "exponential"));
         }
     }
 

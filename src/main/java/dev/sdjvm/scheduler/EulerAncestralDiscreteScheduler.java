@@ -12,8 +12,8 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
     /** diffusers' class name. */
     public static final String NAME = "EulerAncestralDiscreteScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "prediction_type", "timestep_spacing", "steps_offset", "rescale_betas_zero_snr");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("prediction_type", "timestep_spacing", "steps_offset",
+            "rescale_betas_zero_snr");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -22,37 +22,26 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
 
         /** Validates like diffusers ({@code prediction_type=sample} is not implemented there either). */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (!List.of("epsilon", "v_prediction").contains(predictionType)) {
                 throw new SchedulerConfigException("prediction_type", "'" + predictionType
                         + "' is not implemented for " + NAME + "; use epsilon or v_prediction");
             }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getString("prediction_type", "epsilon"),
-                    v.getString("timestep_spacing", "linspace"), v.getInt("steps_offset", 0),
-                    v.getBool("rescale_betas_zero_snr", false));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.predictionType(), v.getString("timestep_spacing", "linspace"), v.stepsOffset(),
+                    v.rescaleBetasZeroSnr());
         }
     }
 

@@ -12,10 +12,9 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "EulerDiscreteScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "prediction_type", "interpolation_type", "use_karras_sigmas", "use_exponential_sigmas",
-            "use_beta_sigmas", "sigma_min", "sigma_max", "timestep_spacing", "timestep_type", "steps_offset",
-            "rescale_betas_zero_snr", "final_sigmas_type");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("prediction_type", "interpolation_type",
+            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "sigma_min", "sigma_max",
+            "timestep_spacing", "timestep_type", "steps_offset", "rescale_betas_zero_snr", "final_sigmas_type");
 
     /** The effective configuration, diffusers' keys camelCased. {@code sigmaMin}/{@code sigmaMax} may be null. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -26,13 +25,7 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (!List.of("epsilon", "v_prediction", "sample", "original_sample").contains(predictionType)) {
                 throw new SchedulerConfigException("prediction_type", "'" + predictionType
                         + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
@@ -42,37 +35,29 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
                         + " is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'");
             }
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
+            ConfigChecks.timestepSpacing(timestepSpacing);
             if (!List.of("discrete", "continuous").contains(timestepType)) {
                 throw new SchedulerConfigException("timestep_type", "must be 'discrete' or 'continuous', got '"
                         + timestepType + "'");
             }
-            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
-                throw new SchedulerConfigException("final_sigmas_type",
-                        "must be one of 'zero', or 'sigma_min', but got " + finalSigmasType);
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.finalSigmasType(finalSigmasType);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getString("prediction_type", "epsilon"),
-                    v.getString("interpolation_type", "linear"), v.getBool("use_karras_sigmas", false),
-                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
-                    v.getNullableDouble("sigma_min"), v.getNullableDouble("sigma_max"),
-                    v.getString("timestep_spacing", "linspace"), v.getString("timestep_type", "discrete"),
-                    v.getInt("steps_offset", 0), v.getBool("rescale_betas_zero_snr", false),
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.predictionType(), v.getString("interpolation_type", "linear"),
+                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+                    v.getBool("use_beta_sigmas", false), v.getNullableDouble("sigma_min"),
+                    v.getNullableDouble("sigma_max"), v.getString("timestep_spacing", "linspace"),
+                    v.getString("timestep_type", "discrete"), v.stepsOffset(), v.rescaleBetasZeroSnr(),
                     v.getString("final_sigmas_type", "zero"));
         }
     }

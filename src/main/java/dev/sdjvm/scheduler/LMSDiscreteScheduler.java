@@ -14,9 +14,8 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "LMSDiscreteScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "prediction_type",
-            "timestep_spacing", "steps_offset");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("use_karras_sigmas", "use_exponential_sigmas",
+            "use_beta_sigmas", "prediction_type", "timestep_spacing", "steps_offset");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -25,39 +24,28 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
             if (!List.of("epsilon", "v_prediction", "sample").contains(predictionType)) {
                 throw new SchedulerConfigException("prediction_type", "'" + predictionType
                         + "' must be one of `epsilon`, `sample`, or `v_prediction`");
             }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getBool("use_karras_sigmas", false),
-                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
-                    v.getString("prediction_type", "epsilon"), v.getString("timestep_spacing", "linspace"),
-                    v.getInt("steps_offset", 0));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+                    v.getBool("use_beta_sigmas", false), v.predictionType(),
+                    v.getString("timestep_spacing", "linspace"), v.stepsOffset());
         }
     }
 

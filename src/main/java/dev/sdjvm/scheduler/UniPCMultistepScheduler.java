@@ -14,12 +14,12 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     /** diffusers' class name. */
     public static final String NAME = "UniPCMultistepScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "solver_order", "prediction_type", "thresholding", "dynamic_thresholding_ratio",
-            "sample_max_value", "predict_x0", "solver_type", "lower_order_final", "disable_corrector", "solver_p",
-            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas", "flow_shift",
-            "timestep_spacing", "steps_offset", "final_sigmas_type", "rescale_betas_zero_snr", "use_dynamic_shifting",
-            "time_shift_type", "sigma_min", "sigma_max", "shift_terminal");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("solver_order", "prediction_type", "thresholding",
+            "dynamic_thresholding_ratio", "sample_max_value", "predict_x0", "solver_type", "lower_order_final",
+            "disable_corrector", "solver_p", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+            "use_flow_sigmas", "flow_shift", "timestep_spacing", "steps_offset", "final_sigmas_type",
+            "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type", "sigma_min", "sigma_max",
+            "shift_terminal");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -28,56 +28,30 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             boolean lowerOrderFinal, List<Integer> disableCorrector, boolean useKarrasSigmas,
             boolean useExponentialSigmas, boolean useBetaSigmas, boolean useFlowSigmas, double flowShift,
             String timestepSpacing, int stepsOffset, String finalSigmasType, boolean rescaleBetasZeroSnr,
-            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax) implements BetaScheduleConfig {
+            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax)
+            implements BetaScheduleConfig {
 
         /** Validates like diffusers, plus the options this library does not implement. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (solverOrder < 1 || solverOrder > 3) {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3 here, got " + solverOrder);
             }
-            if ("flow_prediction".equals(predictionType)) {
-                throw new SchedulerConfigException("prediction_type",
-                        "'flow_prediction' (flow matching) is not supported by this library");
-            }
-            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of epsilon, sample, v_prediction for " + NAME);
-            }
+            ConfigChecks.solverPredictionType(predictionType, NAME);
             if (!List.of("bh1", "bh2").contains(solverType)) {
                 throw new SchedulerConfigException("solver_type", solverType + " is not implemented for " + NAME);
             }
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
-            if (useFlowSigmas) {
-                throw new SchedulerConfigException("use_flow_sigmas", "flow-matching sigmas are not supported");
-            }
-            if (useDynamicShifting) {
-                throw new SchedulerConfigException("use_dynamic_shifting", "dynamic shifting is not supported");
-            }
-            if (!"exponential".equals(timeShiftType)) {
-                throw new SchedulerConfigException("time_shift_type", "must be 'exponential', got '" + timeShiftType + "'");
-            }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
-                throw new SchedulerConfigException("final_sigmas_type",
-                        "must be one of 'zero', or 'sigma_min', but got " + finalSigmasType);
-            }
+            ConfigChecks.noFlowMatching(useFlowSigmas, useDynamicShifting, timeShiftType);
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            ConfigChecks.finalSigmasType(finalSigmasType);
             disableCorrector = List.copyOf(disableCorrector);
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
@@ -101,19 +75,15 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
                     disable.add((int) d);
                 }
             }
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getInt("solver_order", 2),
-                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
-                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("sample_max_value", 1.0),
-                    v.getBool("predict_x0", true), solverType, v.getBool("lower_order_final", true), disable,
-                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getInt("solver_order", 2), v.predictionType(), v.thresholding(), v.dynamicThresholdingRatio(),
+                    v.sampleMaxValue(), v.getBool("predict_x0", true), solverType, v.getBool("lower_order_final", true),
+                    disable, v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
                     v.getBool("use_beta_sigmas", false), v.getBool("use_flow_sigmas", false),
-                    v.getDouble("flow_shift", 1.0), v.getString("timestep_spacing", "linspace"),
-                    v.getInt("steps_offset", 0), v.getString("final_sigmas_type", "zero"),
-                    v.getBool("rescale_betas_zero_snr", false), v.getBool("use_dynamic_shifting", false),
-                    v.getString("time_shift_type", "exponential"), v.getNullableDouble("sigma_min"),
-                    v.getNullableDouble("sigma_max"));
+                    v.getDouble("flow_shift", 1.0), v.getString("timestep_spacing", "linspace"), v.stepsOffset(),
+                    v.getString("final_sigmas_type", "zero"), v.rescaleBetasZeroSnr(),
+                    v.getBool("use_dynamic_shifting", false), v.getString("time_shift_type", "exponential"),
+                    v.getNullableDouble("sigma_min"), v.getNullableDouble("sigma_max"));
         }
     }
 
