@@ -95,34 +95,8 @@ public final class DDIMScheduler extends AbstractScheduler {
         NoiseSchedules.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
         NoiseSchedules.checkNotAboveTrain(n, nTrain, NAME);
-        double[] ts;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - 1 - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = nTrain / n;
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - 1 - k) * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: {
-                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = (long) Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-        }
-        this.timesteps = ts;
+        this.timesteps = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+                true);
         this.numInferenceSteps = n;
     }
 
@@ -157,17 +131,7 @@ public final class DDIMScheduler extends AbstractScheduler {
         float sqrtBpt = (float) Math.sqrt(bpt);
         float[] x0 = x0Buf;
         String pt = config.predictionType();
-        if (pt.equals("epsilon")) {
-            for (int i = 0; i < len; i++) {
-                x0[i] = (sample[i] - sqrtBpt * modelOutput[i]) / sqrtApt;
-            }
-        } else if (pt.equals("sample")) {
-            System.arraycopy(modelOutput, 0, x0, 0, len);
-        } else {
-            for (int i = 0; i < len; i++) {
-                x0[i] = sqrtApt * sample[i] - sqrtBpt * modelOutput[i];
-            }
-        }
+        Predictions.toX0(pt, modelOutput, sample, sqrtApt, sqrtBpt, x0, len);
         if (config.thresholding()) {
             NoiseSchedules.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
                     (float) config.sampleMaxValue(), sortBuf);

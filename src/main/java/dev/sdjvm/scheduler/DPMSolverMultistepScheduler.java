@@ -190,34 +190,8 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
         int lastTimestep = nTrain - clippedIdx;
         int n = numInferenceSteps;
-        double[] ts;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, lastTimestep - 1, n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = lastTimestep / (n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - k) * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: { // trailing
-                double stepRatio = (double) nTrain / n;
-                double[] ar = NoiseSchedules.arange(lastTimestep, 0, -stepRatio);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-        }
+        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
+                config.stepsOffset());
         boolean roundT = !config.betaSchedule().equals("squaredcos_cap_v2");
         double[] sig;
         double sigMin = trainSigmas[0];
@@ -365,45 +339,17 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
         String pt = config.predictionType();
         if (plusPlus) {
-            if (pt.equals("epsilon")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - sigmaT * m[i]) / alphaT;
-                }
-            } else if (pt.equals("sample")) {
-                if (m != dst) {
-                    System.arraycopy(m, 0, dst, 0, len);
-                }
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * sample[i] - sigmaT * m[i];
-                }
-            }
+            Predictions.toX0(pt, m, sample, alphaT, sigmaT, dst, len);
         } else {
-            if (pt.equals("epsilon")) {
-                if (m != dst) {
-                    System.arraycopy(m, 0, dst, 0, len);
-                }
-            } else if (pt.equals("sample")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - alphaT * m[i]) / sigmaT;
-                }
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * m[i] + sigmaT * sample[i];
-                }
-            }
+            Predictions.toEpsilon(pt, m, sample, alphaT, sigmaT, dst, len);
         }
         if (config.thresholding()) {
             if (plusPlus) {
                 threshold(dst);
             } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - sigmaT * dst[i]) / alphaT; // x0 from epsilon
-                }
+                Predictions.x0FromEpsilon(dst, sample, alphaT, sigmaT, dst, len);
                 threshold(dst);
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - alphaT * dst[i]) / sigmaT; // epsilon from thresholded x0
-                }
+                Predictions.epsilonFromX0(dst, sample, alphaT, sigmaT, dst, len);
             }
         }
     }

@@ -68,8 +68,8 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
     @Override
     public void setTimesteps(int numInferenceSteps) {
         NoiseSchedules.checkSteps(numInferenceSteps, NAME);
-        double[] ts = KarrasSchedules.asFloat32(KarrasSchedules.timesteps(config.timestepSpacing(),
-                config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), true));
+        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+                config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), false));
         setSchedule(ts, KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f));
     }
 

@@ -101,8 +101,8 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     public void setTimesteps(int numInferenceSteps) {
         NoiseSchedules.checkSteps(numInferenceSteps, NAME);
         int n = numInferenceSteps;
-        double[] ts = KarrasSchedules.asFloat32(KarrasSchedules.timesteps(config.timestepSpacing(),
-                config.numTrainTimesteps(), n, config.stepsOffset(), true));
+        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+                config.numTrainTimesteps(), n, config.stepsOffset(), false));
         double[] sig;
         if (config.interpolationType().equals("linear")) {
             sig = KarrasSchedules.interpSigmas(ts, trainSigmas);

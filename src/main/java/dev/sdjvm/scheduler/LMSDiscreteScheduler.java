@@ -85,8 +85,8 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     @Override
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
-        double[] ts = KarrasSchedules.timesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
-                config.stepsOffset(), true);
+        double[] ts = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
+                config.stepsOffset(), false);
         double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());

@@ -91,6 +91,90 @@ final class NoiseSchedules {
         return c * c;
     }
 
+    /**
+     * The single-step schedulers' descending timesteps for {@code spacing} ({@code n} of them): linspace is
+     * {@code np.linspace(0, numTrain - 1, n)[::-1]}, rounded ({@code roundLinspace}: DDIM, PNDM) or stored as float32
+     * (Euler, Euler ancestral, LMS); leading {@code arange(0, n) * (numTrain // n) + steps_offset}; trailing
+     * {@code round(arange(numTrain, 0, -numTrain / n)) - 1}.
+     */
+    static double[] spacedTimesteps(String spacing, int numTrain, int n, int stepsOffset, boolean roundLinspace) {
+        double[] ts;
+        switch (spacing) {
+            case "linspace": {
+                double[] lin = linspace(0, numTrain - 1, n);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    double v = lin[n - 1 - k];
+                    ts[k] = roundLinspace ? Math.rint(v) : (double) (float) v;
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = numTrain / n;
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = (double) (n - 1 - k) * stepRatio + stepsOffset;
+                }
+                break;
+            }
+            case "trailing":
+                ts = trailingTimesteps(numTrain, numTrain, n);
+                break;
+            default:
+                throw unknownSpacing(spacing);
+        }
+        return ts;
+    }
+
+    /**
+     * The multistep solvers' (DPM-Solver, UniPC) descending timesteps: {@code n + 1} points of which the last is
+     * dropped, over {@code [0, lastTimestep)} ({@code lastTimestep} is below {@code numTrain} when
+     * {@code lambda_min_clipped} clips the end of the schedule).
+     */
+    static double[] multistepTimesteps(String spacing, int numTrain, int lastTimestep, int n, int stepsOffset) {
+        double[] ts;
+        switch (spacing) {
+            case "linspace": {
+                double[] lin = linspace(0, lastTimestep - 1, n + 1);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = Math.rint(lin[n - k]);
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = lastTimestep / (n + 1);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = (double) (n - k) * stepRatio + stepsOffset;
+                }
+                break;
+            }
+            case "trailing":
+                ts = trailingTimesteps(numTrain, lastTimestep, n);
+                break;
+            default:
+                throw unknownSpacing(spacing);
+        }
+        return ts;
+    }
+
+    /** {@code np.round(np.arange(lastTimestep, 0, -numTrain / n)) - 1}. */
+    private static double[] trailingTimesteps(int numTrain, int lastTimestep, int n) {
+        double stepRatio = (double) numTrain / n;
+        double[] ar = arange(lastTimestep, 0, -stepRatio);
+        double[] ts = new double[ar.length];
+        for (int k = 0; k < ar.length; k++) {
+            ts[k] = Math.rint(ar[k]) - 1;
+        }
+        return ts;
+    }
+
+    private static SchedulerConfigException unknownSpacing(String spacing) {
+        return new SchedulerConfigException("timestep_spacing", spacing
+                + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+    }
+
     /** {@code torch.cumprod(1 - betas)} in float32 with torch's double accumulator. */
     static float[] alphasCumprod(float[] betas) {
         float[] ac = new float[betas.length];

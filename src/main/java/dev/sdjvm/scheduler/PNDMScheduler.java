@@ -86,34 +86,13 @@ public final class PNDMScheduler extends AbstractScheduler {
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        long[] base;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n);
-                base = new long[n];
-                for (int i = 0; i < n; i++) {
-                    base[i] = (long) Math.rint(lin[i]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = nTrain / n;
-                base = new long[n];
-                for (int i = 0; i < n; i++) {
-                    base[i] = (long) i * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: {
-                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
-                base = new long[ar.length];
-                for (int i = 0; i < ar.length; i++) {
-                    base[ar.length - 1 - i] = (long) Math.rint(ar[i]) - 1;
-                }
-                break;
-            }
+        double[] descending = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+                true);
+        int m = descending.length;
+        long[] base = new long[m]; // ascending
+        for (int i = 0; i < m; i++) {
+            base[i] = (long) descending[m - 1 - i];
         }
-        int m = base.length;
         long[] plms;
         if (config.skipPrkSteps()) {
             prkTimesteps = new long[0];

@@ -120,33 +120,8 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        double[] ts;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = nTrain / (n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - k) * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: {
-                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-        }
+        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
+                config.stepsOffset());
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
         float[] s;
@@ -238,29 +213,9 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
         String pt = config.predictionType();
         int len = mo.length;
         if (config.predictX0()) {
-            if (pt.equals("epsilon")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - sigmaT * mo[i]) / alphaT;
-                }
-            } else if (pt.equals("sample")) {
-                System.arraycopy(mo, 0, dst, 0, len);
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * sample[i] - sigmaT * mo[i];
-                }
-            }
+            Predictions.toX0(pt, mo, sample, alphaT, sigmaT, dst, len);
         } else {
-            if (pt.equals("epsilon")) {
-                System.arraycopy(mo, 0, dst, 0, len);
-            } else if (pt.equals("sample")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - alphaT * mo[i]) / sigmaT;
-                }
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * mo[i] + sigmaT * sample[i];
-                }
-            }
+            Predictions.toEpsilon(pt, mo, sample, alphaT, sigmaT, dst, len);
         }
         if (config.predictX0() && config.thresholding()) {
             NoiseSchedules.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
