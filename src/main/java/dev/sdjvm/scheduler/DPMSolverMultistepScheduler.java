@@ -142,6 +142,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     private float[][] history; // history[order-1] = newest converted output (diffusers' model_outputs[-1])
     private float[] noiseBuf;
     private float[] sortBuf;
+    private final LambdaStep transition = new LambdaStep();
 
     /** A scheduler with {@code config}; call {@link #setTimesteps} before stepping. */
     public DPMSolverMultistepScheduler(Config config) {
@@ -267,10 +268,6 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
     }
 
-    private static float logf(float x) {
-        return TorchMath.log(x);
-    }
-
     private static float expf(float x) {
         return TorchMath.exp(x);
     }
@@ -328,7 +325,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
         boolean split = modelOutput.length == 2 * len; // learned variance: the first half of the channels per sample
         float sigma = sigmas[stepIndex];
-        float alphaT = alphaOf(sigma);
+        float alphaT = LambdaStep.alphaOf(sigma);
         float sigmaT = sigma * alphaT;
         float[] m = modelOutput;
         if (split) {
@@ -360,19 +357,14 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private void firstOrder(float[] m0, float[] sample, float[] out) {
-        float sigT = sigmas[stepIndex + 1];
-        float sigS = sigmas[stepIndex];
-        float alphaT = alphaOf(sigT);
-        sigT = sigT * alphaT;
-        float alphaS = alphaOf(sigS);
-        sigS = sigS * alphaS;
-        float lambdaT = logf(alphaT) - logf(sigT);
-        float lambdaS = logf(alphaS) - logf(sigS);
-        float h = lambdaT - lambdaS;
+        LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
+        float alphaT = st.alphaT;
+        float sigT = st.sigmaT;
+        float h = st.h;
         int len = sample.length;
         switch (config.algorithmType()) {
             case "dpmsolver++": {
-                float a = sigT / sigS;
+                float a = sigT / st.sigmaS;
                 float b = alphaT * (expf(-h) - 1f);
                 for (int i = 0; i < len; i++) {
                     out[i] = a * sample[i] - b * m0[i];
@@ -380,7 +372,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             case "dpmsolver": {
-                float a = alphaT / alphaS;
+                float a = alphaT / st.alphaS;
                 float b = sigT * (expf(h) - 1f);
                 for (int i = 0; i < len; i++) {
                     out[i] = a * sample[i] - b * m0[i];
@@ -388,7 +380,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             case "sde-dpmsolver++": {
-                float a = sigT / sigS * expf(-h);
+                float a = sigT / st.sigmaS * expf(-h);
                 float b = alphaT * (1f - expf(-2f * h));
                 float c = sigT * sqrtf(1f - expf(-2f * h));
                 float[] z = noiseBuf;
@@ -398,7 +390,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             default: { // sde-dpmsolver
-                float a = alphaT / alphaS;
+                float a = alphaT / st.alphaS;
                 float b = 2f * (sigT * (expf(h) - 1f));
                 float c = sigT * sqrtf(expf(2f * h) - 1f);
                 float[] z = noiseBuf;
@@ -411,20 +403,11 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private void secondOrder(float[] m0, float[] m1, float[] sample, float[] out) {
-        float sigT = sigmas[stepIndex + 1];
-        float sigS0 = sigmas[stepIndex];
-        float sigS1 = sigmas[stepIndex - 1];
-        float alphaT = alphaOf(sigT);
-        sigT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        sigS0 = sigS0 * alphaS0;
-        float alphaS1 = alphaOf(sigS1);
-        sigS1 = sigS1 * alphaS1;
-        float lambdaT = logf(alphaT) - logf(sigT);
-        float lambdaS0 = logf(alphaS0) - logf(sigS0);
-        float lambdaS1 = logf(alphaS1) - logf(sigS1);
-        float h = lambdaT - lambdaS0;
-        float h0 = lambdaS0 - lambdaS1;
+        LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
+        float alphaT = st.alphaT;
+        float sigT = st.sigmaT;
+        float h = st.h;
+        float h0 = st.lambdaS - LambdaStep.lambdaOf(sigmas[stepIndex - 1]);
         float r0 = h0 / h;
         float k = 1f / r0; // D1 = (1 / r0) * (m0 - m1)
         boolean midpoint = config.solverType().equals("midpoint");
@@ -432,7 +415,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         float[] z = noiseBuf;
         switch (config.algorithmType()) {
             case "dpmsolver++": {
-                float a = sigT / sigS0;
+                float a = sigT / st.sigmaS;
                 float b = alphaT * (expf(-h) - 1f);
                 if (midpoint) {
                     float c = 0.5f * b;
@@ -450,7 +433,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             case "dpmsolver": {
-                float a = alphaT / alphaS0;
+                float a = alphaT / st.alphaS;
                 float b = sigT * (expf(h) - 1f);
                 float c = midpoint ? 0.5f * b : sigT * ((expf(h) - 1f) / h - 1f);
                 for (int i = 0; i < len; i++) {
@@ -460,7 +443,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             case "sde-dpmsolver++": {
-                float a = sigT / sigS0 * expf(-h);
+                float a = sigT / st.sigmaS * expf(-h);
                 float b = alphaT * (1f - expf(-2f * h));
                 float c = midpoint ? 0.5f * b : alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
                 float e = sigT * sqrtf(1f - expf(-2f * h));
@@ -471,7 +454,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             default: { // sde-dpmsolver
-                float a = alphaT / alphaS0;
+                float a = alphaT / st.alphaS;
                 float b = 2f * (sigT * (expf(h) - 1f));
                 float c = midpoint ? sigT * (expf(h) - 1f) : 2f * (sigT * ((expf(h) - 1f) / h - 1f));
                 float e = sigT * sqrtf(expf(2f * h) - 1f);
@@ -485,25 +468,13 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private void thirdOrder(float[] m0, float[] m1, float[] m2, float[] sample, float[] out) {
-        float sigT = sigmas[stepIndex + 1];
-        float sigS0 = sigmas[stepIndex];
-        float sigS1 = sigmas[stepIndex - 1];
-        float sigS2 = sigmas[stepIndex - 2];
-        float alphaT = alphaOf(sigT);
-        sigT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        sigS0 = sigS0 * alphaS0;
-        float alphaS1 = alphaOf(sigS1);
-        sigS1 = sigS1 * alphaS1;
-        float alphaS2 = alphaOf(sigS2);
-        sigS2 = sigS2 * alphaS2;
-        float lambdaT = logf(alphaT) - logf(sigT);
-        float lambdaS0 = logf(alphaS0) - logf(sigS0);
-        float lambdaS1 = logf(alphaS1) - logf(sigS1);
-        float lambdaS2 = logf(alphaS2) - logf(sigS2);
-        float h = lambdaT - lambdaS0;
-        float h0 = lambdaS0 - lambdaS1;
-        float h1 = lambdaS1 - lambdaS2;
+        LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
+        float alphaT = st.alphaT;
+        float sigT = st.sigmaT;
+        float h = st.h;
+        float lambdaS1 = LambdaStep.lambdaOf(sigmas[stepIndex - 1]);
+        float h0 = st.lambdaS - lambdaS1;
+        float h1 = lambdaS1 - LambdaStep.lambdaOf(sigmas[stepIndex - 2]);
         float r0 = h0 / h;
         float r1 = h1 / h;
         float k0 = 1f / r0;
@@ -513,7 +484,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         int len = sample.length;
         switch (config.algorithmType()) {
             case "dpmsolver++": {
-                float a = sigT / sigS0;
+                float a = sigT / st.sigmaS;
                 float b = alphaT * (expf(-h) - 1f);
                 float c = alphaT * ((expf(-h) - 1f) / h + 1f);
                 float d = alphaT * ((expf(-h) - 1f + h) / (h * h) - 0.5f);
@@ -528,7 +499,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             case "dpmsolver": {
-                float a = alphaT / alphaS0;
+                float a = alphaT / st.alphaS;
                 float b = sigT * (expf(h) - 1f);
                 float c = sigT * ((expf(h) - 1f) / h - 1f);
                 float d = sigT * ((expf(h) - 1f - h) / (h * h) - 0.5f);
@@ -543,7 +514,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 break;
             }
             default: { // sde-dpmsolver++ (sde-dpmsolver with order 3 is rejected by Config)
-                float a = sigT / sigS0 * expf(-h);
+                float a = sigT / st.sigmaS * expf(-h);
                 float b = alphaT * (1f - expf(-2f * h));
                 float c = alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
                 float twoH = 2f * h;

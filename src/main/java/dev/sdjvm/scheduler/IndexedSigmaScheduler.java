@@ -59,11 +59,6 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
         return sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
     }
 
-    /** {@code alpha_t = 1 / sqrt(sigma^2 + 1)} in float32 (diffusers' {@code _sigma_to_alpha_sigma_t}). */
-    protected static float alphaOf(float sigma) {
-        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
-    }
-
     /**
      * Variance-preserving {@code add_noise} at the sigma of {@code timestep}: {@code alpha_t * original + sigma_t *
      * noise} with {@code alpha_t = 1 / sqrt(sigma^2 + 1)}, {@code sigma_t = sigma * alpha_t}.
@@ -73,7 +68,7 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
         checkSameLength(noise, original, "noise");
         checkSameLength(out, original, "out");
         float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        float alphaT = alphaOf(sigma);
+        float alphaT = LambdaStep.alphaOf(sigma);
         mixVp(original, noise, alphaT, sigma * alphaT, out);
     }
 }

@@ -98,55 +98,38 @@ final class NoiseSchedules {
      * {@code round(arange(numTrain, 0, -numTrain / n)) - 1}.
      */
     static double[] spacedTimesteps(String spacing, int numTrain, int n, int stepsOffset, boolean roundLinspace) {
+        return spacedTimesteps(spacing, numTrain, numTrain, n, n, stepsOffset, roundLinspace);
+    }
+
+    /**
+     * The multistep solvers' (DPM-Solver, UniPC) descending timesteps: {@code n + 1} points over
+     * {@code [0, lastTimestep)} of which the last (0) is dropped, linspace rounded ({@code lastTimestep} is below
+     * {@code numTrain} when {@code lambda_min_clipped} clips the end of the schedule; trailing keeps the step
+     * {@code numTrain / n}).
+     */
+    static double[] multistepTimesteps(String spacing, int numTrain, int lastTimestep, int n, int stepsOffset) {
+        return spacedTimesteps(spacing, numTrain, lastTimestep, n, n + 1, stepsOffset, true);
+    }
+
+    /** The first {@code n} of {@code points} spaced timesteps over {@code [0, lastTimestep)}, descending. */
+    private static double[] spacedTimesteps(String spacing, int numTrain, int lastTimestep, int n, int points,
+            int stepsOffset, boolean roundLinspace) {
         double[] ts;
         switch (spacing) {
             case "linspace": {
-                double[] lin = linspace(0, numTrain - 1, n);
+                double[] lin = linspace(0, lastTimestep - 1, points);
                 ts = new double[n];
                 for (int k = 0; k < n; k++) {
-                    double v = lin[n - 1 - k];
+                    double v = lin[points - 1 - k];
                     ts[k] = roundLinspace ? Math.rint(v) : (double) (float) v;
                 }
                 break;
             }
             case "leading": {
-                int stepRatio = numTrain / n;
+                int stepRatio = lastTimestep / points;
                 ts = new double[n];
                 for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - 1 - k) * stepRatio + stepsOffset;
-                }
-                break;
-            }
-            case "trailing":
-                ts = trailingTimesteps(numTrain, numTrain, n);
-                break;
-            default:
-                throw unknownSpacing(spacing);
-        }
-        return ts;
-    }
-
-    /**
-     * The multistep solvers' (DPM-Solver, UniPC) descending timesteps: {@code n + 1} points of which the last is
-     * dropped, over {@code [0, lastTimestep)} ({@code lastTimestep} is below {@code numTrain} when
-     * {@code lambda_min_clipped} clips the end of the schedule).
-     */
-    static double[] multistepTimesteps(String spacing, int numTrain, int lastTimestep, int n, int stepsOffset) {
-        double[] ts;
-        switch (spacing) {
-            case "linspace": {
-                double[] lin = linspace(0, lastTimestep - 1, n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = lastTimestep / (n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - k) * stepRatio + stepsOffset;
+                    ts[k] = (double) (points - 1 - k) * stepRatio + stepsOffset;
                 }
                 break;
             }
@@ -154,7 +137,8 @@ final class NoiseSchedules {
                 ts = trailingTimesteps(numTrain, lastTimestep, n);
                 break;
             default:
-                throw unknownSpacing(spacing);
+                throw new SchedulerConfigException("timestep_spacing", spacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
         }
         return ts;
     }
@@ -168,11 +152,6 @@ final class NoiseSchedules {
             ts[k] = Math.rint(ar[k]) - 1;
         }
         return ts;
-    }
-
-    private static SchedulerConfigException unknownSpacing(String spacing) {
-        return new SchedulerConfigException("timestep_spacing", spacing
-                + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
     }
 
     /** {@code torch.cumprod(1 - betas)} in float32 with torch's double accumulator. */

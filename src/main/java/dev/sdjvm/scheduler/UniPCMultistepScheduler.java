@@ -160,12 +160,6 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
         addNoiseAtSigma(original, noise, timestep, out);
     }
 
-    private static float lambdaOf(float sigma) {
-        float a = alphaOf(sigma);
-        float s = sigma * a;
-        return TorchMath.log(a) - TorchMath.log(s);
-    }
-
     private void ensureBuffers(int len) {
         if (outputs == null || outputs[0].length != len) {
             outputs = new float[config.solverOrder()][len];
@@ -208,7 +202,7 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
 
     private void convertModelOutput(float[] mo, float[] sample, float[] dst) {
         float sigma = sigmas[stepIndex];
-        float alphaT = alphaOf(sigma);
+        float alphaT = LambdaStep.alphaOf(sigma);
         float sigmaT = sigma * alphaT;
         String pt = config.predictionType();
         int len = mo.length;
@@ -280,46 +274,51 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private final float[] bBuf = new float[3];
+    private final LambdaStep transition = new LambdaStep();
+    private float coefA;
+    private float coefC;
+    private float coefD;
+
+    /**
+     * The B(h) update from {@code sigmas[s0]} to {@code sigmas[s0 + 1]} of {@code order}: fills {@code rks}
+     * ({@code (lambda(sigmas[s0 - k]) - lambda_s0) / h}, then 1), the right-hand side {@code bBuf}, and the
+     * coefficients of {@code x_t = coefA * x - coefC * m0 - coefD * (D1 terms)}.
+     */
+    private void prepareUpdate(int s0, int order) {
+        LambdaStep st = transition.set(sigmas[s0], sigmas[s0 + 1]);
+        for (int i = 1; i < order; i++) {
+            rks[i - 1] = (LambdaStep.lambdaOf(sigmas[s0 - i]) - st.lambdaS) / st.h;
+        }
+        rks[order - 1] = 1f;
+        float[] hv = bVector(st.h, order, bBuf);
+        float hPhi1 = hv[1];
+        float bH = hv[2];
+        if (config.predictX0()) {
+            coefA = st.sigmaT / st.sigmaS;
+            coefC = st.alphaT * hPhi1;
+            coefD = st.alphaT * bH;
+        } else {
+            coefA = st.alphaT / st.alphaS;
+            coefC = st.sigmaT * hPhi1;
+            coefD = st.sigmaT * bH;
+        }
+    }
 
     /** UniP (B(h)): predicts the sample at step_index + 1 from {@code x} and the stored outputs. */
     private void predictor(float[] x, int order, float[] out) {
         int len = x.length;
         int ord = config.solverOrder();
         float[] m0 = outputs[ord - 1];
-        float sigT = sigmas[stepIndex + 1];
-        float sigS0 = sigmas[stepIndex];
-        float alphaT = alphaOf(sigT);
-        float sigmaT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        float sigmaS0 = sigS0 * alphaS0;
-        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
-        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
-        float h = lambdaT - lambdaS0;
-        for (int i = 1; i < order; i++) {
-            rks[i - 1] = (lambdaOf(sigmas[stepIndex - i]) - lambdaS0) / h;
-        }
-        rks[order - 1] = 1f;
-        float[] hv = bVector(h, order, bBuf);
-        float hPhi1 = hv[1];
-        float bH = hv[2];
+        prepareUpdate(stepIndex, order);
         int k = order - 1; // number of D1 terms
         if (k == 1) {
             rhos[0] = 0.5f;
         } else if (k > 1) {
             solve(k, bBuf, rhos);
         }
-        float a;
-        float c;
-        float d;
-        if (config.predictX0()) {
-            a = sigmaT / sigmaS0;
-            c = alphaT * hPhi1;
-            d = alphaT * bH;
-        } else {
-            a = alphaT / alphaS0;
-            c = sigmaT * hPhi1;
-            d = sigmaT * bH;
-        }
+        float a = coefA;
+        float c = coefC;
+        float d = coefD;
         float[] m1 = k >= 1 ? outputs[ord - 2] : null;
         float[] m2 = k >= 2 ? outputs[ord - 3] : null;
         float rho0 = rhos[0];
@@ -348,40 +347,16 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
         int len = last.length;
         int ord = config.solverOrder();
         float[] m0 = outputs[ord - 1];
-        float sigT = sigmas[stepIndex];
-        float sigS0 = sigmas[stepIndex - 1];
-        float alphaT = alphaOf(sigT);
-        float sigmaT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        float sigmaS0 = sigS0 * alphaS0;
-        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
-        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
-        float h = lambdaT - lambdaS0;
-        for (int i = 1; i < order; i++) {
-            rks[i - 1] = (lambdaOf(sigmas[stepIndex - (i + 1)]) - lambdaS0) / h;
-        }
-        rks[order - 1] = 1f;
-        float[] hv = bVector(h, order, bBuf);
-        float hPhi1 = hv[1];
-        float bH = hv[2];
+        prepareUpdate(stepIndex - 1, order);
         if (order == 1) {
             rhos[0] = 0.5f;
         } else {
             solve(order, bBuf, rhos);
         }
         int k = order - 1;
-        float a;
-        float c;
-        float d;
-        if (config.predictX0()) {
-            a = sigmaT / sigmaS0;
-            c = alphaT * hPhi1;
-            d = alphaT * bH;
-        } else {
-            a = alphaT / alphaS0;
-            c = sigmaT * hPhi1;
-            d = sigmaT * bH;
-        }
+        float a = coefA;
+        float c = coefC;
+        float d = coefD;
         float rhoLast = rhos[order - 1];
         float[] m1 = k >= 1 ? outputs[ord - 2] : null;
         float[] m2 = k >= 2 ? outputs[ord - 3] : null;
