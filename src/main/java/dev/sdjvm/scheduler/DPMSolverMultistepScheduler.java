@@ -356,49 +356,42 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 (float) config.sampleMaxValue(), sortBuf);
     }
 
+    // The updates below are written as out = a * sample + b * m0 (+ c * D1 (+ d * D2)) (+ e * noise) with the signs
+    // folded into the coefficients (x - y * m is x + (-y) * m exactly in IEEE arithmetic), in diffusers' order.
+
     private void firstOrder(float[] m0, float[] sample, float[] out) {
         LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
         float alphaT = st.alphaT;
         float sigT = st.sigmaT;
         float h = st.h;
-        int len = sample.length;
+        float a;
+        float b;
+        float e = 0f;
         switch (config.algorithmType()) {
-            case "dpmsolver++": {
-                float a = sigT / st.sigmaS;
-                float b = alphaT * (expf(-h) - 1f);
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] - b * m0[i];
-                }
+            case "dpmsolver++":
+                a = sigT / st.sigmaS;
+                b = -(alphaT * (expf(-h) - 1f));
                 break;
-            }
-            case "dpmsolver": {
-                float a = alphaT / st.alphaS;
-                float b = sigT * (expf(h) - 1f);
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] - b * m0[i];
-                }
+            case "dpmsolver":
+                a = alphaT / st.alphaS;
+                b = -(sigT * (expf(h) - 1f));
                 break;
-            }
-            case "sde-dpmsolver++": {
-                float a = sigT / st.sigmaS * expf(-h);
-                float b = alphaT * (1f - expf(-2f * h));
-                float c = sigT * sqrtf(1f - expf(-2f * h));
-                float[] z = noiseBuf;
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] + b * m0[i] + c * z[i];
-                }
+            case "sde-dpmsolver++":
+                a = sigT / st.sigmaS * expf(-h);
+                b = alphaT * (1f - expf(-2f * h));
+                e = sigT * sqrtf(1f - expf(-2f * h));
                 break;
-            }
-            default: { // sde-dpmsolver
-                float a = alphaT / st.alphaS;
-                float b = 2f * (sigT * (expf(h) - 1f));
-                float c = sigT * sqrtf(expf(2f * h) - 1f);
-                float[] z = noiseBuf;
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] - b * m0[i] + c * z[i];
-                }
+            default: // sde-dpmsolver
+                a = alphaT / st.alphaS;
+                b = -(2f * (sigT * (expf(h) - 1f)));
+                e = sigT * sqrtf(expf(2f * h) - 1f);
                 break;
-            }
+        }
+        int len = sample.length;
+        float[] z = noiseBuf;
+        for (int i = 0; i < len; i++) {
+            float x = a * sample[i] + b * m0[i];
+            out[i] = sde ? x + e * z[i] : x;
         }
     }
 
@@ -411,59 +404,44 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         float r0 = h0 / h;
         float k = 1f / r0; // D1 = (1 / r0) * (m0 - m1)
         boolean midpoint = config.solverType().equals("midpoint");
-        int len = sample.length;
-        float[] z = noiseBuf;
+        float a;
+        float b;
+        float c;
+        float e = 0f;
         switch (config.algorithmType()) {
             case "dpmsolver++": {
-                float a = sigT / st.sigmaS;
-                float b = alphaT * (expf(-h) - 1f);
-                if (midpoint) {
-                    float c = 0.5f * b;
-                    for (int i = 0; i < len; i++) {
-                        float d1 = k * (m0[i] - m1[i]);
-                        out[i] = a * sample[i] - b * m0[i] - c * d1;
-                    }
-                } else {
-                    float c = alphaT * ((expf(-h) - 1f) / h + 1f);
-                    for (int i = 0; i < len; i++) {
-                        float d1 = k * (m0[i] - m1[i]);
-                        out[i] = a * sample[i] - b * m0[i] + c * d1;
-                    }
-                }
+                float bb = alphaT * (expf(-h) - 1f);
+                a = sigT / st.sigmaS;
+                b = -bb;
+                c = midpoint ? -(0.5f * bb) : alphaT * ((expf(-h) - 1f) / h + 1f);
                 break;
             }
             case "dpmsolver": {
-                float a = alphaT / st.alphaS;
-                float b = sigT * (expf(h) - 1f);
-                float c = midpoint ? 0.5f * b : sigT * ((expf(h) - 1f) / h - 1f);
-                for (int i = 0; i < len; i++) {
-                    float d1 = k * (m0[i] - m1[i]);
-                    out[i] = a * sample[i] - b * m0[i] - c * d1;
-                }
+                float bb = sigT * (expf(h) - 1f);
+                a = alphaT / st.alphaS;
+                b = -bb;
+                c = -(midpoint ? 0.5f * bb : sigT * ((expf(h) - 1f) / h - 1f));
                 break;
             }
-            case "sde-dpmsolver++": {
-                float a = sigT / st.sigmaS * expf(-h);
-                float b = alphaT * (1f - expf(-2f * h));
-                float c = midpoint ? 0.5f * b : alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
-                float e = sigT * sqrtf(1f - expf(-2f * h));
-                for (int i = 0; i < len; i++) {
-                    float d1 = k * (m0[i] - m1[i]);
-                    out[i] = a * sample[i] + b * m0[i] + c * d1 + e * z[i];
-                }
+            case "sde-dpmsolver++":
+                a = sigT / st.sigmaS * expf(-h);
+                b = alphaT * (1f - expf(-2f * h));
+                c = midpoint ? 0.5f * b : alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
+                e = sigT * sqrtf(1f - expf(-2f * h));
                 break;
-            }
-            default: { // sde-dpmsolver
-                float a = alphaT / st.alphaS;
-                float b = 2f * (sigT * (expf(h) - 1f));
-                float c = midpoint ? sigT * (expf(h) - 1f) : 2f * (sigT * ((expf(h) - 1f) / h - 1f));
-                float e = sigT * sqrtf(expf(2f * h) - 1f);
-                for (int i = 0; i < len; i++) {
-                    float d1 = k * (m0[i] - m1[i]);
-                    out[i] = a * sample[i] - b * m0[i] - c * d1 + e * z[i];
-                }
+            default: // sde-dpmsolver
+                a = alphaT / st.alphaS;
+                b = -(2f * (sigT * (expf(h) - 1f)));
+                c = -(midpoint ? sigT * (expf(h) - 1f) : 2f * (sigT * ((expf(h) - 1f) / h - 1f)));
+                e = sigT * sqrtf(expf(2f * h) - 1f);
                 break;
-            }
+        }
+        int len = sample.length;
+        float[] z = noiseBuf;
+        for (int i = 0; i < len; i++) {
+            float d1 = k * (m0[i] - m1[i]);
+            float x = a * sample[i] + b * m0[i] + c * d1;
+            out[i] = sde ? x + e * z[i] : x;
         }
     }
 
@@ -481,56 +459,44 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         float k1 = 1f / r1;
         float kd1 = r0 / (r0 + r1);
         float kd2 = 1f / (r0 + r1);
-        int len = sample.length;
+        float a;
+        float b;
+        float c;
+        float d;
+        float e = 0f;
         switch (config.algorithmType()) {
-            case "dpmsolver++": {
-                float a = sigT / st.sigmaS;
-                float b = alphaT * (expf(-h) - 1f);
-                float c = alphaT * ((expf(-h) - 1f) / h + 1f);
-                float d = alphaT * ((expf(-h) - 1f + h) / (h * h) - 0.5f);
-                for (int i = 0; i < len; i++) {
-                    float d10 = k0 * (m0[i] - m1[i]);
-                    float d11 = k1 * (m1[i] - m2[i]);
-                    float diff = d10 - d11;
-                    float dd1 = d10 + kd1 * diff;
-                    float dd2 = kd2 * diff;
-                    out[i] = a * sample[i] - b * m0[i] + c * dd1 - d * dd2;
-                }
+            case "dpmsolver++":
+                a = sigT / st.sigmaS;
+                b = -(alphaT * (expf(-h) - 1f));
+                c = alphaT * ((expf(-h) - 1f) / h + 1f);
+                d = -(alphaT * ((expf(-h) - 1f + h) / (h * h) - 0.5f));
                 break;
-            }
-            case "dpmsolver": {
-                float a = alphaT / st.alphaS;
-                float b = sigT * (expf(h) - 1f);
-                float c = sigT * ((expf(h) - 1f) / h - 1f);
-                float d = sigT * ((expf(h) - 1f - h) / (h * h) - 0.5f);
-                for (int i = 0; i < len; i++) {
-                    float d10 = k0 * (m0[i] - m1[i]);
-                    float d11 = k1 * (m1[i] - m2[i]);
-                    float diff = d10 - d11;
-                    float dd1 = d10 + kd1 * diff;
-                    float dd2 = kd2 * diff;
-                    out[i] = a * sample[i] - b * m0[i] - c * dd1 - d * dd2;
-                }
+            case "dpmsolver":
+                a = alphaT / st.alphaS;
+                b = -(sigT * (expf(h) - 1f));
+                c = -(sigT * ((expf(h) - 1f) / h - 1f));
+                d = -(sigT * ((expf(h) - 1f - h) / (h * h) - 0.5f));
                 break;
-            }
             default: { // sde-dpmsolver++ (sde-dpmsolver with order 3 is rejected by Config)
-                float a = sigT / st.sigmaS * expf(-h);
-                float b = alphaT * (1f - expf(-2f * h));
-                float c = alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
                 float twoH = 2f * h;
-                float d = alphaT * ((1f - expf(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
-                float e = sigT * sqrtf(1f - expf(-2f * h));
-                float[] z = noiseBuf;
-                for (int i = 0; i < len; i++) {
-                    float d10 = k0 * (m0[i] - m1[i]);
-                    float d11 = k1 * (m1[i] - m2[i]);
-                    float diff = d10 - d11;
-                    float dd1 = d10 + kd1 * diff;
-                    float dd2 = kd2 * diff;
-                    out[i] = a * sample[i] + b * m0[i] + c * dd1 + d * dd2 + e * z[i];
-                }
+                a = sigT / st.sigmaS * expf(-h);
+                b = alphaT * (1f - expf(-2f * h));
+                c = alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
+                d = alphaT * ((1f - expf(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
+                e = sigT * sqrtf(1f - expf(-2f * h));
                 break;
             }
+        }
+        int len = sample.length;
+        float[] z = noiseBuf;
+        for (int i = 0; i < len; i++) {
+            float d10 = k0 * (m0[i] - m1[i]);
+            float d11 = k1 * (m1[i] - m2[i]);
+            float diff = d10 - d11;
+            float dd1 = d10 + kd1 * diff;
+            float dd2 = kd2 * diff;
+            float x = a * sample[i] + b * m0[i] + c * dd1 + d * dd2;
+            out[i] = sde ? x + e * z[i] : x;
         }
     }
 }
