@@ -83,18 +83,6 @@ abstract class AbstractScheduler implements Scheduler {
         checkSameLength(out, sample, "out");
     }
 
-    /**
-     * diffusers' {@code add_noise(original, noise, t)} on the training table: {@code sqrt(alphas_cumprod[t]) *
-     * original + sqrt(1 - alphas_cumprod[t]) * noise} in float32, written into {@code out}.
-     */
-    protected static void addNoiseAtTimestep(float[] alphasCumprod, float[] original, float[] noise, double timestep,
-            float[] out) {
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float ac = alphasCumprod[(int) timestep];
-        mixVp(original, noise, (float) Math.sqrt(ac), (float) Math.sqrt(1f - ac), out);
-    }
-
     /** {@code out = alpha * original + sigma * noise} in float32. */
     protected static void mixVp(float[] original, float[] noise, float alpha, float sigma, float[] out) {
         for (int i = 0; i < original.length; i++) {

@@ -8,7 +8,7 @@ import java.util.Set;
  * diffusers' {@code DDIMScheduler}, reproducing diffusers 0.40 numerically. {@link #setEta} sets the step's
  * {@code eta} (default 0, deterministic); with {@code eta > 0} each step draws one noise array.
  */
-public final class DDIMScheduler extends AbstractScheduler {
+public final class DDIMScheduler extends AlphasCumprodScheduler {
     /** diffusers' class name. */
     public static final String NAME = "DDIMScheduler";
 
@@ -50,8 +50,6 @@ public final class DDIMScheduler extends AbstractScheduler {
     }
 
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float finalAlphaCumprod;
     private int numInferenceSteps;
     private float eta;
     private boolean useClippedModelOutput;
@@ -61,10 +59,8 @@ public final class DDIMScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public DDIMScheduler(Config config) {
-        super(NAME);
+        super(NAME, config, config.rescaleBetasZeroSnr(), config.setAlphaToOne());
         this.config = config;
-        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, config.rescaleBetasZeroSnr(), NAME);
-        finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
     /** {@code DDIMScheduler.from_config(config, **overrides)}. */
@@ -98,19 +94,6 @@ public final class DDIMScheduler extends AbstractScheduler {
         this.timesteps = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
                 true);
         this.numInferenceSteps = n;
-    }
-
-    /**
-     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
-     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
-     */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        addNoiseAtTimestep(alphasCumprod, original, noise, timestep, out);
-    }
-
-    /** {@code alphas_cumprod[t]} or the final one for t < 0. */
-    private float alphaProd(int t) {
-        return t >= 0 ? alphasCumprod[t] : finalAlphaCumprod;
     }
 
     @Override

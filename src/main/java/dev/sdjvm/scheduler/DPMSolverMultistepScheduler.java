@@ -146,8 +146,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
 
     /** A scheduler with {@code config}; call {@link #setTimesteps} before stepping. */
     public DPMSolverMultistepScheduler(Config config) {
-        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
-                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()));
+        super(NAME, config, config.rescaleBetasZeroSnr());
         this.config = config;
         this.plusPlus = config.algorithmType().endsWith("dpmsolver++");
         this.sde = config.algorithmType().startsWith("sde-");

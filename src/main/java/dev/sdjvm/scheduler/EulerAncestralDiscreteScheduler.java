@@ -50,8 +50,7 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
 
     /** A scheduler with {@code config}. */
     public EulerAncestralDiscreteScheduler(Config config) {
-        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
-                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()), config.timestepSpacing());
+        super(NAME, config, config.rescaleBetasZeroSnr(), config.timestepSpacing());
         this.config = config;
     }
 

@@ -71,8 +71,7 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
     /** A scheduler with {@code config}. */
     public EulerDiscreteScheduler(Config config) {
-        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
-                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()), config.timestepSpacing());
+        super(NAME, config, config.rescaleBetasZeroSnr(), config.timestepSpacing());
         this.config = config;
     }
 

@@ -17,9 +17,17 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
     /** diffusers' {@code step_index}, -1 before the first step. */
     protected int stepIndex = -1;
 
-    protected IndexedSigmaScheduler(String name, float[] alphasCumprod) {
+    /**
+     * Builds the training tables of {@code config}'s beta schedule; with {@code rescaleZeroSnr} the betas are
+     * rescaled to zero terminal SNR and, as diffusers does for sigma-based schedulers, the last
+     * {@code alphas_cumprod} is set to {@code 2**-24} so the last sigma stays finite.
+     */
+    protected IndexedSigmaScheduler(String name, BetaScheduleConfig config, boolean rescaleZeroSnr) {
         super(name);
-        this.alphasCumprod = alphasCumprod;
+        this.alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
+        if (rescaleZeroSnr) {
+            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
+        }
         this.trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
         this.logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }

@@ -58,7 +58,7 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
 
     /** A scheduler with {@code config}. */
     public LMSDiscreteScheduler(Config config) {
-        super(NAME, NoiseSchedules.trainingAlphasCumprod(config, false, NAME), config.timestepSpacing());
+        super(NAME, config, false, config.timestepSpacing());
         this.config = config;
     }
 

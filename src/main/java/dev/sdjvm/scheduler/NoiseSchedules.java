@@ -178,17 +178,6 @@ final class NoiseSchedules {
         return alphasCumprod(betas);
     }
 
-    /**
-     * The sigma-based schedulers' {@code alphas_cumprod[-1] = 2**-24} after a zero-SNR rescale (so the last sigma is
-     * finite); returns {@code ac}, changed in place when {@code rescaled}.
-     */
-    static float[] clampZeroTerminalSnr(float[] ac, boolean rescaled) {
-        if (rescaled) {
-            ac[ac.length - 1] = 0x1.0p-24f;
-        }
-        return ac;
-    }
-
     /** {@code rescale_zero_terminal_snr(betas)} (arXiv 2305.08891 Algorithm 1) in float32 torch ops. */
     static float[] rescaleZeroTerminalSnr(float[] betas) {
         int n = betas.length;

@@ -10,7 +10,7 @@ import java.util.Set;
  * {@code skip_prk_steps: true}. Its timesteps repeat one value (the PLMS warm-up), so {@link #timesteps()} is longer
  * than the step count and each step must be given the next timestep in order.
  */
-public final class PNDMScheduler extends AbstractScheduler {
+public final class PNDMScheduler extends AlphasCumprodScheduler {
     /** diffusers' class name. */
     public static final String NAME = "PNDMScheduler";
 
@@ -49,8 +49,6 @@ public final class PNDMScheduler extends AbstractScheduler {
 
     private static final int PNDM_ORDER = 4;
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float finalAlphaCumprod;
     private int numInferenceSteps;
     private long[] prkTimesteps;
     private int counter;
@@ -66,10 +64,8 @@ public final class PNDMScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public PNDMScheduler(Config config) {
-        super(NAME);
+        super(NAME, config, false, config.setAlphaToOne());
         this.config = config;
-        alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, false, NAME);
-        finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
     /** {@code PNDMScheduler.from_config(config, **overrides)}. */
@@ -153,14 +149,6 @@ public final class PNDMScheduler extends AbstractScheduler {
             r[i] = a[a.length - 1 - i];
         }
         return r;
-    }
-
-    /**
-     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
-     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
-     */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        addNoiseAtTimestep(alphasCumprod, original, noise, timestep, out);
     }
 
     private void ensureBuffers(int len) {
@@ -304,7 +292,7 @@ public final class PNDMScheduler extends AbstractScheduler {
     /** diffusers' {@code _get_prev_sample} (PNDM paper eq. 9), float32. */
     private void prevSample(float[] sample, long timestep, long prevTimestep, float[] modelOutput, float[] out) {
         float apt = alphasCumprod[(int) timestep];
-        float aptPrev = prevTimestep >= 0 ? alphasCumprod[(int) prevTimestep] : finalAlphaCumprod;
+        float aptPrev = alphaProd(prevTimestep);
         float bpt = 1f - apt;
         float bptPrev = 1f - aptPrev;
         boolean v = config.predictionType().equals("v_prediction");

@@ -8,8 +8,9 @@ package dev.sdjvm.scheduler;
 abstract class SigmaDiscreteScheduler extends IndexedSigmaScheduler {
     private final String timestepSpacing;
 
-    protected SigmaDiscreteScheduler(String name, float[] alphasCumprod, String timestepSpacing) {
-        super(name, alphasCumprod);
+    protected SigmaDiscreteScheduler(String name, BetaScheduleConfig config, boolean rescaleZeroSnr,
+            String timestepSpacing) {
+        super(name, config, rescaleZeroSnr);
         this.timestepSpacing = timestepSpacing;
     }
 

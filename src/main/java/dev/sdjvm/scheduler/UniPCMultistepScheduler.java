@@ -101,8 +101,7 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
 
     /** A scheduler with {@code config}. */
     public UniPCMultistepScheduler(Config config) {
-        super(NAME, NoiseSchedules.clampZeroTerminalSnr(NoiseSchedules.trainingAlphasCumprod(config,
-                config.rescaleBetasZeroSnr(), NAME), config.rescaleBetasZeroSnr()));
+        super(NAME, config, config.rescaleBetasZeroSnr());
         this.config = config;
     }
 
