@@ -25,10 +25,8 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
         /** Validates like diffusers. */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
-            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon`, `sample`, or `v_prediction`");
-            }
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "sample", "v_prediction"),
+                    "'" + predictionType + "' must be one of `epsilon`, `sample`, or `v_prediction`");
             ConfigChecks.timestepSpacing(timestepSpacing, "'leading' or 'trailing'");
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }

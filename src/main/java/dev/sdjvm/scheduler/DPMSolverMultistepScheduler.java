@@ -52,18 +52,14 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3, got " + solverOrder);
             }
             ConfigChecks.solverPredictionType(predictionType, NAME);
-            if (!List.of("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++").contains(algorithmType)) {
-                throw new SchedulerConfigException("algorithm_type", "'" + algorithmType + "' is not implemented for "
-                        + NAME + "; use dpmsolver++, sde-dpmsolver++, dpmsolver or sde-dpmsolver");
-            }
-            if (!List.of("midpoint", "heun").contains(solverType)) {
-                throw new SchedulerConfigException("solver_type", "'" + solverType + "' is not implemented for "
-                        + NAME + "; use midpoint or heun");
-            }
-            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
-                throw new SchedulerConfigException("final_sigmas_type",
-                        "must be one of 'zero' or 'sigma_min', got '" + finalSigmasType + "'");
-            }
+            ConfigChecks.oneOf("algorithm_type", algorithmType,
+                    List.of("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"),
+                    "'" + algorithmType + "' is not implemented for " + NAME
+                    + "; use dpmsolver++, sde-dpmsolver++, dpmsolver or sde-dpmsolver");
+            ConfigChecks.oneOf("solver_type", solverType, List.of("midpoint", "heun"),
+                    "'" + solverType + "' is not implemented for " + NAME + "; use midpoint or heun");
+            ConfigChecks.oneOf("final_sigmas_type", finalSigmasType, List.of("zero", "sigma_min"),
+                    "must be one of 'zero' or 'sigma_min', got '" + finalSigmasType + "'");
             if (!algorithmType.endsWith("dpmsolver++") && finalSigmasType.equals("zero")) {
                 throw new SchedulerConfigException("final_sigmas_type", "`final_sigmas_type` zero is not supported "
                         + "for `algorithm_type` " + algorithmType + ". Please choose `sigma_min` instead.");

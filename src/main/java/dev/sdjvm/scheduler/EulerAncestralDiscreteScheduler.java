@@ -23,10 +23,8 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
         /** Validates like diffusers ({@code prediction_type=sample} is not implemented there either). */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
-            if (!List.of("epsilon", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' is not implemented for " + NAME + "; use epsilon or v_prediction");
-            }
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
+                    "'" + predictionType + "' is not implemented for " + NAME + "; use epsilon or v_prediction");
             ConfigChecks.timestepSpacing(timestepSpacing);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }

@@ -26,20 +26,16 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
         /** Validates like diffusers. */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
-            if (!List.of("epsilon", "v_prediction", "sample", "original_sample").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
-            }
-            if (!List.of("linear", "log_linear").contains(interpolationType)) {
-                throw new SchedulerConfigException("interpolation_type", interpolationType
-                        + " is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'");
-            }
+            ConfigChecks.oneOf("prediction_type", predictionType,
+                    List.of("epsilon", "v_prediction", "sample", "original_sample"),
+                    "'" + predictionType + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
+            ConfigChecks.oneOf("interpolation_type", interpolationType, List.of("linear", "log_linear"),
+                    interpolationType
+                    + " is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'");
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
             ConfigChecks.timestepSpacing(timestepSpacing);
-            if (!List.of("discrete", "continuous").contains(timestepType)) {
-                throw new SchedulerConfigException("timestep_type", "must be 'discrete' or 'continuous', got '"
-                        + timestepType + "'");
-            }
+            ConfigChecks.oneOf("timestep_type", timestepType, List.of("discrete", "continuous"),
+                    "must be 'discrete' or 'continuous', got '" + timestepType + "'");
             ConfigChecks.finalSigmasType(finalSigmasType);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }

@@ -75,7 +75,7 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
         checkSet(timesteps);
         checkSameLength(noise, original, "noise");
         checkSameLength(out, original, "out");
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        float sigma = sigmaAt(timestep);
         float alphaT = LambdaStep.alphaOf(sigma);
         mixVp(original, noise, alphaT, sigma * alphaT, out);
     }

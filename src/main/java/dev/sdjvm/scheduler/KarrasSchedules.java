@@ -1,8 +1,8 @@
 package dev.sdjvm.scheduler;
 
 /**
- * The sigma-based (k-diffusion style) schedules shared by the Euler, Euler ancestral and LMS schedulers:
- * float timesteps for a {@code timestep_spacing}, training sigmas interpolated at them, optionally remapped to the
+ * The sigma-based (k-diffusion style) schedules shared by the Euler, Euler ancestral, LMS and UniPC schedulers:
+ * training sigmas interpolated at the timesteps ({@link NoiseSchedules#spacedTimesteps}), optionally remapped to the
  * Karras / exponential / beta sigma schedules, plus a final sigma.
  */
 final class KarrasSchedules {

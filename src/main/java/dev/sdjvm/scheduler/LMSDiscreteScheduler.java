@@ -26,10 +26,8 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
-            if (!List.of("epsilon", "v_prediction", "sample").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon`, `sample`, or `v_prediction`");
-            }
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction", "sample"),
+                    "'" + predictionType + "' must be one of `epsilon`, `sample`, or `v_prediction`");
             ConfigChecks.timestepSpacing(timestepSpacing);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }

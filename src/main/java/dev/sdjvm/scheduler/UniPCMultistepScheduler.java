@@ -38,9 +38,8 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3 here, got " + solverOrder);
             }
             ConfigChecks.solverPredictionType(predictionType, NAME);
-            if (!List.of("bh1", "bh2").contains(solverType)) {
-                throw new SchedulerConfigException("solver_type", solverType + " is not implemented for " + NAME);
-            }
+            ConfigChecks.oneOf("solver_type", solverType, List.of("bh1", "bh2"),
+                    solverType + " is not implemented for " + NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
             ConfigChecks.noFlowMatching(useFlowSigmas, useDynamicShifting, timeShiftType);
             ConfigChecks.timestepSpacing(timestepSpacing);
