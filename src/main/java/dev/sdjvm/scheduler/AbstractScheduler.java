@@ -17,7 +17,7 @@ abstract class AbstractScheduler implements Scheduler {
     }
 
     @Override
-    public final String name() {
+    public String name() {
         return name;
     }
 
