@@ -1,9 +1,25 @@
 package dev.sdjvm.scheduler;
 
-/** Shared plumbing: noise source, batch size, argument checks. */
+/**
+ * Shared plumbing: noise source, batch size, the timestep table, argument checks, and diffusers'
+ * {@code SchedulerMixin} defaults for variance-preserving schedulers (unit initial noise, model input = sample),
+ * which the sigma-based schedulers override.
+ */
 abstract class AbstractScheduler implements Scheduler {
     protected NoiseSource noise;
     protected int batchSize = 1;
+    /** The current schedule in loop order, or null before {@link #setTimesteps}. */
+    protected double[] timesteps;
+    private final String name;
+
+    protected AbstractScheduler(String name) {
+        this.name = name;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
 
     @Override
     public void setNoiseSource(NoiseSource noise) {
@@ -16,6 +32,26 @@ abstract class AbstractScheduler implements Scheduler {
             throw new dev.sdjvm.InvalidRequestException("batch_size", "must be at least 1, got " + batchSize);
         }
         this.batchSize = batchSize;
+    }
+
+    @Override
+    public double[] timesteps() {
+        checkSet(timesteps);
+        return timesteps.clone();
+    }
+
+    /** diffusers' default {@code init_noise_sigma = 1.0}. */
+    @Override
+    public float initNoiseSigma() {
+        return 1f;
+    }
+
+    /** diffusers' default {@code scale_model_input}: the sample itself (copied into {@code out}). */
+    @Override
+    public void scaleModelInput(float[] sample, double timestep, float[] out) {
+        if (out != sample) {
+            System.arraycopy(sample, 0, out, 0, sample.length);
+        }
     }
 
     /** Fills {@code buf} from the noise source, or fails clearly when none is set. */
@@ -37,6 +73,20 @@ abstract class AbstractScheduler implements Scheduler {
         if (timesteps == null) {
             throw new IllegalStateException("Number of inference steps is not set: call setTimesteps before "
                     + "using " + name());
+        }
+    }
+
+    /** The checks every {@code step} starts with: a schedule is set, the arrays have the sample's length. */
+    protected final void checkStepArgs(float[] modelOutput, float[] sample, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(modelOutput, sample, "model output");
+        checkSameLength(out, sample, "out");
+    }
+
+    /** {@code out = alpha * original + sigma * noise} in float32. */
+    protected static void mixVp(float[] original, float[] noise, float alpha, float sigma, float[] out) {
+        for (int i = 0; i < original.length; i++) {
+            out[i] = alpha * original[i] + sigma * noise[i];
         }
     }
 }

@@ -2,6 +2,7 @@ package dev.sdjvm.scheduler;
 
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -48,6 +49,72 @@ final class ConfigValues {
             }
         }
         return new ConfigValues(kept);
+    }
+
+    /** The training-schedule keys every scheduler takes. */
+    static final List<String> TRAINING_KEYS = List.of("num_train_timesteps", "beta_start", "beta_end",
+            "beta_schedule", "trained_betas");
+
+    /** A scheduler's accepted keys: {@link #TRAINING_KEYS} plus {@code classKeys}. */
+    static Set<String> withTrainingKeys(String... classKeys) {
+        Set<String> keys = new LinkedHashSet<>(TRAINING_KEYS);
+        keys.addAll(List.of(classKeys));
+        return Set.copyOf(keys);
+    }
+
+    /** {@code num_train_timesteps} (diffusers' default 1000). */
+    int numTrainTimesteps() {
+        return getInt("num_train_timesteps", 1000);
+    }
+
+    /** {@code beta_start} (default 0.0001). */
+    double betaStart() {
+        return getDouble("beta_start", 0.0001);
+    }
+
+    /** {@code beta_end} (default 0.02). */
+    double betaEnd() {
+        return getDouble("beta_end", 0.02);
+    }
+
+    /** {@code beta_schedule} (default linear). */
+    String betaSchedule() {
+        return getString("beta_schedule", "linear");
+    }
+
+    /** {@code trained_betas} (default null). */
+    double[] trainedBetas() {
+        return getDoubleArray("trained_betas");
+    }
+
+    /** {@code prediction_type} (default epsilon). */
+    String predictionType() {
+        return getString("prediction_type", "epsilon");
+    }
+
+    /** {@code steps_offset} (default 0). */
+    int stepsOffset() {
+        return getInt("steps_offset", 0);
+    }
+
+    /** {@code rescale_betas_zero_snr} (default false). */
+    boolean rescaleBetasZeroSnr() {
+        return getBool("rescale_betas_zero_snr", false);
+    }
+
+    /** {@code thresholding} (default false). */
+    boolean thresholding() {
+        return getBool("thresholding", false);
+    }
+
+    /** {@code dynamic_thresholding_ratio} (default 0.995). */
+    double dynamicThresholdingRatio() {
+        return getDouble("dynamic_thresholding_ratio", 0.995);
+    }
+
+    /** {@code sample_max_value} (default 1.0). */
+    double sampleMaxValue() {
+        return getDouble("sample_max_value", 1.0);
     }
 
     boolean has(String key) {

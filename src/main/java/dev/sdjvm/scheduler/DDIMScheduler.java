@@ -8,64 +8,46 @@ import java.util.Set;
  * diffusers' {@code DDIMScheduler}, reproducing diffusers 0.40 numerically. {@link #setEta} sets the step's
  * {@code eta} (default 0, deterministic); with {@code eta > 0} each step draws one noise array.
  */
-public final class DDIMScheduler extends AbstractScheduler {
+public final class DDIMScheduler extends AlphasCumprodScheduler {
     /** diffusers' class name. */
     public static final String NAME = "DDIMScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "clip_sample", "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
-            "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value", "timestep_spacing",
-            "rescale_betas_zero_snr");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("clip_sample", "set_alpha_to_one", "steps_offset",
+            "prediction_type", "thresholding", "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value",
+            "timestep_spacing", "rescale_betas_zero_snr");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean clipSample, boolean setAlphaToOne, int stepsOffset, String predictionType,
             boolean thresholding, double dynamicThresholdingRatio, double clipSampleRange, double sampleMaxValue,
-            String timestepSpacing, boolean rescaleBetasZeroSnr) {
+            String timestepSpacing, boolean rescaleBetasZeroSnr) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
-            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon`, `sample`, or `v_prediction`");
-            }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "sample", "v_prediction"),
+                    "'" + predictionType + "' must be one of `epsilon`, `sample`, or `v_prediction`");
+            ConfigChecks.timestepSpacing(timestepSpacing, "'leading' or 'trailing'");
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code DDIMScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getBool("clip_sample", true),
-                    v.getBool("set_alpha_to_one", true), v.getInt("steps_offset", 0),
-                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
-                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("clip_sample_range", 1.0),
-                    v.getDouble("sample_max_value", 1.0), v.getString("timestep_spacing", "leading"),
-                    v.getBool("rescale_betas_zero_snr", false));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getBool("clip_sample", true), v.getBool("set_alpha_to_one", true), v.stepsOffset(),
+                    v.predictionType(), v.thresholding(), v.dynamicThresholdingRatio(),
+                    v.getDouble("clip_sample_range", 1.0), v.sampleMaxValue(),
+                    v.getString("timestep_spacing", "leading"), v.rescaleBetasZeroSnr());
         }
     }
 
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float finalAlphaCumprod;
-    private double[] timesteps;
     private int numInferenceSteps;
     private float eta;
     private boolean useClippedModelOutput;
@@ -75,14 +57,8 @@ public final class DDIMScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public DDIMScheduler(Config config) {
+        super(NAME, config, config.rescaleBetasZeroSnr(), config.setAlphaToOne());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
     /** {@code DDIMScheduler.from_config(config, **overrides)}. */
@@ -93,11 +69,6 @@ public final class DDIMScheduler extends AbstractScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /** The step's {@code eta} (DDIM 0 .. DDPM-like 1); the SD pipeline passes its {@code eta} argument here. */
@@ -118,80 +89,14 @@ public final class DDIMScheduler extends AbstractScheduler {
         NoiseSchedules.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
         NoiseSchedules.checkNotAboveTrain(n, nTrain, NAME);
-        double[] ts;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - 1 - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = nTrain / n;
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - 1 - k) * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: {
-                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = (long) Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-        }
-        this.timesteps = ts;
+        this.timesteps = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+                true);
         this.numInferenceSteps = n;
     }
 
     @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    /**
-     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
-     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
-     */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float ac = alphasCumprod[(int) timestep];
-        float a = (float) Math.sqrt(ac);
-        float b = (float) Math.sqrt(1f - ac);
-        for (int i = 0; i < original.length; i++) {
-            out[i] = a * original[i] + b * noise[i];
-        }
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
-    }
-
-    /** {@code alphas_cumprod[t]} or the final one for t < 0. */
-    private float alphaProd(int t) {
-        return t >= 0 ? alphasCumprod[t] : finalAlphaCumprod;
-    }
-
-    @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
+        checkStepArgs(modelOutput, sample, out);
         int len = sample.length;
         if (x0Buf == null || x0Buf.length != len) {
             x0Buf = new float[len];
@@ -207,17 +112,7 @@ public final class DDIMScheduler extends AbstractScheduler {
         float sqrtBpt = (float) Math.sqrt(bpt);
         float[] x0 = x0Buf;
         String pt = config.predictionType();
-        if (pt.equals("epsilon")) {
-            for (int i = 0; i < len; i++) {
-                x0[i] = (sample[i] - sqrtBpt * modelOutput[i]) / sqrtApt;
-            }
-        } else if (pt.equals("sample")) {
-            System.arraycopy(modelOutput, 0, x0, 0, len);
-        } else {
-            for (int i = 0; i < len; i++) {
-                x0[i] = sqrtApt * sample[i] - sqrtBpt * modelOutput[i];
-            }
-        }
+        Predictions.toX0(pt, modelOutput, sample, sqrtApt, sqrtBpt, x0, len);
         if (config.thresholding()) {
             NoiseSchedules.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
                     (float) config.sampleMaxValue(), sortBuf);

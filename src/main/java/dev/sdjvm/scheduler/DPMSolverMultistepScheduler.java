@@ -15,17 +15,16 @@ import java.util.Set;
  * library does not implement, raise {@link SchedulerConfigException} naming the key. The SDE variants draw one
  * noise array per step from the {@link NoiseSource}.
  */
-public final class DPMSolverMultistepScheduler extends AbstractScheduler {
+public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     /** diffusers' class name. */
     public static final String NAME = "DPMSolverMultistepScheduler";
 
     /** The keys of diffusers' {@code DPMSolverMultistepScheduler.__init__}. */
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "solver_order", "prediction_type", "thresholding", "dynamic_thresholding_ratio",
-            "sample_max_value", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final",
-            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas",
-            "flow_shift", "final_sigmas_type", "lambda_min_clipped", "variance_type", "timestep_spacing",
-            "steps_offset", "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("solver_order", "prediction_type", "thresholding",
+            "dynamic_thresholding_ratio", "sample_max_value", "algorithm_type", "solver_type", "lower_order_final",
+            "euler_at_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas",
+            "use_flow_sigmas", "flow_shift", "final_sigmas_type", "lambda_min_clipped", "variance_type",
+            "timestep_spacing", "steps_offset", "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type");
 
     /**
      * The effective configuration, diffusers' keys camelCased (defaults are diffusers' defaults).
@@ -39,17 +38,12 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
             boolean lowerOrderFinal, boolean eulerAtFinal, boolean useKarrasSigmas, boolean useExponentialSigmas,
             boolean useBetaSigmas, boolean useLuLambdas, boolean useFlowSigmas, double flowShift,
             String finalSigmasType, double lambdaMinClipped, String varianceType, String timestepSpacing,
-            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType) {
+            int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType)
+            implements BetaScheduleConfig {
 
         /** Validates like diffusers' constructor, plus the options this library does not implement. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (trainedBetas != null && trainedBetas.length != numTrainTimesteps) {
                 throw new SchedulerConfigException("trained_betas", "has " + trainedBetas.length
                         + " values but num_train_timesteps is " + numTrainTimesteps);
@@ -57,26 +51,15 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
             if (solverOrder < 1 || solverOrder > 3) {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3, got " + solverOrder);
             }
-            if ("flow_prediction".equals(predictionType)) {
-                throw new SchedulerConfigException("prediction_type",
-                        "'flow_prediction' (flow matching) is not supported by this library");
-            }
-            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of epsilon, sample, v_prediction for " + NAME);
-            }
-            if (!List.of("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++").contains(algorithmType)) {
-                throw new SchedulerConfigException("algorithm_type", "'" + algorithmType + "' is not implemented for "
-                        + NAME + "; use dpmsolver++, sde-dpmsolver++, dpmsolver or sde-dpmsolver");
-            }
-            if (!List.of("midpoint", "heun").contains(solverType)) {
-                throw new SchedulerConfigException("solver_type", "'" + solverType + "' is not implemented for "
-                        + NAME + "; use midpoint or heun");
-            }
-            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
-                throw new SchedulerConfigException("final_sigmas_type",
-                        "must be one of 'zero' or 'sigma_min', got '" + finalSigmasType + "'");
-            }
+            ConfigChecks.solverPredictionType(predictionType, NAME);
+            ConfigChecks.oneOf("algorithm_type", algorithmType,
+                    List.of("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"),
+                    "'" + algorithmType + "' is not implemented for " + NAME
+                    + "; use dpmsolver++, sde-dpmsolver++, dpmsolver or sde-dpmsolver");
+            ConfigChecks.oneOf("solver_type", solverType, List.of("midpoint", "heun"),
+                    "'" + solverType + "' is not implemented for " + NAME + "; use midpoint or heun");
+            ConfigChecks.oneOf("final_sigmas_type", finalSigmasType, List.of("zero", "sigma_min"),
+                    "must be one of 'zero' or 'sigma_min', got '" + finalSigmasType + "'");
             if (!algorithmType.endsWith("dpmsolver++") && finalSigmasType.equals("zero")) {
                 throw new SchedulerConfigException("final_sigmas_type", "`final_sigmas_type` zero is not supported "
                         + "for `algorithm_type` " + algorithmType + ". Please choose `sigma_min` instead.");
@@ -94,25 +77,12 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
                 throw new SchedulerConfigException("use_lu_lambdas", "cannot be combined with use_karras_sigmas, "
                         + "use_exponential_sigmas or use_beta_sigmas (diffusers would silently ignore one of them)");
             }
-            if (useFlowSigmas) {
-                throw new SchedulerConfigException("use_flow_sigmas",
-                        "flow-matching sigmas are not supported by this library");
-            }
-            if (useDynamicShifting) {
-                throw new SchedulerConfigException("use_dynamic_shifting",
-                        "dynamic shifting (flow matching) is not supported by this library");
-            }
-            if (!"exponential".equals(timeShiftType)) {
-                throw new SchedulerConfigException("time_shift_type", "must be 'exponential', got '" + timeShiftType + "'");
-            }
+            ConfigChecks.noFlowMatching(useFlowSigmas, useDynamicShifting, timeShiftType);
             if (varianceType != null && !List.of("learned", "learned_range").contains(varianceType)) {
                 throw new SchedulerConfigException("variance_type",
                         "must be null, 'learned' or 'learned_range', got '" + varianceType + "'");
             }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
+            ConfigChecks.timestepSpacing(timestepSpacing);
             if (Double.isNaN(lambdaMinClipped)) {
                 throw new SchedulerConfigException("lambda_min_clipped", "must be a number or -inf");
             }
@@ -120,12 +90,12 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
                 throw new SchedulerConfigException("dynamic_thresholding_ratio",
                         "must be in [0, 1], got " + dynamicThresholdingRatio);
             }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** diffusers' defaults. */
@@ -144,55 +114,38 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
             if (List.of("logrho", "bh1", "bh2").contains(solverType)) {
                 solverType = "midpoint"; // diffusers maps DEIS/UniPC solver types to midpoint
             }
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getInt("solver_order", 2),
-                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
-                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("sample_max_value", 1.0),
-                    algorithm, solverType, v.getBool("lower_order_final", true), v.getBool("euler_at_final", false),
-                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
-                    v.getBool("use_beta_sigmas", false), v.getBool("use_lu_lambdas", false),
-                    v.getBool("use_flow_sigmas", false), v.getDouble("flow_shift", 1.0),
-                    v.getString("final_sigmas_type", "zero"), v.getDouble("lambda_min_clipped",
-                            Double.NEGATIVE_INFINITY), v.getString("variance_type", null),
-                    v.getString("timestep_spacing", "linspace"), v.getInt("steps_offset", 0),
-                    v.getBool("rescale_betas_zero_snr", false), v.getBool("use_dynamic_shifting", false),
-                    v.getString("time_shift_type", "exponential"));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getInt("solver_order", 2), v.predictionType(), v.thresholding(), v.dynamicThresholdingRatio(),
+                    v.sampleMaxValue(), algorithm, solverType, v.getBool("lower_order_final", true),
+                    v.getBool("euler_at_final", false), v.getBool("use_karras_sigmas", false),
+                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
+                    v.getBool("use_lu_lambdas", false), v.getBool("use_flow_sigmas", false),
+                    v.getDouble("flow_shift", 1.0), v.getString("final_sigmas_type", "zero"),
+                    v.getDouble("lambda_min_clipped", Double.NEGATIVE_INFINITY), v.getString("variance_type", null),
+                    v.getString("timestep_spacing", "linspace"), v.stepsOffset(), v.rescaleBetasZeroSnr(),
+                    v.getBool("use_dynamic_shifting", false), v.getString("time_shift_type", "exponential"));
         }
     }
 
     private final Config config;
     private final boolean plusPlus;
     private final boolean sde;
-    private final float[] alphasCumprod;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
     private final float[] lambdaT;
 
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private int lowerOrderNums;
 
     // per-sample buffers, allocated on the first step for a given length
     private float[][] history; // history[order-1] = newest converted output (diffusers' model_outputs[-1])
     private float[] noiseBuf;
     private float[] sortBuf;
+    private final LambdaStep transition = new LambdaStep();
 
     /** A scheduler with {@code config}; call {@link #setTimesteps} before stepping. */
     public DPMSolverMultistepScheduler(Config config) {
+        super(NAME, config, config.rescaleBetasZeroSnr());
         this.config = config;
         this.plusPlus = config.algorithmType().endsWith("dpmsolver++");
         this.sde = config.algorithmType().startsWith("sde-");
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
-        }
         int n = alphasCumprod.length;
         lambdaT = new float[n];
         for (int i = 0; i < n; i++) {
@@ -200,8 +153,6 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
             float s = (float) Math.sqrt(1f - alphasCumprod[i]);
             lambdaT[i] = TorchMath.log(a) - TorchMath.log(s);
         }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}. */
@@ -212,11 +163,6 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /** float32 {@code alphas_cumprod} of the training schedule (a copy). */
@@ -240,34 +186,8 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         }
         int lastTimestep = nTrain - clippedIdx;
         int n = numInferenceSteps;
-        double[] ts;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, lastTimestep - 1, n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = lastTimestep / (n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - k) * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: { // trailing
-                double stepRatio = (double) nTrain / n;
-                double[] ar = NoiseSchedules.arange(lastTimestep, 0, -stepRatio);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-        }
+        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
+                config.stepsOffset());
         boolean roundT = !config.betaSchedule().equals("squaredcos_cap_v2");
         double[] sig;
         double sigMin = trainSigmas[0];
@@ -304,9 +224,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         for (int i = 0; i < ts.length; i++) {
             ts[i] = (double) (long) ts[i]; // .to(torch.int64) truncates
         }
-        this.timesteps = ts;
-        this.sigmas = s;
-        this.stepIndex = -1;
+        setSchedule(ts, s);
         this.lowerOrderNums = 0;
         if (history != null) {
             for (float[] h : history) {
@@ -324,33 +242,9 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         return t;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1.0f;
-    }
-
     /** The index of the next step (diffusers' {@code step_index}), or -1 before the first step. */
     public int stepIndex() {
         return stepIndex;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
     }
 
     /**
@@ -358,15 +252,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
      * {@code timestep} in the current schedule (img2img / inpainting), written into {@code out}.
      */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        float alphaT = alphaOf(sigma);
-        float sigmaT = sigma * alphaT;
-        for (int i = 0; i < original.length; i++) {
-            out[i] = alphaT * original[i] + sigmaT * noise[i];
-        }
+        addNoiseAtSigma(original, noise, timestep, out);
     }
 
     private void ensureBuffers(int len) {
@@ -375,14 +261,6 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
             noiseBuf = sde ? new float[len] : null;
             sortBuf = config.thresholding() ? new float[len] : null;
         }
-    }
-
-    private static float alphaOf(float sigma) {
-        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
-    }
-
-    private static float logf(float x) {
-        return TorchMath.log(x);
     }
 
     private static float expf(float x) {
@@ -398,9 +276,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         checkSet(timesteps);
         checkSameLength(out, sample, "out");
         int len = sample.length;
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
+        initStepIndex(timestep);
         if (stepIndex >= timesteps.length) {
             throw new IllegalStateException(NAME + ": all " + timesteps.length + " steps are done; call setTimesteps");
         }
@@ -444,7 +320,7 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         }
         boolean split = modelOutput.length == 2 * len; // learned variance: the first half of the channels per sample
         float sigma = sigmas[stepIndex];
-        float alphaT = alphaOf(sigma);
+        float alphaT = LambdaStep.alphaOf(sigma);
         float sigmaT = sigma * alphaT;
         float[] m = modelOutput;
         if (split) {
@@ -455,45 +331,17 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
         }
         String pt = config.predictionType();
         if (plusPlus) {
-            if (pt.equals("epsilon")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - sigmaT * m[i]) / alphaT;
-                }
-            } else if (pt.equals("sample")) {
-                if (m != dst) {
-                    System.arraycopy(m, 0, dst, 0, len);
-                }
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * sample[i] - sigmaT * m[i];
-                }
-            }
+            Predictions.toX0(pt, m, sample, alphaT, sigmaT, dst, len);
         } else {
-            if (pt.equals("epsilon")) {
-                if (m != dst) {
-                    System.arraycopy(m, 0, dst, 0, len);
-                }
-            } else if (pt.equals("sample")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - alphaT * m[i]) / sigmaT;
-                }
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * m[i] + sigmaT * sample[i];
-                }
-            }
+            Predictions.toEpsilon(pt, m, sample, alphaT, sigmaT, dst, len);
         }
         if (config.thresholding()) {
             if (plusPlus) {
                 threshold(dst);
             } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - sigmaT * dst[i]) / alphaT; // x0 from epsilon
-                }
+                Predictions.x0FromEpsilon(dst, sample, alphaT, sigmaT, dst, len);
                 threshold(dst);
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - alphaT * dst[i]) / sigmaT; // epsilon from thresholded x0
-                }
+                Predictions.epsilonFromX0(dst, sample, alphaT, sigmaT, dst, len);
             }
         }
     }
@@ -503,207 +351,147 @@ public final class DPMSolverMultistepScheduler extends AbstractScheduler {
                 (float) config.sampleMaxValue(), sortBuf);
     }
 
+    // The updates below are written as out = a * sample + b * m0 (+ c * D1 (+ d * D2)) (+ e * noise) with the signs
+    // folded into the coefficients (x - y * m is x + (-y) * m exactly in IEEE arithmetic), in diffusers' order.
+
     private void firstOrder(float[] m0, float[] sample, float[] out) {
-        float sigT = sigmas[stepIndex + 1];
-        float sigS = sigmas[stepIndex];
-        float alphaT = alphaOf(sigT);
-        sigT = sigT * alphaT;
-        float alphaS = alphaOf(sigS);
-        sigS = sigS * alphaS;
-        float lambdaT = logf(alphaT) - logf(sigT);
-        float lambdaS = logf(alphaS) - logf(sigS);
-        float h = lambdaT - lambdaS;
-        int len = sample.length;
+        LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
+        float alphaT = st.alphaT;
+        float sigT = st.sigmaT;
+        float h = st.h;
+        float a;
+        float b;
+        float e = 0f;
         switch (config.algorithmType()) {
-            case "dpmsolver++": {
-                float a = sigT / sigS;
-                float b = alphaT * (expf(-h) - 1f);
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] - b * m0[i];
-                }
+            case "dpmsolver++":
+                a = sigT / st.sigmaS;
+                b = -(alphaT * (expf(-h) - 1f));
                 break;
-            }
-            case "dpmsolver": {
-                float a = alphaT / alphaS;
-                float b = sigT * (expf(h) - 1f);
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] - b * m0[i];
-                }
+            case "dpmsolver":
+                a = alphaT / st.alphaS;
+                b = -(sigT * (expf(h) - 1f));
                 break;
-            }
-            case "sde-dpmsolver++": {
-                float a = sigT / sigS * expf(-h);
-                float b = alphaT * (1f - expf(-2f * h));
-                float c = sigT * sqrtf(1f - expf(-2f * h));
-                float[] z = noiseBuf;
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] + b * m0[i] + c * z[i];
-                }
+            case "sde-dpmsolver++":
+                a = sigT / st.sigmaS * expf(-h);
+                b = alphaT * (1f - expf(-2f * h));
+                e = sigT * sqrtf(1f - expf(-2f * h));
                 break;
-            }
-            default: { // sde-dpmsolver
-                float a = alphaT / alphaS;
-                float b = 2f * (sigT * (expf(h) - 1f));
-                float c = sigT * sqrtf(expf(2f * h) - 1f);
-                float[] z = noiseBuf;
-                for (int i = 0; i < len; i++) {
-                    out[i] = a * sample[i] - b * m0[i] + c * z[i];
-                }
+            default: // sde-dpmsolver
+                a = alphaT / st.alphaS;
+                b = -(2f * (sigT * (expf(h) - 1f)));
+                e = sigT * sqrtf(expf(2f * h) - 1f);
                 break;
-            }
+        }
+        int len = sample.length;
+        float[] z = noiseBuf;
+        for (int i = 0; i < len; i++) {
+            float x = a * sample[i] + b * m0[i];
+            out[i] = sde ? x + e * z[i] : x;
         }
     }
 
     private void secondOrder(float[] m0, float[] m1, float[] sample, float[] out) {
-        float sigT = sigmas[stepIndex + 1];
-        float sigS0 = sigmas[stepIndex];
-        float sigS1 = sigmas[stepIndex - 1];
-        float alphaT = alphaOf(sigT);
-        sigT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        sigS0 = sigS0 * alphaS0;
-        float alphaS1 = alphaOf(sigS1);
-        sigS1 = sigS1 * alphaS1;
-        float lambdaT = logf(alphaT) - logf(sigT);
-        float lambdaS0 = logf(alphaS0) - logf(sigS0);
-        float lambdaS1 = logf(alphaS1) - logf(sigS1);
-        float h = lambdaT - lambdaS0;
-        float h0 = lambdaS0 - lambdaS1;
+        LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
+        float alphaT = st.alphaT;
+        float sigT = st.sigmaT;
+        float h = st.h;
+        float h0 = st.lambdaS - LambdaStep.lambdaOf(sigmas[stepIndex - 1]);
         float r0 = h0 / h;
         float k = 1f / r0; // D1 = (1 / r0) * (m0 - m1)
         boolean midpoint = config.solverType().equals("midpoint");
-        int len = sample.length;
-        float[] z = noiseBuf;
+        float a;
+        float b;
+        float c;
+        float e = 0f;
         switch (config.algorithmType()) {
             case "dpmsolver++": {
-                float a = sigT / sigS0;
-                float b = alphaT * (expf(-h) - 1f);
-                if (midpoint) {
-                    float c = 0.5f * b;
-                    for (int i = 0; i < len; i++) {
-                        float d1 = k * (m0[i] - m1[i]);
-                        out[i] = a * sample[i] - b * m0[i] - c * d1;
-                    }
-                } else {
-                    float c = alphaT * ((expf(-h) - 1f) / h + 1f);
-                    for (int i = 0; i < len; i++) {
-                        float d1 = k * (m0[i] - m1[i]);
-                        out[i] = a * sample[i] - b * m0[i] + c * d1;
-                    }
-                }
+                float bb = alphaT * (expf(-h) - 1f);
+                a = sigT / st.sigmaS;
+                b = -bb;
+                c = midpoint ? -(0.5f * bb) : alphaT * ((expf(-h) - 1f) / h + 1f);
                 break;
             }
             case "dpmsolver": {
-                float a = alphaT / alphaS0;
-                float b = sigT * (expf(h) - 1f);
-                float c = midpoint ? 0.5f * b : sigT * ((expf(h) - 1f) / h - 1f);
-                for (int i = 0; i < len; i++) {
-                    float d1 = k * (m0[i] - m1[i]);
-                    out[i] = a * sample[i] - b * m0[i] - c * d1;
-                }
+                float bb = sigT * (expf(h) - 1f);
+                a = alphaT / st.alphaS;
+                b = -bb;
+                c = -(midpoint ? 0.5f * bb : sigT * ((expf(h) - 1f) / h - 1f));
                 break;
             }
-            case "sde-dpmsolver++": {
-                float a = sigT / sigS0 * expf(-h);
-                float b = alphaT * (1f - expf(-2f * h));
-                float c = midpoint ? 0.5f * b : alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
-                float e = sigT * sqrtf(1f - expf(-2f * h));
-                for (int i = 0; i < len; i++) {
-                    float d1 = k * (m0[i] - m1[i]);
-                    out[i] = a * sample[i] + b * m0[i] + c * d1 + e * z[i];
-                }
+            case "sde-dpmsolver++":
+                a = sigT / st.sigmaS * expf(-h);
+                b = alphaT * (1f - expf(-2f * h));
+                c = midpoint ? 0.5f * b : alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
+                e = sigT * sqrtf(1f - expf(-2f * h));
                 break;
-            }
-            default: { // sde-dpmsolver
-                float a = alphaT / alphaS0;
-                float b = 2f * (sigT * (expf(h) - 1f));
-                float c = midpoint ? sigT * (expf(h) - 1f) : 2f * (sigT * ((expf(h) - 1f) / h - 1f));
-                float e = sigT * sqrtf(expf(2f * h) - 1f);
-                for (int i = 0; i < len; i++) {
-                    float d1 = k * (m0[i] - m1[i]);
-                    out[i] = a * sample[i] - b * m0[i] - c * d1 + e * z[i];
-                }
+            default: // sde-dpmsolver
+                a = alphaT / st.alphaS;
+                b = -(2f * (sigT * (expf(h) - 1f)));
+                c = -(midpoint ? sigT * (expf(h) - 1f) : 2f * (sigT * ((expf(h) - 1f) / h - 1f)));
+                e = sigT * sqrtf(expf(2f * h) - 1f);
                 break;
-            }
+        }
+        int len = sample.length;
+        float[] z = noiseBuf;
+        for (int i = 0; i < len; i++) {
+            float d1 = k * (m0[i] - m1[i]);
+            float x = a * sample[i] + b * m0[i] + c * d1;
+            out[i] = sde ? x + e * z[i] : x;
         }
     }
 
     private void thirdOrder(float[] m0, float[] m1, float[] m2, float[] sample, float[] out) {
-        float sigT = sigmas[stepIndex + 1];
-        float sigS0 = sigmas[stepIndex];
-        float sigS1 = sigmas[stepIndex - 1];
-        float sigS2 = sigmas[stepIndex - 2];
-        float alphaT = alphaOf(sigT);
-        sigT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        sigS0 = sigS0 * alphaS0;
-        float alphaS1 = alphaOf(sigS1);
-        sigS1 = sigS1 * alphaS1;
-        float alphaS2 = alphaOf(sigS2);
-        sigS2 = sigS2 * alphaS2;
-        float lambdaT = logf(alphaT) - logf(sigT);
-        float lambdaS0 = logf(alphaS0) - logf(sigS0);
-        float lambdaS1 = logf(alphaS1) - logf(sigS1);
-        float lambdaS2 = logf(alphaS2) - logf(sigS2);
-        float h = lambdaT - lambdaS0;
-        float h0 = lambdaS0 - lambdaS1;
-        float h1 = lambdaS1 - lambdaS2;
+        LambdaStep st = transition.set(sigmas[stepIndex], sigmas[stepIndex + 1]);
+        float alphaT = st.alphaT;
+        float sigT = st.sigmaT;
+        float h = st.h;
+        float lambdaS1 = LambdaStep.lambdaOf(sigmas[stepIndex - 1]);
+        float h0 = st.lambdaS - lambdaS1;
+        float h1 = lambdaS1 - LambdaStep.lambdaOf(sigmas[stepIndex - 2]);
         float r0 = h0 / h;
         float r1 = h1 / h;
         float k0 = 1f / r0;
         float k1 = 1f / r1;
         float kd1 = r0 / (r0 + r1);
         float kd2 = 1f / (r0 + r1);
-        int len = sample.length;
+        float a;
+        float b;
+        float c;
+        float d;
+        float e = 0f;
         switch (config.algorithmType()) {
-            case "dpmsolver++": {
-                float a = sigT / sigS0;
-                float b = alphaT * (expf(-h) - 1f);
-                float c = alphaT * ((expf(-h) - 1f) / h + 1f);
-                float d = alphaT * ((expf(-h) - 1f + h) / (h * h) - 0.5f);
-                for (int i = 0; i < len; i++) {
-                    float d10 = k0 * (m0[i] - m1[i]);
-                    float d11 = k1 * (m1[i] - m2[i]);
-                    float diff = d10 - d11;
-                    float dd1 = d10 + kd1 * diff;
-                    float dd2 = kd2 * diff;
-                    out[i] = a * sample[i] - b * m0[i] + c * dd1 - d * dd2;
-                }
+            case "dpmsolver++":
+                a = sigT / st.sigmaS;
+                b = -(alphaT * (expf(-h) - 1f));
+                c = alphaT * ((expf(-h) - 1f) / h + 1f);
+                d = -(alphaT * ((expf(-h) - 1f + h) / (h * h) - 0.5f));
                 break;
-            }
-            case "dpmsolver": {
-                float a = alphaT / alphaS0;
-                float b = sigT * (expf(h) - 1f);
-                float c = sigT * ((expf(h) - 1f) / h - 1f);
-                float d = sigT * ((expf(h) - 1f - h) / (h * h) - 0.5f);
-                for (int i = 0; i < len; i++) {
-                    float d10 = k0 * (m0[i] - m1[i]);
-                    float d11 = k1 * (m1[i] - m2[i]);
-                    float diff = d10 - d11;
-                    float dd1 = d10 + kd1 * diff;
-                    float dd2 = kd2 * diff;
-                    out[i] = a * sample[i] - b * m0[i] - c * dd1 - d * dd2;
-                }
+            case "dpmsolver":
+                a = alphaT / st.alphaS;
+                b = -(sigT * (expf(h) - 1f));
+                c = -(sigT * ((expf(h) - 1f) / h - 1f));
+                d = -(sigT * ((expf(h) - 1f - h) / (h * h) - 0.5f));
                 break;
-            }
             default: { // sde-dpmsolver++ (sde-dpmsolver with order 3 is rejected by Config)
-                float a = sigT / sigS0 * expf(-h);
-                float b = alphaT * (1f - expf(-2f * h));
-                float c = alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
                 float twoH = 2f * h;
-                float d = alphaT * ((1f - expf(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
-                float e = sigT * sqrtf(1f - expf(-2f * h));
-                float[] z = noiseBuf;
-                for (int i = 0; i < len; i++) {
-                    float d10 = k0 * (m0[i] - m1[i]);
-                    float d11 = k1 * (m1[i] - m2[i]);
-                    float diff = d10 - d11;
-                    float dd1 = d10 + kd1 * diff;
-                    float dd2 = kd2 * diff;
-                    out[i] = a * sample[i] + b * m0[i] + c * dd1 + d * dd2 + e * z[i];
-                }
+                a = sigT / st.sigmaS * expf(-h);
+                b = alphaT * (1f - expf(-2f * h));
+                c = alphaT * ((1f - expf(-2f * h)) / (-2f * h) + 1f);
+                d = alphaT * ((1f - expf(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
+                e = sigT * sqrtf(1f - expf(-2f * h));
                 break;
             }
+        }
+        int len = sample.length;
+        float[] z = noiseBuf;
+        for (int i = 0; i < len; i++) {
+            float d10 = k0 * (m0[i] - m1[i]);
+            float d11 = k1 * (m1[i] - m2[i]);
+            float diff = d10 - d11;
+            float dd1 = d10 + kd1 * diff;
+            float dd2 = kd2 * diff;
+            float x = a * sample[i] + b * m0[i] + c * dd1 + d * dd2;
+            out[i] = sde ? x + e * z[i] : x;
         }
     }
 }

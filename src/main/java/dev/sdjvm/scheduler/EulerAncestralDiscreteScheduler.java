@@ -8,74 +8,48 @@ import java.util.Set;
  * diffusers' {@code EulerAncestralDiscreteScheduler} ("Euler a"): an Euler step to sigma_down plus fresh noise
  * scaled by sigma_up, one {@link NoiseSource#fill} per step, reproducing diffusers 0.40 numerically.
  */
-public final class EulerAncestralDiscreteScheduler extends AbstractScheduler {
+public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "EulerAncestralDiscreteScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "prediction_type", "timestep_spacing", "steps_offset", "rescale_betas_zero_snr");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("prediction_type", "timestep_spacing", "steps_offset",
+            "rescale_betas_zero_snr");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, String predictionType, String timestepSpacing, int stepsOffset,
-            boolean rescaleBetasZeroSnr) {
+            boolean rescaleBetasZeroSnr) implements BetaScheduleConfig {
 
         /** Validates like diffusers ({@code prediction_type=sample} is not implemented there either). */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
-            if (!List.of("epsilon", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' is not implemented for " + NAME + "; use epsilon or v_prediction");
-            }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
+                    "'" + predictionType + "' is not implemented for " + NAME + "; use epsilon or v_prediction");
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getString("prediction_type", "epsilon"),
-                    v.getString("timestep_spacing", "linspace"), v.getInt("steps_offset", 0),
-                    v.getBool("rescale_betas_zero_snr", false));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.predictionType(), v.getString("timestep_spacing", "linspace"), v.stepsOffset(),
+                    v.rescaleBetasZeroSnr());
         }
     }
 
     private final Config config;
-    private final float[] trainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private float[] noiseBuf;
 
     /** A scheduler with {@code config}. */
     public EulerAncestralDiscreteScheduler(Config config) {
+        super(NAME, config, config.rescaleBetasZeroSnr(), config.timestepSpacing());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        float[] ac = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            ac[ac.length - 1] = 0x1.0p-24f;
-        }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(ac);
     }
 
     /** {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}. */
@@ -89,75 +63,16 @@ public final class EulerAncestralDiscreteScheduler extends AbstractScheduler {
     }
 
     @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
     public void setTimesteps(int numInferenceSteps) {
         NoiseSchedules.checkSteps(numInferenceSteps, NAME);
-        double[] ts = KarrasSchedules.asFloat32(KarrasSchedules.timesteps(config.timestepSpacing(),
-                config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), true));
-        this.sigmas = KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f);
-        this.timesteps = ts;
-        this.stepIndex = -1;
-    }
-
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        if (sigmas == null) {
-            float max = 0;
-            for (float v : trainSigmas) {
-                max = Math.max(max, v);
-            }
-            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
-        }
-        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
-    }
-
-    private void initStepIndex(double timestep) {
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        checkSet(timesteps);
-        initStepIndex(timestep);
-        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
-    }
-
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        for (int i = 0; i < original.length; i++) {
-            out[i] = original[i] + noise[i] * sigma;
-        }
+        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+                config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), false));
+        setSchedule(ts, KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f));
     }
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        initStepIndex(timestep);
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         if (noiseBuf == null || noiseBuf.length != sample.length) {
             noiseBuf = new float[sample.length];
         }

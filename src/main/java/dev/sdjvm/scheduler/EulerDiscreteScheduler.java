@@ -8,82 +8,57 @@ import java.util.Set;
  * diffusers' {@code EulerDiscreteScheduler} (Karras et al. Algorithm 2; deterministic unless {@code s_churn > 0}),
  * reproducing diffusers 0.40 numerically (float32 timesteps and sigmas, float32 step arithmetic).
  */
-public final class EulerDiscreteScheduler extends AbstractScheduler {
+public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "EulerDiscreteScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "prediction_type", "interpolation_type", "use_karras_sigmas", "use_exponential_sigmas",
-            "use_beta_sigmas", "sigma_min", "sigma_max", "timestep_spacing", "timestep_type", "steps_offset",
-            "rescale_betas_zero_snr", "final_sigmas_type");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("prediction_type", "interpolation_type",
+            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "sigma_min", "sigma_max",
+            "timestep_spacing", "timestep_type", "steps_offset", "rescale_betas_zero_snr", "final_sigmas_type");
 
     /** The effective configuration, diffusers' keys camelCased. {@code sigmaMin}/{@code sigmaMax} may be null. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, String predictionType, String interpolationType, boolean useKarrasSigmas,
             boolean useExponentialSigmas, boolean useBetaSigmas, Double sigmaMin, Double sigmaMax,
             String timestepSpacing, String timestepType, int stepsOffset, boolean rescaleBetasZeroSnr,
-            String finalSigmasType) {
+            String finalSigmasType) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
-            if (!List.of("epsilon", "v_prediction", "sample", "original_sample").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
-            }
-            if (!List.of("linear", "log_linear").contains(interpolationType)) {
-                throw new SchedulerConfigException("interpolation_type", interpolationType
-                        + " is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'");
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.oneOf("prediction_type", predictionType,
+                    List.of("epsilon", "v_prediction", "sample", "original_sample"),
+                    "'" + predictionType + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
+            ConfigChecks.oneOf("interpolation_type", interpolationType, List.of("linear", "log_linear"),
+                    interpolationType
+                    + " is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'");
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            if (!List.of("discrete", "continuous").contains(timestepType)) {
-                throw new SchedulerConfigException("timestep_type", "must be 'discrete' or 'continuous', got '"
-                        + timestepType + "'");
-            }
-            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
-                throw new SchedulerConfigException("final_sigmas_type",
-                        "must be one of 'zero', or 'sigma_min', but got " + finalSigmasType);
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            ConfigChecks.oneOf("timestep_type", timestepType, List.of("discrete", "continuous"),
+                    "must be 'discrete' or 'continuous', got '" + timestepType + "'");
+            ConfigChecks.finalSigmasType(finalSigmasType);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getString("prediction_type", "epsilon"),
-                    v.getString("interpolation_type", "linear"), v.getBool("use_karras_sigmas", false),
-                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
-                    v.getNullableDouble("sigma_min"), v.getNullableDouble("sigma_max"),
-                    v.getString("timestep_spacing", "linspace"), v.getString("timestep_type", "discrete"),
-                    v.getInt("steps_offset", 0), v.getBool("rescale_betas_zero_snr", false),
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.predictionType(), v.getString("interpolation_type", "linear"),
+                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+                    v.getBool("use_beta_sigmas", false), v.getNullableDouble("sigma_min"),
+                    v.getNullableDouble("sigma_max"), v.getString("timestep_spacing", "linspace"),
+                    v.getString("timestep_type", "discrete"), v.stepsOffset(), v.rescaleBetasZeroSnr(),
                     v.getString("final_sigmas_type", "zero"));
         }
     }
 
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private float sChurn = 0f;
     private float sTmin = 0f;
     private float sTmax = Float.POSITIVE_INFINITY;
@@ -92,18 +67,8 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public EulerDiscreteScheduler(Config config) {
+        super(NAME, config, config.rescaleBetasZeroSnr(), config.timestepSpacing());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
-        }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
@@ -114,11 +79,6 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /**
@@ -136,8 +96,8 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
     public void setTimesteps(int numInferenceSteps) {
         NoiseSchedules.checkSteps(numInferenceSteps, NAME);
         int n = numInferenceSteps;
-        double[] ts = KarrasSchedules.asFloat32(KarrasSchedules.timesteps(config.timestepSpacing(),
-                config.numTrainTimesteps(), n, config.stepsOffset(), true));
+        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+                config.numTrainTimesteps(), n, config.stepsOffset(), false));
         double[] sig;
         if (config.interpolationType().equals("linear")) {
             sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
@@ -165,66 +125,12 @@ public final class EulerDiscreteScheduler extends AbstractScheduler {
                 ts[i] = 0.25f * TorchMath.log(s[i]);
             }
         }
-        this.timesteps = ts;
-        this.sigmas = s;
-        this.stepIndex = -1;
-    }
-
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        if (sigmas == null) {
-            float max = 0;
-            for (float v : trainSigmas) {
-                max = Math.max(max, v);
-            }
-            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
-        }
-        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
-    }
-
-    private void initStepIndex(double timestep) {
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        checkSet(timesteps);
-        initStepIndex(timestep);
-        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
-    }
-
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        for (int i = 0; i < original.length; i++) {
-            out[i] = original[i] + noise[i] * sigma;
-        }
+        setSchedule(ts, s);
     }
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        initStepIndex(timestep);
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         float sigma = sigmas[stepIndex];
         double gamma = (sTmin <= sigma && sigma <= sTmax)
                 ? Math.min(sChurn / (double) (sigmas.length - 1), Math.sqrt(2) - 1) : 0.0;

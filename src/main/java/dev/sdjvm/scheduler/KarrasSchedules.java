@@ -1,53 +1,12 @@
 package dev.sdjvm.scheduler;
 
 /**
- * The sigma-based (k-diffusion style) schedules shared by the Euler, Euler ancestral and LMS schedulers:
- * float timesteps for a {@code timestep_spacing}, training sigmas interpolated at them, optionally remapped to the
+ * The sigma-based (k-diffusion style) schedules shared by the Euler, Euler ancestral, LMS and UniPC schedulers:
+ * training sigmas interpolated at the timesteps ({@link NoiseSchedules#spacedTimesteps}), optionally remapped to the
  * Karras / exponential / beta sigma schedules, plus a final sigma.
  */
 final class KarrasSchedules {
     private KarrasSchedules() {
-    }
-
-    /**
-     * diffusers' float timesteps for {@code spacing}; {@code float32Linspace} selects
-     * {@code np.linspace(..., dtype=np.float32)} (Euler, Euler ancestral and LMS in diffusers 0.40) over float64. All are then stored
-     * as float32, as diffusers does.
-     */
-    static double[] timesteps(String spacing, int numTrain, int n, int stepsOffset, boolean float32Linspace) {
-        double[] ts;
-        switch (spacing) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, numTrain - 1, n);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    double v = lin[n - 1 - k];
-                    ts[k] = float32Linspace ? (double) (float) v : v;
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = numTrain / n;
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - 1 - k) * stepRatio + stepsOffset;
-                }
-                break;
-            }
-            case "trailing": {
-                double stepRatio = (double) numTrain / n;
-                double[] ar = NoiseSchedules.arange(numTrain, 0, -stepRatio);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-            default:
-                throw new SchedulerConfigException("timestep_spacing", spacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-        }
-        return ts;
     }
 
     /** Float32-stored timesteps, as {@code torch.from_numpy(timesteps.astype(np.float32))}. */

@@ -10,63 +10,44 @@ import java.util.Set;
  * integrates them numerically with {@code scipy.integrate.quad}, epsrel 1e-4, which is exact to float precision
  * for these cubic-or-lower polynomials).
  */
-public final class LMSDiscreteScheduler extends AbstractScheduler {
+public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     /** diffusers' class name. */
     public static final String NAME = "LMSDiscreteScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "prediction_type",
-            "timestep_spacing", "steps_offset");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("use_karras_sigmas", "use_exponential_sigmas",
+            "use_beta_sigmas", "prediction_type", "timestep_spacing", "steps_offset");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean useKarrasSigmas, boolean useExponentialSigmas, boolean useBetaSigmas,
-            String predictionType, String timestepSpacing, int stepsOffset) {
+            String predictionType, String timestepSpacing, int stepsOffset) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
-            if (!List.of("epsilon", "v_prediction", "sample").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon`, `sample`, or `v_prediction`");
-            }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction", "sample"),
+                    "'" + predictionType + "' must be one of `epsilon`, `sample`, or `v_prediction`");
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getBool("use_karras_sigmas", false),
-                    v.getBool("use_exponential_sigmas", false), v.getBool("use_beta_sigmas", false),
-                    v.getString("prediction_type", "epsilon"), v.getString("timestep_spacing", "linspace"),
-                    v.getInt("steps_offset", 0));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+                    v.getBool("use_beta_sigmas", false), v.predictionType(),
+                    v.getString("timestep_spacing", "linspace"), v.stepsOffset());
         }
     }
 
     private final Config config;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private int order = 4;
     private float[][] derivatives; // ring, derivatives[(start + i) % order]
     private int derivCount;
@@ -75,12 +56,8 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public LMSDiscreteScheduler(Config config) {
+        super(NAME, config, false, config.timestepSpacing());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        float[] ac = NoiseSchedules.alphasCumprod(betas);
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(ac);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
@@ -91,11 +68,6 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
     /** The effective configuration. */
     public Config config() {
         return config;
-    }
-
-    @Override
-    public String name() {
-        return NAME;
     }
 
     /** diffusers' {@code step(..., order=4)} argument: the multistep order, 1 to 4. */
@@ -111,8 +83,8 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
     @Override
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
-        double[] ts = KarrasSchedules.timesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
-                config.stepsOffset(), true);
+        double[] ts = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
+                config.stepsOffset(), false);
         double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
@@ -121,57 +93,9 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
             sig = r[0];
             ts = r[1];
         }
-        this.sigmas = KarrasSchedules.withFinal(sig, 0f);
-        this.timesteps = KarrasSchedules.asFloat32(ts);
-        this.stepIndex = -1;
+        setSchedule(KarrasSchedules.asFloat32(ts), KarrasSchedules.withFinal(sig, 0f));
         this.derivCount = 0;
         this.derivStart = 0;
-    }
-
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        if (sigmas == null) {
-            float max = 0;
-            for (float v : trainSigmas) {
-                max = Math.max(max, v);
-            }
-            return KarrasSchedules.initNoiseSigma(new float[] {max}, config.timestepSpacing());
-        }
-        return KarrasSchedules.initNoiseSigma(sigmas, config.timestepSpacing());
-    }
-
-    private void initStepIndex(double timestep) {
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        checkSet(timesteps);
-        initStepIndex(timestep);
-        KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
-    }
-
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        for (int i = 0; i < original.length; i++) {
-            out[i] = original[i] + noise[i] * sigma;
-        }
     }
 
     /** {@code get_lms_coefficient(order, t, current_order)}: the integral over [sigma_t, sigma_t+1]. */
@@ -200,13 +124,7 @@ public final class LMSDiscreteScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        initStepIndex(timestep);
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         int len = sample.length;
         if (derivatives == null || derivatives.length != order || derivatives[0].length != len) {
             derivatives = new float[order][len];

@@ -91,6 +91,69 @@ final class NoiseSchedules {
         return c * c;
     }
 
+    /**
+     * The single-step schedulers' descending timesteps for {@code spacing} ({@code n} of them): linspace is
+     * {@code np.linspace(0, numTrain - 1, n)[::-1]}, rounded ({@code roundLinspace}: DDIM, PNDM) or stored as float32
+     * (Euler, Euler ancestral, LMS); leading {@code arange(0, n) * (numTrain // n) + steps_offset}; trailing
+     * {@code round(arange(numTrain, 0, -numTrain / n)) - 1}.
+     */
+    static double[] spacedTimesteps(String spacing, int numTrain, int n, int stepsOffset, boolean roundLinspace) {
+        return spacedTimesteps(spacing, numTrain, numTrain, n, n, stepsOffset, roundLinspace);
+    }
+
+    /**
+     * The multistep solvers' (DPM-Solver, UniPC) descending timesteps: {@code n + 1} points over
+     * {@code [0, lastTimestep)} of which the last (0) is dropped, linspace rounded ({@code lastTimestep} is below
+     * {@code numTrain} when {@code lambda_min_clipped} clips the end of the schedule; trailing keeps the step
+     * {@code numTrain / n}).
+     */
+    static double[] multistepTimesteps(String spacing, int numTrain, int lastTimestep, int n, int stepsOffset) {
+        return spacedTimesteps(spacing, numTrain, lastTimestep, n, n + 1, stepsOffset, true);
+    }
+
+    /** The first {@code n} of {@code points} spaced timesteps over {@code [0, lastTimestep)}, descending. */
+    private static double[] spacedTimesteps(String spacing, int numTrain, int lastTimestep, int n, int points,
+            int stepsOffset, boolean roundLinspace) {
+        double[] ts;
+        switch (spacing) {
+            case "linspace": {
+                double[] lin = linspace(0, lastTimestep - 1, points);
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    double v = lin[points - 1 - k];
+                    ts[k] = roundLinspace ? Math.rint(v) : (double) (float) v;
+                }
+                break;
+            }
+            case "leading": {
+                int stepRatio = lastTimestep / points;
+                ts = new double[n];
+                for (int k = 0; k < n; k++) {
+                    ts[k] = (double) (points - 1 - k) * stepRatio + stepsOffset;
+                }
+                break;
+            }
+            case "trailing":
+                ts = trailingTimesteps(numTrain, lastTimestep, n);
+                break;
+            default:
+                throw new SchedulerConfigException("timestep_spacing", spacing
+                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
+        }
+        return ts;
+    }
+
+    /** {@code np.round(np.arange(lastTimestep, 0, -numTrain / n)) - 1}. */
+    private static double[] trailingTimesteps(int numTrain, int lastTimestep, int n) {
+        double stepRatio = (double) numTrain / n;
+        double[] ar = arange(lastTimestep, 0, -stepRatio);
+        double[] ts = new double[ar.length];
+        for (int k = 0; k < ar.length; k++) {
+            ts[k] = Math.rint(ar[k]) - 1;
+        }
+        return ts;
+    }
+
     /** {@code torch.cumprod(1 - betas)} in float32 with torch's double accumulator. */
     static float[] alphasCumprod(float[] betas) {
         float[] ac = new float[betas.length];
@@ -100,6 +163,19 @@ final class NoiseSchedules {
             ac[i] = (float) acc;
         }
         return ac;
+    }
+
+    /**
+     * The float32 training {@code alphas_cumprod} of a config's beta schedule (or {@code trained_betas}), with
+     * {@code rescale_zero_terminal_snr} applied to the betas first when {@code rescaleZeroSnr}.
+     */
+    static float[] trainingAlphasCumprod(BetaScheduleConfig c, boolean rescaleZeroSnr, String className) {
+        float[] betas = betas(c.betaSchedule(), c.betaStart(), c.betaEnd(), c.numTrainTimesteps(), c.trainedBetas(),
+                className);
+        if (rescaleZeroSnr) {
+            betas = rescaleZeroTerminalSnr(betas);
+        }
+        return alphasCumprod(betas);
     }
 
     /** {@code rescale_zero_terminal_snr(betas)} (arXiv 2305.08891 Algorithm 1) in float32 torch ops. */

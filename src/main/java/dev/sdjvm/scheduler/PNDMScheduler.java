@@ -10,62 +10,45 @@ import java.util.Set;
  * {@code skip_prk_steps: true}. Its timesteps repeat one value (the PLMS warm-up), so {@link #timesteps()} is longer
  * than the step count and each step must be given the next timestep in order.
  */
-public final class PNDMScheduler extends AbstractScheduler {
+public final class PNDMScheduler extends AlphasCumprodScheduler {
     /** diffusers' class name. */
     public static final String NAME = "PNDMScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "skip_prk_steps", "set_alpha_to_one", "prediction_type", "timestep_spacing",
-            "steps_offset");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("skip_prk_steps", "set_alpha_to_one",
+            "prediction_type", "timestep_spacing", "steps_offset");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean skipPrkSteps, boolean setAlphaToOne, String predictionType,
-            String timestepSpacing, int stepsOffset) {
+            String timestepSpacing, int stepsOffset) implements BetaScheduleConfig {
 
         /** Validates like diffusers. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
-            if (!List.of("epsilon", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of `epsilon` or `v_prediction`");
-            }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
+                    "'" + predictionType + "' must be one of `epsilon` or `v_prediction`");
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code PNDMScheduler.from_config(config, **overrides)}. */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getBool("skip_prk_steps", false),
-                    v.getBool("set_alpha_to_one", false), v.getString("prediction_type", "epsilon"),
-                    v.getString("timestep_spacing", "leading"), v.getInt("steps_offset", 0));
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getBool("skip_prk_steps", false), v.getBool("set_alpha_to_one", false), v.predictionType(),
+                    v.getString("timestep_spacing", "leading"), v.stepsOffset());
         }
     }
 
     private static final int PNDM_ORDER = 4;
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float finalAlphaCumprod;
     private int numInferenceSteps;
     private long[] prkTimesteps;
-    private double[] timesteps;
     private int counter;
     // state; buffers allocated once per sample length
     private float[][] ets; // ring of the last 4 model outputs, ets[(etsStart + i) % 4], i = 0 oldest
@@ -79,11 +62,8 @@ public final class PNDMScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public PNDMScheduler(Config config) {
+        super(NAME, config, false, config.setAlphaToOne());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        finalAlphaCumprod = config.setAlphaToOne() ? 1f : alphasCumprod[0];
     }
 
     /** {@code PNDMScheduler.from_config(config, **overrides)}. */
@@ -97,42 +77,16 @@ public final class PNDMScheduler extends AbstractScheduler {
     }
 
     @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        long[] base;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n);
-                base = new long[n];
-                for (int i = 0; i < n; i++) {
-                    base[i] = (long) Math.rint(lin[i]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = nTrain / n;
-                base = new long[n];
-                for (int i = 0; i < n; i++) {
-                    base[i] = (long) i * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: {
-                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
-                base = new long[ar.length];
-                for (int i = 0; i < ar.length; i++) {
-                    base[ar.length - 1 - i] = (long) Math.rint(ar[i]) - 1;
-                }
-                break;
-            }
+        double[] descending = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+                true);
+        int m = descending.length;
+        long[] base = new long[m]; // ascending
+        for (int i = 0; i < m; i++) {
+            base[i] = (long) descending[m - 1 - i];
         }
-        int m = base.length;
         long[] plms;
         if (config.skipPrkSteps()) {
             prkTimesteps = new long[0];
@@ -195,39 +149,6 @@ public final class PNDMScheduler extends AbstractScheduler {
         return r;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    /**
-     * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
-     * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
-     */
-    public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float ac = alphasCumprod[(int) timestep];
-        float a = (float) Math.sqrt(ac);
-        float b = (float) Math.sqrt(1f - ac);
-        for (int i = 0; i < original.length; i++) {
-            out[i] = a * original[i] + b * noise[i];
-        }
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
-    }
-
     private void ensureBuffers(int len) {
         if (ets == null || ets[0].length != len) {
             ets = new float[PNDM_ORDER][len];
@@ -253,9 +174,7 @@ public final class PNDMScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
+        checkStepArgs(modelOutput, sample, out);
         ensureBuffers(sample.length);
         if (counter < prkTimesteps.length && !config.skipPrkSteps()) {
             stepPrk(modelOutput, (long) timestep, sample, out);
@@ -371,7 +290,7 @@ public final class PNDMScheduler extends AbstractScheduler {
     /** diffusers' {@code _get_prev_sample} (PNDM paper eq. 9), float32. */
     private void prevSample(float[] sample, long timestep, long prevTimestep, float[] modelOutput, float[] out) {
         float apt = alphasCumprod[(int) timestep];
-        float aptPrev = prevTimestep >= 0 ? alphasCumprod[(int) prevTimestep] : finalAlphaCumprod;
+        float aptPrev = alphaProd(prevTimestep);
         float bpt = 1f - apt;
         float bptPrev = 1f - aptPrev;
         boolean v = config.predictionType().equals("v_prediction");

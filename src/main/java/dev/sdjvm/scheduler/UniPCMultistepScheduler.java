@@ -10,16 +10,16 @@ import java.util.Set;
  * bh1/bh2), reproducing diffusers 0.40 numerically in float32. Flow-matching options and {@code solver_p} are not
  * implemented and raise {@link SchedulerConfigException}.
  */
-public final class UniPCMultistepScheduler extends AbstractScheduler {
+public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     /** diffusers' class name. */
     public static final String NAME = "UniPCMultistepScheduler";
 
-    static final Set<String> KEYS = Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
-            "trained_betas", "solver_order", "prediction_type", "thresholding", "dynamic_thresholding_ratio",
-            "sample_max_value", "predict_x0", "solver_type", "lower_order_final", "disable_corrector", "solver_p",
-            "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas", "flow_shift",
-            "timestep_spacing", "steps_offset", "final_sigmas_type", "rescale_betas_zero_snr", "use_dynamic_shifting",
-            "time_shift_type", "sigma_min", "sigma_max", "shift_terminal");
+    static final Set<String> KEYS = ConfigValues.withTrainingKeys("solver_order", "prediction_type", "thresholding",
+            "dynamic_thresholding_ratio", "sample_max_value", "predict_x0", "solver_type", "lower_order_final",
+            "disable_corrector", "solver_p", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+            "use_flow_sigmas", "flow_shift", "timestep_spacing", "steps_offset", "final_sigmas_type",
+            "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type", "sigma_min", "sigma_max",
+            "shift_terminal");
 
     /** The effective configuration, diffusers' keys camelCased. */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
@@ -28,56 +28,29 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
             boolean lowerOrderFinal, List<Integer> disableCorrector, boolean useKarrasSigmas,
             boolean useExponentialSigmas, boolean useBetaSigmas, boolean useFlowSigmas, double flowShift,
             String timestepSpacing, int stepsOffset, String finalSigmasType, boolean rescaleBetasZeroSnr,
-            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax) {
+            boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax)
+            implements BetaScheduleConfig {
 
         /** Validates like diffusers, plus the options this library does not implement. */
         public Config {
-            if (numTrainTimesteps < 2) {
-                throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
-            }
-            if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
-                throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                        + NAME + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
-            }
+            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (solverOrder < 1 || solverOrder > 3) {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3 here, got " + solverOrder);
             }
-            if ("flow_prediction".equals(predictionType)) {
-                throw new SchedulerConfigException("prediction_type",
-                        "'flow_prediction' (flow matching) is not supported by this library");
-            }
-            if (!List.of("epsilon", "sample", "v_prediction").contains(predictionType)) {
-                throw new SchedulerConfigException("prediction_type", "'" + predictionType
-                        + "' must be one of epsilon, sample, v_prediction for " + NAME);
-            }
-            if (!List.of("bh1", "bh2").contains(solverType)) {
-                throw new SchedulerConfigException("solver_type", solverType + " is not implemented for " + NAME);
-            }
+            ConfigChecks.solverPredictionType(predictionType, NAME);
+            ConfigChecks.oneOf("solver_type", solverType, List.of("bh1", "bh2"),
+                    solverType + " is not implemented for " + NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
-            if (useFlowSigmas) {
-                throw new SchedulerConfigException("use_flow_sigmas", "flow-matching sigmas are not supported");
-            }
-            if (useDynamicShifting) {
-                throw new SchedulerConfigException("use_dynamic_shifting", "dynamic shifting is not supported");
-            }
-            if (!"exponential".equals(timeShiftType)) {
-                throw new SchedulerConfigException("time_shift_type", "must be 'exponential', got '" + timeShiftType + "'");
-            }
-            if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(timestepSpacing)) {
-                throw new SchedulerConfigException("timestep_spacing", timestepSpacing
-                        + " is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'.");
-            }
-            if (!List.of("zero", "sigma_min").contains(finalSigmasType)) {
-                throw new SchedulerConfigException("final_sigmas_type",
-                        "must be one of 'zero', or 'sigma_min', but got " + finalSigmasType);
-            }
+            ConfigChecks.noFlowMatching(useFlowSigmas, useDynamicShifting, timeShiftType);
+            ConfigChecks.timestepSpacing(timestepSpacing);
+            ConfigChecks.finalSigmasType(finalSigmasType);
             disableCorrector = List.copyOf(disableCorrector);
-            trainedBetas = trainedBetas == null ? null : trainedBetas.clone();
+            trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
         @Override
         public double[] trainedBetas() {
-            return trainedBetas == null ? null : trainedBetas.clone();
+            return ConfigChecks.copy(trainedBetas);
         }
 
         /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
@@ -101,29 +74,19 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
                     disable.add((int) d);
                 }
             }
-            return new Config(v.getInt("num_train_timesteps", 1000), v.getDouble("beta_start", 0.0001),
-                    v.getDouble("beta_end", 0.02), v.getString("beta_schedule", "linear"),
-                    v.getDoubleArray("trained_betas"), v.getInt("solver_order", 2),
-                    v.getString("prediction_type", "epsilon"), v.getBool("thresholding", false),
-                    v.getDouble("dynamic_thresholding_ratio", 0.995), v.getDouble("sample_max_value", 1.0),
-                    v.getBool("predict_x0", true), solverType, v.getBool("lower_order_final", true), disable,
-                    v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
+            return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
+                    v.getInt("solver_order", 2), v.predictionType(), v.thresholding(), v.dynamicThresholdingRatio(),
+                    v.sampleMaxValue(), v.getBool("predict_x0", true), solverType, v.getBool("lower_order_final", true),
+                    disable, v.getBool("use_karras_sigmas", false), v.getBool("use_exponential_sigmas", false),
                     v.getBool("use_beta_sigmas", false), v.getBool("use_flow_sigmas", false),
-                    v.getDouble("flow_shift", 1.0), v.getString("timestep_spacing", "linspace"),
-                    v.getInt("steps_offset", 0), v.getString("final_sigmas_type", "zero"),
-                    v.getBool("rescale_betas_zero_snr", false), v.getBool("use_dynamic_shifting", false),
-                    v.getString("time_shift_type", "exponential"), v.getNullableDouble("sigma_min"),
-                    v.getNullableDouble("sigma_max"));
+                    v.getDouble("flow_shift", 1.0), v.getString("timestep_spacing", "linspace"), v.stepsOffset(),
+                    v.getString("final_sigmas_type", "zero"), v.rescaleBetasZeroSnr(),
+                    v.getBool("use_dynamic_shifting", false), v.getString("time_shift_type", "exponential"),
+                    v.getNullableDouble("sigma_min"), v.getNullableDouble("sigma_max"));
         }
     }
 
     private final Config config;
-    private final float[] alphasCumprod;
-    private final float[] trainSigmas;
-    private final float[] logTrainSigmas;
-    private double[] timesteps;
-    private float[] sigmas;
-    private int stepIndex = -1;
     private int lowerOrderNums;
     private int thisOrder;
     private boolean hasLastSample;
@@ -137,18 +100,8 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
 
     /** A scheduler with {@code config}. */
     public UniPCMultistepScheduler(Config config) {
+        super(NAME, config, config.rescaleBetasZeroSnr());
         this.config = config;
-        float[] betas = NoiseSchedules.betas(config.betaSchedule(), config.betaStart(), config.betaEnd(),
-                config.numTrainTimesteps(), config.trainedBetas, NAME);
-        if (config.rescaleBetasZeroSnr()) {
-            betas = NoiseSchedules.rescaleZeroTerminalSnr(betas);
-        }
-        alphasCumprod = NoiseSchedules.alphasCumprod(betas);
-        if (config.rescaleBetasZeroSnr()) {
-            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
-        }
-        trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
     }
 
     /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
@@ -162,41 +115,11 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
     }
 
     @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
     public void setTimesteps(int n) {
         NoiseSchedules.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        double[] ts;
-        switch (config.timestepSpacing()) {
-            case "linspace": {
-                double[] lin = NoiseSchedules.linspace(0, nTrain - 1, n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = Math.rint(lin[n - k]);
-                }
-                break;
-            }
-            case "leading": {
-                int stepRatio = nTrain / (n + 1);
-                ts = new double[n];
-                for (int k = 0; k < n; k++) {
-                    ts[k] = (double) (n - k) * stepRatio + config.stepsOffset();
-                }
-                break;
-            }
-            default: {
-                double[] ar = NoiseSchedules.arange(nTrain, 0, -(double) nTrain / n);
-                ts = new double[ar.length];
-                for (int k = 0; k < ar.length; k++) {
-                    ts[k] = Math.rint(ar[k]) - 1;
-                }
-                break;
-            }
-        }
+        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
+                config.stepsOffset());
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
         float[] s;
@@ -225,58 +148,14 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         for (int i = 0; i < ts.length; i++) {
             ts[i] = (double) (long) ts[i];
         }
-        this.timesteps = ts;
-        this.sigmas = s;
-        this.stepIndex = -1;
+        setSchedule(ts, s);
         this.lowerOrderNums = 0;
         this.hasLastSample = false;
     }
 
-    @Override
-    public double[] timesteps() {
-        checkSet(timesteps);
-        return timesteps.clone();
-    }
-
-    @Override
-    public float[] sigmas() {
-        checkSet(sigmas);
-        return sigmas.clone();
-    }
-
     /** diffusers' {@code add_noise}: {@code alpha_t * original + sigma_t * noise} at the sigma of {@code timestep}. */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(noise, original, "noise");
-        checkSameLength(out, original, "out");
-        float sigma = sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
-        float alphaT = alphaOf(sigma);
-        float sigmaT = sigma * alphaT;
-        for (int i = 0; i < original.length; i++) {
-            out[i] = alphaT * original[i] + sigmaT * noise[i];
-        }
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public void scaleModelInput(float[] sample, double timestep, float[] out) {
-        if (out != sample) {
-            System.arraycopy(sample, 0, out, 0, sample.length);
-        }
-    }
-
-    private static float alphaOf(float sigma) {
-        return 1f / (float) Math.sqrt(sigma * sigma + 1f);
-    }
-
-    private static float lambdaOf(float sigma) {
-        float a = alphaOf(sigma);
-        float s = sigma * a;
-        return TorchMath.log(a) - TorchMath.log(s);
+        addNoiseAtSigma(original, noise, timestep, out);
     }
 
     private void ensureBuffers(int len) {
@@ -291,15 +170,7 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
 
     @Override
     public void step(float[] modelOutput, double timestep, float[] sample, float[] out) {
-        checkSet(timesteps);
-        checkSameLength(modelOutput, sample, "model output");
-        checkSameLength(out, sample, "out");
-        if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
-        }
-        if (stepIndex >= timesteps.length) {
-            throw new IllegalStateException(NAME + ": all steps are done; call setTimesteps");
-        }
+        beginStep(modelOutput, timestep, sample, out);
         int len = sample.length;
         ensureBuffers(len);
         boolean useCorrector = stepIndex > 0 && !config.disableCorrector().contains(stepIndex - 1) && hasLastSample;
@@ -329,34 +200,14 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
 
     private void convertModelOutput(float[] mo, float[] sample, float[] dst) {
         float sigma = sigmas[stepIndex];
-        float alphaT = alphaOf(sigma);
+        float alphaT = LambdaStep.alphaOf(sigma);
         float sigmaT = sigma * alphaT;
         String pt = config.predictionType();
         int len = mo.length;
         if (config.predictX0()) {
-            if (pt.equals("epsilon")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - sigmaT * mo[i]) / alphaT;
-                }
-            } else if (pt.equals("sample")) {
-                System.arraycopy(mo, 0, dst, 0, len);
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * sample[i] - sigmaT * mo[i];
-                }
-            }
+            Predictions.toX0(pt, mo, sample, alphaT, sigmaT, dst, len);
         } else {
-            if (pt.equals("epsilon")) {
-                System.arraycopy(mo, 0, dst, 0, len);
-            } else if (pt.equals("sample")) {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = (sample[i] - alphaT * mo[i]) / sigmaT;
-                }
-            } else {
-                for (int i = 0; i < len; i++) {
-                    dst[i] = alphaT * mo[i] + sigmaT * sample[i];
-                }
-            }
+            Predictions.toEpsilon(pt, mo, sample, alphaT, sigmaT, dst, len);
         }
         if (config.predictX0() && config.thresholding()) {
             NoiseSchedules.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
@@ -421,46 +272,51 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
     }
 
     private final float[] bBuf = new float[3];
+    private final LambdaStep transition = new LambdaStep();
+    private float coefA;
+    private float coefC;
+    private float coefD;
+
+    /**
+     * The B(h) update from {@code sigmas[s0]} to {@code sigmas[s0 + 1]} of {@code order}: fills {@code rks}
+     * ({@code (lambda(sigmas[s0 - k]) - lambda_s0) / h}, then 1), the right-hand side {@code bBuf}, and the
+     * coefficients of {@code x_t = coefA * x - coefC * m0 - coefD * (D1 terms)}.
+     */
+    private void prepareUpdate(int s0, int order) {
+        LambdaStep st = transition.set(sigmas[s0], sigmas[s0 + 1]);
+        for (int i = 1; i < order; i++) {
+            rks[i - 1] = (LambdaStep.lambdaOf(sigmas[s0 - i]) - st.lambdaS) / st.h;
+        }
+        rks[order - 1] = 1f;
+        float[] hv = bVector(st.h, order, bBuf);
+        float hPhi1 = hv[1];
+        float bH = hv[2];
+        if (config.predictX0()) {
+            coefA = st.sigmaT / st.sigmaS;
+            coefC = st.alphaT * hPhi1;
+            coefD = st.alphaT * bH;
+        } else {
+            coefA = st.alphaT / st.alphaS;
+            coefC = st.sigmaT * hPhi1;
+            coefD = st.sigmaT * bH;
+        }
+    }
 
     /** UniP (B(h)): predicts the sample at step_index + 1 from {@code x} and the stored outputs. */
     private void predictor(float[] x, int order, float[] out) {
         int len = x.length;
         int ord = config.solverOrder();
         float[] m0 = outputs[ord - 1];
-        float sigT = sigmas[stepIndex + 1];
-        float sigS0 = sigmas[stepIndex];
-        float alphaT = alphaOf(sigT);
-        float sigmaT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        float sigmaS0 = sigS0 * alphaS0;
-        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
-        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
-        float h = lambdaT - lambdaS0;
-        for (int i = 1; i < order; i++) {
-            rks[i - 1] = (lambdaOf(sigmas[stepIndex - i]) - lambdaS0) / h;
-        }
-        rks[order - 1] = 1f;
-        float[] hv = bVector(h, order, bBuf);
-        float hPhi1 = hv[1];
-        float bH = hv[2];
+        prepareUpdate(stepIndex, order);
         int k = order - 1; // number of D1 terms
         if (k == 1) {
             rhos[0] = 0.5f;
         } else if (k > 1) {
             solve(k, bBuf, rhos);
         }
-        float a;
-        float c;
-        float d;
-        if (config.predictX0()) {
-            a = sigmaT / sigmaS0;
-            c = alphaT * hPhi1;
-            d = alphaT * bH;
-        } else {
-            a = alphaT / alphaS0;
-            c = sigmaT * hPhi1;
-            d = sigmaT * bH;
-        }
+        float a = coefA;
+        float c = coefC;
+        float d = coefD;
         float[] m1 = k >= 1 ? outputs[ord - 2] : null;
         float[] m2 = k >= 2 ? outputs[ord - 3] : null;
         float rho0 = rhos[0];
@@ -489,40 +345,16 @@ public final class UniPCMultistepScheduler extends AbstractScheduler {
         int len = last.length;
         int ord = config.solverOrder();
         float[] m0 = outputs[ord - 1];
-        float sigT = sigmas[stepIndex];
-        float sigS0 = sigmas[stepIndex - 1];
-        float alphaT = alphaOf(sigT);
-        float sigmaT = sigT * alphaT;
-        float alphaS0 = alphaOf(sigS0);
-        float sigmaS0 = sigS0 * alphaS0;
-        float lambdaT = TorchMath.log(alphaT) - TorchMath.log(sigmaT);
-        float lambdaS0 = TorchMath.log(alphaS0) - TorchMath.log(sigmaS0);
-        float h = lambdaT - lambdaS0;
-        for (int i = 1; i < order; i++) {
-            rks[i - 1] = (lambdaOf(sigmas[stepIndex - (i + 1)]) - lambdaS0) / h;
-        }
-        rks[order - 1] = 1f;
-        float[] hv = bVector(h, order, bBuf);
-        float hPhi1 = hv[1];
-        float bH = hv[2];
+        prepareUpdate(stepIndex - 1, order);
         if (order == 1) {
             rhos[0] = 0.5f;
         } else {
             solve(order, bBuf, rhos);
         }
         int k = order - 1;
-        float a;
-        float c;
-        float d;
-        if (config.predictX0()) {
-            a = sigmaT / sigmaS0;
-            c = alphaT * hPhi1;
-            d = alphaT * bH;
-        } else {
-            a = alphaT / alphaS0;
-            c = sigmaT * hPhi1;
-            d = sigmaT * bH;
-        }
+        float a = coefA;
+        float c = coefC;
+        float d = coefD;
         float rhoLast = rhos[order - 1];
         float[] m1 = k >= 1 ? outputs[ord - 2] : null;
         float[] m2 = k >= 2 ? outputs[ord - 3] : null;

@@ -1,0 +1,82 @@
+package dev.sdjvm.scheduler;
+
+/**
+ * A scheduler with a sigma table (one more sigma than timesteps) walked by diffusers' {@code step_index}, which is
+ * looked up from the first timestep given to {@code step} or {@code scale_model_input}; the sigmas derive from the
+ * training {@code alphas_cumprod}.
+ */
+abstract class IndexedSigmaScheduler extends AbstractScheduler {
+    /** The float32 training {@code alphas_cumprod}. */
+    protected final float[] alphasCumprod;
+    /** {@code ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5}, ascending with t. */
+    protected final float[] trainSigmas;
+    /** float32 {@code log} of {@link #trainSigmas}. */
+    protected final float[] logTrainSigmas;
+    /** The current sigmas (float32, the final sigma appended), or null before {@link #setTimesteps}. */
+    protected float[] sigmas;
+    /** diffusers' {@code step_index}, -1 before the first step. */
+    protected int stepIndex = -1;
+
+    /**
+     * Builds the training tables of {@code config}'s beta schedule; with {@code rescaleZeroSnr} the betas are
+     * rescaled to zero terminal SNR and, as diffusers does for sigma-based schedulers, the last
+     * {@code alphas_cumprod} is set to {@code 2**-24} so the last sigma stays finite.
+     */
+    protected IndexedSigmaScheduler(String name, BetaScheduleConfig config, boolean rescaleZeroSnr) {
+        super(name);
+        this.alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
+        if (rescaleZeroSnr) {
+            alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
+        }
+        this.trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
+        this.logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+    }
+
+    @Override
+    public float[] sigmas() {
+        checkSet(sigmas);
+        return sigmas.clone();
+    }
+
+    /** Installs a new schedule and resets the step index. */
+    protected final void setSchedule(double[] timesteps, float[] sigmas) {
+        this.timesteps = timesteps;
+        this.sigmas = sigmas;
+        this.stepIndex = -1;
+    }
+
+    /** diffusers' {@code _init_step_index}: the index of {@code timestep} in the schedule, on first use. */
+    protected final void initStepIndex(double timestep) {
+        if (stepIndex < 0) {
+            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
+        }
+    }
+
+    /** The argument checks and step-index lookup a step starts with; fails once every step is done. */
+    protected final void beginStep(float[] modelOutput, double timestep, float[] sample, float[] out) {
+        checkStepArgs(modelOutput, sample, out);
+        initStepIndex(timestep);
+        if (stepIndex >= timesteps.length) {
+            throw new IllegalStateException(name() + ": all steps are done; call setTimesteps");
+        }
+    }
+
+    /** The sigma of {@code timestep} in the current schedule (diffusers' {@code add_noise} lookup). */
+    protected final float sigmaAt(double timestep) {
+        checkSet(timesteps);
+        return sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+    }
+
+    /**
+     * Variance-preserving {@code add_noise} at the sigma of {@code timestep}: {@code alpha_t * original + sigma_t *
+     * noise} with {@code alpha_t = 1 / sqrt(sigma^2 + 1)}, {@code sigma_t = sigma * alpha_t}.
+     */
+    protected final void addNoiseAtSigma(float[] original, float[] noise, double timestep, float[] out) {
+        checkSet(timesteps);
+        checkSameLength(noise, original, "noise");
+        checkSameLength(out, original, "out");
+        float sigma = sigmaAt(timestep);
+        float alphaT = LambdaStep.alphaOf(sigma);
+        mixVp(original, noise, alphaT, sigma * alphaT, out);
+    }
+}
