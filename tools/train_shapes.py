@@ -74,6 +74,7 @@ def to_tensor(imgs):
 def train_vae(args, vae_cfg, fh):
     """Phase 1: vae_steps at batch vae_batch, MSE + KL. Phase 2 (continues phase 1): vae_steps2 at batch
     vae_batch2, MSE + 0.5 L1 + KL (sharper edges). Each phase is saved (vae.pt, vae2.pt) and skipped if present."""
+    torch.manual_seed(args.seed)
     vae = sd_arch.AutoencoderKL(vae_cfg)
     p1 = os.path.join(args.work, "vae.pt")
     p2 = os.path.join(args.work, "vae2.pt")
@@ -91,7 +92,8 @@ def train_vae(args, vae_cfg, fh):
 
 
 def vae_phase(args, vae, phase, steps, batch, base_lr, l1w, seed, fh):
-    torch.manual_seed(seed)
+    if phase > 1:  # phase 1 continues the torch RNG stream of the (seeded) construction
+        torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(vae.parameters(), lr=base_lr)
     combos = W.train_combos()
