@@ -354,8 +354,7 @@ public final class DiffusionPipeline implements AutoCloseable {
             // 6. Extra step kwargs: stochastic schedulers continue the same generator, as diffusers passes it to step()
             scheduler.setNoiseSource(out -> {
                 try (PointerScope ns = new PointerScope()) {
-                    float[] z = Tensors.randn(gen, out.length);
-                    System.arraycopy(z, 0, out, 0, out.length);
+                    Tensors.randn(gen, out);
                 }
             });
 

@@ -68,6 +68,18 @@ class PipelineBehaviourTest {
     }
 
     @Test
+    void stochasticSchedulersDrawFromTheSeededGenerator() {
+        // Euler ancestral draws noise every step from the generator that drew the latents (diffusers passes it to step)
+        GenerationResult a = sd.generate(req().scheduler("euler_a").build());
+        GenerationResult b = sd.generate(req().scheduler("euler_a").build());
+        GenerationResult c = sd.generate(req().scheduler("euler").build());
+        assertArrayEquals(a.latents(), b.latents(), "same seed, same noise");
+        assertTrue(maxDiff(a.images().get(0).rgb(), c.images().get(0).rgb()) > 0, "ancestral noise changes the result");
+        GenerationResult sde = sd.generate(req().scheduler("dpm++2m-sde").build());
+        assertArrayEquals(sde.latents(), sd.generate(req().scheduler("dpm++2m-sde").build()).latents());
+    }
+
+    @Test
     void randomSeedIsReportedAndReproduces() {
         GenerationResult a = sd.generate(req().seed((Long) null).build());
         GenerationResult b = sd.generate(req().seed(a.seed()).build());

@@ -69,6 +69,12 @@ public final class Tensors {
         return out;
     }
 
+    /** Fills {@code out} with {@code torch.randn(out.length, generator=g)}, continuing the generator's state. */
+    public static void randn(Generator g, float[] out) {
+        Tensor t = torch.randn(new long[] {out.length}, new GeneratorOptional(g), new TensorOptions(torch.ScalarType.Float));
+        copyTo(t, out, 0);
+    }
+
     /** A CPU generator seeded as {@code torch.Generator().manual_seed(seed)}. */
     public static Generator generator(long seed) {
         Torch.load();
