@@ -63,10 +63,7 @@ class FixtureParityTest {
     }
 
     static float[] readF32(Path p) throws Exception {
-        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
-        float[] f = new float[b.remaining() / 4];
-        b.asFloatBuffer().get(f);
-        return f;
+        return Parity.readF32(p);
     }
 
     @Test
@@ -110,38 +107,18 @@ class FixtureParityTest {
         assertEquals(seed, r.seed());
 
         float[] ref = readF32(dir.resolve(c.get("latents_f32").asText()));
-        assertEquals(ref.length, r.latents().length);
-        float maxRef = 0;
-        float maxD = 0;
-        for (int i = 0; i < ref.length; i++) {
-            maxRef = Math.max(maxRef, Math.abs(ref[i]));
-            maxD = Math.max(maxD, Math.abs(ref[i] - r.latents()[i]));
-        }
+        Parity.LatentDiff ld = Parity.latents(ref, r.latents());
+        float maxD = ld.maxAbs();
+        float maxRef = ld.maxRef();
 
         byte[] refRgb = Files.readAllBytes(dir.resolve(c.get("rgb_u8").asText()));
-        byte[] got = r.images().get(0).rgb();
         assertEquals(h * w * 3, refRgb.length);
-        assertEquals(refRgb.length, got.length);
-        int max = 0;
-        long sum = 0;
-        double sq = 0;
-        int over16 = 0;
-        for (int i = 0; i < got.length; i++) {
-            int d = Math.abs((refRgb[i] & 0xff) - (got[i] & 0xff));
-            max = Math.max(max, d);
-            sum += d;
-            sq += (double) d * d;
-            if (d > 16) {
-                over16++;
-            }
-        }
-        double mean = (double) sum / got.length;
-        double mse = sq / got.length;
-        double psnr = mse == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(255.0 * 255.0 / mse);
-        double fracOver16 = (double) over16 / got.length;
-        System.out.printf("%s: latents max|d| %.3g (%.3g x max|ref| %.3g); image max|d| %d mean|d| %.5f "
-                        + "PSNR %.2f dB, |d|>16: %.4f%%%n",
-                id, maxD, maxD / maxRef, maxRef, max, mean, psnr, 100 * fracOver16);
+        Parity.ImageDiff diff = Parity.images(refRgb, r.images().get(0).rgb());
+        int max = diff.max();
+        double mean = diff.mean();
+        double psnr = diff.psnr();
+        double fracOver16 = diff.fractionOver16();
+        System.out.printf("%s: latents max|d| %.3g (%.3g x max|ref| %.3g); %s%n", id, maxD, ld.relative(), maxRef, diff);
 
         double relTol = tol.get("latents_max_abs_rel").asDouble();
         assertTrue(maxD <= relTol * maxRef, id + ": final latents max |d| " + maxD + " > " + relTol + " x " + maxRef);

@@ -53,10 +53,7 @@ class ReferencePipelineTest {
     }
 
     static float[] readF32(Path p) throws Exception {
-        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
-        float[] f = new float[b.remaining() / 4];
-        b.asFloatBuffer().get(f);
-        return f;
+        return Parity.readF32(p);
     }
 
     @ParameterizedTest(name = "{index}: {0}")
@@ -90,17 +87,10 @@ class ReferencePipelineTest {
         assertEquals(seed, r.seed());
 
         float[] ref = readF32(dir.resolve(c.get("latents_f32").asText()));
-        float maxRef = 0;
-        for (float v : ref) {
-            maxRef = Math.max(maxRef, Math.abs(v));
-        }
-        assertEquals(ref.length, r.latents().length, "latent size");
-        float maxD = 0;
-        for (int i = 0; i < ref.length; i++) {
-            maxD = Math.max(maxD, Math.abs(ref[i] - r.latents()[i]));
-        }
+        Parity.LatentDiff ld = Parity.latents(ref, r.latents());
         double latTol = bf16 ? 0.15 : 1e-4;  // README section 5 / meta.recommended_tolerances
-        assertTrue(maxD <= latTol * maxRef, "final latents max |d| " + maxD + " > " + latTol + " x " + maxRef);
+        assertTrue(ld.maxAbs() <= latTol * ld.maxRef(), "final latents max |d| " + ld.maxAbs() + " > " + latTol
+                + " x " + ld.maxRef());
 
         byte[] refRgb = Files.readAllBytes(dir.resolve(c.get("rgb_u8").asText()));
         byte[] got = new byte[refRgb.length];
@@ -110,27 +100,16 @@ class ReferencePipelineTest {
             off += img.rgb().length;
         }
         assertEquals(refRgb.length, off, "image bytes");
-        int max = 0;
-        long sum = 0;
-        double sq = 0;
-        int over16 = 0;
-        for (int i = 0; i < got.length; i++) {
-            int d = Math.abs((refRgb[i] & 0xff) - (got[i] & 0xff));
-            max = Math.max(max, d);
-            sum += d;
-            sq += (double) d * d;
-            if (d > 16) {
-                over16++;
-            }
-        }
-        double mean = (double) sum / got.length;
-        double psnr = sq == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(255.0 * 255.0 / (sq / got.length));
-        System.out.printf("%s: latents max|d| %.3g (max|ref| %.3g), image max|d| %d mean|d| %.5f PSNR %.1f dB%n",
-                c.get("id").asText(), maxD, maxRef, max, mean, psnr);
+        Parity.ImageDiff diff = Parity.images(refRgb, got);
+        int max = diff.max();
+        double mean = diff.mean();
+        double psnr = diff.psnr();
+        System.out.printf("%s: latents max|d| %.3g (max|ref| %.3g), %s%n", c.get("id").asText(), ld.maxAbs(),
+                ld.maxRef(), diff);
         if (bf16) {
             assertTrue(mean <= 4.0, "image mean |d| " + mean + " > 4");
             assertTrue(psnr >= 32, "PSNR " + psnr + " < 32 dB");
-            assertTrue(over16 <= 0.02 * got.length, over16 + " values off by more than 16 (> 2%)");
+            assertTrue(diff.fractionOver16() <= 0.02, diff.fractionOver16() + " of the values off by more than 16 (> 2%)");
         } else {
             assertTrue(max <= 2, "image max |d| " + max + " > 2");
             assertTrue(mean <= 0.05, "image mean |d| " + mean + " > 0.05");
