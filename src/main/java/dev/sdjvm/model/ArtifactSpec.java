@@ -10,7 +10,7 @@ import java.util.List;
  *
  * @param role       {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv} or {@code vae_decoder}
  * @param file       the TorchScript file
- * @param inputDType dtype of the floating-point inputs (the ids of the text encoder stay int64)
+ * @param inputDType dtype of the floating-point inputs; for the text encoder (int64 ids) the dtype it computes in
  * @param batch      static batch, or null for dynamic
  * @param source     where the facts come from: "manifest", "parameters", "probe"
  */

@@ -132,7 +132,9 @@ public final class DiffusionPipeline implements AutoCloseable {
     private ArtifactSpec specFromManifestOrParams(String role, TorchModule m, Manifest mf) {
         if (mf != null && mf.artifacts().containsKey(role)) {
             Manifest.Artifact a = mf.artifacts().get(role);
-            return new ArtifactSpec(role, m.file(), a.floatInputDType(), a.batch(), "manifest");
+            // the text encoder takes int64 ids: report the dtype it computes in (its parameters)
+            DType d = a.floatInputDType() != null ? a.floatInputDType() : m.parameterDType().orElse(null);
+            return new ArtifactSpec(role, m.file(), d, a.batch(), "manifest");
         }
         var d = m.parameterDType();
         if (d.isPresent()) {
