@@ -22,15 +22,8 @@ final class BackendSelection {
     private BackendSelection() {
     }
 
-    static boolean neuronCompiled(ModelDirectory dir) {
-        if (dir.manifest() != null && dir.manifest().target() != null) {
-            return "neuron".equalsIgnoreCase(dir.manifest().target());
-        }
-        return NeuronPlatform.isNeuronCompiled(dir.artifacts().get("unet"));
-    }
-
     static Backend select(ModelDirectory dir, Backend requested) {
-        boolean compiled = neuronCompiled(dir);
+        boolean compiled = NeuronPlatform.isNeuronCompiled(dir);
         Path unet = dir.artifacts().get("unet");
         switch (requested) {
             case CPU:

@@ -72,7 +72,7 @@ public final class DiffusionPipeline implements AutoCloseable {
             // text encoder check: [1,77] ids -> [1,77,H]
             int h = warmup ? checkTextEncoder() : 0;
             ArtifactSpec unetSpec = specFromManifestOrParams("unet", unets.get(0), mf);
-            if (warmup || unetSpec.inputDType() == null || unetSpec.batch() == null && "probe".equals(unetSpec.source())) {
+            if (warmup || unetSpec.inputDType() == null) {  // no dtype: a "probe" spec, learnt by running it
                 unetSpec = probeUnet(unetSpec, h);
             }
             specs.put("unet", unetSpec);

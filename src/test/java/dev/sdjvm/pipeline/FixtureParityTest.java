@@ -62,9 +62,6 @@ class FixtureParityTest {
         return out.stream();
     }
 
-    static float[] readF32(Path p) throws Exception {
-        return Parity.readF32(p);
-    }
 
     @Test
     void bf16FixtureRunsItsUnetAndTextEncoderInBfloat16() {
@@ -97,7 +94,7 @@ class FixtureParityTest {
                     sd.tokenizer().tokenize(neg == null ? "" : neg).inputIds(), "negative prompt ids");
         }
 
-        float[] init = readF32(dir.resolve(c.get("init_latents_f32").asText()));
+        float[] init = Parity.readF32(dir.resolve(c.get("init_latents_f32").asText()));
         assertArrayEquals(init, Tensors.randn(Tensors.generator(seed), 1, 4, h / 8, w / 8),
                 "initial latents must be bitwise equal");
 
@@ -106,7 +103,7 @@ class FixtureParityTest {
                 .scheduler(c.get("scheduler").asText()).build());
         assertEquals(seed, r.seed());
 
-        float[] ref = readF32(dir.resolve(c.get("latents_f32").asText()));
+        float[] ref = Parity.readF32(dir.resolve(c.get("latents_f32").asText()));
         Parity.LatentDiff ld = Parity.latents(ref, r.latents());
         float maxD = ld.maxAbs();
         float maxRef = ld.maxRef();

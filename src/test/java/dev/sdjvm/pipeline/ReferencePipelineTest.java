@@ -52,9 +52,6 @@ class ReferencePipelineTest {
         return out.stream();
     }
 
-    static float[] readF32(Path p) throws Exception {
-        return Parity.readF32(p);
-    }
 
     @ParameterizedTest(name = "{index}: {0}")
     @MethodSource("cases")
@@ -71,7 +68,7 @@ class ReferencePipelineTest {
         assertArrayEquals(ids, sd.tokenizer().tokenize(prompt).inputIds(), "prompt ids");
 
         // initial latents: torch.randn with a seeded CPU generator, bitwise
-        float[] init = readF32(dir.resolve(c.get("init_latents_f32").asText()));
+        float[] init = Parity.readF32(dir.resolve(c.get("init_latents_f32").asText()));
         float[] drawn = Tensors.randn(Tensors.generator(seed), init.length);  // randn depends only on numel
         assertArrayEquals(init, drawn, "initial latents must be bitwise equal");
 
@@ -86,7 +83,7 @@ class ReferencePipelineTest {
                 .width(c.hasNonNull("width") ? c.get("width").asInt() : null).build());
         assertEquals(seed, r.seed());
 
-        float[] ref = readF32(dir.resolve(c.get("latents_f32").asText()));
+        float[] ref = Parity.readF32(dir.resolve(c.get("latents_f32").asText()));
         Parity.LatentDiff ld = Parity.latents(ref, r.latents());
         double latTol = bf16 ? 0.15 : 1e-4;  // README section 5 / meta.recommended_tolerances
         assertTrue(ld.maxAbs() <= latTol * ld.maxRef(), "final latents max |d| " + ld.maxAbs() + " > " + latTol

@@ -75,10 +75,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         f.put("artifacts", arts);
         f.put("weights_bytes", total);
-        boolean neuron = md.manifest() != null && md.manifest().target() != null
-                ? "neuron".equalsIgnoreCase(md.manifest().target())
-                : dev.sdjvm.backend.neuron.NeuronPlatform.isNeuronCompiled(md.artifacts().get("unet"));
-        if (neuron) {
+        if (dev.sdjvm.backend.neuron.NeuronPlatform.isNeuronCompiled(md)) {
             var platform = dev.sdjvm.backend.neuron.NeuronPlatform.detect();
             f.put("backend", "neuron (Neuron-compiled artifacts)" + (platform.available() ? ""
                     : "; not available here: " + platform.reason()));

@@ -203,6 +203,17 @@ public final class NeuronPlatform {
     // ------------------------------------------------------------------------------------------------ artifacts
 
     /**
+     * Whether a model directory's artifacts were compiled for Neuron: its manifest's {@code target} when it has one,
+     * otherwise the Neuron ops inside {@code unet.pt} ({@link #isNeuronCompiled(Path)}).
+     */
+    public static boolean isNeuronCompiled(dev.sdjvm.model.ModelDirectory dir) {
+        if (dir.manifest() != null && dir.manifest().target() != null) {
+            return "neuron".equalsIgnoreCase(dir.manifest().target());
+        }
+        return isNeuronCompiled(dir.artifacts().get("unet"));
+    }
+
+    /**
      * True when the TorchScript archive {@code artifact} (a zip) was compiled for Neuron: one of its
      * {@code code/} sources or its {@code data.pkl}/{@code constants.pkl} mentions the Neuron ops or custom class
      * ({@code torch.ops.neuron.*}, {@code __torch__.torch.classes.neuron.*}, {@code neuron::forward*}). A CPU trace
