@@ -10,9 +10,12 @@ import java.util.Map;
  * (one flat shape on a flat background):
  * <ol>
  *   <li>background = per-channel median of the 1-px border ring -> nearest palette colour (sRGB Euclidean);</li>
- *   <li>object mask = pixels farther than 60 from that median border colour; under 2% of the image -> no object;</li>
- *   <li>object colour = per-channel median of the mask -> nearest palette colour;</li>
- *   <li>shape from the fill ratio mask / bounding box: >= 0.89 square, >= 0.67 circle (pi/4), else triangle (1/2).</li>
+ *   <li>object = the largest 8-connected component (first in row-major order on a tie) of the pixels farther than 60
+ *       from that median border colour, so that stray specks (corner artefacts) do not stretch its bounding box;
+ *       under 2% of the image -> no object;</li>
+ *   <li>object colour = per-channel median of the object pixels -> nearest palette colour;</li>
+ *   <li>shape from the fill ratio object / its bounding box: >= 0.89 square, >= 0.67 circle (pi/4), else triangle
+ *       (1/2).</li>
  * </ol>
  * Medians follow numpy (mean of the two middle values for even counts).
  */
@@ -93,6 +96,17 @@ final class ShapeJudge {
             bg[c] = median(border[c], nb);
         }
         boolean[] mask = new boolean[w * h];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                double d = 0;
+                for (int c = 0; c < 3; c++) {
+                    double t = img.get(x, y, c) - bg[c];
+                    d += t * t;
+                }
+                mask[y * w + x] = Math.sqrt(d) > OBJECT_THRESHOLD;
+            }
+        }
+        boolean[] object = largestComponent(mask, w, h);
         int count = 0;
         int minX = w;
         int minY = h;
@@ -101,13 +115,7 @@ final class ShapeJudge {
         double[][] obj = new double[3][w * h];
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
-                double d = 0;
-                for (int c = 0; c < 3; c++) {
-                    double t = img.get(x, y, c) - bg[c];
-                    d += t * t;
-                }
-                if (Math.sqrt(d) > OBJECT_THRESHOLD) {
-                    mask[y * w + x] = true;
+                if (object[y * w + x]) {
                     for (int c = 0; c < 3; c++) {
                         obj[c][count] = img.get(x, y, c);
                     }
@@ -131,5 +139,48 @@ final class ShapeJudge {
         double fill = (double) count / ((double) (maxX - minX + 1) * (maxY - minY + 1));
         String shape = fill >= SQUARE_MIN_FILL ? "square" : fill >= CIRCLE_MIN_FILL ? "circle" : "triangle";
         return new Verdict(background, nearest(o), shape, fill, frac);
+    }
+
+    /** The largest 8-connected component of {@code mask} (row-major, w x h); the first in scan order on a tie. */
+    static boolean[] largestComponent(boolean[] mask, int w, int h) {
+        int[] label = new int[w * h];
+        int[] queue = new int[w * h];
+        int best = 0;
+        int bestSize = 0;
+        int labels = 0;
+        for (int start = 0; start < w * h; start++) {
+            if (!mask[start] || label[start] != 0) {
+                continue;
+            }
+            labels++;
+            label[start] = labels;
+            int head = 0;
+            int tail = 0;
+            queue[tail++] = start;
+            while (head < tail) {
+                int p = queue[head++];
+                int px = p % w;
+                int py = p / w;
+                for (int dy = -1; dy <= 1; dy++) {
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int x = px + dx;
+                        int y = py + dy;
+                        if (x >= 0 && x < w && y >= 0 && y < h && mask[y * w + x] && label[y * w + x] == 0) {
+                            label[y * w + x] = labels;
+                            queue[tail++] = y * w + x;
+                        }
+                    }
+                }
+            }
+            if (tail > bestSize) {
+                best = labels;
+                bestSize = tail;
+            }
+        }
+        boolean[] out = new boolean[w * h];
+        for (int i = 0; i < w * h; i++) {
+            out[i] = bestSize > 0 && label[i] == best;
+        }
+        return out;
     }
 }

@@ -37,13 +37,35 @@ class ShapeJudgeTest {
         for (String s : shapes) {
             for (String[] p : pairs) {
                 for (double r : new double[] {0.17, 0.30}) {
-                    ShapeJudge.Verdict v = ShapeJudge.judge(draw(s, p[0], p[1], 32, 0.5, 0.45, r));
-                    String what = s + " " + p[0] + " on " + p[1] + " r=" + r + ": " + v;
-                    assertEquals(s, v.shape(), what);
-                    assertEquals(p[0], v.color(), what);
-                    assertEquals(p[1], v.background(), what);
+                    for (int px : new int[] {32, 64}) {
+                        ShapeJudge.Verdict v = ShapeJudge.judge(draw(s, p[0], p[1], px, 0.5, 0.45, r));
+                        String what = s + " " + p[0] + " on " + p[1] + " r=" + r + " " + px + "px: " + v;
+                        assertEquals(s, v.shape(), what);
+                        assertEquals(p[0], v.color(), what);
+                        assertEquals(p[1], v.background(), what);
+                    }
                 }
             }
+        }
+    }
+
+    @Test
+    void straySpecksDoNotStretchTheObject() {
+        // an autoencoder's typical corner artefacts: small off-colour specks in two corners, away from the shape
+        for (String s : new String[] {"circle", "square", "triangle"}) {
+            RgbImage img = draw(s, "green", "white", 64, 0.5, 0.5, 0.25);
+            byte[] rgb = img.rgb().clone();
+            for (int[] at : new int[][] {{0, 0}, {1, 0}, {0, 1}, {63, 63}, {62, 63}}) {
+                int i = (at[1] * 64 + at[0]) * 3;
+                rgb[i] = (byte) 150;
+                rgb[i + 1] = (byte) 150;
+                rgb[i + 2] = (byte) 150;
+            }
+            ShapeJudge.Verdict v = ShapeJudge.judge(new RgbImage(64, 64, rgb));
+            String what = s + " with corner specks: " + v;
+            assertEquals(s, v.shape(), what);
+            assertEquals("green", v.color(), what);
+            assertEquals("white", v.background(), what);
         }
     }
 
