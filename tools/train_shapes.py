@@ -332,9 +332,7 @@ def scores_table():
 
 def export(args, text_cfg, unet_cfg, vae_cfg, fh):
     import make_tiny_sd
-    vck = torch.load(os.path.join(args.work, "vae2.pt" if args.vae_steps2 > 0 else "vae.pt"))
-    vae = sd_arch.AutoencoderKL(vae_cfg)
-    vae.load_state_dict(vck["state"])
+    vae, vck = load_vae(args, vae_cfg)
     data = torch.load(os.path.join(args.work, "latents.pt"))
     s = torch.load(os.path.join(args.work, "unet_ckpt.pt"))
     te = sd_arch.CLIPTextModel(text_cfg)
@@ -366,20 +364,25 @@ def export(args, text_cfg, unet_cfg, vae_cfg, fh):
     make_tiny_sd.export_model(args.export, te.eval(), unet.eval(), vae.eval(), text_cfg, unet_cfg, vae_cfg,
                               args.px, args.px, dtype=make_tiny_sd.DTYPES[args.export_dtype], note=note, created_by="tools/train_shapes.py",
                               readme=model_card(args, data, s["loss_avg"], vck["final_mse"], args.export, s["step"],
-                                                vae_check(args, vae_cfg))
+                                                vae_check(args, vae))
                               .replace("SCORES_TABLE", scores_table()).replace("{n_tokens}", str(len(seen) - 3)))
     log(fh, "exported to %s (step %d, loss avg %.4f, scaling %.5f)" % (args.export, s["step"], s["loss_avg"],
                                                                      vae_cfg["scaling_factor"]))
 
 
+def load_vae(args, vae_cfg):
+    """The trained autoencoder (phase 2 checkpoint, or phase 1 with --vae-steps2 0) and its checkpoint dict."""
+    ck = torch.load(os.path.join(args.work, "vae2.pt" if args.vae_steps2 > 0 else "vae.pt"))
+    vae = sd_arch.AutoencoderKL(vae_cfg)
+    vae.load_state_dict(ck["state"])
+    return vae.eval(), ck
+
+
 @torch.no_grad()
-def vae_check(args, vae_cfg, n=600):
+def vae_check(args, vae, n=600):
     """The judge (judge_images.py) on the trained autoencoder's reconstructions (posterior mean) of rendered
     ground truth, all combinations: the ceiling the UNet can reach through this VAE."""
     import judge_images as J
-    vae = sd_arch.AutoencoderKL(vae_cfg)
-    vae.load_state_dict(torch.load(os.path.join(args.work, "vae2.pt" if args.vae_steps2 > 0 else "vae.pt"))["state"])
-    vae.eval()
     rng = np.random.default_rng(7)
     attrs = W.sample_attrs(rng, n, W.all_combos())
     ok = {"background": 0, "color": 0, "shape": 0, "all": 0}
@@ -469,7 +472,7 @@ def main():
         bench(args, text_cfg, unet_cfg, vae_cfg)
         return
     if args.vae_check:
-        print(json.dumps({"vae_reconstructions": vae_check(args, vae_cfg)}))
+        print(json.dumps({"vae_reconstructions": vae_check(args, load_vae(args, vae_cfg)[0])}))
         return
     os.makedirs(args.work, exist_ok=True)
     with open(os.path.join(args.work, "args.json"), "w") as f:
