@@ -69,10 +69,31 @@ def sample_attrs(rng, n, combos):
     return out
 
 
-def random_caption(rng, a, p_size=0.6, p_pos=0.5):
+def random_caption(rng, a, p_size=0.6, p_pos=0.5, noise=0.0):
+    """A caption for scene a. noise: probability that each colour word (object colour, background colour) names
+    a wrong colour (a uniformly drawn other one), like mislabelled web alt-text; redrawn while the named
+    combination is a held-out one or names the same colour twice, so held-out captions never occur in training.
+    Shape words are always right."""
     size = a["size"] if rng.random() < p_size else None
     pos = a["position"] if rng.random() < p_pos else None
-    return caption(a["color"], a["shape"], a["bg"], size, pos, int(rng.integers(3)))
+    c, s, b = a["color"], a["shape"], a["bg"]
+    if noise > 0:
+        c, b = mislabel_colors(rng, c, s, b, noise)
+    return caption(c, s, b, size, pos, int(rng.integers(3)))
+
+
+def mislabel_colors(rng, color, shape, bg, noise):
+    held = set(HELD_OUT)
+    while True:
+        c = color if rng.random() >= noise else _other(rng, color)
+        b = bg if rng.random() >= noise else _other(rng, bg)
+        if (c, shape, b) not in held and c != b:
+            return c, b
+
+
+def _other(rng, color):
+    others = [x for x in COLORS if x != color]
+    return others[rng.integers(len(others))]
 
 
 def render(a, px, ss=4):

@@ -222,7 +222,7 @@ def train_unet(args, text_cfg, unet_cfg, data, fh):
         idx = tr.rng.integers(n, size=args.batch)
         caps = []
         for i in idx:
-            caps.append("" if tr.rng.random() < args.cond_drop else W.random_caption(tr.rng, attrs[i]))
+            caps.append("" if tr.rng.random() < args.cond_drop else W.random_caption(tr.rng, attrs[i], noise=args.caption_noise))
         ids = torch.tensor([ids_of(c) for c in caps], dtype=torch.int64)
         it = torch.from_numpy(idx)
         z = (mean[it] + std[it] * torch.randn(mean[it].shape, generator=tr.gen)) * scale
@@ -462,6 +462,8 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--cond-drop", type=float, default=0.1)
+    ap.add_argument("--caption-noise", type=float, default=0.0,
+                    help="probability that each colour word of a caption (object, background) names a wrong colour")
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (bitwise reproducibility holds for the same thread count)")
