@@ -35,13 +35,15 @@ HELD_OUT = [
 ]
 
 
+_HELD = frozenset(HELD_OUT)
+
+
 def all_combos():
     return [(c, s, b) for c in COLORS for s in SHAPES for b in COLORS if b != c]
 
 
 def train_combos():
-    held = set(HELD_OUT)
-    return [x for x in all_combos() if x not in held]
+    return [x for x in all_combos() if x not in _HELD]
 
 
 def caption(color, shape, bg, size=None, position=None, template=0):
@@ -83,11 +85,10 @@ def random_caption(rng, a, p_size=0.6, p_pos=0.5, noise=0.0):
 
 
 def mislabel_colors(rng, color, shape, bg, noise):
-    held = set(HELD_OUT)
     while True:
         c = color if rng.random() >= noise else _other(rng, color)
         b = bg if rng.random() >= noise else _other(rng, bg)
-        if (c, shape, b) not in held and c != b:
+        if (c, shape, b) not in _HELD and c != b:
             return c, b
 
 

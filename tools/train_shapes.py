@@ -167,13 +167,14 @@ class Trainer:
         for p in list(self.ema_te.parameters()) + list(self.ema_unet.parameters()):
             p.requires_grad_(False)
         self.step = 0
+        self.caption_noise = args.caption_noise
         self.rng = np.random.default_rng(args.seed + 4)
         self.gen = torch.Generator().manual_seed(args.seed + 5)
         self.loss_avg = None
 
     def state(self):
         return {"te": self.te.state_dict(), "unet": self.unet.state_dict(), "opt": self.opt.state_dict(),
-                "ema_te": self.ema_te.state_dict(), "ema_unet": self.ema_unet.state_dict(), "step": self.step,
+                "ema_te": self.ema_te.state_dict(), "ema_unet": self.ema_unet.state_dict(), "step": self.step, "caption_noise": self.caption_noise,
                 "rng": self.rng.bit_generator.state, "gen": self.gen.get_state(), "loss_avg": self.loss_avg,
                 "torch_rng": torch.get_rng_state()}
 
@@ -255,7 +256,7 @@ def train_unet(args, text_cfg, unet_cfg, data, fh):
 # ------------------------------------------------------------------------------------------------ export
 
 
-def model_card(args, data, final, vae_mse, out, step, vae_rates):
+def model_card(args, data, final, vae_mse, out, step, vae_rates, noise):
     held = "\n".join("  - %s %s on %s" % h for h in W.HELD_OUT)
     pal = ", ".join("%s %s" % (k, v) for k, v in W.PALETTE.items())
     return f"""# sdjvm default model: "shapes world" (trained from scratch, tiny)
@@ -274,9 +275,8 @@ circle on blue. It knows nothing else.
 - Caption forms seen in training (size/position present with probability 0.6/0.5):
   "a [size] COLOR SHAPE [position] on a BG background", "[size] COLOR SHAPE [position] on BG",
   "a BG background with a [size] COLOR SHAPE [position]"; 10% of captions were dropped to "" (so CFG works);
-  each colour word was wrong (another colour) with probability {args.caption_noise}, like noisy web captions, so
-  guidance 1 draws the caption's colours much less often than guidance 4.
-  Guidance 4 gave the best scores; 7.5 works but over-saturates (see "Scores").
+  each colour word was wrong (another colour) with probability {noise}, like noisy web captions (with noise,
+  guidance 1 draws the caption's colours much less often than guidance 4). Compare guidance 4 and 7.5 under "Scores".
 - Held-out (colour, shape, background) combinations, never seen in training (a composition test):
 {held}
 - Words outside this world are ignored or give arbitrary shapes.
@@ -366,7 +366,7 @@ def export(args, text_cfg, unet_cfg, vae_cfg, fh):
     make_tiny_sd.export_model(args.export, te.eval(), unet.eval(), vae.eval(), text_cfg, unet_cfg, vae_cfg,
                               args.px, args.px, dtype=make_tiny_sd.DTYPES[args.export_dtype], note=note, created_by="tools/train_shapes.py",
                               readme=model_card(args, data, s["loss_avg"], vck["final_mse"], args.export, s["step"],
-                                                vae_check(args, vae))
+                                                vae_check(args, vae), s.get("caption_noise", args.caption_noise))
                               .replace("SCORES_TABLE", scores_table()).replace("{n_tokens}", str(len(seen) - 3)))
     log(fh, "exported to %s (step %d, loss avg %.4f, scaling %.5f)" % (args.export, s["step"], s["loss_avg"],
                                                                      vae_cfg["scaling_factor"]))

@@ -27,7 +27,7 @@ class DefaultModelQualityTest {
     };
     static final long[] SEEDS = {1, 2, 3, 4, 5, 6, 7, 8};
     static final int STEPS = 20;
-    static final double GUIDANCE = 4.0;  // the model card: guidance 4 scores best
+    static final double GUIDANCE = 4.0;  // the README command's guidance
 
     private StableDiffusion sd;
 
