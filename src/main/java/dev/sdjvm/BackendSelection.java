@@ -1,19 +1,34 @@
 package dev.sdjvm;
 
+import dev.sdjvm.backend.ArtifactBackend;
+import dev.sdjvm.backend.neuron.NeffBackend;
+import dev.sdjvm.backend.neuron.NeffLocator;
+import dev.sdjvm.backend.neuron.NeuronDevices;
 import dev.sdjvm.backend.neuron.NeuronPlatform;
+import dev.sdjvm.backend.neuron.NeuronRuntime;
+import dev.sdjvm.backend.torch.TorchBackend;
+import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.ModelDirectory;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Chooses the backend for a model directory, logs the choice, and on Neuron loads libtorchneuron (after libtorch,
- * before any {@code torch::jit::load}).
+ * Decides, once per load, what runs a model directory, and opens that backend.
  * <ul>
- *   <li>AUTO: Neuron-compiled artifacts (manifest target "neuron", or Neuron ops inside the UNet archive) need
- *       Neuron; CPU-traced ones run on libtorch CPU.</li>
- *   <li>CPU: refuses Neuron-compiled artifacts (they cannot run without NeuronCores).</li>
- *   <li>NEURON: requires devices, libnrt and a compatible libtorchneuron, and Neuron-compiled artifacts.</li>
+ *   <li>{@link Backend#AUTO}: a manifest with target {@code cpu} runs on libtorch's CPU. Otherwise each artifact's
+ *       NEFF is looked for ({@link NeffLocator}: inside the {@code .pt}, beside it, in the compiler work directory):
+ *       NEFFs for all four artifacts run through the Neuron runtime ({@link Backend#NEURON}, no libtorch); none, with
+ *       Neuron-compiled artifacts (manifest target {@code neuron} or Neuron ops in {@code unet.pt}), fall back to
+ *       libtorchneuron ({@link Backend#TORCH_NEURON}); none on CPU-traced artifacts run on the CPU.</li>
+ *   <li>{@link Backend#CPU}: refuses Neuron-compiled artifacts.</li>
+ *   <li>{@link Backend#NEURON}: needs a NEFF for every artifact and libnrt.</li>
+ *   <li>{@link Backend#TORCH_NEURON}: needs Neuron-compiled TorchScript and a libtorchneuron built for this libtorch.</li>
  * </ul>
  */
 final class BackendSelection {
@@ -22,38 +37,121 @@ final class BackendSelection {
     private BackendSelection() {
     }
 
-    static Backend select(ModelDirectory dir, Backend requested) {
-        boolean compiled = NeuronPlatform.isNeuronCompiled(dir);
+    /**
+     * What will run a model directory.
+     *
+     * @param backend   the backend chosen
+     * @param neffs     per role, the NEFF found (empty when none was looked for or found)
+     * @param reason    why this backend, in one sentence
+     */
+    record Plan(Backend backend, Map<String, Optional<NeffLocator.NeffSource>> neffs, String reason) {
+    }
+
+    static Plan plan(ModelDirectory dir, Backend requested) {
+        String target = dir.manifest() == null ? null : dir.manifest().target();
         Path unet = dir.artifacts().get("unet");
         switch (requested) {
             case CPU:
-                if (compiled) {
+                if ("neuron".equalsIgnoreCase(target) || NeuronPlatform.isNeuronCompiled(unet)) {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
                             + "trace the model for CPU with tools/trace_cpu_sd21.py, or run on an inf2 instance");
                 }
-                break;
+                return new Plan(Backend.CPU, Map.of(), "requested");
+            case TORCH_NEURON:
+                if (!"neuron".equalsIgnoreCase(target) && !NeuronPlatform.isNeuronCompiled(unet)) {
+                    throw new BackendException("backend TORCH_NEURON requested, but " + unet + " is not a Neuron-compiled "
+                            + "TorchScript archive (compile it with tools/neuron/neuron_compile_sd21.py)");
+                }
+                return new Plan(Backend.TORCH_NEURON, Map.of(), "requested");
             case NEURON:
             case AUTO:
-                if (requested == Backend.AUTO && !compiled) {
-                    break;
-                }
-                NeuronPlatform neuron = NeuronPlatform.detect();
-                if (!neuron.available()) {
-                    throw new BackendException((requested == Backend.NEURON ? "backend NEURON requested"
-                            : "the artifacts in " + dir.root() + " are compiled for Neuron") + ", but Neuron is not available here: "
-                            + neuron.reason());
-                }
-                if (!compiled) {
-                    throw new BackendException("backend NEURON requested, but " + unet + " is not compiled for Neuron "
-                            + "(compile it with tools/neuron_compile_sd21.py)");
-                }
-                neuron.loadTorchNeuron();
-                LOG.info("backend: NEURON ({}) for {}", neuron, dir.root());
-                return Backend.NEURON;
+                break;
             default:
                 throw new IllegalArgumentException(String.valueOf(requested));
         }
-        LOG.info("backend: CPU (libtorch) for {}", dir.root());
-        return Backend.CPU;
+        if (requested == Backend.AUTO && "cpu".equalsIgnoreCase(target)) {
+            return new Plan(Backend.CPU, Map.of(), "the manifest's target is cpu");
+        }
+        Map<String, Optional<NeffLocator.NeffSource>> neffs = new LinkedHashMap<>();
+        // the UNet first: without its NEFF the others are not looked for (a CPU archive is scanned once)
+        neffs.put("unet", NeffLocator.find(dir, "unet"));
+        if (neffs.get("unet").isPresent()) {
+            for (String role : ArtifactSpec.ROLES) {
+                neffs.computeIfAbsent(role, r -> NeffLocator.find(dir, r));
+            }
+        }
+        List<String> missing = new ArrayList<>();
+        for (String role : ArtifactSpec.ROLES) {
+            if (neffs.getOrDefault(role, Optional.empty()).isEmpty()) {
+                missing.add(role);
+            }
+        }
+        if (missing.isEmpty()) {
+            return new Plan(Backend.NEURON, neffs, "every artifact carries its NEFF");
+        }
+        String where = "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
+                + "or in " + dir.root().resolve("compiler_workdir") + "/<role>/";
+        if (missing.size() < ArtifactSpec.ROLES.size()) {
+            throw new ModelLoadException(dir.artifacts().get(missing.get(0)), "no NEFF found for " + missing + " (looked "
+                    + where + "), although " + neffs.entrySet().stream().filter(e -> e.getValue().isPresent())
+                    .map(Map.Entry::getKey).toList() + " have one: the NEFF path needs all four");
+        }
+        boolean compiled = "neuron".equalsIgnoreCase(target) || NeuronPlatform.isNeuronCompiled(unet);
+        if (requested == Backend.NEURON) {
+            throw new ModelLoadException(unet, "backend NEURON runs each artifact's NEFF, and " + unet.getFileName()
+                    + " holds no NEFF (looked " + where + ")" + (compiled ? "; these Neuron-compiled artifacts can run "
+                    + "through libtorchneuron instead (Backend.TORCH_NEURON, see docs/neuron.md)" : ""));
+        }
+        if (compiled) {
+            return new Plan(Backend.TORCH_NEURON, neffs, "Neuron-compiled TorchScript without a NEFF to be found ("
+                    + unet.getFileName() + " holds none): the libtorchneuron fallback");
+        }
+        return new Plan(Backend.CPU, neffs, "CPU-traced TorchScript (no NEFF, no Neuron ops)");
+    }
+
+    /** Opens the backend a plan chose. */
+    static ArtifactBackend open(ModelDirectory dir, Plan plan, LoadOptions options) {
+        ArtifactBackend b = switch (plan.backend()) {
+            case CPU -> new TorchBackend(Backend.CPU, options.threads());
+            case NEURON -> {
+                Map<String, NeffLocator.NeffSource> neffs = new LinkedHashMap<>();
+                plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
+                yield new NeffBackend(neuronRuntime(), neffs);
+            }
+            case TORCH_NEURON -> {
+                NeuronPlatform neuron = NeuronPlatform.detect();
+                if (!neuron.available()) {
+                    throw new BackendException("the artifacts in " + dir.root() + " are Neuron-compiled TorchScript without "
+                            + "a NEFF the JVM can run directly, and the libtorchneuron fallback is not available here: "
+                            + neuron.reason());
+                }
+                neuron.loadTorchNeuron();
+                yield new TorchBackend(Backend.TORCH_NEURON, options.threads());
+            }
+            default -> throw new IllegalArgumentException(String.valueOf(plan.backend()));
+        };
+        LOG.info("backend: {} for {} ({}): {}", plan.backend(), dir.root(), plan.reason(), b.describe());
+        return b;
+    }
+
+    /** libnrt.so bound; when it is missing, the message also says what the device scan found. */
+    private static NeuronRuntime neuronRuntime() {
+        List<Path> candidates = NeuronRuntime.candidates(System.getProperty(NeuronRuntime.PATH_PROPERTY), System.getenv());
+        Path lib = candidates.stream().filter(java.nio.file.Files::isRegularFile).findFirst().orElse(null);
+        if (lib == null) {
+            String devices;
+            try {
+                NeuronDevices d = NeuronDevices.discover();
+                devices = d.present() ? "Neuron devices are present (" + d + "), so the runtime library is what is missing"
+                        : "there is no /dev/neuron* device either: not an Inferentia2/Trainium instance, or the "
+                        + "aws-neuronx-dkms driver is not loaded";
+            } catch (RuntimeException e) {
+                devices = "device scan failed: " + e.getMessage();
+            }
+            throw new BackendException("these artifacts carry NEFFs for the Neuron runtime, but " + "libnrt.so was not "
+                    + "found (looked in " + candidates + "; install aws-neuronx-runtime-lib or set -D"
+                    + NeuronRuntime.PATH_PROPERTY + " / " + NeuronRuntime.PATH_ENV + "); " + devices);
+        }
+        return NeuronRuntime.open(lib);
     }
 }

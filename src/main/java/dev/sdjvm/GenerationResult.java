@@ -13,9 +13,10 @@ import java.util.List;
  * @param latents      the final latents [n,4,h,w] flat, before the VAE scaling (as diffusers' {@code output_type="latent"})
  * @param timings      where the time went
  * @param promptTruncated true when the prompt was longer than the text encoder's 77 tokens and was cut
+ * @param scheduler    the scheduler that ran (its diffusers class name, e.g. {@code DPMSolverMultistepScheduler})
  */
 public record GenerationResult(List<RgbImage> images, long seed, float[] latents, Timings timings,
-                               boolean promptTruncated) {
+                               boolean promptTruncated, String scheduler) {
 
     /** The first image as a {@link BufferedImage}. */
     public BufferedImage image() {

@@ -6,7 +6,8 @@ package dev.sdjvm;
  * @param backend           where to run ({@link Backend#AUTO} by default)
  * @param threads           libtorch intra-op threads (process-wide), or 0 to keep libtorch's default
  * @param unetReplicas      UNet copies; with 2 and a batch-1 UNet, the uncond and cond halves of classifier-free
- *                          guidance run concurrently (AWS's {@code DataParallel(unet, [0, 1])}); 1 by default
+ *                          guidance run concurrently (AWS's {@code DataParallel(unet, [0, 1])}, on Neuron on two
+ *                          NeuronCores); 0 (the default) = automatic: 2 on Neuron when the cores allow, 1 on the CPU
  * @param maxConcurrent     generations allowed to run at once; more wait (1 by default: one generation already
  *                          uses every core)
  * @param warmup            run every artifact once at load time, which checks that their shapes fit together and
@@ -24,8 +25,8 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         if (threads < 0) {
             throw new InvalidRequestException("threads", "must be >= 0, got " + threads);
         }
-        if (unetReplicas < 1 || unetReplicas > 64) {
-            throw new InvalidRequestException("unetReplicas", "must be in 1..64, got " + unetReplicas);
+        if (unetReplicas < 0 || unetReplicas > 64) {
+            throw new InvalidRequestException("unetReplicas", "must be in 1..64, or 0 for automatic, got " + unetReplicas);
         }
         if (maxConcurrent < 1) {
             throw new InvalidRequestException("maxConcurrent", "must be >= 1, got " + maxConcurrent);
@@ -35,9 +36,9 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         }
     }
 
-    /** The defaults: AUTO backend, libtorch's threads, one UNet, one generation at a time, warm-up on. */
+    /** The defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on. */
     public static LoadOptions defaults() {
-        return new LoadOptions(Backend.AUTO, 0, 1, 1, true, 1);
+        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1);
     }
 
     public LoadOptions withBackend(Backend b) {

@@ -15,10 +15,11 @@ import java.util.Map;
  * @param unetReplicas    UNet copies loaded per pipeline
  * @param pipelines       independent pipelines (throughput mode)
  * @param backend         where it runs
+ * @param backendDetail   the backend in one line (libtorch version and threads, or the Neuron runtime and its cores)
  * @param schedulerConfig {@code scheduler/scheduler_config.json}
  * @param manifest        our tools' manifest, or null
  * @param loadNanos       load time including warm-up
  */
 public record ModelInfo(Path root, int height, int width, Map<String, ArtifactSpec> artifacts, int unetReplicas,
-                        int pipelines, Backend backend, Map<String, Object> schedulerConfig, Manifest manifest, long loadNanos) {
+                        int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig, Manifest manifest, long loadNanos) {
 }

@@ -1,6 +1,6 @@
 package dev.sdjvm;
 
-import dev.sdjvm.backend.torch.Torch;
+import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.pipeline.DiffusionPipeline;
 import dev.sdjvm.pipeline.DefaultModel;
@@ -42,10 +42,10 @@ public final class StableDiffusion implements AutoCloseable {
     private final Semaphore permits;
     private final AtomicInteger running = new AtomicInteger();
     private volatile boolean closed;
-    private final Backend backend;
+    private final ArtifactBackend backend;
     private final long loadNanos;
 
-    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, Backend backend, long loadNanos) {
+    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, ArtifactBackend backend, long loadNanos) {
         this.backend = backend;
         this.pipeline = pipelines.get(0);
         this.all = List.copyOf(pipelines);
@@ -73,23 +73,44 @@ public final class StableDiffusion implements AutoCloseable {
     public static StableDiffusion load(Path modelDir, LoadOptions options) {
         long t0 = System.nanoTime();
         ModelDirectory dir = ModelDirectory.open(modelDir);
-        Backend backend = BackendSelection.select(dir, options.backend());
-        Torch.load();
-        if (options.threads() > 0) {
-            Torch.setNumThreads(options.threads());
-        }
+        ClipTokenizer tokenizer = ClipTokenizer.load(dir.tokenizerDir());
+        BackendSelection.Plan plan = BackendSelection.plan(dir, options.backend());
+        ArtifactBackend backend = BackendSelection.open(dir, plan, options);
+        int replicas = options.unetReplicas() > 0 ? options.unetReplicas()
+                : defaultUnetReplicas(plan.backend(), backend.devices(), options.pipelines());
         List<DiffusionPipeline> ps = new ArrayList<>();
         try {
             for (int i = 0; i < options.pipelines(); i++) {
-                ps.add(DiffusionPipeline.load(dir, options.unetReplicas(), options.warmup()));
+                ps.add(DiffusionPipeline.load(dir, tokenizer, backend, i, replicas, options.warmup()));
             }
         } catch (RuntimeException e) {
-            ps.forEach(DiffusionPipeline::close);
+            for (DiffusionPipeline p : ps) {
+                try {
+                    p.close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            backend.close();
             throw e;
         }
         long dt = System.nanoTime() - t0;
-        LOG.info("model ready in {} ms ({} pipeline(s))", dt / 1_000_000, ps.size());
+        LOG.info("model ready in {} ms ({} pipeline(s), {} UNet replica(s) each, {})", dt / 1_000_000, ps.size(), replicas,
+                backend.describe());
         return new StableDiffusion(ps, options, backend, dt);
+    }
+
+    /**
+     * UNet replicas when {@link LoadOptions#unetReplicas()} is 0 (automatic): 2 on Neuron, AWS's
+     * {@code DataParallel(unet, [0, 1])} (the CFG halves on two cores at once), when the visible cores allow two per
+     * pipeline; 1 on the CPU (one generation already uses every core).
+     */
+    static int defaultUnetReplicas(Backend backend, int devices, int pipelines) {
+        return switch (backend) {
+            case NEURON -> devices / pipelines >= 2 ? 2 : 1;
+            case TORCH_NEURON -> 2;
+            default -> 1;
+        };
     }
 
     /** Loads the small model embedded in this library (see the README: what it can draw). */
@@ -147,7 +168,7 @@ public final class StableDiffusion implements AutoCloseable {
         checkOpen();
         var m = pipeline.model();
         return new ModelInfo(m.root(), m.height(), m.width(), pipeline.specs(), pipeline.unetReplicas(),
-                all.size(), backend, m.schedulerConfig(), m.manifest(), loadNanos);
+                all.size(), backend.kind(), backend.describe(), m.schedulerConfig(), m.manifest(), loadNanos);
     }
 
     /** The model's tokenizer. */
@@ -183,6 +204,10 @@ public final class StableDiffusion implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        all.forEach(DiffusionPipeline::close);
+        try {
+            all.forEach(DiffusionPipeline::close);
+        } finally {
+            backend.close();
+        }
     }
 }

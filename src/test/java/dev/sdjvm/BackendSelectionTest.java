@@ -19,32 +19,37 @@ class BackendSelectionTest {
     @Test
     void cpuTracedArtifactsRunOnCpu() {
         ModelDirectory dir = ModelDirectory.open(TestModels.referenceTiny());
-        assertEquals(Backend.CPU, BackendSelection.select(dir, Backend.AUTO));
-        assertEquals(Backend.CPU, BackendSelection.select(dir, Backend.CPU));
+        BackendSelection.Plan auto = BackendSelection.plan(dir, Backend.AUTO);
+        assertEquals(Backend.CPU, auto.backend());
+        assertTrue(auto.neffs().get("unet").isEmpty(), "the CPU archive was scanned and holds no NEFF");
+        assertEquals(Backend.CPU, BackendSelection.plan(dir, Backend.CPU).backend());
     }
 
     @Test
-    void neuronRequestedWithoutNeuronIsAClearError() {
-        assumeFalse(Files.exists(Path.of("/dev/neuron0")), "this machine has NeuronCores");
+    void neuronRequestedForArtifactsWithoutNeffIsAClearError() {
         ModelDirectory dir = ModelDirectory.open(TestModels.referenceTiny());
-        BackendException e = assertThrows(BackendException.class, () -> BackendSelection.select(dir, Backend.NEURON));
-        assertTrue(e.getMessage().contains("backend NEURON requested, but Neuron is not available here"), e.getMessage());
-        assertTrue(e.getMessage().contains("/dev/neuron"), e.getMessage());
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> BackendSelection.plan(dir, Backend.NEURON));
+        assertTrue(e.getMessage().contains("holds no NEFF"), e.getMessage());
+        assertTrue(e.getMessage().contains("unet.pt"), e.getMessage());
         // through the facade too, before any artifact is loaded
-        assertThrows(BackendException.class, () -> StableDiffusion.load(TestModels.referenceTiny(),
+        assertThrows(ModelLoadException.class, () -> StableDiffusion.load(TestModels.referenceTiny(),
                 LoadOptions.defaults().withBackend(Backend.NEURON)));
     }
 
     @Test
-    void neuronCompiledArtifactsNeedNeuron() throws Exception {
+    void neuronCompiledTorchScriptWithoutNeffFallsBackToLibtorchneuron() throws Exception {
         assumeFalse(Files.exists(Path.of("/dev/neuron0")), "this machine has NeuronCores");
         Path d = TestModels.copy(TestModels.referenceTiny(), tmp.resolve("m"));
         Files.writeString(d.resolve("compiled_models/sdjvm-manifest.json"),
                 "{\"format\": \"sdjvm-manifest/1\", \"target\": \"neuron\", \"artifacts\": {}}");
         ModelDirectory dir = ModelDirectory.open(d);
-        BackendException auto = assertThrows(BackendException.class, () -> BackendSelection.select(dir, Backend.AUTO));
-        assertTrue(auto.getMessage().contains("are compiled for Neuron"), auto.getMessage());
-        BackendException cpu = assertThrows(BackendException.class, () -> BackendSelection.select(dir, Backend.CPU));
+        BackendSelection.Plan auto = BackendSelection.plan(dir, Backend.AUTO);
+        assertEquals(Backend.TORCH_NEURON, auto.backend());
+        assertTrue(auto.reason().contains("holds none"), auto.reason());
+        BackendException open = assertThrows(BackendException.class,
+                () -> BackendSelection.open(dir, auto, LoadOptions.defaults()));
+        assertTrue(open.getMessage().contains("libtorchneuron fallback is not available here"), open.getMessage());
+        BackendException cpu = assertThrows(BackendException.class, () -> BackendSelection.plan(dir, Backend.CPU));
         assertTrue(cpu.getMessage().contains("is compiled for Neuron"), cpu.getMessage());
     }
 }

@@ -29,8 +29,19 @@ public record Manifest(String format, String target, String createdBy, String to
     public record TensorSpec(String name, DType dtype, List<Long> shape) {
     }
 
-    /** One artifact. */
-    public record Artifact(String file, Integer batch, List<TensorSpec> inputs, List<TensorSpec> outputs) {
+    /**
+     * One artifact.
+     *
+     * @param neff       the artifact's NEFF beside it (relative to {@code compiled_models/}), or null
+     * @param neffSource where the tool took that NEFF from (e.g. {@code compiler_workdir/unet/graph.neff}), or null
+     */
+    public record Artifact(String file, Integer batch, List<TensorSpec> inputs, List<TensorSpec> outputs, String neff,
+                           String neffSource) {
+        /** An artifact without a NEFF file. */
+        public Artifact(String file, Integer batch, List<TensorSpec> inputs, List<TensorSpec> outputs) {
+            this(file, batch, inputs, outputs, null, null);
+        }
+
         /** The dtype of the first floating-point input, if any. */
         public DType floatInputDType() {
             for (TensorSpec t : inputs) {
@@ -79,7 +90,8 @@ public record Manifest(String format, String target, String createdBy, String to
                 batch = b.asInt();
             }
             try {
-                map.put(role, new Artifact(f, batch, tensors(a.get("inputs")), tensors(a.get("outputs"))));
+                map.put(role, new Artifact(f, batch, tensors(a.get("inputs")), tensors(a.get("outputs")),
+                        text(a, "neff"), text(a, "neff_source")));
             } catch (IllegalArgumentException ex) {
                 throw new ModelLoadException(file, "artifacts." + role + ": " + ex.getMessage(), ex);
             }

@@ -1,19 +1,16 @@
 package dev.sdjvm.pipeline;
 
 import dev.sdjvm.BackendException;
-import dev.sdjvm.backend.torch.Tensors;
-import dev.sdjvm.backend.torch.TorchModule;
-import dev.sdjvm.model.DType;
+import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.backend.Artifact;
+import dev.sdjvm.backend.Invocation;
+import dev.sdjvm.backend.TensorSpec;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
-import dev.sdjvm.tensor.Bf16;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.javacpp.ShortPointer;
-import org.bytedeco.pytorch.Tensor;
 
 /**
  * Runs the UNet over a batch of rows, split into chunks of the artifact's static batch (or one chunk when the batch
@@ -21,13 +18,14 @@ import org.bytedeco.pytorch.Tensor;
  * {@code i % replicas}: with a batch-1 UNet and two replicas, the uncond and cond halves of classifier-free guidance
  * run side by side, as AWS's {@code torch_neuronx.DataParallel(unet, [0, 1])} does on two NeuronCores.
  *
- * <p>One {@link Session} per generation holds the native input tensors (allocated once, written every step) and
- * the chunks' text embeddings; {@link Session#run} is allocation-free on the Java side.
+ * <p>One {@link Session} per generation takes an {@link Invocation} per chunk from its replica's pool (on Neuron:
+ * device tensors allocated once per core), writes the chunk's text embeddings once, and per step writes sample and
+ * timestep, runs, and reads the noise prediction: nothing is allocated per step.
  */
 final class UNetRunner {
-    /** Observes chunk timings (tests use it to show that replicas overlap); null in normal use. */
+    /** Observes chunk runs (tests use it to show that replicas overlap); null in normal use. */
     interface ChunkObserver {
-        /** Called on the thread that runs the chunk, before its forward call. */
+        /** Called on the thread that runs the chunk, before it runs. */
         default void onStart(int chunk) {
         }
 
@@ -36,27 +34,63 @@ final class UNetRunner {
 
     static volatile ChunkObserver observer;
 
-    private final List<TorchModule> replicas;
-    private final DType dtype;
-    private final Integer staticBatch;
+    private final List<InvocationPool> replicas;
     private final ExecutorService pool;
+    private final int sample;
+    private final int timestep;
+    private final int hidden;
+    private final TensorSpec sampleSpec;
+    private final Integer staticBatch;
 
-    UNetRunner(List<TorchModule> replicas, DType dtype, Integer staticBatch, ExecutorService pool) {
+    UNetRunner(List<InvocationPool> replicas, ExecutorService pool, long channels, long latentHeight, long latentWidth) {
         if (replicas.isEmpty()) {
             throw new IllegalArgumentException("no UNet replica");
         }
         this.replicas = List.copyOf(replicas);
-        this.dtype = dtype;
-        this.staticBatch = staticBatch;
         this.pool = pool;
+        Artifact a = replicas.get(0).artifact();
+        List<TensorSpec> in = a.inputs();
+        if (in.size() != 3) {
+            throw new ModelLoadException(a.file(), "unet takes " + in.size() + " inputs " + in
+                    + "; expected sample, timestep, encoder_hidden_states (a NEFF compiled without inlined weights?)");
+        }
+        // compiled artifacts say the shapes: sample is 4-D, timestep 1-D, encoder_hidden_states 3-D; else argument order
+        int[] byRank = {-1, -1, -1, -1, -1};
+        boolean shapes = in.stream().allMatch(s -> s.rank() >= 1 && s.rank() <= 4);
+        for (int i = 0; shapes && i < 3; i++) {
+            int r = in.get(i).rank();
+            if (byRank[r] >= 0) {
+                shapes = false;
+            }
+            byRank[r] = i;
+        }
+        shapes = shapes && byRank[4] >= 0 && byRank[1] >= 0 && byRank[3] >= 0;
+        this.sample = shapes ? byRank[4] : 0;
+        this.timestep = shapes ? byRank[1] : 1;
+        this.hidden = shapes ? byRank[3] : 2;
+        this.sampleSpec = in.get(sample);
+        long b = sampleSpec.rank() == 4 ? sampleSpec.dim(0) : -1;
+        this.staticBatch = b > 0 ? (int) b : null;
+        if (sampleSpec.rank() == 4) {
+            long[] expect = {b, channels, latentHeight, latentWidth};
+            for (int d = 1; d < 4; d++) {
+                if (sampleSpec.dim(d) >= 0 && sampleSpec.dim(d) != expect[d]) {
+                    throw new ModelLoadException(a.file(), "unet sample input " + sampleSpec + " does not fit the model's latents "
+                            + Arrays.toString(new long[] {channels, latentHeight, latentWidth})
+                            + " (unet/config.json, vae/config.json or the manifest disagree with the compiled artifact)");
+                }
+            }
+        }
     }
 
-    DType dtype() {
-        return dtype;
-    }
-
+    /** The static batch, or null when the UNet takes any batch. */
     Integer staticBatch() {
         return staticBatch;
+    }
+
+    /** True when the UNet was compiled for one latent size only. */
+    boolean fixedSize() {
+        return staticBatch != null || sampleSpec.rank() == 4 && sampleSpec.dim(2) >= 0;
     }
 
     int replicas() {
@@ -64,26 +98,23 @@ final class UNetRunner {
     }
 
     /**
-     * Opens a session for {@code rows} UNet rows of {@code rowSize} floats each. Row {@code r} takes its sample from
-     * source row {@code r % sourceRows} (so CFG's {@code cat([latents]*2)} needs no copy).
+     * Opens a session for {@code rows} UNet rows of {@code rowShape} each. Row {@code r} takes its sample from source
+     * row {@code r % sourceRows} (so CFG's {@code cat([latents] * 2)} needs no copy).
      *
-     * @param embeddings float32 [rows, 77, H]; cast to the UNet dtype here
+     * @param embeddings float32 [rows, 77, H], written once per chunk here
      */
-    Session open(int rows, int sourceRows, long[] rowShape, Tensor embeddings) {
-        return new Session(rows, sourceRows, rowShape, embeddings);
+    Session open(int rows, int sourceRows, long[] rowShape, float[] embeddings, int hiddenSize) {
+        return new Session(rows, sourceRows, rowShape, embeddings, hiddenSize);
     }
 
-    /** Per-generation native state. Close it (inside the generation's PointerScope it is freed with the scope anyway). */
+    /** Per-generation state: one invocation per chunk. */
     final class Session implements AutoCloseable {
-        private final int rows;
         private final int sourceRows;
         private final int rowSize;
         private final Chunk[] chunks;
-        private final PointerScope scope;
         private final List<Future<?>> futures;
 
-        private Session(int rows, int sourceRows, long[] rowShape, Tensor embeddings) {
-            this.rows = rows;
+        private Session(int rows, int sourceRows, long[] rowShape, float[] embeddings, int hiddenSize) {
             this.sourceRows = sourceRows;
             long size = 1;
             for (long d : rowShape) {
@@ -95,24 +126,24 @@ final class UNetRunner {
                 throw new IllegalStateException("rows " + rows + " not divisible by the UNet batch " + per);
             }
             int n = rows / per;
-            this.scope = new PointerScope();
+            long[][] shapes = new long[3][];
+            long[] s = new long[rowShape.length + 1];
+            s[0] = per;
+            System.arraycopy(rowShape, 0, s, 1, rowShape.length);
+            shapes[sample] = s;
+            shapes[timestep] = new long[] {per};
+            shapes[hidden] = new long[] {per, embeddings.length / rows / hiddenSize, hiddenSize};
+            int embRow = embeddings.length / rows;
+            chunks = new Chunk[n];
             try {
-                Tensor emb = Tensors.to(embeddings, dtype).contiguous();
-                chunks = new Chunk[n];
                 for (int i = 0; i < n; i++) {
-                    long[] shape = new long[rowShape.length + 1];
-                    shape[0] = per;
-                    System.arraycopy(rowShape, 0, shape, 1, rowShape.length);
-                    // the inputs live in the UNet's dtype and are written in place every step: no per-step
-                    // native allocation for them; bf16 is converted in Java exactly as torch's .to(bfloat16)
-                    DType io = dtype == DType.BFLOAT16 ? DType.BFLOAT16 : DType.FLOAT32;
-                    Tensor sample = Tensors.empty(io, shape);
-                    Tensor t = Tensors.empty(io, per);
-                    chunks[i] = new Chunk(replicas.get(i % replicas.size()), i * per, per, sample, t,
-                            emb.narrow(0, (long) i * per, per), io == DType.BFLOAT16 ? new short[per * rowSize] : null);
+                    InvocationPool p = replicas.get(i % replicas.size());
+                    Invocation inv = p.acquire(shapes);
+                    chunks[i] = new Chunk(p, inv, i * per, per);
+                    inv.write(hidden, 0, embeddings, i * per * embRow, per * embRow);
                 }
             } catch (RuntimeException e) {
-                scope.close();
+                close();
                 throw e;
             }
             this.futures = new ArrayList<>(n);
@@ -122,117 +153,111 @@ final class UNetRunner {
          * One UNet evaluation: rows' inputs from {@code scaled} (source rows), timestep {@code t}; writes the noise
          * predictions of all rows to {@code out} ({@code rows*rowSize} floats).
          */
-        void run(float[] scaled, double t, float[] out) {
+        void run(float[] scaled, float t, float[] out) {
             for (Chunk c : chunks) {
                 c.write(scaled, t);
             }
             if (chunks.length == 1 || replicas.size() == 1) {
                 for (Chunk c : chunks) {
-                    c.forward(out);
+                    c.run(out);
                 }
                 return;
             }
             futures.clear();
             for (int i = 1; i < chunks.length; i++) {
                 Chunk c = chunks[i];
-                futures.add(pool.submit(() -> c.forward(out)));
+                futures.add(pool.submit(() -> c.run(out)));
             }
-            chunks[0].forward(out);
-            for (Future<?> f : futures) {
+            RuntimeException failure = null;
+            try {
+                chunks[0].run(out);
+            } catch (RuntimeException e) {
+                failure = e;
+            }
+            for (Future<?> f : futures) {  // always wait: the invocations must be idle when the session closes
                 try {
                     f.get();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new BackendException("interrupted while waiting for a UNet replica", e);
+                    failure = add(failure, new BackendException("interrupted while waiting for a UNet replica", e));
                 } catch (ExecutionException e) {
                     Throwable c = e.getCause();
-                    if (c instanceof RuntimeException) {
-                        throw (RuntimeException) c;
-                    }
-                    throw new BackendException("UNet replica failed: " + c, c);
+                    failure = add(failure, c instanceof RuntimeException r ? r : new BackendException("UNet replica failed: " + c, c));
                 }
             }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        private static RuntimeException add(RuntimeException first, RuntimeException next) {
+            if (first == null) {
+                return next;
+            }
+            first.addSuppressed(next);
+            return first;
         }
 
         @Override
         public void close() {
-            scope.close();
+            for (Chunk c : chunks) {
+                if (c != null) {
+                    c.pool.release(c.invocation);
+                }
+            }
         }
 
         private final class Chunk {
-            final TorchModule module;
+            final InvocationPool pool;
+            final Invocation invocation;
             final int firstRow;
             final int count;
-            final Tensor sample;
-            final Tensor timestep;
-            final Tensor embeddings;
-            final FloatPointer sampleF;
-            final FloatPointer timestepF;
-            final ShortPointer sampleH;
-            final ShortPointer timestepH;
-            final short[] scratch;
+            final float[] times;
+            int output = -1;
 
-            Chunk(TorchModule module, int firstRow, int count, Tensor sample, Tensor timestep, Tensor embeddings,
-                  short[] scratch) {
-                this.module = module;
+            Chunk(InvocationPool pool, Invocation invocation, int firstRow, int count) {
+                this.pool = pool;
+                this.invocation = invocation;
                 this.firstRow = firstRow;
                 this.count = count;
-                this.sample = sample;
-                this.timestep = timestep;
-                this.embeddings = embeddings;
-                this.scratch = scratch;
-                boolean half = scratch != null;
-                this.sampleF = half ? null : new FloatPointer(sample.data_ptr());
-                this.timestepF = half ? null : new FloatPointer(timestep.data_ptr());
-                this.sampleH = half ? new ShortPointer(sample.data_ptr()) : null;
-                this.timestepH = half ? new ShortPointer(timestep.data_ptr()) : null;
+                this.times = new float[count];
             }
 
-            void write(float[] scaled, double t) {
+            void write(float[] scaled, float t) {
                 for (int r = 0; r < count; r++) {
                     int src = ((firstRow + r) % sourceRows) * rowSize;
-                    // diffusers/AWS: t.float().expand((B,)) then .to(unet dtype): 999 reaches a bf16 UNet as 1000
-                    if (scratch == null) {
-                        sampleF.position((long) r * rowSize).put(scaled, src, rowSize);
-                        timestepF.put(r, (float) t);
-                    } else {
-                        Bf16.fromFloat(scaled, src, scratch, r * rowSize, rowSize);
-                        timestepH.put(r, Bf16.fromFloat((float) t));
-                    }
+                    invocation.write(sample, (long) r * rowSize, scaled, src, rowSize);
                 }
-                if (scratch == null) {
-                    sampleF.position(0);
-                } else {
-                    sampleH.put(scratch, 0, scratch.length);
-                }
+                // diffusers/AWS: t.float().expand((B,)) then .to(unet dtype): 999 reaches a bf16 UNet as 1000
+                Arrays.fill(times, t);
+                invocation.write(timestep, 0, times, 0, count);
             }
 
-            void forward(float[] out) {
+            void run(float[] out) {
                 ChunkObserver obs = observer;
                 if (obs != null) {
                     obs.onStart(firstRow / count);
                 }
                 long start = obs == null ? 0 : System.nanoTime();
-                try (PointerScope step = new PointerScope()) {
-                    Tensor x = Tensors.to(sample, dtype);  // no-op unless the UNet takes float16
-                    Tensor ts = Tensors.to(timestep, dtype);
-                    Tensor eps = module.forwardTensor("sample", x, ts, embeddings);
-                    long numel = eps.numel();
-                    if (numel != (long) count * rowSize) {
-                        throw new BackendException("unet returned shape " + Tensors.shapeString(eps) + " for a batch of "
-                                + count + " samples of " + rowSize + " values");
-                    }
-                    if (scratch != null && TorchModule.same(eps.scalar_type(), org.bytedeco.pytorch.global.torch.ScalarType.BFloat16)
-                            && eps.is_contiguous()) {
-                        new ShortPointer(eps.data_ptr()).get(scratch, 0, scratch.length);
-                        Bf16.toFloat(scratch, 0, out, firstRow * rowSize, scratch.length);  // = .float()
-                    } else {
-                        Tensors.copyTo(eps, out, firstRow * rowSize);
-                    }
+                invocation.run();
+                if (output < 0) {
+                    output = outputIndex(invocation.outputs());
                 }
+                invocation.read(output, out, firstRow * rowSize);
                 if (obs != null) {
                     obs.onChunk(firstRow / count, start, System.nanoTime());
                 }
+            }
+
+            private int outputIndex(List<TensorSpec> outs) {
+                long want = (long) count * rowSize;
+                for (int i = 0; i < outs.size(); i++) {
+                    if (outs.get(i).numel() == want && outs.get(i).rank() == 4) {
+                        return i;
+                    }
+                }
+                throw new BackendException("unet returned " + outs + " for a batch of " + count + " samples of "
+                        + rowSize + " values");
             }
         }
     }

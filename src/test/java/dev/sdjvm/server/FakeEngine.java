@@ -72,7 +72,8 @@ final class FakeEngine implements Engine {
         long dt = System.nanoTime() - t0;
         completed.incrementAndGet();
         return new GenerationResult(images, seed, new float[0],
-                new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps()), false);
+                new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps()), false,
+                "DPMSolverMultistepScheduler");
     }
 
     /** The image for (prompt, seed, index): every pixel depends on all three. */

@@ -2,9 +2,10 @@ package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Library;
 import com.sun.jna.Native;
-import com.sun.jna.NativeLong;
+import com.sun.jna.Pointer;
 import com.sun.jna.Structure;
 import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.PointerByReference;
 import dev.sdjvm.BackendException;
 import java.io.File;
 import java.nio.charset.StandardCharsets;
@@ -15,20 +16,20 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The AWS Neuron Runtime ({@code libnrt.so}) bound with JNA: version and NeuronCore counts, and (only for
- * runtime-only use) {@code nrt_init}/{@code nrt_close}. The C declarations are in {@code include/nrt_binding.h}.
+ * The AWS Neuron Runtime ({@code libnrt.so}) bound with JNA; the C declarations are in {@code include/nrt_binding.h}.
+ * Every failing call becomes a {@link BackendException} whose {@link BackendException#status()} is the
+ * {@code NRT_STATUS} name ({@link NrtStatus}).
  *
  * <h2>Who owns the runtime</h2>
- * When the models run through libtorchneuron (torch-neuronx), libtorchneuron initialises the runtime itself
- * (lazily, on the first Neuron op) and reserves the visible NeuronCores. In that mode this class only calls
- * {@link #version()}, {@link #totalCoreCount()} and {@link #visibleCoreCount()}, which the Neuron documentation lists
- * as callable before/without {@code nrt_init}. {@link #initStandalone()} is refused once libtorchneuron has been
- * loaded into the process ({@link TorchNeuronLoader#isLoaded()}): two owners would fight over the cores.
+ * On the NEFF path the JVM owns it: {@link #attach()} calls {@code nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", "")} for the
+ * first user in the process and {@link #detach()} calls {@code nrt_close} after the last one (all models unloaded).
+ * When libtorchneuron runs the models instead (the fallback), it initialises the runtime itself: then only
+ * {@link #version()}, {@link #totalCoreCount()} and {@link #visibleCoreCount()} are called, which the Neuron
+ * documentation lists as callable before {@code nrt_init}, and {@link #attach()} is refused.
  *
  * <h2>Where libnrt.so is looked for</h2>
  * In this order: system property {@value #PATH_PROPERTY}, environment variable {@value #PATH_ENV} (each a file or
@@ -46,11 +47,15 @@ public final class NeuronRuntime {
     public static final String DEFAULT_DIR = "/opt/aws/neuron/lib";
 
     private static final String[] FILE_NAMES = {"libnrt.so", "libnrt.so.1"};
-    private static final AtomicBoolean STANDALONE_INIT = new AtomicBoolean();
 
-    /** The bound functions (JNA direct mapping of the declarations in include/nrt_binding.h). */
+    /** The process's runtime owner: which library was initialised, and by how many users. */
+    private static final Object OWNER = new Object();
+    private static Path initialised;
+    private static int users;
+
+    /** The bound functions (declarations in include/nrt_binding.h). size_t is mapped to long (64-bit targets). */
     interface Nrt extends Library {
-        int nrt_get_version(NrtVersionStruct ver, NativeLong size);
+        int nrt_get_version(NrtVersionStruct ver, long size);
 
         int nrt_get_total_nc_count(IntByReference count);
 
@@ -59,6 +64,30 @@ public final class NeuronRuntime {
         int nrt_init(int framework, String fwVersion, String falVersion);
 
         void nrt_close();
+
+        int nrt_load(Pointer neff, long size, int vnc, int vncCount, PointerByReference model);
+
+        int nrt_unload(Pointer model);
+
+        int nrt_allocate_tensor_set(PointerByReference set);
+
+        void nrt_destroy_tensor_set(PointerByReference set);
+
+        int nrt_add_tensor_to_tensor_set(Pointer set, String name, Pointer tensor);
+
+        int nrt_execute(Pointer model, Pointer inputs, Pointer outputs);
+
+        int nrt_tensor_allocate(int placement, int vnc, long size, String name, PointerByReference tensor);
+
+        void nrt_tensor_free(PointerByReference tensor);
+
+        int nrt_tensor_read(Pointer tensor, Pointer buf, long offset, long size);
+
+        int nrt_tensor_write(Pointer tensor, Pointer buf, long offset, long size);
+
+        int nrt_get_model_tensor_info(Pointer model, PointerByReference info);
+
+        int nrt_free_model_tensor_info(Pointer info);
     }
 
     /** {@code nrt_version_t}. */
@@ -74,6 +103,14 @@ public final class NeuronRuntime {
 
     /** {@code nrt_version_t} as a value. */
     public record Version(long major, long minor, long patch, long maintenance, String detail, String gitHash) {
+        /**
+         * True for runtime library releases 2.30 and later (Neuron SDK 2.28 shipped libnrt 2.30.50.0): {@code nrt_load}
+         * takes {@code vnc_count} -1 (deprecated) and {@code nrt_dtype_t} has its new numbering.
+         */
+        public boolean sdk228OrLater() {
+            return major > 2 || major == 2 && minor >= 30;
+        }
+
         @Override
         public String toString() {
             return major + "." + minor + "." + patch + "." + maintenance
@@ -83,6 +120,10 @@ public final class NeuronRuntime {
 
     /** {@code NRT_FRAMEWORK_TYPE_NO_FW}: framework-less execution. */
     static final int NRT_FRAMEWORK_TYPE_NO_FW = 1;
+    /** {@code NRT_TENSOR_PLACEMENT_DEVICE}. */
+    static final int NRT_TENSOR_PLACEMENT_DEVICE = 0;
+    /** {@code nrt_tensor_info_t}: name[256], usage (int) at 256, size_t size at 264, dtype at 272, shape* at 280, ndim at 288. */
+    static final int TENSOR_INFO_SIZE = 296;
 
     private final Path library;
     private final Nrt nrt;
@@ -99,14 +140,23 @@ public final class NeuronRuntime {
      */
     public static NeuronRuntime open() {
         List<Path> candidates = candidates(System.getProperty(PATH_PROPERTY), System.getenv());
-        for (Path p : candidates) {
-            if (Files.isRegularFile(p)) {
-                return open(p);
-            }
+        Path found = locate(candidates);
+        if (found == null) {
+            throw new BackendException(notFound(candidates));
         }
-        throw new BackendException("libnrt.so (Neuron runtime) not found; looked in " + candidates
-                + ". Install aws-neuronx-runtime-lib (Neuron DLAMI has it) or set -D" + PATH_PROPERTY + "=/path/to/libnrt.so"
-                + " or " + PATH_ENV);
+        return open(found);
+    }
+
+    /** The first existing candidate, or null. */
+    static Path locate(List<Path> candidates) {
+        return candidates.stream().filter(Files::isRegularFile).findFirst().orElse(null);
+    }
+
+    /** The message for a missing libnrt.so. */
+    static String notFound(List<Path> candidates) {
+        return "libnrt.so (Neuron runtime) not found; looked in " + candidates
+                + ". Install aws-neuronx-runtime-lib (the Neuron DLAMI has it) or set -D" + PATH_PROPERTY
+                + "=/path/to/libnrt.so or " + PATH_ENV;
     }
 
     /** Binds the libnrt.so at {@code file}. */
@@ -122,7 +172,7 @@ public final class NeuronRuntime {
 
     /**
      * The ordered candidate files for libnrt.so, given the value of {@value #PATH_PROPERTY} (may be null) and an
-     * environment. Pure function of its inputs (no file system access), for tests and diagnostics.
+     * environment. Pure function of its inputs (no file system access apart from telling files from directories).
      */
     public static List<Path> candidates(String property, Map<String, String> env) {
         Set<Path> out = new LinkedHashSet<>();
@@ -163,13 +213,16 @@ public final class NeuronRuntime {
         return library;
     }
 
+    Nrt api() {
+        return nrt;
+    }
+
     /** {@code nrt_get_version}. Safe without {@code nrt_init}. */
     public Version version() {
-        NrtVersionStruct v = new NrtVersionStruct();
-        NrtStatus.check(nrt.nrt_get_version(v, new NativeLong(v.size())), "nrt_get_version");
-        v.read();
-        return new Version(v.rt_major, v.rt_minor, v.rt_patch, v.rt_maintenance, cString(v.rt_detail),
-                cString(v.git_hash));
+        NrtVersionStruct s = new NrtVersionStruct();
+        NrtStatus.check(nrt.nrt_get_version(s, s.size()), "nrt_get_version");
+        s.read();
+        return new Version(s.rt_major, s.rt_minor, s.rt_patch, s.rt_maintenance, cString(s.rt_detail), cString(s.git_hash));
     }
 
     /** {@code nrt_get_total_nc_count}: NeuronCores on the instance (ignores the visibility variables). */
@@ -179,7 +232,7 @@ public final class NeuronRuntime {
         return n.getValue();
     }
 
-    /** {@code nrt_get_visible_nc_count}: NeuronCores visible to this process. */
+    /** {@code nrt_get_visible_nc_count}: NeuronCores visible to this process ({@code NEURON_RT_VISIBLE_CORES}). */
     public int visibleCoreCount() {
         IntByReference n = new IntByReference();
         NrtStatus.check(nrt.nrt_get_visible_nc_count(n), "nrt_get_visible_nc_count");
@@ -187,30 +240,56 @@ public final class NeuronRuntime {
     }
 
     /**
-     * {@code nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, ...)} for runtime-only use (no torch-neuronx in the process).
+     * Becomes a user of the runtime: {@code nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", "")} for the first user in the
+     * process. Pair with {@link #detach()}.
      *
-     * @throws BackendException if libtorchneuron is loaded (it owns the runtime), or with the runtime's status
+     * @throws BackendException if libtorchneuron is loaded (it owns the runtime), if another libnrt.so was initialised
+     *                          in this process, or with the runtime's status
      */
-    public synchronized void initStandalone() {
-        if (TorchNeuronLoader.isLoaded()) {
-            throw new BackendException("nrt_init refused: libtorchneuron is loaded and owns the Neuron runtime "
-                    + "(it calls nrt_init itself); use only version()/totalCoreCount()/visibleCoreCount()");
+    public void attach() {
+        synchronized (OWNER) {
+            if (TorchNeuronLoader.isLoaded()) {
+                throw new BackendException("nrt_init refused: libtorchneuron is loaded and owns the Neuron runtime "
+                        + "(it calls nrt_init itself); the NEFF path and the libtorchneuron fallback cannot share a process");
+            }
+            if (users > 0) {
+                if (!initialised.equals(library)) {
+                    throw new BackendException("the Neuron runtime " + initialised + " is already initialised in this process; "
+                            + "cannot also initialise " + library);
+                }
+                users++;
+                return;
+            }
+            NrtStatus.check(nrt.nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", ""), "nrt_init");
+            initialised = library;
+            users = 1;
+            LOG.info("Neuron runtime {} initialised ({}; {} of {} NeuronCores visible)", version(), library,
+                    visibleCoreCount(), totalCoreCount());
         }
-        if (STANDALONE_INIT.get()) {
-            return;
-        }
-        NrtStatus.check(nrt.nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", ""), "nrt_init");
-        STANDALONE_INIT.set(true);
     }
 
-    /** {@code nrt_close}, only after our own {@link #initStandalone()}; otherwise does nothing. */
-    public synchronized void closeStandalone() {
-        if (STANDALONE_INIT.compareAndSet(true, false)) {
-            nrt.nrt_close();
+    /** Stops being a user: {@code nrt_close} after the last one. Call after every model of the user is unloaded. */
+    public void detach() {
+        synchronized (OWNER) {
+            if (users == 0 || !library.equals(initialised)) {
+                return;
+            }
+            if (--users == 0) {
+                nrt.nrt_close();
+                initialised = null;
+                LOG.info("Neuron runtime closed");
+            }
         }
     }
 
-    private static String cString(byte[] b) {
+    /** Users of the runtime in this process (0 = not initialised by us). */
+    public static int users() {
+        synchronized (OWNER) {
+            return users;
+        }
+    }
+
+    static String cString(byte[] b) {
         int n = 0;
         while (n < b.length && b[n] != 0) {
             n++;

@@ -75,11 +75,27 @@ public enum NrtStatus {
      * {@link BackendException#status() status} is the status name and whose message names the call.
      */
     public static void check(int code, String call) {
+        BackendException e = failure(code, call);
+        if (e != null) {
+            throw e;
+        }
+    }
+
+    /** Like {@link #check(int, String)}, but a failure is added to {@code into} as suppressed (cleanup after a failure). */
+    public static void check(int code, String call, Throwable into) {
+        BackendException e = failure(code, call);
+        if (e != null) {
+            into.addSuppressed(e);
+        }
+    }
+
+    /** The exception for a failing status, or null for {@link #NRT_SUCCESS}. */
+    static BackendException failure(int code, String call) {
         if (code == NRT_SUCCESS.code) {
-            return;
+            return null;
         }
         NrtStatus s = of(code);
         String what = s == null ? "undocumented status " + code : s.description() + " (" + code + ")";
-        throw new BackendException("Neuron runtime call " + call + " failed: " + what, nameOf(code), null);
+        return new BackendException("Neuron runtime call " + call + " failed: " + what, nameOf(code), null);
     }
 }

@@ -5,6 +5,9 @@ import dev.sdjvm.ModelLoadException;
 import dev.sdjvm.model.DType;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.javacpp.PointerScope;
@@ -116,6 +119,64 @@ public final class TorchModule implements AutoCloseable {
         } finally {
             lock.readLock().unlock();
         }
+    }
+
+    /**
+     * Runs {@code forward} and returns every output tensor, flattened in order: a tensor; the elements of a tuple or
+     * list (nested ones flattened); the values of a dict, named by their keys (other outputs are named
+     * {@code output0, output1, ...}). The tensors belong to the caller's {@link PointerScope}.
+     */
+    public List<Map.Entry<String, Tensor>> forwardOutputs(Tensor... inputs) {
+        lock.readLock().lock();
+        try (InferenceMode guard = new InferenceMode()) {
+            JitModule m = checkOpen();
+            IValueVector args = new IValueVector();
+            for (Tensor t : inputs) {
+                args.push_back(new IValue(t));
+            }
+            IValue out;
+            try {
+                out = m.forward(args);
+            } catch (RuntimeException e) {
+                throw new BackendException(role + " forward failed (" + file.getFileName() + "): " + firstLine(e.getMessage()), e);
+            }
+            List<Map.Entry<String, Tensor>> flat = new ArrayList<>();
+            flatten(out, null, flat);
+            if (flat.isEmpty()) {
+                throw new BackendException(role + " returned no tensor (" + out.tagKind().getString() + ")");
+            }
+            return flat;
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    private void flatten(IValue v, String name, List<Map.Entry<String, Tensor>> out) {
+        if (v.isTensor()) {
+            out.add(Map.entry(name != null ? name : "output" + out.size(), v.toTensor()));
+        } else if (v.isTuple()) {
+            var el = v.toTuple().elements();
+            for (long i = 0; i < el.size(); i++) {
+                flatten(el.get(i), null, out);
+            }
+        } else if (v.isTensorList()) {
+            TensorVector tv = v.toTensorVector();
+            for (long i = 0; i < tv.size(); i++) {
+                out.add(Map.entry("output" + out.size(), tv.get(i)));
+            }
+        } else if (v.isList()) {
+            var list = v.toList();
+            for (long i = 0; i < list.size(); i++) {
+                flatten(list.get(i), null, out);
+            }
+        } else if (v.isGenericDict()) {
+            GenericDict d = v.toGenericDict();
+            for (GenericDictIterator it = d.begin(); !it.equals(d.end()); it = it.increment()) {
+                IValue k = it.access().key();
+                flatten(it.access().value(), k.isString() ? k.toStringRef().getString() : null, out);
+            }
+        }
+        // other values (None, scalars) carry no tensor
     }
 
     private Tensor unwrap(IValue v, String preferredKey) {

@@ -86,18 +86,21 @@ class NeuronRuntimeTest {
 
         Function inited = NativeLibrary.getInstance(lib.toString()).getFunction("sdjvm_test_inited");
         if (TorchNeuronLoader.isLoaded()) { // another test of this JVM loaded a libtorchneuron: it owns the runtime
-            assertTrue(assertThrows(BackendException.class, nrt::initStandalone).getMessage().contains("owns"));
+            assertTrue(assertThrows(BackendException.class, nrt::attach).getMessage().contains("owns"));
             assertEquals(0, inited.invokeInt(new Object[0]));
             return;
         }
-        nrt.initStandalone();
-        nrt.initStandalone(); // idempotent
+        nrt.attach();
+        nrt.attach(); // a second user: no second nrt_init
         assertEquals(1, inited.invokeInt(new Object[0]));
-        nrt.closeStandalone();
-        nrt.closeStandalone();
+        nrt.detach();
+        assertEquals(1, inited.invokeInt(new Object[0]), "nrt_close only after the last user");
+        nrt.detach();
+        nrt.detach(); // no user left: nothing to do
         assertEquals(0, inited.invokeInt(new Object[0]));
         setNext.invoke(new Object[] {13});
-        assertEquals("NRT_UNINITIALIZED", assertThrows(BackendException.class, nrt::initStandalone).status());
+        assertEquals("NRT_UNINITIALIZED", assertThrows(BackendException.class, nrt::attach).status());
+        assertEquals(0, NeuronRuntime.users(), "a failed nrt_init leaves no user");
     }
 
     @Test

@@ -1,0 +1,42 @@
+package dev.sdjvm.backend;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * One loaded artifact on one device: "run this artifact". The pipeline's only view of a compiled graph; implemented
+ * by libtorch for TorchScript ({@code backend.torch}) and by the Neuron runtime for NEFFs ({@code backend.neuron}).
+ *
+ * <p>An artifact is thread-safe: several {@link Invocation}s may run at once. It owns its native resources; {@link
+ * #close} frees them (idempotent) after the open invocations are closed.
+ */
+public interface Artifact extends AutoCloseable {
+    /** {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv} or {@code vae_decoder}. */
+    String role();
+
+    /** The file the artifact was loaded from (the {@code .pt}, or the {@code .neff} found for it). */
+    Path file();
+
+    /** Where it runs, e.g. {@code cpu} or {@code nc1} (NeuronCore 1). */
+    String device();
+
+    /**
+     * The inputs, in argument order. Compiled artifacts (NEFF) know names, dtypes and static shapes; a TorchScript
+     * artifact knows what its manifest or parameters say (dtype and batch; -1 for dynamic dimensions).
+     */
+    List<TensorSpec> inputs();
+
+    /** The outputs when known before running (NEFF); empty otherwise (they are known after {@link Invocation#run}). */
+    List<TensorSpec> outputs();
+
+    /**
+     * Opens input/output buffers for one caller. Compiled artifacts accept only their static shapes.
+     *
+     * @param inputShapes one shape per input
+     */
+    Invocation open(long[]... inputShapes);
+
+    /** Frees the artifact; idempotent. */
+    @Override
+    void close();
+}

@@ -1,0 +1,172 @@
+package dev.sdjvm.backend.neuron;
+
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.PointerByReference;
+import dev.sdjvm.BackendException;
+import dev.sdjvm.backend.Artifact;
+import dev.sdjvm.backend.Invocation;
+import dev.sdjvm.backend.TensorSpec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A NEFF loaded on one NeuronCore ({@code nrt_load}), with its tensors from {@code nrt_get_model_tensor_info}.
+ * {@link #open} allocates an invocation's device tensors and tensor sets on that core; {@link #close} closes the
+ * invocations still open and unloads the model ({@code nrt_unload}).
+ */
+final class NeffArtifact implements Artifact {
+    private final NeuronRuntime runtime;
+    private final String role;
+    private final Path file;
+    private final int vnc;
+    private final List<NrtTensorInfo> inputs;
+    private final List<NrtTensorInfo> outputs;
+    private final List<TensorSpec> inputSpecs;
+    private final List<TensorSpec> outputSpecs;
+    private final Set<NeffInvocation> open = ConcurrentHashMap.newKeySet();
+    private volatile Pointer model;
+
+    private NeffArtifact(NeuronRuntime runtime, String role, Path file, int vnc, Pointer model, List<NrtTensorInfo> tensors) {
+        this.runtime = runtime;
+        this.role = role;
+        this.file = file;
+        this.vnc = vnc;
+        this.model = model;
+        this.inputs = NrtTensorInfo.ordered(tensors, true);
+        this.outputs = NrtTensorInfo.ordered(tensors, false);
+        this.inputSpecs = inputs.stream().map(NrtTensorInfo::spec).toList();
+        this.outputSpecs = outputs.stream().map(NrtTensorInfo::spec).toList();
+    }
+
+    /**
+     * {@code nrt_load}s a NEFF onto core {@code vnc} and reads its tensors.
+     *
+     * @param neff the NEFF bytes in native memory ({@link NeffLocator.NeffSource#load()})
+     */
+    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, String role, Path file) {
+        NeuronRuntime.Nrt nrt = runtime.api();
+        boolean current = runtime.version().sdk228OrLater();
+        PointerByReference ref = new PointerByReference();
+        // vnc_count: -1 from SDK 2.28 (libnrt 2.30) on, where it is deprecated; older runtimes take a count
+        NrtStatus.check(nrt.nrt_load(neff, size, vnc, current ? -1 : 1, ref), "nrt_load(" + role + " on nc" + vnc + ")");
+        Pointer model = ref.getValue();
+        try {
+            PointerByReference info = new PointerByReference();
+            NrtStatus.check(nrt.nrt_get_model_tensor_info(model, info), "nrt_get_model_tensor_info(" + role + ")");
+            List<NrtTensorInfo> tensors;
+            try {
+                tensors = NrtTensorInfo.read(info.getValue(), current);
+            } catch (IllegalStateException e) {
+                throw new BackendException(role + ": nrt_get_model_tensor_info returned an unusable description: " + e.getMessage(), e);
+            } finally {
+                nrt.nrt_free_model_tensor_info(info.getValue());
+            }
+            for (NrtTensorInfo t : tensors) {
+                if (t.dtype() == null) {
+                    throw new BackendException(role + ": NEFF tensor " + t + " has " + (t.size() / t.numel())
+                            + "-byte elements; the pipeline passes float32/bfloat16/float16 and int64/int32 tensors");
+                }
+                if (t.size() > Integer.MAX_VALUE) {
+                    throw new BackendException(role + ": NEFF tensor " + t + " is larger than 2 GiB");
+                }
+            }
+            return new NeffArtifact(runtime, role, file, vnc, model, tensors);
+        } catch (RuntimeException e) {
+            NrtStatus.check(nrt.nrt_unload(model), "nrt_unload(" + role + ")", e);
+            throw e;
+        }
+    }
+
+    NeuronRuntime runtime() {
+        return runtime;
+    }
+
+    int vnc() {
+        return vnc;
+    }
+
+    Pointer model() {
+        Pointer m = model;
+        if (m == null) {
+            throw new IllegalStateException(role + " (" + file + ") is unloaded");
+        }
+        return m;
+    }
+
+    List<NrtTensorInfo> inputInfos() {
+        return inputs;
+    }
+
+    List<NrtTensorInfo> outputInfos() {
+        return outputs;
+    }
+
+    @Override
+    public String role() {
+        return role;
+    }
+
+    @Override
+    public Path file() {
+        return file;
+    }
+
+    @Override
+    public String device() {
+        return "nc" + vnc;
+    }
+
+    @Override
+    public List<TensorSpec> inputs() {
+        return inputSpecs;
+    }
+
+    @Override
+    public List<TensorSpec> outputs() {
+        return outputSpecs;
+    }
+
+    @Override
+    public Invocation open(long[]... inputShapes) {
+        if (inputShapes.length != inputs.size()) {
+            throw new IllegalArgumentException(role + " takes " + inputs.size() + " inputs " + inputs + ", got "
+                    + inputShapes.length + " shapes");
+        }
+        for (int i = 0; i < inputShapes.length; i++) {
+            if (!Arrays.equals(inputShapes[i], inputs.get(i).shape())) {
+                throw new IllegalArgumentException(role + " is compiled for input " + inputs.get(i) + ", not "
+                        + Arrays.toString(inputShapes[i]));
+            }
+        }
+        model();
+        NeffInvocation inv = new NeffInvocation(this);
+        open.add(inv);
+        return inv;
+    }
+
+    void closed(NeffInvocation inv) {
+        open.remove(inv);
+    }
+
+    @Override
+    public synchronized void close() {
+        Pointer m = model;
+        if (m == null) {
+            return;
+        }
+        for (NeffInvocation inv : new ArrayList<>(open)) {
+            inv.close();
+        }
+        model = null;
+        NrtStatus.check(runtime.api().nrt_unload(m), "nrt_unload(" + role + ")");
+    }
+
+    @Override
+    public String toString() {
+        return role + "@nc" + vnc + " in " + inputs + " out " + outputs;
+    }
+}

@@ -1,0 +1,68 @@
+package dev.sdjvm.backend.torch;
+
+import dev.sdjvm.backend.Artifact;
+import dev.sdjvm.backend.Invocation;
+import dev.sdjvm.backend.TensorSpec;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A TorchScript artifact run by libtorch on the CPU. Its inputs' dtypes and static batch come from our tools' manifest,
+ * the module's parameters, or probing at load time ({@link TorchArtifactProbe}).
+ */
+final class TorchArtifact implements Artifact {
+    private final TorchModule module;
+    private final List<TensorSpec> inputs;
+
+    TorchArtifact(TorchModule module, List<TensorSpec> inputs) {
+        this.module = module;
+        this.inputs = List.copyOf(inputs);
+    }
+
+    TorchModule module() {
+        return module;
+    }
+
+    @Override
+    public String role() {
+        return module.role();
+    }
+
+    @Override
+    public Path file() {
+        return module.file();
+    }
+
+    @Override
+    public String device() {
+        return "cpu";
+    }
+
+    @Override
+    public List<TensorSpec> inputs() {
+        return inputs;
+    }
+
+    @Override
+    public List<TensorSpec> outputs() {
+        return List.of();
+    }
+
+    @Override
+    public Invocation open(long[]... inputShapes) {
+        if (!module.isOpen()) {
+            throw new IllegalStateException(role() + " (" + file() + ") is closed");
+        }
+        return new TorchInvocation(this, inputShapes);
+    }
+
+    @Override
+    public void close() {
+        module.close();
+    }
+
+    @Override
+    public String toString() {
+        return role() + "@cpu" + inputs;
+    }
+}

@@ -1,0 +1,109 @@
+package dev.sdjvm.backend.torch;
+
+import dev.sdjvm.Backend;
+import dev.sdjvm.backend.Artifact;
+import dev.sdjvm.backend.ArtifactBackend;
+import dev.sdjvm.backend.PipelineArtifacts;
+import dev.sdjvm.model.ArtifactSpec;
+import dev.sdjvm.model.DType;
+import dev.sdjvm.model.ModelDirectory;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.InferenceMode;
+
+/**
+ * libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU, or, with libtorchneuron loaded into the process
+ * ({@link Backend#TORCH_NEURON}), Neuron-compiled TorchScript that libtorchneuron dispatches to the NeuronCores.
+ */
+public final class TorchBackend implements ArtifactBackend {
+    private final Backend kind;
+
+    /**
+     * @param kind    {@link Backend#CPU} or {@link Backend#TORCH_NEURON} (libtorchneuron already loaded by the caller)
+     * @param threads libtorch intra-op threads, 0 = libtorch's default
+     */
+    public TorchBackend(Backend kind, int threads) {
+        this.kind = kind;
+        Torch.load();
+        if (threads > 0) {
+            Torch.setNumThreads(threads);
+        }
+    }
+
+    @Override
+    public Backend kind() {
+        return kind;
+    }
+
+    @Override
+    public int devices() {
+        return 1;
+    }
+
+    @Override
+    public String describe() {
+        return "libtorch " + Torch.version() + " (" + (kind == Backend.CPU ? "CPU" : "libtorchneuron") + ", "
+                + Torch.numThreads() + " threads)";
+    }
+
+    @Override
+    public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
+        List<TorchModule> opened = new ArrayList<>();
+        try {
+            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder"));
+            List<TorchModule> unets = new ArrayList<>();
+            for (int i = 0; i < unetReplicas; i++) {
+                unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet")));
+            }
+            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv"));
+            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder"));
+
+            TorchArtifactProbe probe = new TorchArtifactProbe(dir);
+            Map<String, TorchArtifactProbe.Facts> facts = new LinkedHashMap<>();
+            int hidden;
+            try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+                facts.put("text_encoder", probe.facts("text_encoder", te));
+                hidden = warmup ? probe.textEncoderHiddenSize(te) : 0;
+                TorchArtifactProbe.Facts u = probe.facts("unet", unets.get(0));
+                if (warmup || u.dtype() == null) {  // no dtype: a "probe" artifact, learnt by running it
+                    u = probe.probeUnet(unets.get(0), u, hidden > 0 ? hidden : probe.textEncoderHiddenSize(te));
+                }
+                facts.put("unet", u);
+                for (var e : Map.of("vae_post_quant_conv", pqc, "vae_decoder", dec).entrySet()) {
+                    TorchArtifactProbe.Facts f = probe.facts(e.getKey(), e.getValue());
+                    facts.put(e.getKey(), f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
+                }
+                if (warmup) {
+                    probe.checkVae(pqc, facts.get("vae_post_quant_conv").dtype(), dec, facts.get("vae_decoder").dtype());
+                }
+            }
+            Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
+            facts.forEach((role, f) -> specs.put(role, new ArtifactSpec(role, dir.artifacts().get(role), f.dtype(),
+                    f.batch(), "cpu", f.source())));
+            List<Artifact> unetArtifacts = new ArrayList<>();
+            for (TorchModule u : unets) {
+                unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
+            }
+            return new PipelineArtifacts(new TorchArtifact(te, probe.inputs("text_encoder", facts.get("text_encoder"), hidden)),
+                    unetArtifacts,
+                    new TorchArtifact(pqc, probe.inputs("vae_post_quant_conv", facts.get("vae_post_quant_conv"), hidden)),
+                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden)), specs);
+        } catch (RuntimeException e) {
+            PipelineArtifacts.closeQuietly(opened, e);
+            throw e;
+        }
+    }
+
+    private static <T extends AutoCloseable> T track(List<? super T> opened, T c) {
+        opened.add(c);
+        return c;
+    }
+
+    @Override
+    public void close() {
+        // libtorch stays loaded for the process; the modules belong to the pipelines
+    }
+}
