@@ -52,12 +52,19 @@ public final class TorchBackend implements ArtifactBackend {
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
         List<TorchModule> opened = new ArrayList<>();
+        // on Neuron, pipeline p owns cores [p*k, p*k+k) (k = UNet replicas): UNet replica r on core p*k+r, the text
+        // encoder on the first and the VAE on the last, as the NEFF path places them
+        int group = Math.max(1, unetReplicas);
+        int first = pipeline * group;
         try {
+            place(first);
             TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder"));
             List<TorchModule> unets = new ArrayList<>();
             for (int i = 0; i < unetReplicas; i++) {
+                place(first + i);
                 unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet")));
             }
+            place(first + group - 1);
             TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv"));
             TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder"));
 
@@ -82,7 +89,7 @@ public final class TorchBackend implements ArtifactBackend {
             }
             Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
             facts.forEach((role, f) -> specs.put(role, new ArtifactSpec(role, dir.artifacts().get(role), f.dtype(),
-                    f.batch(), "cpu", f.source())));
+                    f.batch(), device(role, first, group, unetReplicas), f.source())));
             List<Artifact> unetArtifacts = new ArrayList<>();
             for (TorchModule u : unets) {
                 unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
@@ -94,6 +101,25 @@ public final class TorchBackend implements ArtifactBackend {
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
+        }
+    }
+
+    private String device(String role, int first, int group, int replicas) {
+        if (kind != Backend.TORCH_NEURON) {
+            return "cpu";
+        }
+        return switch (role) {
+            case "text_encoder" -> "nc" + first;
+            case "unet" -> java.util.stream.IntStream.range(0, replicas).mapToObj(r -> "nc" + (first + r))
+                    .collect(java.util.stream.Collectors.joining(","));
+            default -> "nc" + (first + group - 1);
+        };
+    }
+
+    /** libtorchneuron: the next module loads onto NeuronCore {@code core}. Nothing on the CPU. */
+    private void place(int core) {
+        if (kind == Backend.TORCH_NEURON) {
+            NeuronCorePlacement.setDefaultCores(core, 1);
         }
     }
 
