@@ -49,7 +49,7 @@ _Static_assert(sizeof(nrt_tensor_info_t) == 296, "nrt_tensor_info_t layout (incl
 #define SIM_MAX_PROGRAM (1u << 20)
 #define SIM_MAX_DELAY_US 60000000ull
 #define SIM_HOST_TENSOR_MAX (4u << 20) /* docs: NRT_TENSOR_PLACEMENT_HOST tensors cannot be larger than 4MB */
-#define SIM_QUARANTINE 65536          /* freed handles kept unreused so stale pointers are recognised */
+#define SIM_QUARANTINE 16384          /* freed handles kept unreused so stale pointers are recognised */
 
 /* ------------------------------------------------------------------------------------------------------ logging */
 
@@ -858,8 +858,9 @@ static void free_info_node(info_node_t *in) {
     nrt_tensor_info_array_t *a = in->arr;
     for (uint64_t i = 0; i < a->tensor_count; i++) {
         free(a->tensor_array[i].shape);
+        a->tensor_array[i].shape = NULL;
     }
-    free(a);
+    retire(a); /* the array is the handle the application holds */
     free(in);
 }
 
@@ -1333,9 +1334,12 @@ static NRT_STATUS program_parse(const unsigned char *src, size_t len, program_t 
     p->fn = -1;
     NRT_STATUS st = NRT_SUCCESS;
     int line = 0, header = 0;
-    char *save_line = NULL;
-    for (char *ln = strtok_r(text, "\n", &save_line); ln != NULL; ln = strtok_r(NULL, "\n", &save_line)) {
-        line++; /* note: strtok_r skips empty lines, so numbers count non-empty lines */
+    for (char *ln = text, *next; ln != NULL; ln = next) {
+        next = strchr(ln, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        line++;
         char *hash = strchr(ln, '#');
         if (hash != NULL) {
             *hash = '\0';

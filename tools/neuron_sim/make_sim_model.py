@@ -1009,6 +1009,19 @@ def check_semantics(sim, c, neffs, lib_path):
     L.nrt_tensor_free(ctypes.byref(gone))
     c.ok(gone.value is None, "nrt_tensor_free sets the pointer to NULL")
     c.ok(exec_status(gs, m.outs) == 2, "a set holding a freed tensor -> NRT_INVALID")
+    # double frees are recognised, not executed
+    p = ctypes.c_void_p()
+    L.nrt_get_model_tensor_info(m.m, ctypes.byref(p))
+    stale = ctypes.c_void_p(p.value)
+    c.ok(L.nrt_free_model_tensor_info(p) == 0 and L.nrt_free_model_tensor_info(stale) == 2,
+         "nrt_free_model_tensor_info twice -> NRT_INVALID the second time")
+    st, t2 = sim.alloc(16, 0)
+    t2_stale = ctypes.c_void_p(t2.value)
+    before = st_()["invalid_handles"]
+    L.nrt_tensor_free(ctypes.byref(t2))
+    L.nrt_tensor_free(ctypes.byref(t2_stale))
+    c.ok(st_()["invalid_handles"] == before + 1 and L.nrt_tensor_get_size(t2_stale) == 0,
+         "a second nrt_tensor_free of the same tensor is reported, not executed")
     # poisoned fresh tensor
     st, fresh = sim.alloc(8, 0)
     c.ok(sim.read(fresh, 8) == b"\xff" * 8, "fresh device memory reads as 0xFF (poison)")
