@@ -73,12 +73,8 @@ final class BackendSelection {
             return new Plan(Backend.CPU, Map.of(), "the manifest's target is cpu");
         }
         Map<String, Optional<NeffLocator.NeffSource>> neffs = new LinkedHashMap<>();
-        // the UNet first: without its NEFF the others are not looked for (a CPU archive is scanned once)
-        neffs.put("unet", NeffLocator.find(dir, "unet"));
-        if (neffs.get("unet").isPresent()) {
-            for (String role : ArtifactSpec.ROLES) {
-                neffs.computeIfAbsent(role, r -> NeffLocator.find(dir, r));
-            }
+        for (String role : ArtifactSpec.ROLES) {
+            neffs.put(role, NeffLocator.find(dir, role));
         }
         List<String> missing = new ArrayList<>();
         for (String role : ArtifactSpec.ROLES) {
