@@ -15,8 +15,14 @@ aws-neuron-samples/torch-neuronx/inference/hf_pretrained_sd2_512_inference.ipynb
 Output (copy the whole directory to the inf2 host, then `bin/sd generate --model OUT ...`):
 
     OUT/compiled_models/{unet,text_encoder,vae_decoder,vae_post_quant_conv}.pt
+    OUT/compiled_models/{unet,text_encoder,vae_decoder,vae_post_quant_conv}.neff
+                                              each artifact's compiled NEFF, copied from the compiler work directory
+                                              (torch-neuronx writes <workdir>/<part>/**/graph.neff); the JVM runs these
+                                              through libnrt without libtorch (the .pt carries the same NEFF inside)
     OUT/compiled_models/sdjvm-manifest.json   "sdjvm-manifest/1", target "neuron", torch / torch-neuronx /
-                                              neuronx-cc versions, static batch, dtypes and shapes of every artifact
+                                              neuronx-cc versions, static batch, dtypes and shapes of every artifact,
+                                              and per artifact "neff" (file), "neff_source" (where it was copied from)
+                                              and "neff_sha256"
     OUT/{tokenizer,scheduler,feature_extractor}/, OUT/{unet,vae,text_encoder}/config.json, OUT/model_index.json
 
 Run on an inf2/trn1 instance with the Neuron DLAMI's PyTorch venv (/opt/aws_neuronx_venv_pytorch_*) plus
@@ -75,6 +81,48 @@ def describe_outputs(torch, out, names):
         return [describe(torch, names[i] if i < len(names) else "output_%d" % i, v)
                 for i, v in enumerate(out) if isinstance(v, torch.Tensor)]
     raise TypeError("unexpected output type %r" % type(out))
+
+
+NEFF_HEADER_SIZE = 1024
+
+
+def neff_header_ok(head, size):
+    """The documented neff_header_t: header_size 1024 at byte 8, data_size at 16 fitting the file."""
+    import struct
+    if len(head) < 24:
+        return False
+    header_size, data_size = struct.unpack_from("<QQ", head, 8)
+    return header_size == NEFF_HEADER_SIZE and data_size > 0 and NEFF_HEADER_SIZE + data_size == size
+
+
+def copy_neff(part, workdir, cm, out):
+    """Copies the NEFF torch-neuronx compiled for `part` (<workdir>/<part>/**/*.neff, the newest when it compiled
+    several times) to compiled_models/<part>.neff. Returns the manifest fields, or {} (with a warning) if none."""
+    import glob
+    import hashlib
+    import shutil
+    found = [f for f in glob.glob(os.path.join(workdir, part, "**", "*.neff"), recursive=True) if os.path.isfile(f)]
+    if not found:
+        print("warning: no NEFF under %s; the JVM will look for it inside %s.pt" % (os.path.join(workdir, part), part),
+              file=sys.stderr)
+        return {}
+    src = max(found, key=os.path.getmtime)
+    with open(src, "rb") as f:
+        head = f.read(NEFF_HEADER_SIZE)
+    if not neff_header_ok(head, os.path.getsize(src)):
+        print("warning: %s does not start with a NEFF header; not copied" % src, file=sys.stderr)
+        return {}
+    dst = os.path.join(cm, part + ".neff")
+    shutil.copyfile(src, dst)
+    h = hashlib.sha256()
+    with open(dst, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    try:
+        where = os.path.relpath(src, out)
+    except ValueError:
+        where = src
+    return {"neff": part + ".neff", "neff_source": where, "neff_sha256": h.hexdigest()}
 
 
 def package_version(name):
@@ -234,7 +282,8 @@ def main(argv=None):
         arts["unet"] = {"file": "unet.pt", "batch": b,
                         "inputs": [describe(torch, "sample", sample), describe(torch, "timestep", timestep),
                                    describe(torch, "encoder_hidden_states", ehs)],
-                        "outputs": describe_outputs(torch, unet_neuron(sample, timestep, ehs), ["noise_pred"])}
+                        "outputs": describe_outputs(torch, unet_neuron(sample, timestep, ehs), ["noise_pred"]),
+                        **copy_neff("unet", work, cm, out)}
         del unet, unet_neuron
 
     if "text_encoder" in parts:
@@ -249,7 +298,8 @@ def main(argv=None):
         arts["text_encoder"] = {"file": "text_encoder.pt", "batch": 1,
                                 "inputs": [describe(torch, "input_ids", ids)],
                                 "outputs": describe_outputs(torch, te_neuron(ids),
-                                                            ["last_hidden_state", "pooler_output"])}
+                                                            ["last_hidden_state", "pooler_output"]),
+                                **copy_neff("text_encoder", work, cm, out)}
         del text_encoder, te_neuron
 
     if "vae_decoder" in parts or "vae_post_quant_conv" in parts:
@@ -264,7 +314,8 @@ def main(argv=None):
             finish(dec_neuron)
             torch.jit.save(dec_neuron, os.path.join(cm, "vae_decoder.pt"))
             arts["vae_decoder"] = {"file": "vae_decoder.pt", "batch": 1, "inputs": [describe(torch, "latents", z)],
-                                   "outputs": describe_outputs(torch, dec_neuron(z), ["image"])}
+                                   "outputs": describe_outputs(torch, dec_neuron(z), ["image"]),
+                                   **copy_neff("vae_decoder", work, cm, out)}
             del dec_neuron
         if "vae_post_quant_conv" in parts:
             pqc_neuron = torch_neuronx.trace(pqc, z, compiler_workdir=os.path.join(work, "vae_post_quant_conv"))
@@ -272,7 +323,8 @@ def main(argv=None):
             torch.jit.save(pqc_neuron, os.path.join(cm, "vae_post_quant_conv.pt"))
             arts["vae_post_quant_conv"] = {"file": "vae_post_quant_conv.pt", "batch": 1,
                                            "inputs": [describe(torch, "latents", z)],
-                                           "outputs": describe_outputs(torch, pqc_neuron(z), ["latents"])}
+                                           "outputs": describe_outputs(torch, pqc_neuron(z), ["latents"]),
+                                           **copy_neff("vae_post_quant_conv", work, cm, out)}
             del pqc_neuron
 
     manifest = {"format": FORMAT, "target": "neuron", "created_by": "tools/neuron_compile_sd21.py",

@@ -294,4 +294,28 @@ class NeffPipelineTest {
             assertEquals("DPMSolverMultistepScheduler", sd.generate(req().steps(2).build()).scheduler());
         }
     }
+
+    @Test
+    void theOutputOfAwsNotebookLaidOutByTheToolGenerates() throws Exception {
+        Path fixture = dev.sdjvm.TestModels.resource("models/sim-neuron");
+        // the notebook's layout: <root>/<part>/model.pt with the compiler's files (graph.neff) beside
+        Path nb = tmp.resolve("sd2_compile_dir_512");
+        Path hf = NrtSim.model("sim-neuron", tmp.resolve("hf-snapshot"));  // configs + tokenizer, as a diffusers snapshot
+        for (String role : dev.sdjvm.model.ArtifactSpec.ROLES) {
+            Path d = Files.createDirectories(nb.resolve(role).resolve("2026-11-30T10-00-00"));
+            Files.copy(fixture.resolve("compiled_models/" + role + ".pt"), nb.resolve(role).resolve("model.pt"));
+            Files.copy(fixture.resolve("neff/" + role + ".neff"), d.resolve("graph.neff"));
+        }
+        Path out = tmp.resolve("sd21-neuron");
+        Process p = new ProcessBuilder("bash", "tools/neuron/aws_notebook_to_model.sh", nb.toString(), hf.toString(),
+                out.toString()).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), log);
+        assertTrue(Files.isRegularFile(out.resolve("compiled_models/unet.neff")), log);
+        GenerationResult base = generate(NrtSim.model("sim-neuron", tmp.resolve("base")), LoadOptions.defaults(), req().build());
+        try (StableDiffusion sd = StableDiffusion.load(out)) {
+            assertEquals(Backend.NEURON, sd.info().backend());
+            assertArrayEquals(base.latents(), sd.generate(req().build()).latents());
+        }
+    }
 }
