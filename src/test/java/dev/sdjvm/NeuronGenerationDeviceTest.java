@@ -9,9 +9,11 @@ import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 /**
- * End to end on Inferentia2: generates 512x512 images at 20 DPM-Solver++ steps with the UNet's CFG halves on two
- * NeuronCores and prints P50/P95 latency. Needs /dev/neuron0 and SDJVM_NEURON_MODEL = a directory made by
- * tools/neuron_compile_sd21.py; skipped (with the reason printed) everywhere else.
+ * End to end on Inferentia2 through the NEFF path (libnrt, no libtorch): generates 512x512 images at 20 DPM-Solver++
+ * steps with the UNet's CFG halves on two NeuronCores and prints P50/P95 latency and the Java overhead per step. Needs
+ * /dev/neuron0, libnrt (aws-neuronx-runtime-lib) and SDJVM_NEURON_MODEL = a compiled model directory (AWS's notebook
+ * output laid out by tools/neuron/aws_notebook_to_model.sh, or tools/neuron_compile_sd21.py's); skipped (with the
+ * reason printed) everywhere else.
  */
 class NeuronGenerationDeviceTest {
     @Test
@@ -29,6 +31,7 @@ class NeuronGenerationDeviceTest {
         try (StableDiffusion sd = StableDiffusion.load(Path.of(model),
                 LoadOptions.defaults().withBackend(Backend.NEURON).withUnetReplicas(2))) {
             assertEquals(Backend.NEURON, sd.info().backend());
+            assertEquals("nc0,nc1", sd.info().artifacts().get("unet").device());
             GenerationRequest req = GenerationRequest.builder("a photo of an astronaut riding a horse on mars")
                     .steps(20).seed(0L).build();
             sd.generate(req);  // warm-up
