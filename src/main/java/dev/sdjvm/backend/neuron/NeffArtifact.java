@@ -19,6 +19,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * invocations still open and unloads the model ({@code nrt_unload}).
  */
 final class NeffArtifact implements Artifact {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(NeffArtifact.class);
     private final NeuronRuntime runtime;
     private final String role;
     private final Path file;
@@ -51,8 +52,19 @@ final class NeffArtifact implements Artifact {
         NeuronRuntime.Nrt nrt = runtime.api();
         boolean current = runtime.version().sdk228OrLater();
         PointerByReference ref = new PointerByReference();
-        // vnc_count: -1 from SDK 2.28 (libnrt 2.30) on, where it is deprecated; older runtimes take a count
-        NrtStatus.check(nrt.nrt_load(neff, size, vnc, current ? -1 : 1, ref), "nrt_load(" + role + " on nc" + vnc + ")");
+        // vnc_count: -1 from SDK 2.28 (libnrt 2.30) on, where it is deprecated; older runtimes take a count (where -1
+        // meant "let the runtime decide"). Runtime versions are easily confused with SDK versions, so when the runtime
+        // calls the argument invalid, the other convention is tried once before the first error is reported.
+        int status = nrt.nrt_load(neff, size, vnc, current ? -1 : 1, ref);
+        if (status == NrtStatus.NRT_INVALID.code()) {
+            PointerByReference other = new PointerByReference();
+            if (nrt.nrt_load(neff, size, vnc, current ? 1 : -1, other) == 0) {
+                LOG.debug("nrt_load accepted vnc_count {} (runtime {})", current ? 1 : -1, runtime.version());
+                status = 0;
+                ref = other;
+            }
+        }
+        NrtStatus.check(status, "nrt_load(" + role + " on nc" + vnc + ")");
         Pointer model = ref.getValue();
         try {
             PointerByReference info = new PointerByReference();
