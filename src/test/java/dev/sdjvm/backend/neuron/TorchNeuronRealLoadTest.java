@@ -30,7 +30,7 @@ class TorchNeuronRealLoadTest {
     void loadsACompatibleExtensionAndRefusesAnIncompatibleOne() throws Exception {
         Gcc.assumeAvailable();
         Loader.load(org.bytedeco.pytorch.global.torch.class);
-        List<Path> torchLibs = TorchNeuronLoader.loadedTorchLibraries();
+        List<Path> torchLibs = TorchNeuronSymbols.loadedTorchLibraries();
         Path c10 = torchLibs.stream().filter(p -> p.getFileName().toString().equals("libc10.so")).findFirst()
                 .orElse(null);
         assertNotNull(c10, "libc10.so mapped after Loader.load: " + torchLibs);
@@ -45,7 +45,7 @@ class TorchNeuronRealLoadTest {
         });
         assertNotNull(real.get(), "libc10.so exports c10 functions");
 
-        String series = TorchNeuronLoader.libtorchVersion().torch().series();
+        String series = TorchNeuronPackaging.libtorchVersion().torch().series();
         Path good = build("good", "extern void " + real.get() + "(void);\nvoid *sdjvm_ref = (void *) &" + real.get()
                 + ";\n", c10, series);
         Path bad = build("bad", "extern void _ZN3c1012sdjvm_absentEv(void);\n"
