@@ -18,9 +18,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The Neuron backend choice, as the pipeline sees it: is Neuron usable here (devices + libnrt + a compatible
- * libtorchneuron), and if so load libtorchneuron at the right moment. Also tells whether a TorchScript artifact was
- * compiled for Neuron.
+ * The availability check of the libtorchneuron fallback ({@link dev.sdjvm.Backend#TORCH_NEURON}): are Neuron devices,
+ * libnrt and a libtorchneuron compatible with this JVM's libtorch all here, and if so load libtorchneuron at the right
+ * moment. Also tells whether a TorchScript artifact was compiled for Neuron (used by the backend selection for every
+ * path). The default Neuron path does not go through this class: it runs each artifact's NEFF through libnrt
+ * ({@link NeffBackend}, {@link NeuronRuntime}); see docs/neuron.md.
  *
  * <pre>{@code
  * NeuronPlatform neuron = NeuronPlatform.detect();
@@ -44,13 +46,13 @@ public final class NeuronPlatform {
     private final NeuronRuntime runtime;
     private final NeuronRuntime.Version runtimeVersion;
     private final Path torchNeuron;
-    private final TorchNeuronLoader.Inspection inspection;
-    private final TorchNeuronLoader.LibtorchVersion libtorch;
+    private final TorchNeuronPackaging.Inspection inspection;
+    private final TorchNeuronPackaging.LibtorchVersion libtorch;
     private final List<String> problems;
 
     private NeuronPlatform(NeuronDevices devices, NeuronRuntime runtime, NeuronRuntime.Version runtimeVersion,
-            Path torchNeuron, TorchNeuronLoader.Inspection inspection, TorchNeuronLoader.LibtorchVersion libtorch,
-            List<String> problems) {
+            Path torchNeuron, TorchNeuronPackaging.Inspection inspection,
+            TorchNeuronPackaging.LibtorchVersion libtorch, List<String> problems) {
         this.devices = devices;
         this.runtime = runtime;
         this.runtimeVersion = runtimeVersion;
@@ -64,8 +66,8 @@ public final class NeuronPlatform {
     public static NeuronPlatform detect() {
         Map<String, String> env = System.getenv();
         return detect(Path.of("/"), env, NeuronRuntime.candidates(System.getProperty(NeuronRuntime.PATH_PROPERTY), env),
-                TorchNeuronLoader.candidates(Path.of("/"), System.getProperty(TorchNeuronLoader.PATH_PROPERTY), env),
-                Boolean.getBoolean(TorchNeuronLoader.ASSUME_COMPATIBLE_PROPERTY));
+                TorchNeuronLocator.candidates(Path.of("/"), System.getProperty(TorchNeuronLocator.PATH_PROPERTY), env),
+                Boolean.getBoolean(TorchNeuronPackaging.ASSUME_COMPATIBLE_PROPERTY));
     }
 
     /**
@@ -105,23 +107,23 @@ public final class NeuronPlatform {
         }
 
         Path tn = torchNeuronCandidates.stream().filter(Files::isRegularFile).findFirst().orElse(null);
-        TorchNeuronLoader.Inspection insp = null;
-        TorchNeuronLoader.LibtorchVersion lt = null;
+        TorchNeuronPackaging.Inspection insp = null;
+        TorchNeuronPackaging.LibtorchVersion lt = null;
         if (tn == null) {
-            problems.add(TorchNeuronLoader.LIB_NAME + " (torch-neuronx) not found; looked in "
+            problems.add(TorchNeuronLocator.LIB_NAME + " (torch-neuronx) not found; looked in "
                     + torchNeuronCandidates.size() + " places, e.g. " + torchNeuronCandidates.subList(0,
                     Math.min(4, torchNeuronCandidates.size())) + " (pip install torch-neuronx in a venv, or set -D"
-                    + TorchNeuronLoader.PATH_PROPERTY + " / " + TorchNeuronLoader.PATH_ENV + ")");
+                    + TorchNeuronLocator.PATH_PROPERTY + " / " + TorchNeuronLocator.PATH_ENV + ")");
         } else {
             try {
-                insp = TorchNeuronLoader.inspect(tn);
-                lt = TorchNeuronLoader.libtorchVersion();
-                TorchNeuronLoader.checkVersion(insp, lt, assumeCompatible);
+                insp = TorchNeuronPackaging.inspect(tn);
+                lt = TorchNeuronPackaging.libtorchVersion();
+                TorchNeuronPackaging.checkVersion(insp, lt, assumeCompatible);
             } catch (BackendException e) {
                 problems.add(e.getMessage());
             }
             if (insp != null && nrt != null) {
-                problems.addAll(TorchNeuronLoader.runtimeProblems(insp, nrt));
+                problems.addAll(TorchNeuronSymbols.runtimeProblems(insp, nrt));
             }
         }
         NeuronPlatform p = new NeuronPlatform(devices, runtime, version, tn, insp, lt, problems);
@@ -168,7 +170,7 @@ public final class NeuronPlatform {
     }
 
     /** What the pre-load inspection of libtorchneuron found, or null. */
-    public TorchNeuronLoader.Inspection torchNeuronInspection() {
+    TorchNeuronPackaging.Inspection torchNeuronInspection() {
         return inspection;
     }
 

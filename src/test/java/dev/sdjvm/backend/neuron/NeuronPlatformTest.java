@@ -104,7 +104,7 @@ class NeuronPlatformTest {
         }
         Path nrt = Gcc.sharedLibrary(tmp.resolve("nrt"), "libnrt.so", NeuronRuntimeTest.FAKE_NRT,
                 "-I" + Path.of("include").toAbsolutePath());
-        String series = TorchNeuronLoader.libtorchVersion().torch().series();
+        String series = TorchNeuronPackaging.libtorchVersion().torch().series();
         Path good = fakeSitePackages("good", "==" + series + ".*");
 
         NeuronPlatform p = NeuronPlatform.detect(root, Map.of("NEURON_RT_VISIBLE_CORES", "1"), List.of(nrt),

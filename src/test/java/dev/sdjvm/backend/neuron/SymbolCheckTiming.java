@@ -6,7 +6,7 @@ import java.util.List;
 import org.bytedeco.javacpp.Loader;
 
 /**
- * Times {@link TorchNeuronLoader#missingTorchSymbols} in its worst case (one imported c10 symbol is absent, so all of
+ * Times {@link TorchNeuronSymbols#missingTorchSymbols} in its worst case (one imported c10 symbol is absent, so all of
  * the loaded libc10.so, libtorch_cpu.so and libtorch.so are scanned). Not a test; run with
  * {@code java -cp target/test-classes:target/classes:$(cat target/test-classpath.txt) dev.sdjvm.backend.neuron.SymbolCheckTiming}.
  */
@@ -15,7 +15,7 @@ public final class SymbolCheckTiming {
 
     public static void main(String[] args) throws Exception {
         Loader.load(org.bytedeco.pytorch.global.torch.class);
-        List<Path> libs = TorchNeuronLoader.loadedTorchLibraries();
+        List<Path> libs = TorchNeuronSymbols.loadedTorchLibraries();
         Path dir = Files.createTempDirectory("symcheck");
         Path ext = Gcc.sharedLibrary(dir, "libext.so",
                 "extern void _ZN3c1012sdjvm_absentEv(void);\nint f(void){ _ZN3c1012sdjvm_absentEv(); return 0; }\n");
@@ -30,7 +30,7 @@ public final class SymbolCheckTiming {
         }
         for (int i = 0; i < 5; i++) {
             long t = System.nanoTime();
-            List<String> missing = TorchNeuronLoader.missingTorchSymbols(ext, libs);
+            List<String> missing = TorchNeuronSymbols.missingTorchSymbols(ext, libs);
             System.out.printf("run %d: %.1f ms, missing %s%n", i, (System.nanoTime() - t) / 1e6, missing);
         }
     }
