@@ -121,8 +121,10 @@ final class BackendSelection {
                             + "a NEFF the JVM can run directly, and the libtorchneuron fallback is not available here: "
                             + neuron.reason());
                 }
+                // libtorch first (TorchBackend loads it with the JavaCPP cache guard), then libtorchneuron into it
+                TorchBackend torch = new TorchBackend(Backend.TORCH_NEURON, options.threads());
                 neuron.loadTorchNeuron();
-                yield new TorchBackend(Backend.TORCH_NEURON, options.threads());
+                yield torch;
             }
             default -> throw new IllegalArgumentException(String.valueOf(plan.backend()));
         };
