@@ -13,7 +13,7 @@ abstract class AlphasCumprodScheduler extends AbstractScheduler {
     protected AlphasCumprodScheduler(String name, BetaScheduleConfig config, boolean rescaleZeroSnr,
             boolean setAlphaToOne) {
         super(name);
-        this.alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
+        this.alphasCumprod = BetaSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
         this.finalAlphaCumprod = setAlphaToOne ? 1f : alphasCumprod[0];
     }
 

@@ -86,10 +86,10 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
+        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        NoiseSchedules.checkNotAboveTrain(n, nTrain, NAME);
-        this.timesteps = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+        Timesteps.checkNotAboveTrain(n, nTrain, NAME);
+        this.timesteps = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
                 true);
         this.numInferenceSteps = n;
     }
@@ -114,7 +114,7 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
         String pt = config.predictionType();
         Predictions.toX0(pt, modelOutput, sample, sqrtApt, sqrtBpt, x0, len);
         if (config.thresholding()) {
-            NoiseSchedules.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
+            Thresholding.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
                     (float) config.sampleMaxValue(), sortBuf);
         } else if (config.clipSample()) {
             float r = (float) config.clipSampleRange();

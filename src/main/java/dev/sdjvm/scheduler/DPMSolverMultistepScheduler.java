@@ -172,7 +172,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        Timesteps.checkSteps(numInferenceSteps, NAME);
         int nTrain = config.numTrainTimesteps();
         // clipped_idx = searchsorted(flip(lambda_t), lambda_min_clipped)
         float clip = (float) config.lambdaMinClipped();
@@ -186,32 +186,32 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
         int lastTimestep = nTrain - clippedIdx;
         int n = numInferenceSteps;
-        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
+        double[] ts = Timesteps.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
                 config.stepsOffset());
         boolean roundT = !config.betaSchedule().equals("squaredcos_cap_v2");
         double[] sig;
         double sigMin = trainSigmas[0];
         double sigMax = trainSigmas[nTrain - 1];
         if (config.useKarrasSigmas()) {
-            sig = NoiseSchedules.karras(sigMin, sigMax, n);
+            sig = SigmaSchedules.karras(sigMin, sigMax, n);
             ts = sigmasToTimesteps(sig, roundT);
         } else if (config.useLuLambdas()) {
-            double[] lambdas = NoiseSchedules.lu(logTrainSigmas[0], logTrainSigmas[nTrain - 1], n);
+            double[] lambdas = SigmaSchedules.lu(logTrainSigmas[0], logTrainSigmas[nTrain - 1], n);
             sig = new double[n];
             for (int i = 0; i < n; i++) {
                 sig[i] = Math.exp(lambdas[i]);
             }
             ts = sigmasToTimesteps(sig, roundT);
         } else if (config.useExponentialSigmas()) {
-            sig = NoiseSchedules.exponential(sigMin, sigMax, n);
+            sig = SigmaSchedules.exponential(sigMin, sigMax, n);
             ts = sigmasToTimesteps(sig, false);
         } else if (config.useBetaSigmas()) {
-            sig = NoiseSchedules.betaSigmas(sigMin, sigMax, n, 0.6, 0.6);
+            sig = SigmaSchedules.betaSigmas(sigMin, sigMax, n, 0.6, 0.6);
             ts = sigmasToTimesteps(sig, false);
         } else {
             sig = new double[ts.length];
             for (int i = 0; i < ts.length; i++) {
-                sig[i] = NoiseSchedules.interp(ts[i], trainSigmas);
+                sig[i] = NumpyMath.interp(ts[i], trainSigmas);
             }
         }
         float sigmaLast = config.finalSigmasType().equals("sigma_min")
@@ -236,7 +236,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     private double[] sigmasToTimesteps(double[] sig, boolean round) {
         double[] t = new double[sig.length];
         for (int i = 0; i < sig.length; i++) {
-            double v = NoiseSchedules.sigmaToT(sig[i], logTrainSigmas);
+            double v = SigmaSchedules.sigmaToT(sig[i], logTrainSigmas);
             t[i] = round ? Math.rint(v) : v;
         }
         return t;
@@ -347,7 +347,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private void threshold(float[] x) {
-        NoiseSchedules.threshold(x, batchSize, (float) config.dynamicThresholdingRatio(),
+        Thresholding.threshold(x, batchSize, (float) config.dynamicThresholdingRatio(),
                 (float) config.sampleMaxValue(), sortBuf);
     }
 

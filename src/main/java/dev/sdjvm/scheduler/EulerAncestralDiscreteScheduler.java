@@ -64,8 +64,8 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
-        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+        Timesteps.checkSteps(numInferenceSteps, NAME);
+        double[] ts = KarrasSchedules.asFloat32(Timesteps.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), false));
         setSchedule(ts, KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f));
     }

@@ -94,15 +94,15 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        Timesteps.checkSteps(numInferenceSteps, NAME);
         int n = numInferenceSteps;
-        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+        double[] ts = KarrasSchedules.asFloat32(Timesteps.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), n, config.stepsOffset(), false));
         double[] sig;
         if (config.interpolationType().equals("linear")) {
             sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         } else { // log_linear: torch.linspace(log(sigmas[-1]), log(sigmas[0]), n + 1).exp()
-            float[] l = NoiseSchedules.torchLinspaceF32(logTrainSigmas[logTrainSigmas.length - 1], logTrainSigmas[0],
+            float[] l = BetaSchedules.torchLinspaceF32(logTrainSigmas[logTrainSigmas.length - 1], logTrainSigmas[0],
                     n + 1);
             sig = new double[n + 1];
             for (int i = 0; i <= n; i++) {

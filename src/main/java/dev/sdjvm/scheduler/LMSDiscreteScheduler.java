@@ -82,8 +82,8 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
-        double[] ts = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
+        Timesteps.checkSteps(n, NAME);
+        double[] ts = Timesteps.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
                 config.stepsOffset(), false);
         double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),

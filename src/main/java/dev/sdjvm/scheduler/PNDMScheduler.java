@@ -78,9 +78,9 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
+        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        double[] descending = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+        double[] descending = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
                 true);
         int m = descending.length;
         long[] base = new long[m]; // ascending

@@ -116,9 +116,9 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
+        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
+        double[] ts = Timesteps.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
                 config.stepsOffset());
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
@@ -210,7 +210,7 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             Predictions.toEpsilon(pt, mo, sample, alphaT, sigmaT, dst, len);
         }
         if (config.predictX0() && config.thresholding()) {
-            NoiseSchedules.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
+            Thresholding.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
                     (float) config.sampleMaxValue(), sortBuf);
         }
     }
