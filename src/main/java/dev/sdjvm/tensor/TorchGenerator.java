@@ -1,8 +1,5 @@
 package dev.sdjvm.tensor;
 
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.scheduler.NoiseSource;
-
 /**
  * A pure-Java copy of PyTorch's CPU random generator for {@code torch.Generator("cpu").manual_seed(seed)} followed
  * by {@code torch.randn(shape, generator=g, dtype=torch.float32)}: the same floats, bit for bit, as torch on an
@@ -27,12 +24,12 @@ import dev.sdjvm.scheduler.NoiseSource;
  *       as in torch, and is cleared by re-seeding.</li>
  * </ul>
  * Successive calls continue the stream, as diffusers does when it passes one generator to the pipeline and to
- * {@code scheduler.step}.
+ * {@code scheduler.step}: give a stochastic scheduler this stream with {@code scheduler.setNoiseSource(generator::randn)}.
  *
  * <p>Not thread-safe (torch locks the generator; give each thread its own instance). {@link #randn(float[])} does
  * not allocate.
  */
-public final class TorchGenerator implements NoiseSource {
+public final class TorchGenerator {
 
     private static final int N = 624;
     private static final int M = 397;
@@ -154,28 +151,22 @@ public final class TorchGenerator implements NoiseSource {
     /**
      * {@code torch.randn(*shape, generator=this)} flattened in row-major order.
      *
-     * @throws InvalidRequestException if a dimension is negative or the element count exceeds an array's capacity
+     * @throws IllegalArgumentException if a dimension is negative or the element count exceeds an array's capacity
      */
     public float[] randn(int... shape) {
         long numel = 1;
         for (int d : shape) {
             if (d < 0) {
-                throw new InvalidRequestException("shape", "negative dimension " + d);
+                throw new IllegalArgumentException("shape: negative dimension " + d);
             }
             numel *= d;
             if (numel > Integer.MAX_VALUE - 8) {
-                throw new InvalidRequestException("shape", "more than " + (Integer.MAX_VALUE - 8) + " elements");
+                throw new IllegalArgumentException("shape: more than " + (Integer.MAX_VALUE - 8) + " elements");
             }
         }
         float[] out = new float[(int) numel];
         randn(out);
         return out;
-    }
-
-    /** {@link NoiseSource}: same as {@link #randn(float[])}. */
-    @Override
-    public void fill(float[] out) {
-        randn(out);
     }
 
     /** {@code at::normal_distribution<double>(0, 1)} with the generator's cached second value. */
