@@ -109,11 +109,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 .scheduler(scheduler)
                 .schedulerOverrides(overrides)
                 .listener(new ProgressBar(err, style, ""))
-                .build();
-        request.validate();  // before the (slow) model load
-        if (seed != null && seed < 0) {
-            throw new dev.sdjvm.InvalidRequestException("seed", "must be >= 0, got " + seed);
-        }
+                .build();  // checks the request before the (slow) model load
         List<Path> files = outputFiles(output, count);
         for (Path f : files) {
             Path parent = f.toAbsolutePath().getParent();
