@@ -53,6 +53,19 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     /**
      * Checks and stores a request; {@link #builder(String)} is the readable way to make one.
      *
+     * @param prompt             the prompt, not null
+     * @param negativePrompt     the negative prompt, or null
+     * @param steps              {@code num_inference_steps}, 1..{@value #MAX_STEPS}
+     * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0
+     * @param seed               the seed, &gt;= 0, or null for a random one
+     * @param numImages          {@code num_images_per_prompt}, 1..{@value #MAX_IMAGES}
+     * @param scheduler          a scheduler name, a diffusers class name, {@code config}, or null
+     * @param schedulerOverrides scheduler config overrides (copied), or null for none
+     * @param height             image height, a positive multiple of 8, or null
+     * @param width              image width, a positive multiple of 8, or null
+     * @param latents            initial latents (copied), all finite, or null
+     * @param listener           per-step callback, or null
+     * @param deadline           cancellation deadline, or null
      * @throws InvalidRequestException naming the first invalid field
      */
     public GenerationRequest {
@@ -114,23 +127,32 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         return false;
     }
 
-    /** The initial latents (a copy: the request cannot be changed after it was checked), or null. */
+    /** {@return the initial latents (a copy: the request cannot be changed after it was checked), or null} */
     @Override
     public float[] latents() {
         return latents == null ? null : latents.clone();
     }
 
-    /** A request with diffusers' defaults for everything but the prompt. */
+    /**
+     * {@return a request with diffusers' defaults for everything but the prompt}
+     *
+     * @param prompt the prompt
+     * @throws InvalidRequestException if the prompt is null
+     */
     public static GenerationRequest of(String prompt) {
         return builder(prompt).build();
     }
 
-    /** A builder starting from diffusers' defaults. */
+    /**
+     * {@return a builder starting from diffusers' defaults}
+     *
+     * @param prompt the prompt (checked when the request is built)
+     */
     public static Builder builder(String prompt) {
         return new Builder(prompt);
     }
 
-    /** A builder holding this request's values. */
+    /** {@return a builder holding this request's values} */
     public Builder toBuilder() {
         Builder b = new Builder(prompt);
         b.negativePrompt = negativePrompt;
@@ -148,7 +170,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         return b;
     }
 
-    /** True when classifier-free guidance is on ({@code guidance_scale > 1}, as diffusers). */
+    /** {@return true when classifier-free guidance is on ({@code guidance_scale > 1}, as diffusers)} */
     public boolean doClassifierFreeGuidance() {
         return guidanceScale > 1.0;
     }
@@ -185,37 +207,162 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
             this.prompt = prompt;
         }
 
-        /** The prompt (required). */
-        public Builder prompt(String v) { this.prompt = v; return this; }
-        /** What the images should not show; null (the default) = {@code ""} under guidance, as diffusers. */
-        public Builder negativePrompt(String v) { this.negativePrompt = v; return this; }
-        /** {@code num_inference_steps}, 1..{@value GenerationRequest#MAX_STEPS} (default {@value GenerationRequest#DEFAULT_STEPS}). */
-        public Builder steps(int v) { this.steps = v; return this; }
-        /** {@code guidance_scale}, finite and &gt;= 0 (default {@value GenerationRequest#DEFAULT_GUIDANCE}). */
-        public Builder guidanceScale(double v) { this.guidanceScale = v; return this; }
-        /** The seed, &gt;= 0, or null for a random one (the default). */
-        public Builder seed(Long v) { this.seed = v; return this; }
-        /** The seed, &gt;= 0. */
-        public Builder seed(long v) { this.seed = v; return this; }
-        /** {@code num_images_per_prompt}, 1..{@value GenerationRequest#MAX_IMAGES} (default 1). */
-        public Builder numImages(int v) { this.numImages = v; return this; }
-        /** A scheduler name, a diffusers class name or {@code config}; null = DPMSolverMultistepScheduler. */
-        public Builder scheduler(String v) { this.scheduler = v; return this; }
-        /** Scheduler config overrides with diffusers' key names (default none). */
-        public Builder schedulerOverrides(Map<String, Object> v) { this.schedulerOverrides = v; return this; }
-        /** Image height, a positive multiple of 8, or null for the model's (the default). */
-        public Builder height(Integer v) { this.height = v; return this; }
-        /** Image width, a positive multiple of 8, or null for the model's (the default). */
-        public Builder width(Integer v) { this.width = v; return this; }
-        /** Initial latents [numImages,4,h/8,w/8] flat, or null to draw them from the seed (the default). */
-        public Builder latents(float[] v) { this.latents = v; return this; }
-        /** Called after every step; returning false cancels. */
-        public Builder listener(StepListener v) { this.listener = v; return this; }
-        /** Cancel the generation when a step ends after this instant. */
-        public Builder deadline(Instant v) { this.deadline = v; return this; }
+        /**
+         * The prompt (required).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder prompt(String v) {
+            this.prompt = v;
+            return this;
+        }
 
         /**
-         * The request.
+         * What the images should not show; null (the default) = {@code ""} under guidance, as diffusers.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder negativePrompt(String v) {
+            this.negativePrompt = v;
+            return this;
+        }
+
+        /**
+         * {@code num_inference_steps}, 1..{@value GenerationRequest#MAX_STEPS} (default {@value GenerationRequest#DEFAULT_STEPS}).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder steps(int v) {
+            this.steps = v;
+            return this;
+        }
+
+        /**
+         * {@code guidance_scale}, finite and &gt;= 0 (default {@value GenerationRequest#DEFAULT_GUIDANCE}).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder guidanceScale(double v) {
+            this.guidanceScale = v;
+            return this;
+        }
+
+        /**
+         * The seed, &gt;= 0, or null for a random one (the default).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder seed(Long v) {
+            this.seed = v;
+            return this;
+        }
+
+        /**
+         * The seed, &gt;= 0.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder seed(long v) {
+            this.seed = v;
+            return this;
+        }
+
+        /**
+         * {@code num_images_per_prompt}, 1..{@value GenerationRequest#MAX_IMAGES} (default 1).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder numImages(int v) {
+            this.numImages = v;
+            return this;
+        }
+
+        /**
+         * A scheduler name, a diffusers class name or {@code config}; null = DPMSolverMultistepScheduler.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder scheduler(String v) {
+            this.scheduler = v;
+            return this;
+        }
+
+        /**
+         * Scheduler config overrides with diffusers' key names (default none).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder schedulerOverrides(Map<String, Object> v) {
+            this.schedulerOverrides = v;
+            return this;
+        }
+
+        /**
+         * Image height, a positive multiple of 8, or null for the model's (the default).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder height(Integer v) {
+            this.height = v;
+            return this;
+        }
+
+        /**
+         * Image width, a positive multiple of 8, or null for the model's (the default).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder width(Integer v) {
+            this.width = v;
+            return this;
+        }
+
+        /**
+         * Initial latents [numImages,4,h/8,w/8] flat, or null to draw them from the seed (the default).
+         *
+         * @param v the value (the request copies it)
+         * @return this builder
+         */
+        public Builder latents(float[] v) {
+            this.latents = v;
+            return this;
+        }
+
+        /**
+         * Called after every step; returning false cancels.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder listener(StepListener v) {
+            this.listener = v;
+            return this;
+        }
+
+        /**
+         * Cancel the generation when a step ends after this instant.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder deadline(Instant v) {
+            this.deadline = v;
+            return this;
+        }
+
+        /**
+         * {@return the request}
          *
          * @throws InvalidRequestException naming the first invalid field
          */

@@ -92,6 +92,9 @@ public final class Schedulers {
      * The scheduler named by the config's {@code _class_name} (e.g. {@code PNDMScheduler} in SD 2.1-base's
      * {@code scheduler_config.json}), configured like {@code Cls.from_config(config, **overrides)}.
      *
+     * @param config    a {@code scheduler_config.json} as a map ({@link #readConfig})
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
      * @throws SchedulerConfigException if {@code _class_name} is missing or not implemented, or a key is invalid
      */
     public static Scheduler fromConfig(Map<String, Object> config, Map<String, Object> overrides) {
@@ -112,6 +115,10 @@ public final class Schedulers {
      * documentation), configured from {@code config} (typically the model's {@code scheduler_config.json}; its
      * {@code _class_name} is ignored), the alias' preset and {@code overrides}, in that order of precedence.
      *
+     * @param name      a diffusers class name or an alias
+     * @param config    a {@code scheduler_config.json} as a map ({@link #readConfig}), or null for diffusers' defaults
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
      * @throws InvalidRequestException (field {@code scheduler}) for an unknown name, listing the valid ones
      */
     public static Scheduler create(String name, Map<String, Object> config, Map<String, Object> overrides) {
@@ -140,12 +147,25 @@ public final class Schedulers {
         return CLASSES.get(e.className()).apply(merged);
     }
 
-    /** {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree. */
+    /**
+     * {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree.
+     *
+     * @param config    the config, a JSON object
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
+     */
     public static Scheduler fromConfig(JsonNode config, Map<String, Object> overrides) {
         return fromConfig(toMap(config), overrides);
     }
 
-    /** {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree. */
+    /**
+     * {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree.
+     *
+     * @param name      a diffusers class name or an alias
+     * @param config    the config, a JSON object
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
+     */
     public static Scheduler create(String name, JsonNode config, Map<String, Object> overrides) {
         return create(name, toMap(config), overrides);
     }
@@ -162,7 +182,7 @@ public final class Schedulers {
         return new ObjectMapper().convertValue(config, LinkedHashMap.class);
     }
 
-    /** All accepted names: the diffusers class names, then the aliases. */
+    /** {@return all accepted names: the diffusers class names, then the aliases} */
     public static List<String> names() {
         List<String> out = new ArrayList<>(CLASSES.keySet());
         out.addAll(NAMES.keySet());
@@ -173,6 +193,8 @@ public final class Schedulers {
      * Reads a {@code scheduler_config.json} into the map {@link #fromConfig} takes (Jackson types; {@code NaN} and
      * {@code -Infinity}, as Python's json writes them, are accepted).
      *
+     * @param schedulerConfigJson the file
+     * @return its keys and values
      * @throws ModelLoadException naming the file if it is missing, unreadable or not a JSON object
      */
     @SuppressWarnings("unchecked")

@@ -44,12 +44,20 @@ public final class TorchGenerator {
     private boolean hasCachedNormal;
     private double cachedNormal;
 
-    /** A generator in the state {@code torch.Generator().manual_seed(seed)} leaves (seed read as unsigned 64-bit). */
+    /**
+     * A generator in the state {@code torch.Generator().manual_seed(seed)} leaves.
+     *
+     * @param seed the seed, read as unsigned 64-bit
+     */
     public TorchGenerator(long seed) {
         manualSeed(seed);
     }
 
-    /** Re-seeds, as {@code generator.manual_seed(seed)}: new engine state, cached normal dropped. */
+    /**
+     * Re-seeds, as {@code generator.manual_seed(seed)}: new engine state, cached normal dropped.
+     *
+     * @param seed the seed, read as unsigned 64-bit
+     */
     public void manualSeed(long seed) {
         this.seed = seed;
         int s = (int) seed; // at::mt19937 keeps seed & 0xffffffff
@@ -66,6 +74,8 @@ public final class TorchGenerator {
     /**
      * An independent generator in the same state (engine and cached normal), like
      * {@code g2.set_state(g.get_state())}: both then produce the same stream.
+     *
+     * @return the copy
      */
     public TorchGenerator copy() {
         TorchGenerator c = new TorchGenerator(seed);
@@ -77,14 +87,14 @@ public final class TorchGenerator {
         return c;
     }
 
-    /** The seed last set (as {@code generator.initial_seed()}, read as unsigned 64-bit). */
+    /** {@return the seed last set (as {@code generator.initial_seed()}, read as unsigned 64-bit)} */
     public long initialSeed() {
         return seed;
     }
 
     // ------------------------------------------------------------------------------------------------- engine
 
-    /** One 32-bit draw of the engine ({@code CPUGeneratorImpl::random()}), as an unsigned value in an int. */
+    /** {@return one 32-bit draw of the engine ({@code CPUGeneratorImpl::random()}), as an unsigned value in an int} */
     public int random() {
         if (--left == 0) {
             nextState();
@@ -97,7 +107,7 @@ public final class TorchGenerator {
         return y;
     }
 
-    /** Two draws combined, first one high ({@code CPUGeneratorImpl::random64()}). */
+    /** {@return two draws combined, the first one high ({@code CPUGeneratorImpl::random64()})} */
     public long random64() {
         long hi = random() & 0xFFFF_FFFFL;
         long lo = random() & 0xFFFF_FFFFL;
@@ -136,6 +146,8 @@ public final class TorchGenerator {
     /**
      * Fills {@code out} as {@code torch.randn(out.length, generator=this)} would (any shape with that many
      * elements gives the same flat values), continuing the generator state.
+     *
+     * @param out the array to fill
      */
     public void randn(float[] out) {
         int n = out.length;
@@ -151,6 +163,8 @@ public final class TorchGenerator {
     /**
      * {@code torch.randn(*shape, generator=this)} flattened in row-major order.
      *
+     * @param shape the tensor shape
+     * @return the values, row-major
      * @throws IllegalArgumentException if a dimension is negative or the element count exceeds an array's capacity
      */
     public float[] randn(int... shape) {
