@@ -29,7 +29,7 @@ final class BackendSelection {
             case CPU:
                 if (compiled) {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
-                            + "trace the model for CPU with tools/trace_cpu_sd21.py, or run on an inf2 instance");
+                            + "trace the model for CPU with tools/model/trace_cpu_sd21.py, or run on an inf2 instance");
                 }
                 break;
             case NEURON:
@@ -45,7 +45,7 @@ final class BackendSelection {
                 }
                 if (!compiled) {
                     throw new BackendException("backend NEURON requested, but " + unet + " is not compiled for Neuron "
-                            + "(compile it with tools/neuron_compile_sd21.py)");
+                            + "(compile it with tools/model/neuron_compile_sd21.py)");
                 }
                 neuron.loadTorchNeuron();
                 LOG.info("backend: NEURON ({}) for {}", neuron, dir.root());

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 /**
  * End to end on Inferentia2: generates 512x512 images at 20 DPM-Solver++ steps with the UNet's CFG halves on two
  * NeuronCores and prints P50/P95 latency. Needs /dev/neuron0 and SDJVM_NEURON_MODEL = a directory made by
- * tools/neuron_compile_sd21.py; skipped (with the reason printed) everywhere else.
+ * tools/model/neuron_compile_sd21.py; skipped (with the reason printed) everywhere else.
  */
 class NeuronGenerationDeviceTest {
     @Test

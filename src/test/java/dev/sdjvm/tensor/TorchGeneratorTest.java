@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link TorchGenerator} against {@code torch.Generator().manual_seed(seed)} + {@code torch.randn} from torch 1.13
- * ({@code randn_torch.bin.gz}, made by {@code tools/make_tensor_fixtures.py}): every float bit for bit.
+ * ({@code randn_torch.bin.gz}, made by {@code tools/reference/make_tensor_fixtures.py}): every float bit for bit.
  */
 class TorchGeneratorTest {
 

@@ -3,7 +3,7 @@
 one `bin/sd generate CAPTION --guidance 4 --steps 20 --seed 1 --threads 1` per caption, shown enlarged
 (nearest neighbour) with the caption under each image.
 
-    /usr/bin/python3 tools/make_readme_grid.py [--out docs/images/default-model-grid.png]
+    /usr/bin/python3 tools/default-model/make_readme_grid.py [--out docs/images/default-model-grid.png]
 """
 import argparse
 import os
@@ -13,7 +13,7 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
 CAPTIONS = [
     "a red circle on a blue background",
     "a green triangle on a yellow background",   # held out of training

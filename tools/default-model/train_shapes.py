@@ -6,9 +6,9 @@ trained jointly on scaled latents (stage 2: epsilon prediction, scaled_linear 0.
 Matmuls and convolutions run under CPU autocast to bfloat16 (float32 master weights, float32 loss): the
 Debian torch build has a generic (slow) float32 BLAS but fast oneDNN bfloat16 kernels (avx512_bf16), ~10x.
 
-    /usr/bin/python3 tools/train_shapes.py --work /tmp/shapes_train            # train (resumes if interrupted)
-    /usr/bin/python3 tools/train_shapes.py --work /tmp/shapes_train --export src/main/resources/dev/sdjvm/default-model
-    /usr/bin/python3 tools/train_shapes.py --bench                              # time a few steps
+    /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train            # train (resumes if interrupted)
+    /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train --export src/main/resources/dev/sdjvm/default-model
+    /usr/bin/python3 tools/default-model/train_shapes.py --bench                              # time a few steps
 
 Determinism: the same command on the same torch build gives the same weights when run uninterrupted (a resume
 restores the RNG states, but the data order after a resume is only reproduced if checkpoints fall on the same
@@ -26,11 +26,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model"))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 import sd_arch  # noqa: E402
 import shapes_world as W  # noqa: E402
 from sd_sampler import ClipTokenizer  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
 TOKDIR = os.path.join(REPO, "src", "test", "resources", "reference", "tokenizer")
 
 
@@ -281,7 +283,7 @@ circle on blue. It knows nothing else.
 {held}
 - Words outside this world are ignored or give arbitrary shapes.
 
-## Scores (tools/eval_shapes.py + tools/judge_images.py, Python reference sampler, DPM-Solver++ 20 steps)
+## Scores (tools/default-model/eval_shapes.py + tools/default-model/judge_images.py, Python reference sampler, DPM-Solver++ 20 steps)
 Captions "a [large] COLOR SHAPE on a BG background", seeds 0-3; fraction judged right
 (background / object colour / shape / all three). Chance: 1/8, 1/8, 1/3, 1/168.
 SCORES_TABLE
@@ -305,21 +307,21 @@ combinations) the measure is right for background {vae_rates['background']:.2f},
 - scheduler: the published SD 2.1-base scheduler_config.json (use DPMSolverMultistep, as AWS does).
 
 ## How it was made
-`/usr/bin/python3 tools/train_shapes.py --work /tmp/shapes_train` then
-`/usr/bin/python3 tools/train_shapes.py --work /tmp/shapes_train --export {out}`
+`/usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train` then
+`/usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train --export {out}`
 (torch {torch.__version__}, CPU, {args.threads} threads, seed {args.seed}). VAE: {args.vae_steps} steps of batch
 {args.vae_batch} (MSE + KL), then {args.vae_steps2} steps of batch {args.vae_batch2} (MSE + 0.5 L1 + KL), final reconstruction MSE (in [-1,1] units) {vae_mse:.5f}. Text encoder + UNet: {step}
 steps of batch {args.batch} (cosine schedule planned over {args.steps} steps), AdamW lr {args.lr}, EMA {args.ema} (the EMA weights are exported), final
 training loss (running average) {final:.4f}. Training data: {args.n_data} rendered scenes (4x4 supersampled),
-each with a freshly drawn caption per use. Log: `tools/train_shapes.log`. Scores: `tools/shapes_scores.json`
-(see docs/tools.md for the measure, `tools/judge_images.py`).
+each with a freshly drawn caption per use. Log: `docs/default-model/train_shapes.log`. Scores: `docs/default-model/shapes_scores.json`
+(see docs/tools.md for the measure, `tools/default-model/judge_images.py`).
 """
 
 
 def scores_table():
     rows = ["| guidance | captions | n | background | colour | shape | all |", "|---|---|---|---|---|---|---|"]
     for g, fn in (("4", "shapes_scores_g4.json"), ("7.5", "shapes_scores.json")):
-        p = os.path.join(REPO, "tools", fn)
+        p = os.path.join(REPO, "docs", "default-model", fn)
         if not os.path.exists(p):
             continue
         with open(p) as f:
@@ -361,10 +363,10 @@ def export(args, text_cfg, unet_cfg, vae_cfg, fh):
     if os.path.exists(args.export):
         import shutil
         shutil.rmtree(args.export)
-    note = ("sdjvm 'shapes world' default model trained by tools/train_shapes.py (see README.md); the TorchScript "
+    note = ("sdjvm 'shapes world' default model trained by tools/default-model/train_shapes.py (see README.md); the TorchScript "
             "files in compiled_models/ are what counts")
     make_tiny_sd.export_model(args.export, te.eval(), unet.eval(), vae.eval(), text_cfg, unet_cfg, vae_cfg,
-                              args.px, args.px, dtype=make_tiny_sd.DTYPES[args.export_dtype], note=note, created_by="tools/train_shapes.py",
+                              args.px, args.px, dtype=make_tiny_sd.DTYPES[args.export_dtype], note=note, created_by="tools/default-model/train_shapes.py",
                               readme=model_card(args, data, s["loss_avg"], vck["final_mse"], args.export, s["step"],
                                                 vae_check(args, vae), s.get("caption_noise", args.caption_noise))
                               .replace("SCORES_TABLE", scores_table()).replace("{n_tokens}", str(len(seen) - 3)))

@@ -1,7 +1,8 @@
 # Produces torch_randn_seed0_10x4x3x8x8.f32: the noise diffusers' EulerAncestralDiscreteSchedulerTest.full_loop
 # draws on CPU (generator = torch.manual_seed(0); each step randn_tensor((4,3,8,8), generator=generator,
 # dtype=float32) = torch.randn(shape, generator=generator)), 10 steps, little-endian float32, row-major.
-# Run with Debian's python3 (torch 1.13.0a0): /usr/bin/python3 make_torch_noise.py
+# Run with Debian's python3 (torch 1.13.0a0), in the fixture's directory:
+#   cd src/test/resources/scheduler && /usr/bin/python3 ../../../../tools/reference/make_torch_noise.py
 import numpy as np
 import torch
 

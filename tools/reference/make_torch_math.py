@@ -1,7 +1,8 @@
 # Produces torch_exp_log_f32.bin: 6 x 4096 little-endian float32 = inputs x, torch.exp(x) (x in [-60, 60] and
 # [-3, 3]), torch.log(|x| + tiny) style inputs and outputs, as computed by torch on this machine's CPU (ATen
 # vectorized SLEEF kernels). Layout: xe[4096], exp(xe)[4096], xl[4096], log(xl)[4096], xm[4096], expm1(xm)[4096].
-# Run with Debian's python3 (torch 1.13.0a0): /usr/bin/python3 make_torch_math.py
+# Run with Debian's python3 (torch 1.13.0a0), in the fixture's directory:
+#   cd src/test/resources/scheduler && /usr/bin/python3 ../../../../tools/reference/make_torch_math.py
 import numpy as np
 import torch
 

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """Reference outputs for the project's own tiny fixtures (src/test/resources/models/tiny-sd21-{fp32,bf16}), made
-with the Python reference sampler tools/sd_sampler.py (the algorithm of
+with the Python reference sampler tools/reference/sd_sampler.py (the algorithm of
 src/test/resources/reference/pipeline/README.md section 2), torch 1.13, CPU, torch.set_num_threads(1).
 
-    /usr/bin/python3 tools/sd_sampler.py --selftest            # first: the sampler against diffusers' data
-    /usr/bin/python3 tools/make_pipeline_references.py         # writes src/test/resources/models/cases/
-    /usr/bin/python3 tools/make_pipeline_references.py --check # recomputes and compares with the stored files
+    /usr/bin/python3 tools/reference/sd_sampler.py --selftest            # first: the sampler against diffusers' data
+    /usr/bin/python3 tools/reference/make_pipeline_references.py         # writes src/test/resources/models/cases/
+    /usr/bin/python3 tools/reference/make_pipeline_references.py --check # recomputes and compares with the stored files
 
 Writes cases.json (prompt, negative_prompt, steps, guidance_scale, seed, token ids, timesteps, file names, stats,
 tolerances) and per case <variant>/<name>.rgb (raw HWC RGB uint8), .latents.f32 (final latents, before
@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sd_sampler  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
 MODELS = os.path.join(REPO, "src", "test", "resources", "models")
 OUT = os.path.join(MODELS, "cases")
 
@@ -170,12 +170,12 @@ def main():
                 r["id"], r["unet_dtype"], r["t_unet_first"], r["image_stats"]["mean"], r["latents_stats"]["std"],
                 max(abs(r["latents_stats"]["min"]), abs(r["latents_stats"]["max"]))), flush=True)
     meta = {
-        "generator": "tools/make_pipeline_references.py -> tools/sd_sampler.py Pipeline (reference algorithm of "
+        "generator": "tools/reference/make_pipeline_references.py -> tools/reference/sd_sampler.py Pipeline (reference algorithm of "
                      "src/test/resources/reference/pipeline/README.md section 2), CPU, torch.set_num_threads(1), "
                      "torch.no_grad()",
         "torch": torch.__version__,
         "numpy": np.__version__,
-        "sampler_selftest": "tools/sd_sampler.py --selftest: tokenizer 125/125, scheduler dpm_eps_20 max |d| 0 vs "
+        "sampler_selftest": "tools/reference/sd_sampler.py --selftest: tokenizer 125/125, scheduler dpm_eps_20 max |d| 0 vs "
                             "diffusers, tiny-sd21-dev cases u8 max |d| <= 1 vs diffusers",
         "tolerances": TOLERANCES,
         "tolerances_source": "src/test/resources/reference/pipeline/README.md section 5",

@@ -2,7 +2,8 @@
    <cp hex> <category> <str.lower() as hex cps joined by '.'> <sigma class> <isspace 0/1> <NFC of the char as hex>
 sigma class: I = case-ignorable, C = cased (and not case-ignorable), N = neither, derived from how str.lower()
 treats U+03A3 next to the character (CPython's handle_capital_sigma).
-Used by UnicodeTableGenerator (test sources) to produce UnicodeData14.java. Run: /usr/bin/python3 unicode_dump.py > dump.txt
+Used by tools/reference/UnicodeTableGenerator.java to produce UnicodeData14.java.
+Run: /usr/bin/python3 tools/reference/unicode_dump.py > /tmp/dump.txt
 """
 import sys
 import unicodedata

@@ -8,8 +8,8 @@ diffusers is not available here, so the scheduler (DPM-Solver++ 2M, epsilon pred
 tokenizer are implemented in this file; ``--selftest`` checks both against the reference data
 (tokenizer_cases.json, scheduler_cases.json dpm_eps_20, and the 3 end-to-end cases of tiny-sd21-dev).
 
-    /usr/bin/python3 tools/sd_sampler.py --selftest
-    /usr/bin/python3 tools/sd_sampler.py --model DIR --prompt "a red circle on a blue background" --out img.png
+    /usr/bin/python3 tools/reference/sd_sampler.py --selftest
+    /usr/bin/python3 tools/reference/sd_sampler.py --model DIR --prompt "a red circle on a blue background" --out img.png
 """
 import argparse
 import functools
@@ -22,7 +22,7 @@ import unicodedata
 import numpy as np
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
 REF = os.path.join(REPO, "src", "test", "resources", "reference")
 
 # --------------------------------------------------------------------------------------------------

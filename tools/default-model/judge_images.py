@@ -19,8 +19,8 @@ judge(rgb_u8 HxWx3) -> dict with background, object colour, shape, fill ratio, o
 
 A caption is "satisfied" when background, colour and shape all match it.
 
-    /usr/bin/python3 tools/judge_images.py image.png [more.png ...]
-    /usr/bin/python3 tools/judge_images.py --calibrate      # the measure on rendered ground truth
+    /usr/bin/python3 tools/default-model/judge_images.py image.png [more.png ...]
+    /usr/bin/python3 tools/default-model/judge_images.py --calibrate      # the measure on rendered ground truth
 """
 import argparse
 import json

@@ -55,7 +55,7 @@ def parse_args(argv=None):
 
 
 # ---------------------------------------------------------------------------------------------- manifest helpers
-# (the same format as tools/trace_cpu_sd21.py writes; kept here so that each tool is a single file)
+# (the same format as tools/model/trace_cpu_sd21.py writes; kept here so that each tool is a single file)
 
 def dtype_name(torch, dt):
     return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16",
@@ -275,7 +275,7 @@ def main(argv=None):
                                            "outputs": describe_outputs(torch, pqc_neuron(z), ["latents"])}
             del pqc_neuron
 
-    manifest = {"format": FORMAT, "target": "neuron", "created_by": "tools/neuron_compile_sd21.py",
+    manifest = {"format": FORMAT, "target": "neuron", "created_by": "tools/model/neuron_compile_sd21.py",
                 "torch": torch.__version__, "torch_neuronx": package_version("torch-neuronx"),
                 "neuronx_cc": package_version("neuronx-cc"), "height": args.height, "width": args.width,
                 "artifacts": arts, "source_model": args.model, "diffusers": diffusers.__version__}

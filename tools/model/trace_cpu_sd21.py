@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trace Stable Diffusion 2.1 for CPU libtorch, in the AWS Inferentia2 deployment layout.
 
-Sibling of tools/neuron_compile_sd21.py: the same four modules with the same signatures, traced with
+Sibling of tools/model/neuron_compile_sd21.py: the same four modules with the same signatures, traced with
 torch.jit.trace instead of torch_neuronx.trace, so that stable-diffusion-jvm runs the same model directory on a
 machine without NeuronCores:
 
@@ -160,7 +160,7 @@ def manifest_only(args):
                                                ["latents"])
         dec = torch.jit.load(os.path.join(cm, "vae_decoder.pt"))
         arts["vae_decoder"] = artifact(torch, "vae_decoder.pt", 1, [("latents", z)], dec(z), ["image"])
-    m = write_manifest(os.path.join(cm, MANIFEST), "cpu", "tools/trace_cpu_sd21.py --manifest-only", torch,
+    m = write_manifest(os.path.join(cm, MANIFEST), "cpu", "tools/model/trace_cpu_sd21.py --manifest-only", torch,
                        d["height"], d["width"], arts)
     print(json.dumps(m, indent=2))
 
@@ -253,7 +253,7 @@ def trace(args):
         torch.jit.save(dec_ts, os.path.join(cm, "vae_decoder.pt"))
         arts["vae_decoder"] = artifact(torch, "vae_decoder.pt", 1, [("latents", z)], dec_ts(z), ["image"])
     import diffusers
-    m = write_manifest(os.path.join(cm, MANIFEST), "cpu", "tools/trace_cpu_sd21.py", torch, height, width, arts,
+    m = write_manifest(os.path.join(cm, MANIFEST), "cpu", "tools/model/trace_cpu_sd21.py", torch, height, width, arts,
                        {"source_model": args.model, "diffusers": diffusers.__version__})
     print(json.dumps(m, indent=2))
 

@@ -10,13 +10,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Dev tool, not a test: compares {@link UnicodeProps} with a dump of CPython's properties
- * ({@code src/test/resources/dev/sdjvm/tokenizer/unicode_dump.py}) and prints the patch tables of
- * {@code UnicodeData14.java} plus a count of the remaining differences.
+ * Dev tool, not part of the build: compares {@link UnicodeProps} with a dump of CPython's properties
+ * ({@code tools/reference/unicode_dump.py}) and prints the patch tables of {@code UnicodeData14.java} plus a count of
+ * the remaining differences. It sits in the tokenizer's package to reach the package-private {@code UnicodeProps},
+ * so it is compiled next to the library's classes (after {@code mvn compile}):
  *
  * <pre>
- * /usr/bin/python3 src/test/resources/dev/sdjvm/tokenizer/unicode_dump.py &gt; /tmp/dump.txt
- * java -cp target/classes:target/test-classes dev.sdjvm.tokenizer.UnicodeTableGenerator /tmp/dump.txt
+ * /usr/bin/python3 tools/reference/unicode_dump.py &gt; /tmp/dump.txt
+ * javac -cp target/classes -d /tmp/unicode-gen tools/reference/UnicodeTableGenerator.java
+ * java -cp target/classes:/tmp/unicode-gen dev.sdjvm.tokenizer.UnicodeTableGenerator /tmp/dump.txt
  * </pre>
  */
 public final class UnicodeTableGenerator {

@@ -3,8 +3,8 @@
 (sd_sampler.py: the reference algorithm of src/test/resources/reference/pipeline/README.md section 2,
 DPM-Solver++ 2M, CFG).
 
-    /usr/bin/python3 tools/eval_shapes.py --model src/main/resources/dev/sdjvm/default-model \
-        --out tools/shapes_scores.json --sheet tools/shapes_samples.png
+    /usr/bin/python3 tools/default-model/eval_shapes.py --model src/main/resources/dev/sdjvm/default-model \
+        --out docs/default-model/shapes_scores.json --sheet /tmp/shapes_samples.png
 
 Captions: "a COLOR SHAPE on a BG background" and "a large COLOR SHAPE on a BG background" for every held-out
 combination (shapes_world.HELD_OUT) and for 12 fixed training combinations (incl. red circle on blue),
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 import judge_images as J  # noqa: E402
 import shapes_world as W  # noqa: E402
 from sd_sampler import Pipeline  # noqa: E402
@@ -66,9 +67,9 @@ def main():
     heldl, hlimgs = score(pipe, W.HELD_OUT, seeds, args.steps, args.guidance, "large")
     train, timgs = score(pipe, TRAIN_EVAL, seeds, args.steps, args.guidance)
     trainl, tlimgs = score(pipe, TRAIN_EVAL, seeds, args.steps, args.guidance, "large")
-    res = {"model": args.model, "sampler": "tools/sd_sampler.py DPM-Solver++ 2M (SD 2.1-base config), CFG",
+    res = {"model": args.model, "sampler": "tools/reference/sd_sampler.py DPM-Solver++ 2M (SD 2.1-base config), CFG",
            "steps": args.steps, "guidance_scale": args.guidance, "seeds": seeds,
-           "measure": "tools/judge_images.py (background: median border -> palette; object: pixels > 60 from "
+           "measure": "tools/default-model/judge_images.py (background: median border -> palette; object: pixels > 60 from "
                       "it, median -> palette; shape: fill ratio of bounding box, square >= 0.89 > circle >= "
                       "0.67 > triangle)",
            "chance_rates": {"background": 1 / 8, "color": 1 / 8, "shape": 1 / 3, "all": 1 / 8 / 7 / 3},

@@ -2,9 +2,9 @@
 """Write a Stable Diffusion 2.1 model directory in the AWS Inferentia2 layout ("sd2_512_root") with
 random (seeded) weights, traced to TorchScript with torch.jit.trace on CPU.
 
-    /usr/bin/python3 tools/make_tiny_sd.py --preset tiny --dtype fp32 --out src/test/resources/models/tiny-sd21-fp32
-    /usr/bin/python3 tools/make_tiny_sd.py --preset tiny --dtype bf16 --out src/test/resources/models/tiny-sd21-bf16
-    /usr/bin/python3 tools/make_tiny_sd.py --preset sd21-base --out /tmp/sd21-base-random   # ~5 GB, benchmarks
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --out src/test/resources/models/tiny-sd21-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype bf16 --out src/test/resources/models/tiny-sd21-bf16
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sd21-base --out /tmp/sd21-base-random   # ~5 GB, benchmarks
 
 Layout written:
     compiled_models/{text_encoder.pt,unet.pt,vae_decoder.pt,vae_post_quant_conv.pt,sdjvm-manifest.json}
@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sd_arch  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
 REF = os.path.join(REPO, "src", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
 SCALED_LINEAR = (0.00085, 0.012, 1000)
 
@@ -137,7 +137,7 @@ def strip_debug_records(src, dst):
 
 def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width, dtype=torch.float32,
                  text_output="dict", unet_output="tuple", manifest=True, note=None, readme=None,
-                 created_by="tools/make_tiny_sd.py"):
+                 created_by="tools/model/make_tiny_sd.py"):
     """Trace the four AWS-style modules and write the whole model directory. Returns the manifest dict."""
     os.makedirs(os.path.join(out, "compiled_models"), exist_ok=True)
     cm = os.path.join(out, "compiled_models")
@@ -245,8 +245,8 @@ Not a real model: it draws nothing. It has the real Stable Diffusion 2.x module 
 blocks, KL-VAE decoder) in the AWS Inferentia2 layout, so the library's loading, contracts and numerics can be
 tested without a 5 GB download.
 
-- Made by `tools/make_tiny_sd.py` (seed {args.seed}), command:
-  `/usr/bin/python3 tools/make_tiny_sd.py {' '.join(sys.argv[1:])}`
+- Made by `tools/model/make_tiny_sd.py` (seed {args.seed}), command:
+  `/usr/bin/python3 tools/model/make_tiny_sd.py {' '.join(sys.argv[1:])}`
   on torch {torch.__version__} (CPU). A rerun writes byte-identical `.pt` files (checked with sha256).
 - Weights: PyTorch default init (token embedding N(0, 0.5), position embedding N(0, 0.1), so prompts matter), seeded; then the unet was fitted for
   {args.fit_steps} Adam steps to N(0,1) data so that it behaves like a noise predictor (output std ~1; latents
@@ -310,7 +310,7 @@ def main():
             x = torch.randn(1, 4, ph, pw, generator=g)
             ctx = torch.randn(1, 77, text_cfg["hidden_size"], generator=g)
             scale_output(unet.conv_out, lambda: unet(x, torch.tensor([500.0]), ctx)[0], 1.0)
-    note = ("RANDOM-WEIGHT MODEL made by tools/make_tiny_sd.py (preset %s, seed %d): the TorchScript files in "
+    note = ("RANDOM-WEIGHT MODEL made by tools/model/make_tiny_sd.py (preset %s, seed %d): the TorchScript files in "
             "compiled_models/ are what counts; this config records their dimensions" % (args.preset, args.seed))
     if os.path.exists(args.out):
         shutil.rmtree(args.out)
