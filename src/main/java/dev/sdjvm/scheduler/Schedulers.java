@@ -48,6 +48,7 @@ public final class Schedulers {
 
     private static final Map<String, Function<Map<String, Object>, Scheduler>> CLASSES = new LinkedHashMap<>();
     private static final Map<String, Entry> NAMES = new LinkedHashMap<>();
+    private static final List<Alias> ALIASES = new ArrayList<>();
 
     static {
         CLASSES.put(DPMSolverMultistepScheduler.NAME, m -> DPMSolverMultistepScheduler.fromConfig(m, Map.of()));
@@ -82,6 +83,30 @@ public final class Schedulers {
     private static void alias(String className, Map<String, Object> preset, String... names) {
         for (String n : names) {
             NAMES.put(n.toLowerCase(Locale.ROOT), new Entry(className, preset));
+        }
+        ALIASES.add(new Alias(names[0], List.of(names).subList(1, names.length), className, preset));
+    }
+
+    /**
+     * A short name for a scheduler and settings (see the class documentation).
+     *
+     * @param name      the name to show, e.g. {@code dpm++2m-karras}
+     * @param spellings the other accepted spellings of it, e.g. {@code dpmpp_2m_karras}
+     * @param className the diffusers class it creates
+     * @param preset    the config it applies before the overrides, e.g. {@code use_karras_sigmas=true}
+     */
+    public record Alias(String name, List<String> spellings, String className, Map<String, Object> preset) {
+        /**
+         * An alias.
+         *
+         * @param name      the name to show
+         * @param spellings the other accepted spellings (copied)
+         * @param className the diffusers class it creates
+         * @param preset    the config it applies (copied)
+         */
+        public Alias {
+            spellings = List.copyOf(spellings);
+            preset = Map.copyOf(preset);
         }
     }
 
@@ -180,6 +205,16 @@ public final class Schedulers {
                     + config.getNodeType());
         }
         return new ObjectMapper().convertValue(config, LinkedHashMap.class);
+    }
+
+    /** {@return the aliases, one per scheduler and settings, with their other spellings} */
+    public static List<Alias> aliases() {
+        return Collections.unmodifiableList(ALIASES);
+    }
+
+    /** {@return the implemented diffusers class names} */
+    public static List<String> classNames() {
+        return List.copyOf(CLASSES.keySet());
     }
 
     /** {@return all accepted names: the diffusers class names, then the aliases} */

@@ -106,6 +106,24 @@ class BenchmarkTest {
         }
     }
 
+    /** One client: one QPS and one cost column (the old table repeated them as "(1 clients)"). */
+    @Test
+    void oneClientHasOneQpsColumn() {
+        Benchmark.Row row = new Benchmark.Row("m", "library", "float32", 20, 3, 1, 10, 11, 12, 13, 11, 2.0, 2.0,
+                0.5, 0.5, 0.01, 0.1, 1.0, -1, -1);
+        String one = Benchmark.markdown(List.of(row), new Benchmark.Config(List.of(20), 3, 0, 1, 1.0, "p", 7.5, 0));
+        assertTrue(one.contains("| QPS (1 client) | $/10k img (1) | s/step |"), one);
+        assertTrue(!one.contains("clients)") && one.contains(", 1 client, "), one);
+        String two = Benchmark.markdown(List.of(row), new Benchmark.Config(List.of(20), 3, 0, 2, 1.0, "p", 7.5, 0));
+        assertTrue(two.contains("| QPS (1 client) | QPS (2 clients) | $/10k img (1) | $/10k img (2) |"), two);
+        for (String table : List.of(one, two)) {
+            String[] lines = table.split("\n");
+            int cols = lines[0].split("\\|", -1).length;
+            assertEquals(cols, lines[1].split("\\|", -1).length, table);
+            assertEquals(cols, lines[2].split("\\|", -1).length, table);
+        }
+    }
+
     @Test
     void arithmetic() {
         double[] v = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};

@@ -73,7 +73,7 @@ class MainTest {
 
     @Test
     void helpEverywhere() {
-        for (String cmd : new String[] {"generate", "tokenize", "info", "serve", "bench"}) {
+        for (String cmd : new String[] {"generate", "tokenize", "info", "schedulers", "serve", "bench"}) {
             Run r = sd(cmd, "--help");
             assertEquals(0, r.code(), cmd);
             assertTrue(r.out().startsWith("Usage: sd " + cmd), r.out());
@@ -127,9 +127,13 @@ class MainTest {
         Path f1 = tmp.resolve("cat-1.png");
         Path f2 = tmp.resolve("cat-2.png");
         assertEquals("seed: 42\nsaved: " + f1 + "\nsaved: " + f2 + "\n", r.out().replace("\r", ""));
-        String expected = "a cat\nNegative prompt: dog\nSteps: 2, Sampler: Euler, CFG scale: 7.5, Seed: 42, "
-                + "Size: 128x128, Batch size: 2, Model: tiny-sd21-dev";
-        for (Path f : List.of(f1, f2)) {
+        List<Path> files = List.of(f1, f2);
+        for (int i = 0; i < files.size(); i++) {
+            Path f = files.get(i);
+            // each image says how to get it again: the batch's seed and size, and its position in the batch
+            String expected = "a cat\nNegative prompt: dog\nSteps: 2, Sampler: Euler, CFG scale: 7.5, Seed: 42, "
+                    + "Size: 128x128, Model hash: " + ModelHashTest.expectedHash(TestModels.referenceTiny())
+                    + ", Model: tiny-sd21-dev, Batch size: 2, Batch pos: " + i;
             byte[] png = Files.readAllBytes(f);
             assertEquals(expected, ImageFiles.readPngText(png).get("parameters"));
             BufferedImage img = ImageIO.read(f.toFile());
@@ -183,5 +187,54 @@ class MainTest {
         assertEquals("dynamic", unet.path("batch").asText());
         Run text = sd("info", "--model", tiny(), "--no-load");
         assertTrue(text.out().contains("compiled_models/unet.pt"), text.out());
+        String hash = ModelHashTest.expectedHash(TestModels.referenceTiny());
+        assertEquals(hash, q.path("model_hash").asText());
+        assertEquals(hash, l.path("model_hash").asText());
+        assertTrue(text.out().contains("model hash " + hash), text.out());
+    }
+
+    /** Unknown facts are left out, never shown as null: a model without a manifest, and the embedded one (whose CPU
+     *  manifest has no torch-neuronx or neuronx-cc version). */
+    @Test
+    void infoShowsNoNulls() throws Exception {
+        for (String[] args : new String[][] {{"info", "--model", tiny(), "--no-load"}, {"info", "--no-load"},
+            {"info", "--no-load", "--json"}, {"info", "--model", tiny(), "--no-load", "--json"}}) {
+            Run r = sd(args);
+            assertEquals(0, r.code(), r.err());
+            assertFalse(r.out().contains("null"), String.join(" ", args) + "\n" + r.out());
+        }
+        Run embedded = sd("info", "--no-load");
+        assertTrue(embedded.out().contains("manifest:   sdjvm-manifest/1, target cpu, created by "), embedded.out());
+    }
+
+    @Test
+    void versionIsTheBuildsVersion() {
+        String version = System.getProperty("sdjvm.version");
+        assertTrue(version != null && !version.isEmpty(), "sdjvm.version is set by examples/pom.xml");
+        Run r = sd("-V");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("sd (stable-diffusion-jvm) " + version + "\n"), r.out());
+        assertTrue(r.out().contains("libtorch: org.bytedeco:pytorch "), r.out());
+        assertFalse(r.out().contains("unknown"), r.out());
+    }
+
+    @Test
+    void schedulersListsEveryNameAndHelpOnlyTheShortOnes() {
+        Run r = sd("schedulers");
+        assertEquals(0, r.code(), r.err());
+        for (String name : dev.sdjvm.scheduler.Schedulers.names()) {
+            assertTrue(r.out().toLowerCase(java.util.Locale.ROOT).contains(name.toLowerCase(java.util.Locale.ROOT)),
+                    name + " listed\n" + r.out());
+        }
+        assertTrue(r.out().contains("dpm++2m-karras       DPMSolverMultistepScheduler      use_karras_sigmas=true"),
+                r.out());
+        String help = sd("generate", "--help").out();
+        for (var a : dev.sdjvm.scheduler.Schedulers.aliases()) {
+            assertTrue(help.contains(a.name()), a.name() + " in --help");
+            for (String spelling : a.spellings()) {
+                assertFalse(help.contains(spelling + ","), spelling + " is not in --help\n" + help);
+            }
+        }
+        assertTrue(help.contains("sd schedulers"), help);
     }
 }
