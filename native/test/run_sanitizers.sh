@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the simulator under sanitizers (developer check, not part of mvn verify):
 #  - nrt_sim_stress (threads, barrier, init/close cycles) with ThreadSanitizer and with AddressSanitizer+UBSan
-#  - tools/neuron_sim/make_sim_model.py --check against an ASan+UBSan build of libnrt.so
+#  - tools/reference/make_sim_model.py --check against an ASan+UBSan build of libnrt.so
 # Usage: native/test/run_sanitizers.sh [WORKDIR]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,7 +20,7 @@ gcc "${flags[@]}" -fPIC -shared -fsanitize=address,undefined -fno-sanitize-recov
     "$root/native/nrt_sim.c"
 echo "== make_sim_model.py --check with an ASan+UBSan libnrt.so"
 LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0 \
-    /usr/bin/python3 "$root/tools/neuron_sim/make_sim_model.py" --check "$work/libnrt-asan.so" --trials 1 \
+    /usr/bin/python3 "$root/tools/reference/make_sim_model.py" --check "$work/libnrt-asan.so" --trials 1 \
     2>"$work/check-stderr.txt" | tail -1
 if grep -E "ERROR: AddressSanitizer|runtime error" "$work/check-stderr.txt"; then
     exit 1

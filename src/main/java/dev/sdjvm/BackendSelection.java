@@ -54,13 +54,13 @@ final class BackendSelection {
             case CPU:
                 if ("neuron".equalsIgnoreCase(target) || NeuronPlatform.isNeuronCompiled(unet)) {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
-                            + "trace the model for CPU with tools/trace_cpu_sd21.py, or run on an inf2 instance");
+                            + "trace the model for CPU with tools/model/trace_cpu_sd21.py, or run on an inf2 instance");
                 }
                 return new Plan(Backend.CPU, Map.of(), "requested");
             case TORCH_NEURON:
                 if (!"neuron".equalsIgnoreCase(target) && !NeuronPlatform.isNeuronCompiled(unet)) {
                     throw new BackendException("backend TORCH_NEURON requested, but " + unet + " is not a Neuron-compiled "
-                            + "TorchScript archive (compile it with tools/neuron/neuron_compile_sd21.py)");
+                            + "TorchScript archive (compile it with tools/model/neuron_compile_sd21.py)");
                 }
                 return new Plan(Backend.TORCH_NEURON, Map.of(), "requested");
             case NEURON:

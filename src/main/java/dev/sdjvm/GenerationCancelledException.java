@@ -4,6 +4,11 @@ package dev.sdjvm;
 public class GenerationCancelledException extends StableDiffusionException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * A cancelled generation.
+     *
+     * @param message who cancelled it, after which step
+     */
     public GenerationCancelledException(String message) {
         super(message);
     }

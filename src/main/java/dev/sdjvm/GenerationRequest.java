@@ -1,5 +1,6 @@
 package dev.sdjvm;
 
+import dev.sdjvm.scheduler.Schedulers;
 import java.time.Instant;
 import java.util.Map;
 
@@ -9,21 +10,29 @@ import java.util.Map;
  * <pre>{@code
  * var req = GenerationRequest.builder("a lighthouse").negativePrompt("blurry").steps(20).guidanceScale(7.5).seed(42L).build();
  * }</pre>
- * Validation happens in {@link #validate()} (called by the pipeline before any native work).
+ * A request is checked once, when it is built (diffusers' {@code check_inputs} for everything that does not depend
+ * on the model): an invalid one cannot exist, and building it throws an {@link InvalidRequestException} naming the
+ * field. What depends on the model (the image size compiled artifacts take, the latents' length, the scheduler
+ * config's keys) is checked by {@link StableDiffusion#generate(GenerationRequest)} before any native work.
  *
  * @param prompt             the prompt (not null)
  * @param negativePrompt     negative prompt, or null (then "" is used when guidance is on, as diffusers)
  * @param steps              {@code num_inference_steps} (1..1000)
- * @param guidanceScale      {@code guidance_scale}; classifier-free guidance is on when &gt; 1
- * @param seed               seed of torch's CPU generator for the initial latents; null = a random seed, reported in the result
+ * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0; classifier-free guidance is on when &gt; 1
+ * @param seed               seed of torch's CPU generator for the initial latents, &gt;= 0; null = a random seed,
+ *                           reported in the result
  * @param numImages          {@code num_images_per_prompt} (1..16)
- * @param scheduler          scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name); null =
- *                           DPMSolverMultistepScheduler from the model's config, as AWS's deployment does
+ * @param scheduler          scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name, see
+ *                           {@link dev.sdjvm.scheduler.Schedulers#names()}), or {@code config} for the model's
+ *                           {@code scheduler_config.json}; null = DPMSolverMultistepScheduler from the model's config,
+ *                           as AWS's deployment does
  * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty
- * @param height             image height in pixels, or null for the model's. Compiled artifacts (Neuron, static
- *                           batch) make only their own size; CPU-traced ones take any multiple of 8
- * @param width              image width in pixels, or null for the model's
- * @param latents            initial latents to use instead of drawing them ([numImages,4,h/8,w/8] flat), or null
+ * @param height             image height in pixels (a positive multiple of 8), or null for the model's. Compiled
+ *                           artifacts (Neuron, static batch) make only their own size; CPU-traced ones take any
+ *                           multiple of 8
+ * @param width              image width in pixels (a positive multiple of 8), or null for the model's
+ * @param latents            initial latents to use instead of drawing them ([numImages,4,h/8,w/8] flat, finite), or
+ *                           null; the request keeps its own copy
  * @param listener           per-step progress callback that can cancel, or null
  * @param deadline           the generation is cancelled when a step ends after this instant, or null
  */
@@ -41,21 +50,109 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     /** Upper bound on images per request. */
     public static final int MAX_IMAGES = 16;
 
+    /**
+     * Checks and stores a request; {@link #builder(String)} is the readable way to make one.
+     *
+     * @param prompt             the prompt, not null
+     * @param negativePrompt     the negative prompt, or null
+     * @param steps              {@code num_inference_steps}, 1..{@value #MAX_STEPS}
+     * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0
+     * @param seed               the seed, &gt;= 0, or null for a random one
+     * @param numImages          {@code num_images_per_prompt}, 1..{@value #MAX_IMAGES}
+     * @param scheduler          a scheduler name, a diffusers class name, {@code config}, or null
+     * @param schedulerOverrides scheduler config overrides (copied), or null for none
+     * @param height             image height, a positive multiple of 8, or null
+     * @param width              image width, a positive multiple of 8, or null
+     * @param latents            initial latents (copied), all finite, or null
+     * @param listener           per-step callback, or null
+     * @param deadline           cancellation deadline, or null
+     * @throws InvalidRequestException naming the first invalid field
+     */
     public GenerationRequest {
-        schedulerOverrides = schedulerOverrides == null ? Map.of() : Map.copyOf(schedulerOverrides);
+        if (prompt == null) {
+            throw new InvalidRequestException("prompt", "must not be null");
+        }
+        if (steps < 1 || steps > MAX_STEPS) {
+            throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + steps);
+        }
+        if (!Double.isFinite(guidanceScale) || guidanceScale < 0) {
+            throw new InvalidRequestException("guidance_scale", "must be a finite number >= 0, got " + guidanceScale);
+        }
+        if (seed != null && seed < 0) {
+            throw new InvalidRequestException("seed", "must be >= 0, got " + seed);
+        }
+        if (numImages < 1 || numImages > MAX_IMAGES) {
+            throw new InvalidRequestException("num_images_per_prompt", "must be in 1.." + MAX_IMAGES + ", got " + numImages);
+        }
+        if (scheduler != null && !scheduler.isBlank() && !isSchedulerName(scheduler)) {
+            throw new InvalidRequestException("scheduler", "unknown scheduler '" + scheduler + "'; valid names: config, "
+                    + String.join(", ", Schedulers.names()));
+        }
+        if (schedulerOverrides == null) {
+            schedulerOverrides = Map.of();
+        } else {
+            for (var e : schedulerOverrides.entrySet()) {
+                if (e.getKey() == null || e.getValue() == null) {
+                    throw new InvalidRequestException("scheduler_overrides", "null key or value: " + e.getKey() + "="
+                            + e.getValue());
+                }
+            }
+            schedulerOverrides = Map.copyOf(schedulerOverrides);
+        }
+        if (height != null && (height < 8 || height % 8 != 0)) {
+            throw new InvalidRequestException("height", "must be a positive multiple of 8, got " + height);
+        }
+        if (width != null && (width < 8 || width % 8 != 0)) {
+            throw new InvalidRequestException("width", "must be a positive multiple of 8, got " + width);
+        }
+        if (latents != null) {
+            latents = latents.clone();
+            for (float v : latents) {
+                if (!Float.isFinite(v)) {
+                    throw new InvalidRequestException("latents", "must be finite");
+                }
+            }
+        }
     }
 
-    /** A request with diffusers' defaults for everything but the prompt. */
+    private static boolean isSchedulerName(String name) {
+        if ("config".equalsIgnoreCase(name)) {
+            return true;
+        }
+        for (String n : Schedulers.names()) {
+            if (n.equalsIgnoreCase(name)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** {@return the initial latents (a copy: the request cannot be changed after it was checked), or null} */
+    @Override
+    public float[] latents() {
+        return latents == null ? null : latents.clone();
+    }
+
+    /**
+     * {@return a request with diffusers' defaults for everything but the prompt}
+     *
+     * @param prompt the prompt
+     * @throws InvalidRequestException if the prompt is null
+     */
     public static GenerationRequest of(String prompt) {
         return builder(prompt).build();
     }
 
-    /** A builder starting from diffusers' defaults. */
+    /**
+     * {@return a builder starting from diffusers' defaults}
+     *
+     * @param prompt the prompt (checked when the request is built)
+     */
     public static Builder builder(String prompt) {
         return new Builder(prompt);
     }
 
-    /** A builder holding this request's values. */
+    /** {@return a builder holding this request's values} */
     public Builder toBuilder() {
         Builder b = new Builder(prompt);
         b.negativePrompt = negativePrompt;
@@ -73,43 +170,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         return b;
     }
 
-    /** True when classifier-free guidance is on ({@code guidance_scale > 1}, as diffusers). */
+    /** {@return true when classifier-free guidance is on ({@code guidance_scale > 1}, as diffusers)} */
     public boolean doClassifierFreeGuidance() {
         return guidanceScale > 1.0;
-    }
-
-    /**
-     * Checks the request on its own (diffusers' {@code check_inputs}); the pipeline then checks it against the model.
-     *
-     * @throws InvalidRequestException naming the field
-     */
-    public GenerationRequest validate() {
-        if (prompt == null) {
-            throw new InvalidRequestException("prompt", "must not be null");
-        }
-        if (steps < 1 || steps > MAX_STEPS) {
-            throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + steps);
-        }
-        if (Double.isNaN(guidanceScale) || Double.isInfinite(guidanceScale) || guidanceScale < 0) {
-            throw new InvalidRequestException("guidance_scale", "must be a finite number >= 0, got " + guidanceScale);
-        }
-        if (numImages < 1 || numImages > MAX_IMAGES) {
-            throw new InvalidRequestException("num_images_per_prompt", "must be in 1.." + MAX_IMAGES + ", got " + numImages);
-        }
-        if (height != null && (height < 8 || height % 8 != 0)) {
-            throw new InvalidRequestException("height", "must be a positive multiple of 8, got " + height);
-        }
-        if (width != null && (width < 8 || width % 8 != 0)) {
-            throw new InvalidRequestException("width", "must be a positive multiple of 8, got " + width);
-        }
-        if (latents != null) {
-            for (float v : latents) {
-                if (!Float.isFinite(v)) {
-                    throw new InvalidRequestException("latents", "must be finite");
-                }
-            }
-        }
-        return this;
     }
 
     /** Builder with diffusers' defaults. */
@@ -132,21 +195,165 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
             this.prompt = prompt;
         }
 
-        public Builder prompt(String v) { this.prompt = v; return this; }
-        public Builder negativePrompt(String v) { this.negativePrompt = v; return this; }
-        public Builder steps(int v) { this.steps = v; return this; }
-        public Builder guidanceScale(double v) { this.guidanceScale = v; return this; }
-        public Builder seed(Long v) { this.seed = v; return this; }
-        public Builder seed(long v) { this.seed = v; return this; }
-        public Builder numImages(int v) { this.numImages = v; return this; }
-        public Builder scheduler(String v) { this.scheduler = v; return this; }
-        public Builder schedulerOverrides(Map<String, Object> v) { this.schedulerOverrides = v; return this; }
-        public Builder height(Integer v) { this.height = v; return this; }
-        public Builder width(Integer v) { this.width = v; return this; }
-        public Builder latents(float[] v) { this.latents = v; return this; }
-        public Builder listener(StepListener v) { this.listener = v; return this; }
-        public Builder deadline(Instant v) { this.deadline = v; return this; }
+        /**
+         * The prompt (required).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder prompt(String v) {
+            this.prompt = v;
+            return this;
+        }
 
+        /**
+         * What the images should not show; null (the default) = {@code ""} under guidance, as diffusers.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder negativePrompt(String v) {
+            this.negativePrompt = v;
+            return this;
+        }
+
+        /**
+         * {@code num_inference_steps}, 1..{@value GenerationRequest#MAX_STEPS} (default {@value GenerationRequest#DEFAULT_STEPS}).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder steps(int v) {
+            this.steps = v;
+            return this;
+        }
+
+        /**
+         * {@code guidance_scale}, finite and &gt;= 0 (default {@value GenerationRequest#DEFAULT_GUIDANCE}).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder guidanceScale(double v) {
+            this.guidanceScale = v;
+            return this;
+        }
+
+        /**
+         * The seed, &gt;= 0, or null for a random one (the default).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder seed(Long v) {
+            this.seed = v;
+            return this;
+        }
+
+        /**
+         * The seed, &gt;= 0.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder seed(long v) {
+            this.seed = v;
+            return this;
+        }
+
+        /**
+         * {@code num_images_per_prompt}, 1..{@value GenerationRequest#MAX_IMAGES} (default 1).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder numImages(int v) {
+            this.numImages = v;
+            return this;
+        }
+
+        /**
+         * A scheduler name, a diffusers class name or {@code config}; null = DPMSolverMultistepScheduler.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder scheduler(String v) {
+            this.scheduler = v;
+            return this;
+        }
+
+        /**
+         * Scheduler config overrides with diffusers' key names (default none).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder schedulerOverrides(Map<String, Object> v) {
+            this.schedulerOverrides = v;
+            return this;
+        }
+
+        /**
+         * Image height, a positive multiple of 8, or null for the model's (the default).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder height(Integer v) {
+            this.height = v;
+            return this;
+        }
+
+        /**
+         * Image width, a positive multiple of 8, or null for the model's (the default).
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder width(Integer v) {
+            this.width = v;
+            return this;
+        }
+
+        /**
+         * Initial latents [numImages,4,h/8,w/8] flat, or null to draw them from the seed (the default).
+         *
+         * @param v the value (the request copies it)
+         * @return this builder
+         */
+        public Builder latents(float[] v) {
+            this.latents = v;
+            return this;
+        }
+
+        /**
+         * Called after every step; returning false cancels.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder listener(StepListener v) {
+            this.listener = v;
+            return this;
+        }
+
+        /**
+         * Cancel the generation when a step ends after this instant.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder deadline(Instant v) {
+            this.deadline = v;
+            return this;
+        }
+
+        /**
+         * {@return the request}
+         *
+         * @throws InvalidRequestException naming the first invalid field
+         */
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler,
                     schedulerOverrides, height, width, latents, listener, deadline);

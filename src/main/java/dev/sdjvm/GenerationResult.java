@@ -18,12 +18,12 @@ import java.util.List;
 public record GenerationResult(List<RgbImage> images, long seed, float[] latents, Timings timings,
                                boolean promptTruncated, String scheduler) {
 
-    /** The first image as a {@link BufferedImage}. */
+    /** {@return the first image as a {@link BufferedImage}} */
     public BufferedImage image() {
         return images.get(0).toBufferedImage();
     }
 
-    /** All images as {@link BufferedImage}s. */
+    /** {@return all images as {@link BufferedImage}s} */
     public List<BufferedImage> bufferedImages() {
         List<BufferedImage> out = new ArrayList<>(images.size());
         for (RgbImage i : images) {
@@ -45,12 +45,12 @@ public record GenerationResult(List<RgbImage> images, long seed, float[] latents
      */
     public record Timings(long tokenizeNanos, long encodeNanos, long denoiseNanos, long unetNanos, long decodeNanos,
                           long totalNanos, int steps) {
-        /** Seconds per denoising step. */
+        /** {@return seconds per denoising step} */
         public double secondsPerStep() {
             return steps == 0 ? 0 : denoiseNanos / 1e9 / steps;
         }
 
-        /** Milliseconds per step spent outside UNet forward calls: the Java side of the loop. */
+        /** {@return milliseconds per step spent outside UNet forward calls: the Java side of the loop} */
         public double overheadMillisPerStep() {
             return steps == 0 ? 0 : (denoiseNanos - unetNanos) / 1e6 / steps;
         }

@@ -6,14 +6,22 @@ package dev.sdjvm;
  */
 public class InvalidRequestException extends StableDiffusionException {
     private static final long serialVersionUID = 1L;
+    /** The invalid field or argument, or null. */
     private final String field;
 
+    /**
+     * An invalid request or argument.
+     *
+     * @param field   the name of the invalid field or argument (diffusers' parameter name for a request field), or
+     *                null
+     * @param problem what is wrong with it
+     */
     public InvalidRequestException(String field, String problem) {
         super(field == null ? problem : field + ": " + problem);
         this.field = field;
     }
 
-    /** The name of the invalid field or argument, or null. */
+    /** {@return the name of the invalid field or argument, or null} */
     public String field() {
         return field;
     }

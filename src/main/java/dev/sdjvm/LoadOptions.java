@@ -18,6 +18,17 @@ package dev.sdjvm;
  */
 public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
                           int pipelines) {
+    /**
+     * Checks the options.
+     *
+     * @param backend       where to run, not null
+     * @param threads       libtorch intra-op threads, &gt;= 0
+     * @param unetReplicas  UNet copies, 1..64
+     * @param maxConcurrent generations at once, &gt;= 1
+     * @param warmup        run every artifact once at load time
+     * @param pipelines     independent pipelines, 1..64
+     * @throws InvalidRequestException naming the first invalid option
+     */
     public LoadOptions {
         if (backend == null) {
             throw new InvalidRequestException("backend", "must not be null");
@@ -36,31 +47,61 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         }
     }
 
-    /** The defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on. */
+    /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on} */
     public static LoadOptions defaults() {
         return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1);
     }
 
+    /**
+     * {@return these options with another backend}
+     *
+     * @param b where to run
+     */
     public LoadOptions withBackend(Backend b) {
         return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines);
     }
 
+    /**
+     * {@return these options with another libtorch thread count}
+     *
+     * @param t libtorch intra-op threads (process-wide), or 0 for libtorch's default
+     */
     public LoadOptions withThreads(int t) {
         return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines);
     }
 
+    /**
+     * {@return these options with another number of UNet copies}
+     *
+     * @param r UNet copies, 1..64
+     */
     public LoadOptions withUnetReplicas(int r) {
         return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines);
     }
 
+    /**
+     * {@return these options with another number of concurrent generations}
+     *
+     * @param m generations allowed to run at once, &gt;= 1
+     */
     public LoadOptions withMaxConcurrent(int m) {
         return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines);
     }
 
+    /**
+     * {@return these options with the load-time warm-up on or off}
+     *
+     * @param w run every artifact once at load time
+     */
     public LoadOptions withWarmup(boolean w) {
         return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines);
     }
 
+    /**
+     * {@return these options with another number of independent pipelines (throughput mode)}
+     *
+     * @param p pipelines, 1..64
+     */
     public LoadOptions withPipelines(int p) {
         return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p);
     }

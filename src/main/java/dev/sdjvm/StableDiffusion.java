@@ -59,7 +59,13 @@ public final class StableDiffusion implements AutoCloseable {
         return o.pipelines() > 1 ? o.pipelines() : o.maxConcurrent();
     }
 
-    /** Loads a model directory (AWS's {@code sd2_512_root} layout) with the default options. */
+    /**
+     * Loads a model directory (AWS's {@code sd2_512_root} layout) with the default options.
+     *
+     * @param modelDir the model directory
+     * @return the loaded model; close it to free its native memory
+     * @throws ModelLoadException naming the file at fault when the directory, an artifact or a config is unusable
+     */
     public static StableDiffusion load(Path modelDir) {
         return load(modelDir, LoadOptions.defaults());
     }
@@ -67,6 +73,9 @@ public final class StableDiffusion implements AutoCloseable {
     /**
      * Loads a model directory.
      *
+     * @param modelDir the model directory
+     * @param options  how to load it
+     * @return the loaded model; close it to free its native memory
      * @throws ModelLoadException naming the file at fault when the directory, an artifact or a config is unusable
      * @throws BackendException   when the requested backend is not available
      */
@@ -118,12 +127,22 @@ public final class StableDiffusion implements AutoCloseable {
         return load(DefaultModel.path());
     }
 
-    /** Loads the embedded model with the given options. */
+    /**
+     * Loads the embedded model with the given options.
+     *
+     * @param options how to load it
+     * @return the loaded model; close it to free its native memory
+     */
     public static StableDiffusion loadDefault(LoadOptions options) {
         return load(DefaultModel.path(), options);
     }
 
-    /** One image for a prompt, with diffusers' defaults (50 steps, guidance 7.5, a random seed). */
+    /**
+     * One image for a prompt, with diffusers' defaults (50 steps, guidance 7.5, a random seed).
+     *
+     * @param prompt the prompt
+     * @return the image
+     */
     public BufferedImage generate(String prompt) {
         return generate(GenerationRequest.of(prompt)).image();
     }
@@ -131,6 +150,8 @@ public final class StableDiffusion implements AutoCloseable {
     /**
      * Runs the pipeline (diffusers' {@code StableDiffusionPipeline.__call__}).
      *
+     * @param request what to generate
+     * @return the images, the seed and the timings
      * @throws InvalidRequestException   for an invalid request, before any native work
      * @throws GenerationCancelledException when the listener, the deadline or {@link #close} cancelled it
      * @throws BackendException          when libtorch failed
@@ -139,7 +160,6 @@ public final class StableDiffusion implements AutoCloseable {
         if (request == null) {
             throw new InvalidRequestException("request", "must not be null");
         }
-        request.validate();
         checkOpen();
         try {
             permits.acquire();
@@ -163,7 +183,7 @@ public final class StableDiffusion implements AutoCloseable {
         }
     }
 
-    /** The model directory, the artifacts' dtypes and batches, and the image size. */
+    /** {@return the model directory, the artifacts' dtypes and batches, and the image size} */
     public ModelInfo info() {
         checkOpen();
         var m = pipeline.model();
@@ -171,13 +191,13 @@ public final class StableDiffusion implements AutoCloseable {
                 all.size(), backend.kind(), backend.describe(), m.schedulerConfig(), m.manifest(), loadNanos);
     }
 
-    /** The model's tokenizer. */
+    /** {@return the model's tokenizer} */
     public ClipTokenizer tokenizer() {
         checkOpen();
         return pipeline.tokenizer();
     }
 
-    /** The options this instance was loaded with. */
+    /** {@return the options this instance was loaded with} */
     public LoadOptions options() {
         return options;
     }

@@ -14,10 +14,21 @@ package dev.sdjvm;
 public class StableDiffusionException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * An exception with a message.
+     *
+     * @param message what went wrong
+     */
     public StableDiffusionException(String message) {
         super(message);
     }
 
+    /**
+     * An exception with a message and a cause.
+     *
+     * @param message what went wrong
+     * @param cause   the underlying exception
+     */
     public StableDiffusionException(String message, Throwable cause) {
         super(message, cause);
     }

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
  * End to end on Inferentia2 through the NEFF path (libnrt, no libtorch): generates 512x512 images at 20 DPM-Solver++
  * steps with the UNet's CFG halves on two NeuronCores and prints P50/P95 latency and the Java overhead per step. Needs
  * /dev/neuron0, libnrt (aws-neuronx-runtime-lib) and SDJVM_NEURON_MODEL = a compiled model directory (AWS's notebook
- * output laid out by tools/neuron/aws_notebook_to_model.sh, or tools/neuron_compile_sd21.py's); skipped (with the
+ * output laid out by tools/model/aws_notebook_to_model.sh, or tools/model/neuron_compile_sd21.py's); skipped (with the
  * reason printed) everywhere else.
  */
 class NeuronGenerationDeviceTest {

@@ -8,9 +8,17 @@ import java.awt.image.DataBufferByte;
  *
  * @param width  width in pixels
  * @param height height in pixels
- * @param rgb    {@code height*width*3} bytes, R G B per pixel
+ * @param rgb    {@code height*width*3} bytes, R G B per pixel (held, not copied: treat them as read-only)
  */
 public record RgbImage(int width, int height, byte[] rgb) {
+    /**
+     * Checks the size.
+     *
+     * @param width  width in pixels, &gt;= 1
+     * @param height height in pixels, &gt;= 1
+     * @param rgb    exactly {@code height*width*3} bytes
+     * @throws IllegalArgumentException if the sizes do not match
+     */
     public RgbImage {
         if (width < 1 || height < 1 || rgb == null || rgb.length != width * height * 3) {
             throw new IllegalArgumentException("need " + width + "x" + height + "x3 bytes, got "
@@ -18,7 +26,13 @@ public record RgbImage(int width, int height, byte[] rgb) {
         }
     }
 
-    /** Channel value 0..255 at (x, y), channel 0=R, 1=G, 2=B. */
+    /**
+     * {@return the channel value 0..255 at (x, y)}
+     *
+     * @param x       column, 0..width-1
+     * @param y       row, 0..height-1
+     * @param channel 0 = R, 1 = G, 2 = B
+     */
     public int get(int x, int y, int channel) {
         return rgb[(y * width + x) * 3 + channel] & 0xff;
     }
@@ -30,6 +44,9 @@ public record RgbImage(int width, int height, byte[] rgb) {
      *
      * @param chw    decoder output values
      * @param offset offset of this image in {@code chw}
+     * @param height image height
+     * @param width  image width
+     * @return the image
      */
     public static RgbImage fromDecoderOutput(float[] chw, int offset, int height, int width) {
         int plane = height * width;
@@ -47,7 +64,7 @@ public record RgbImage(int width, int height, byte[] rgb) {
         return new RgbImage(width, height, out);
     }
 
-    /** A {@link BufferedImage} of type {@code TYPE_3BYTE_BGR} holding these pixels. */
+    /** {@return a new {@link BufferedImage} of type {@code TYPE_3BYTE_BGR} holding these pixels} */
     public BufferedImage toBufferedImage() {
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_3BYTE_BGR);
         byte[] dst = ((DataBufferByte) img.getRaster().getDataBuffer()).getData();

@@ -156,7 +156,7 @@ public final class DiffusionPipeline implements AutoCloseable {
         TorchGenerator generator = new TorchGenerator(plan.seed());
         float[] latents = prepareLatents(req.latents(), plan, generator);
         // 6. Stochastic schedulers continue the same generator, as diffusers passes it to step()
-        plan.scheduler().setNoiseSource(generator);
+        plan.scheduler().setNoiseSource(generator::randn);
         // 7. Denoising loop
         long loopStart = System.nanoTime();
         long unetNanos = denoise(latents, embeddings, plan, req.listener(), req.deadline(), cancelled);
@@ -188,9 +188,6 @@ public final class DiffusionPipeline implements AutoCloseable {
         }
         int lh = height / vs;
         int lw = width / vs;
-        if (req.seed() != null && req.seed() < 0) {
-            throw new InvalidRequestException("seed", "must be >= 0, got " + req.seed());
-        }
         int n = req.numImages();
         int rowSize = model.latentChannels() * lh * lw;
         if (req.latents() != null && req.latents().length != n * rowSize) {

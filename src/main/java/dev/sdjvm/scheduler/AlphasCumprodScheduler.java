@@ -13,7 +13,7 @@ abstract class AlphasCumprodScheduler extends AbstractScheduler {
     protected AlphasCumprodScheduler(String name, BetaScheduleConfig config, boolean rescaleZeroSnr,
             boolean setAlphaToOne) {
         super(name);
-        this.alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
+        this.alphasCumprod = BetaSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
         this.finalAlphaCumprod = setAlphaToOne ? 1f : alphasCumprod[0];
     }
 
@@ -25,6 +25,11 @@ abstract class AlphasCumprodScheduler extends AbstractScheduler {
     /**
      * diffusers' {@code add_noise(original, noise, t)}: {@code sqrt(alphas_cumprod[t]) * original +
      * sqrt(1 - alphas_cumprod[t]) * noise} in float32 (img2img / inpainting), written into {@code out}.
+     *
+     * @param original the clean sample
+     * @param noise    standard-normal noise, as long as {@code original}
+     * @param timestep the timestep whose noise level is applied
+     * @param out      where the noisy sample goes (may be {@code original})
      */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         checkSameLength(noise, original, "noise");

@@ -15,9 +15,9 @@ final class ConfigChecks {
         if (numTrainTimesteps < 2) {
             throw new SchedulerConfigException("num_train_timesteps", "must be at least 2, got " + numTrainTimesteps);
         }
-        if (trainedBetas == null && !NoiseSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
+        if (trainedBetas == null && !BetaSchedules.BETA_SCHEDULES.contains(betaSchedule)) {
             throw new SchedulerConfigException("beta_schedule", "'" + betaSchedule + "' is not implemented for "
-                    + className + "; use one of " + NoiseSchedules.BETA_SCHEDULES);
+                    + className + "; use one of " + BetaSchedules.BETA_SCHEDULES);
         }
     }
 
@@ -28,7 +28,7 @@ final class ConfigChecks {
 
     /** {@code timestep_spacing} is linspace, leading or trailing; the message lists {@code choices}. */
     static void timestepSpacing(String spacing, String choices) {
-        if (!NoiseSchedules.TIMESTEP_SPACINGS.contains(spacing)) {
+        if (!Timesteps.TIMESTEP_SPACINGS.contains(spacing)) {
             throw new SchedulerConfigException("timestep_spacing", spacing
                     + " is not supported. Please make sure to choose one of " + choices + ".");
         }

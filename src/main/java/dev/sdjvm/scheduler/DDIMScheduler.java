@@ -16,13 +16,50 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
             "prediction_type", "thresholding", "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value",
             "timestep_spacing", "rescale_betas_zero_snr");
 
-    /** The effective configuration, diffusers' keys camelCased. */
+    /**
+     * The effective configuration, diffusers' keys camelCased.
+     *
+     * @param numTrainTimesteps        {@code num_train_timesteps}
+     * @param betaStart                {@code beta_start}
+     * @param betaEnd                  {@code beta_end}
+     * @param betaSchedule             {@code beta_schedule}
+     * @param trainedBetas             {@code trained_betas}, or null
+     * @param clipSample               {@code clip_sample}
+     * @param setAlphaToOne            {@code set_alpha_to_one}
+     * @param stepsOffset              {@code steps_offset}
+     * @param predictionType           {@code prediction_type}
+     * @param thresholding             {@code thresholding}
+     * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}
+     * @param clipSampleRange          {@code clip_sample_range}
+     * @param sampleMaxValue           {@code sample_max_value}
+     * @param timestepSpacing          {@code timestep_spacing}
+     * @param rescaleBetasZeroSnr      {@code rescale_betas_zero_snr}
+     */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean clipSample, boolean setAlphaToOne, int stepsOffset, String predictionType,
             boolean thresholding, double dynamicThresholdingRatio, double clipSampleRange, double sampleMaxValue,
             String timestepSpacing, boolean rescaleBetasZeroSnr) implements BetaScheduleConfig {
 
-        /** Validates like diffusers. */
+        /**
+         * Validates like diffusers.
+         *
+         * @param numTrainTimesteps        {@code num_train_timesteps}
+         * @param betaStart                {@code beta_start}
+         * @param betaEnd                  {@code beta_end}
+         * @param betaSchedule             {@code beta_schedule}
+         * @param trainedBetas             {@code trained_betas}, or null
+         * @param clipSample               {@code clip_sample}
+         * @param setAlphaToOne            {@code set_alpha_to_one}
+         * @param stepsOffset              {@code steps_offset}
+         * @param predictionType           {@code prediction_type}
+         * @param thresholding             {@code thresholding}
+         * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}
+         * @param clipSampleRange          {@code clip_sample_range}
+         * @param sampleMaxValue           {@code sample_max_value}
+         * @param timestepSpacing          {@code timestep_spacing}
+         * @param rescaleBetasZeroSnr      {@code rescale_betas_zero_snr}
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "sample", "v_prediction"),
@@ -36,7 +73,14 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** {@code DDIMScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code DDIMScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
@@ -55,23 +99,39 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
     private float[] sortBuf;
     private float[] x0Buf;
 
-    /** A scheduler with {@code config}. */
+    /**
+     * A scheduler with {@code config}.
+     *
+     * @param config the configuration
+     */
     public DDIMScheduler(Config config) {
         super(NAME, config, config.rescaleBetasZeroSnr(), config.setAlphaToOne());
         this.config = config;
     }
 
-    /** {@code DDIMScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code DDIMScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static DDIMScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new DDIMScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
 
-    /** The step's {@code eta} (DDIM 0 .. DDPM-like 1); the SD pipeline passes its {@code eta} argument here. */
+    /**
+     * The step's {@code eta} (DDIM 0 .. DDPM-like 1); the SD pipeline passes its {@code eta} argument here.
+     *
+     * @param eta &gt;= 0 (default 0: deterministic)
+     * @throws dev.sdjvm.InvalidRequestException if {@code eta} is negative or NaN
+     */
     public void setEta(float eta) {
         if (!(eta >= 0)) {
             throw new dev.sdjvm.InvalidRequestException("eta", "must be >= 0, got " + eta);
@@ -79,17 +139,21 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
         this.eta = eta;
     }
 
-    /** diffusers' {@code use_clipped_model_output} step argument (default false). */
+    /**
+     * diffusers' {@code use_clipped_model_output} step argument.
+     *
+     * @param use recompute the noise from the clipped prediction of the original sample (default false)
+     */
     public void setUseClippedModelOutput(boolean use) {
         this.useClippedModelOutput = use;
     }
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
+        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        NoiseSchedules.checkNotAboveTrain(n, nTrain, NAME);
-        this.timesteps = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+        Timesteps.checkNotAboveTrain(n, nTrain, NAME);
+        this.timesteps = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
                 true);
         this.numInferenceSteps = n;
     }
@@ -114,7 +178,7 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
         String pt = config.predictionType();
         Predictions.toX0(pt, modelOutput, sample, sqrtApt, sqrtBpt, x0, len);
         if (config.thresholding()) {
-            NoiseSchedules.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
+            Thresholding.threshold(x0, batchSize, (float) config.dynamicThresholdingRatio(),
                     (float) config.sampleMaxValue(), sortBuf);
         } else if (config.clipSample()) {
             float r = (float) config.clipSampleRange();

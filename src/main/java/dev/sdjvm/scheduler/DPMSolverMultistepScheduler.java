@@ -29,8 +29,34 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     /**
      * The effective configuration, diffusers' keys camelCased (defaults are diffusers' defaults).
      *
-     * @param trainedBetas explicit betas, or null
-     * @param varianceType null, {@code learned} or {@code learned_range}
+     * @param numTrainTimesteps        {@code num_train_timesteps}
+     * @param betaStart                {@code beta_start}
+     * @param betaEnd                  {@code beta_end}
+     * @param betaSchedule             {@code beta_schedule}
+     * @param trainedBetas             {@code trained_betas}: explicit betas, or null
+     * @param solverOrder              {@code solver_order}
+     * @param predictionType           {@code prediction_type}
+     * @param thresholding             {@code thresholding}
+     * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}
+     * @param sampleMaxValue           {@code sample_max_value}
+     * @param algorithmType            {@code algorithm_type}
+     * @param solverType               {@code solver_type}
+     * @param lowerOrderFinal          {@code lower_order_final}
+     * @param eulerAtFinal             {@code euler_at_final}
+     * @param useKarrasSigmas          {@code use_karras_sigmas}
+     * @param useExponentialSigmas     {@code use_exponential_sigmas}
+     * @param useBetaSigmas            {@code use_beta_sigmas}
+     * @param useLuLambdas             {@code use_lu_lambdas}
+     * @param useFlowSigmas            {@code use_flow_sigmas}
+     * @param flowShift                {@code flow_shift}
+     * @param finalSigmasType          {@code final_sigmas_type}
+     * @param lambdaMinClipped         {@code lambda_min_clipped}
+     * @param varianceType             {@code variance_type}: null, {@code learned} or {@code learned_range}
+     * @param timestepSpacing          {@code timestep_spacing}
+     * @param stepsOffset              {@code steps_offset}
+     * @param rescaleBetasZeroSnr      {@code rescale_betas_zero_snr}
+     * @param useDynamicShifting       {@code use_dynamic_shifting}
+     * @param timeShiftType            {@code time_shift_type}
      */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, int solverOrder, String predictionType, boolean thresholding,
@@ -41,7 +67,39 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             int stepsOffset, boolean rescaleBetasZeroSnr, boolean useDynamicShifting, String timeShiftType)
             implements BetaScheduleConfig {
 
-        /** Validates like diffusers' constructor, plus the options this library does not implement. */
+        /**
+         * Validates like diffusers' constructor, plus the options this library does not implement.
+         *
+         * @param numTrainTimesteps        {@code num_train_timesteps}
+         * @param betaStart                {@code beta_start}
+         * @param betaEnd                  {@code beta_end}
+         * @param betaSchedule             {@code beta_schedule}
+         * @param trainedBetas             {@code trained_betas}: explicit betas, or null
+         * @param solverOrder              {@code solver_order}
+         * @param predictionType           {@code prediction_type}
+         * @param thresholding             {@code thresholding}
+         * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}
+         * @param sampleMaxValue           {@code sample_max_value}
+         * @param algorithmType            {@code algorithm_type}
+         * @param solverType               {@code solver_type}
+         * @param lowerOrderFinal          {@code lower_order_final}
+         * @param eulerAtFinal             {@code euler_at_final}
+         * @param useKarrasSigmas          {@code use_karras_sigmas}
+         * @param useExponentialSigmas     {@code use_exponential_sigmas}
+         * @param useBetaSigmas            {@code use_beta_sigmas}
+         * @param useLuLambdas             {@code use_lu_lambdas}
+         * @param useFlowSigmas            {@code use_flow_sigmas}
+         * @param flowShift                {@code flow_shift}
+         * @param finalSigmasType          {@code final_sigmas_type}
+         * @param lambdaMinClipped         {@code lambda_min_clipped}
+         * @param varianceType             {@code variance_type}: null, {@code learned} or {@code learned_range}
+         * @param timestepSpacing          {@code timestep_spacing}
+         * @param stepsOffset              {@code steps_offset}
+         * @param rescaleBetasZeroSnr      {@code rescale_betas_zero_snr}
+         * @param useDynamicShifting       {@code use_dynamic_shifting}
+         * @param timeShiftType            {@code time_shift_type}
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (trainedBetas != null && trainedBetas.length != numTrainTimesteps) {
@@ -98,12 +156,19 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** diffusers' defaults. */
+        /** {@return diffusers' defaults} */
         public static Config defaults() {
             return from(Map.of(), Map.of());
         }
 
-        /** {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             String algorithm = v.getString("algorithm_type", "dpmsolver++");
@@ -140,7 +205,11 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     private float[] sortBuf;
     private final LambdaStep transition = new LambdaStep();
 
-    /** A scheduler with {@code config}; call {@link #setTimesteps} before stepping. */
+    /**
+     * A scheduler with {@code config}; call {@link #setTimesteps} before stepping.
+     *
+     * @param config the configuration
+     */
     public DPMSolverMultistepScheduler(Config config) {
         super(NAME, config, config.rescaleBetasZeroSnr());
         this.config = config;
@@ -155,24 +224,31 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
     }
 
-    /** {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code DPMSolverMultistepScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static DPMSolverMultistepScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new DPMSolverMultistepScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
 
-    /** float32 {@code alphas_cumprod} of the training schedule (a copy). */
+    /** {@return float32 {@code alphas_cumprod} of the training schedule (a copy)} */
     public float[] alphasCumprod() {
         return alphasCumprod.clone();
     }
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        Timesteps.checkSteps(numInferenceSteps, NAME);
         int nTrain = config.numTrainTimesteps();
         // clipped_idx = searchsorted(flip(lambda_t), lambda_min_clipped)
         float clip = (float) config.lambdaMinClipped();
@@ -186,32 +262,32 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
         int lastTimestep = nTrain - clippedIdx;
         int n = numInferenceSteps;
-        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
+        double[] ts = Timesteps.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
                 config.stepsOffset());
         boolean roundT = !config.betaSchedule().equals("squaredcos_cap_v2");
         double[] sig;
         double sigMin = trainSigmas[0];
         double sigMax = trainSigmas[nTrain - 1];
         if (config.useKarrasSigmas()) {
-            sig = NoiseSchedules.karras(sigMin, sigMax, n);
+            sig = SigmaSchedules.karras(sigMin, sigMax, n);
             ts = sigmasToTimesteps(sig, roundT);
         } else if (config.useLuLambdas()) {
-            double[] lambdas = NoiseSchedules.lu(logTrainSigmas[0], logTrainSigmas[nTrain - 1], n);
+            double[] lambdas = SigmaSchedules.lu(logTrainSigmas[0], logTrainSigmas[nTrain - 1], n);
             sig = new double[n];
             for (int i = 0; i < n; i++) {
                 sig[i] = Math.exp(lambdas[i]);
             }
             ts = sigmasToTimesteps(sig, roundT);
         } else if (config.useExponentialSigmas()) {
-            sig = NoiseSchedules.exponential(sigMin, sigMax, n);
+            sig = SigmaSchedules.exponential(sigMin, sigMax, n);
             ts = sigmasToTimesteps(sig, false);
         } else if (config.useBetaSigmas()) {
-            sig = NoiseSchedules.betaSigmas(sigMin, sigMax, n, 0.6, 0.6);
+            sig = SigmaSchedules.betaSigmas(sigMin, sigMax, n, 0.6, 0.6);
             ts = sigmasToTimesteps(sig, false);
         } else {
             sig = new double[ts.length];
             for (int i = 0; i < ts.length; i++) {
-                sig[i] = NoiseSchedules.interp(ts[i], trainSigmas);
+                sig[i] = NumpyMath.interp(ts[i], trainSigmas);
             }
         }
         float sigmaLast = config.finalSigmasType().equals("sigma_min")
@@ -236,13 +312,13 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     private double[] sigmasToTimesteps(double[] sig, boolean round) {
         double[] t = new double[sig.length];
         for (int i = 0; i < sig.length; i++) {
-            double v = NoiseSchedules.sigmaToT(sig[i], logTrainSigmas);
+            double v = SigmaSchedules.sigmaToT(sig[i], logTrainSigmas);
             t[i] = round ? Math.rint(v) : v;
         }
         return t;
     }
 
-    /** The index of the next step (diffusers' {@code step_index}), or -1 before the first step. */
+    /** {@return the index of the next step (diffusers' {@code step_index}), or -1 before the first step} */
     public int stepIndex() {
         return stepIndex;
     }
@@ -250,6 +326,11 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     /**
      * diffusers' {@code add_noise(original, noise, t)}: {@code alpha_t * original + sigma_t * noise} at the sigma of
      * {@code timestep} in the current schedule (img2img / inpainting), written into {@code out}.
+     *
+     * @param original the clean sample
+     * @param noise    standard-normal noise, as long as {@code original}
+     * @param timestep the timestep whose noise level is applied
+     * @param out      where the noisy sample goes (may be {@code original})
      */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         addNoiseAtSigma(original, noise, timestep, out);
@@ -347,7 +428,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
     }
 
     private void threshold(float[] x) {
-        NoiseSchedules.threshold(x, batchSize, (float) config.dynamicThresholdingRatio(),
+        Thresholding.threshold(x, batchSize, (float) config.dynamicThresholdingRatio(),
                 (float) config.sampleMaxValue(), sortBuf);
     }
 

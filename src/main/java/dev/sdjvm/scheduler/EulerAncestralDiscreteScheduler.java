@@ -15,12 +15,37 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
     static final Set<String> KEYS = ConfigValues.withTrainingKeys("prediction_type", "timestep_spacing", "steps_offset",
             "rescale_betas_zero_snr");
 
-    /** The effective configuration, diffusers' keys camelCased. */
+    /**
+     * The effective configuration, diffusers' keys camelCased.
+     *
+     * @param numTrainTimesteps   {@code num_train_timesteps}
+     * @param betaStart           {@code beta_start}
+     * @param betaEnd             {@code beta_end}
+     * @param betaSchedule        {@code beta_schedule}
+     * @param trainedBetas        {@code trained_betas}, or null
+     * @param predictionType      {@code prediction_type}
+     * @param timestepSpacing     {@code timestep_spacing}
+     * @param stepsOffset         {@code steps_offset}
+     * @param rescaleBetasZeroSnr {@code rescale_betas_zero_snr}
+     */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, String predictionType, String timestepSpacing, int stepsOffset,
             boolean rescaleBetasZeroSnr) implements BetaScheduleConfig {
 
-        /** Validates like diffusers ({@code prediction_type=sample} is not implemented there either). */
+        /**
+         * Validates like diffusers (prediction_type=sample is not implemented there either).
+         *
+         * @param numTrainTimesteps   {@code num_train_timesteps}
+         * @param betaStart           {@code beta_start}
+         * @param betaEnd             {@code beta_end}
+         * @param betaSchedule        {@code beta_schedule}
+         * @param trainedBetas        {@code trained_betas}, or null
+         * @param predictionType      {@code prediction_type}
+         * @param timestepSpacing     {@code timestep_spacing}
+         * @param stepsOffset         {@code steps_offset}
+         * @param rescaleBetasZeroSnr {@code rescale_betas_zero_snr}
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
@@ -34,7 +59,14 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
@@ -46,26 +78,37 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
     private final Config config;
     private float[] noiseBuf;
 
-    /** A scheduler with {@code config}. */
+    /**
+     * A scheduler with {@code config}.
+     *
+     * @param config the configuration
+     */
     public EulerAncestralDiscreteScheduler(Config config) {
         super(NAME, config, config.rescaleBetasZeroSnr(), config.timestepSpacing());
         this.config = config;
     }
 
-    /** {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code EulerAncestralDiscreteScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static EulerAncestralDiscreteScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new EulerAncestralDiscreteScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
-        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+        Timesteps.checkSteps(numInferenceSteps, NAME);
+        double[] ts = KarrasSchedules.asFloat32(Timesteps.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), false));
         setSchedule(ts, KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f));
     }

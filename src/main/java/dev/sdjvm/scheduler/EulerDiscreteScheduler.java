@@ -16,14 +16,55 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
             "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "sigma_min", "sigma_max",
             "timestep_spacing", "timestep_type", "steps_offset", "rescale_betas_zero_snr", "final_sigmas_type");
 
-    /** The effective configuration, diffusers' keys camelCased. {@code sigmaMin}/{@code sigmaMax} may be null. */
+    /**
+     * The effective configuration, diffusers' keys camelCased. {@code sigmaMin}/{@code sigmaMax} may be null.
+     *
+     * @param numTrainTimesteps    {@code num_train_timesteps}
+     * @param betaStart            {@code beta_start}
+     * @param betaEnd              {@code beta_end}
+     * @param betaSchedule         {@code beta_schedule}
+     * @param trainedBetas         {@code trained_betas}, or null
+     * @param predictionType       {@code prediction_type}
+     * @param interpolationType    {@code interpolation_type}
+     * @param useKarrasSigmas      {@code use_karras_sigmas}
+     * @param useExponentialSigmas {@code use_exponential_sigmas}
+     * @param useBetaSigmas        {@code use_beta_sigmas}
+     * @param sigmaMin             {@code sigma_min}
+     * @param sigmaMax             {@code sigma_max}
+     * @param timestepSpacing      {@code timestep_spacing}
+     * @param timestepType         {@code timestep_type}
+     * @param stepsOffset          {@code steps_offset}
+     * @param rescaleBetasZeroSnr  {@code rescale_betas_zero_snr}
+     * @param finalSigmasType      {@code final_sigmas_type}
+     */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, String predictionType, String interpolationType, boolean useKarrasSigmas,
             boolean useExponentialSigmas, boolean useBetaSigmas, Double sigmaMin, Double sigmaMax,
             String timestepSpacing, String timestepType, int stepsOffset, boolean rescaleBetasZeroSnr,
             String finalSigmasType) implements BetaScheduleConfig {
 
-        /** Validates like diffusers. */
+        /**
+         * Validates like diffusers.
+         *
+         * @param numTrainTimesteps    {@code num_train_timesteps}
+         * @param betaStart            {@code beta_start}
+         * @param betaEnd              {@code beta_end}
+         * @param betaSchedule         {@code beta_schedule}
+         * @param trainedBetas         {@code trained_betas}, or null
+         * @param predictionType       {@code prediction_type}
+         * @param interpolationType    {@code interpolation_type}
+         * @param useKarrasSigmas      {@code use_karras_sigmas}
+         * @param useExponentialSigmas {@code use_exponential_sigmas}
+         * @param useBetaSigmas        {@code use_beta_sigmas}
+         * @param sigmaMin             {@code sigma_min}
+         * @param sigmaMax             {@code sigma_max}
+         * @param timestepSpacing      {@code timestep_spacing}
+         * @param timestepType         {@code timestep_type}
+         * @param stepsOffset          {@code steps_offset}
+         * @param rescaleBetasZeroSnr  {@code rescale_betas_zero_snr}
+         * @param finalSigmasType      {@code final_sigmas_type}
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             ConfigChecks.oneOf("prediction_type", predictionType,
@@ -45,7 +86,14 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code EulerDiscreteScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
@@ -65,18 +113,29 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     private float sNoise = 1f;
     private float[] noiseBuf;
 
-    /** A scheduler with {@code config}. */
+    /**
+     * A scheduler with {@code config}.
+     *
+     * @param config the configuration
+     */
     public EulerDiscreteScheduler(Config config) {
         super(NAME, config, config.rescaleBetasZeroSnr(), config.timestepSpacing());
         this.config = config;
     }
 
-    /** {@code EulerDiscreteScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code EulerDiscreteScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static EulerDiscreteScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new EulerDiscreteScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
@@ -84,6 +143,11 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
     /**
      * diffusers' {@code step(..., s_churn, s_tmin, s_tmax, s_noise)} keyword arguments (defaults 0, 0, inf, 1).
      * With {@code sChurn > 0} the step draws noise from the {@link NoiseSource}.
+     *
+     * @param sChurn how much noise to add back per step (0: none)
+     * @param sTmin  lowest sigma at which noise is added
+     * @param sTmax  highest sigma at which noise is added
+     * @param sNoise scale of the added noise
      */
     public void setChurn(float sChurn, float sTmin, float sTmax, float sNoise) {
         this.sChurn = sChurn;
@@ -94,15 +158,15 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        Timesteps.checkSteps(numInferenceSteps, NAME);
         int n = numInferenceSteps;
-        double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
+        double[] ts = KarrasSchedules.asFloat32(Timesteps.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), n, config.stepsOffset(), false));
         double[] sig;
         if (config.interpolationType().equals("linear")) {
             sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         } else { // log_linear: torch.linspace(log(sigmas[-1]), log(sigmas[0]), n + 1).exp()
-            float[] l = NoiseSchedules.torchLinspaceF32(logTrainSigmas[logTrainSigmas.length - 1], logTrainSigmas[0],
+            float[] l = BetaSchedules.torchLinspaceF32(logTrainSigmas[logTrainSigmas.length - 1], logTrainSigmas[0],
                     n + 1);
             sig = new double[n + 1];
             for (int i = 0; i <= n; i++) {

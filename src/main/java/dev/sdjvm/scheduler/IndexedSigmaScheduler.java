@@ -24,12 +24,12 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
      */
     protected IndexedSigmaScheduler(String name, BetaScheduleConfig config, boolean rescaleZeroSnr) {
         super(name);
-        this.alphasCumprod = NoiseSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
+        this.alphasCumprod = BetaSchedules.trainingAlphasCumprod(config, rescaleZeroSnr, name);
         if (rescaleZeroSnr) {
             alphasCumprod[alphasCumprod.length - 1] = 0x1.0p-24f;
         }
-        this.trainSigmas = NoiseSchedules.sigmasFromAlphasCumprod(alphasCumprod);
-        this.logTrainSigmas = NoiseSchedules.logF32(trainSigmas);
+        this.trainSigmas = BetaSchedules.sigmasFromAlphasCumprod(alphasCumprod);
+        this.logTrainSigmas = SigmaSchedules.logF32(trainSigmas);
     }
 
     @Override
@@ -48,7 +48,7 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
     /** diffusers' {@code _init_step_index}: the index of {@code timestep} in the schedule, on first use. */
     protected final void initStepIndex(double timestep) {
         if (stepIndex < 0) {
-            stepIndex = NoiseSchedules.indexForTimestep(timesteps, timestep);
+            stepIndex = Timesteps.indexForTimestep(timesteps, timestep);
         }
     }
 
@@ -64,7 +64,7 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
     /** The sigma of {@code timestep} in the current schedule (diffusers' {@code add_noise} lookup). */
     protected final float sigmaAt(double timestep) {
         checkSet(timesteps);
-        return sigmas[NoiseSchedules.indexForTimestep(timesteps, timestep)];
+        return sigmas[Timesteps.indexForTimestep(timesteps, timestep)];
     }
 
     /**

@@ -2,7 +2,7 @@ package dev.sdjvm.scheduler;
 
 /**
  * The sigma-based (k-diffusion style) schedules shared by the Euler, Euler ancestral, LMS and UniPC schedulers:
- * training sigmas interpolated at the timesteps ({@link NoiseSchedules#spacedTimesteps}), optionally remapped to the
+ * training sigmas interpolated at the timesteps ({@link Timesteps#spacedTimesteps}), optionally remapped to the
  * Karras / exponential / beta sigma schedules, plus a final sigma.
  */
 final class KarrasSchedules {
@@ -21,7 +21,7 @@ final class KarrasSchedules {
     static double[] interpSigmas(double[] ts, float[] trainSigmas) {
         double[] s = new double[ts.length];
         for (int i = 0; i < ts.length; i++) {
-            s[i] = NoiseSchedules.interp(ts[i], trainSigmas);
+            s[i] = NumpyMath.interp(ts[i], trainSigmas);
         }
         return s;
     }
@@ -34,18 +34,18 @@ final class KarrasSchedules {
         double[] sig;
         switch (kind) {
             case "karras":
-                sig = NoiseSchedules.karras(sigmaMin, sigmaMax, n);
+                sig = SigmaSchedules.karras(sigmaMin, sigmaMax, n);
                 break;
             case "exponential":
-                sig = NoiseSchedules.exponential(sigmaMin, sigmaMax, n);
+                sig = SigmaSchedules.exponential(sigmaMin, sigmaMax, n);
                 break;
             default:
-                sig = NoiseSchedules.betaSigmas(sigmaMin, sigmaMax, n, 0.6, 0.6);
+                sig = SigmaSchedules.betaSigmas(sigmaMin, sigmaMax, n, 0.6, 0.6);
                 break;
         }
         double[] ts = new double[n];
         for (int i = 0; i < n; i++) {
-            ts[i] = NoiseSchedules.sigmaToT(sig[i], logTrainSigmas);
+            ts[i] = SigmaSchedules.sigmaToT(sig[i], logTrainSigmas);
         }
         return new double[][] {sig, ts};
     }

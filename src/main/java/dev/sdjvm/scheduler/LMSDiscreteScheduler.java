@@ -17,12 +17,41 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     static final Set<String> KEYS = ConfigValues.withTrainingKeys("use_karras_sigmas", "use_exponential_sigmas",
             "use_beta_sigmas", "prediction_type", "timestep_spacing", "steps_offset");
 
-    /** The effective configuration, diffusers' keys camelCased. */
+    /**
+     * The effective configuration, diffusers' keys camelCased.
+     *
+     * @param numTrainTimesteps    {@code num_train_timesteps}
+     * @param betaStart            {@code beta_start}
+     * @param betaEnd              {@code beta_end}
+     * @param betaSchedule         {@code beta_schedule}
+     * @param trainedBetas         {@code trained_betas}, or null
+     * @param useKarrasSigmas      {@code use_karras_sigmas}
+     * @param useExponentialSigmas {@code use_exponential_sigmas}
+     * @param useBetaSigmas        {@code use_beta_sigmas}
+     * @param predictionType       {@code prediction_type}
+     * @param timestepSpacing      {@code timestep_spacing}
+     * @param stepsOffset          {@code steps_offset}
+     */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean useKarrasSigmas, boolean useExponentialSigmas, boolean useBetaSigmas,
             String predictionType, String timestepSpacing, int stepsOffset) implements BetaScheduleConfig {
 
-        /** Validates like diffusers. */
+        /**
+         * Validates like diffusers.
+         *
+         * @param numTrainTimesteps    {@code num_train_timesteps}
+         * @param betaStart            {@code beta_start}
+         * @param betaEnd              {@code beta_end}
+         * @param betaSchedule         {@code beta_schedule}
+         * @param trainedBetas         {@code trained_betas}, or null
+         * @param useKarrasSigmas      {@code use_karras_sigmas}
+         * @param useExponentialSigmas {@code use_exponential_sigmas}
+         * @param useBetaSigmas        {@code use_beta_sigmas}
+         * @param predictionType       {@code prediction_type}
+         * @param timestepSpacing      {@code timestep_spacing}
+         * @param stepsOffset          {@code steps_offset}
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
@@ -37,7 +66,14 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code LMSDiscreteScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
@@ -54,23 +90,39 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
     private int derivStart;
     private final double[] coeffs = new double[4];
 
-    /** A scheduler with {@code config}. */
+    /**
+     * A scheduler with {@code config}.
+     *
+     * @param config the configuration
+     */
     public LMSDiscreteScheduler(Config config) {
         super(NAME, config, false, config.timestepSpacing());
         this.config = config;
     }
 
-    /** {@code LMSDiscreteScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code LMSDiscreteScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static LMSDiscreteScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new LMSDiscreteScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
 
-    /** diffusers' {@code step(..., order=4)} argument: the multistep order, 1 to 4. */
+    /**
+     * diffusers' {@code step(..., order=4)} argument: the multistep order.
+     *
+     * @param order 1 to 4 (default 4)
+     * @throws dev.sdjvm.InvalidRequestException for another order
+     */
     public void setOrder(int order) {
         if (order < 1 || order > 4) {
             throw new dev.sdjvm.InvalidRequestException("order", "must be 1 to 4, got " + order);
@@ -82,8 +134,8 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
-        double[] ts = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
+        Timesteps.checkSteps(n, NAME);
+        double[] ts = Timesteps.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
                 config.stepsOffset(), false);
         double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),

@@ -9,6 +9,10 @@ package dev.sdjvm.scheduler;
  */
 @FunctionalInterface
 public interface NoiseSource {
-    /** Fills {@code out} with standard normals. */
+    /**
+     * Fills {@code out} with standard normals.
+     *
+     * @param out the array to fill, the size of the sample
+     */
     void fill(float[] out);
 }

@@ -17,12 +17,39 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
     static final Set<String> KEYS = ConfigValues.withTrainingKeys("skip_prk_steps", "set_alpha_to_one",
             "prediction_type", "timestep_spacing", "steps_offset");
 
-    /** The effective configuration, diffusers' keys camelCased. */
+    /**
+     * The effective configuration, diffusers' keys camelCased.
+     *
+     * @param numTrainTimesteps {@code num_train_timesteps}
+     * @param betaStart         {@code beta_start}
+     * @param betaEnd           {@code beta_end}
+     * @param betaSchedule      {@code beta_schedule}
+     * @param trainedBetas      {@code trained_betas}, or null
+     * @param skipPrkSteps      {@code skip_prk_steps}
+     * @param setAlphaToOne     {@code set_alpha_to_one}
+     * @param predictionType    {@code prediction_type}
+     * @param timestepSpacing   {@code timestep_spacing}
+     * @param stepsOffset       {@code steps_offset}
+     */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, boolean skipPrkSteps, boolean setAlphaToOne, String predictionType,
             String timestepSpacing, int stepsOffset) implements BetaScheduleConfig {
 
-        /** Validates like diffusers. */
+        /**
+         * Validates like diffusers.
+         *
+         * @param numTrainTimesteps {@code num_train_timesteps}
+         * @param betaStart         {@code beta_start}
+         * @param betaEnd           {@code beta_end}
+         * @param betaSchedule      {@code beta_schedule}
+         * @param trainedBetas      {@code trained_betas}, or null
+         * @param skipPrkSteps      {@code skip_prk_steps}
+         * @param setAlphaToOne     {@code set_alpha_to_one}
+         * @param predictionType    {@code prediction_type}
+         * @param timestepSpacing   {@code timestep_spacing}
+         * @param stepsOffset       {@code steps_offset}
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
@@ -36,7 +63,14 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** {@code PNDMScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code PNDMScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             return new Config(v.numTrainTimesteps(), v.betaStart(), v.betaEnd(), v.betaSchedule(), v.trainedBetas(),
@@ -60,27 +94,38 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
     private boolean hasCurSample;
     private float[] combined;
 
-    /** A scheduler with {@code config}. */
+    /**
+     * A scheduler with {@code config}.
+     *
+     * @param config the configuration
+     */
     public PNDMScheduler(Config config) {
         super(NAME, config, false, config.setAlphaToOne());
         this.config = config;
     }
 
-    /** {@code PNDMScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code PNDMScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static PNDMScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new PNDMScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
+        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        double[] descending = NoiseSchedules.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
+        double[] descending = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
                 true);
         int m = descending.length;
         long[] base = new long[m]; // ascending

@@ -12,39 +12,61 @@ package dev.sdjvm.scheduler;
  * not allocate per step.
  */
 public interface Scheduler {
-    /** diffusers class name, e.g. {@code DPMSolverMultistepScheduler}. */
+    /** {@return the diffusers class name, e.g. {@code DPMSolverMultistepScheduler}} */
     String name();
 
-    /** Computes the timesteps (and sigmas) for {@code numInferenceSteps} and resets the step state. */
+    /**
+     * Computes the timesteps (and sigmas) for {@code numInferenceSteps} and resets the step state.
+     *
+     * @param numInferenceSteps the number of denoising steps, &gt;= 1
+     * @throws dev.sdjvm.InvalidRequestException if the count is out of range for this scheduler's config
+     */
     void setTimesteps(int numInferenceSteps);
 
-    /** The timesteps of the current schedule, in the order the loop visits them (a copy). Integral for most schedulers. */
+    /** {@return the timesteps of the current schedule, in the order the loop visits them (a copy; integral for most schedulers)} */
     double[] timesteps();
 
-    /** Standard deviation of the initial noise: latents = randn * initNoiseSigma. */
+    /** {@return the standard deviation of the initial noise: latents = randn * initNoiseSigma} */
     float initNoiseSigma();
 
-    /** Writes the model input for {@code timestep} into {@code out} ({@code out} may be {@code sample}). */
+    /**
+     * Writes the model input for {@code timestep} into {@code out}.
+     *
+     * @param sample   the current sample
+     * @param timestep the timestep of this step
+     * @param out      where the scaled input goes (may be {@code sample})
+     */
     void scaleModelInput(float[] sample, double timestep, float[] out);
 
     /**
      * One denoising step: from the model output at {@code timestep} and the current {@code sample}, writes the
-     * previous sample into {@code out} ({@code out} may be {@code sample}).
+     * previous sample into {@code out}.
+     *
+     * @param modelOutput the model's prediction (after classifier-free guidance)
+     * @param timestep    the timestep of this step
+     * @param sample      the current sample
+     * @param out         where the previous sample goes (may be {@code sample})
      */
     void step(float[] modelOutput, double timestep, float[] sample, float[] out);
 
-    /** Source of the noise a stochastic scheduler draws; ignored by deterministic ones. */
+    /**
+     * Sets the source of the noise a stochastic scheduler draws; ignored by deterministic ones.
+     *
+     * @param noise e.g. a {@code TorchGenerator}'s {@code randn}: {@code generator::randn}
+     */
     default void setNoiseSource(NoiseSource noise) {
     }
 
     /**
      * Number of samples in the arrays (the leading dimension, default 1). Only per-sample operations use it:
      * dynamic thresholding (a quantile per sample) and {@code variance_type} learned outputs.
+     *
+     * @param batchSize samples in the arrays, &gt;= 1
      */
     default void setBatchSize(int batchSize) {
     }
 
-    /** The sigmas of the current schedule (a copy; one more than the timesteps), or null if this scheduler has none. */
+    /** {@return the sigmas of the current schedule (a copy; one more than the timesteps), or null if this scheduler has none} */
     default float[] sigmas() {
         return null;
     }

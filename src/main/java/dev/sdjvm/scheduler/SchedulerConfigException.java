@@ -9,7 +9,13 @@ import dev.sdjvm.InvalidRequestException;
 public final class SchedulerConfigException extends InvalidRequestException {
     private static final long serialVersionUID = 1L;
 
-    public SchedulerConfigException(String key, String problem) {
+    /**
+     * A rejected configuration key.
+     *
+     * @param key     the diffusers key name, or null when the problem is not one key's
+     * @param problem what is wrong with it
+     */
+    SchedulerConfigException(String key, String problem) {
         super(key, problem);
     }
 }

@@ -48,6 +48,7 @@ public final class Schedulers {
 
     private static final Map<String, Function<Map<String, Object>, Scheduler>> CLASSES = new LinkedHashMap<>();
     private static final Map<String, Entry> NAMES = new LinkedHashMap<>();
+    private static final List<Alias> ALIASES = new ArrayList<>();
 
     static {
         CLASSES.put(DPMSolverMultistepScheduler.NAME, m -> DPMSolverMultistepScheduler.fromConfig(m, Map.of()));
@@ -83,6 +84,30 @@ public final class Schedulers {
         for (String n : names) {
             NAMES.put(n.toLowerCase(Locale.ROOT), new Entry(className, preset));
         }
+        ALIASES.add(new Alias(names[0], List.of(names).subList(1, names.length), className, preset));
+    }
+
+    /**
+     * A short name for a scheduler and settings (see the class documentation).
+     *
+     * @param name      the name to show, e.g. {@code dpm++2m-karras}
+     * @param spellings the other accepted spellings of it, e.g. {@code dpmpp_2m_karras}
+     * @param className the diffusers class it creates
+     * @param preset    the config it applies before the overrides, e.g. {@code use_karras_sigmas=true}
+     */
+    public record Alias(String name, List<String> spellings, String className, Map<String, Object> preset) {
+        /**
+         * An alias.
+         *
+         * @param name      the name to show
+         * @param spellings the other accepted spellings (copied)
+         * @param className the diffusers class it creates
+         * @param preset    the config it applies (copied)
+         */
+        public Alias {
+            spellings = List.copyOf(spellings);
+            preset = Map.copyOf(preset);
+        }
     }
 
     private Schedulers() {
@@ -92,6 +117,9 @@ public final class Schedulers {
      * The scheduler named by the config's {@code _class_name} (e.g. {@code PNDMScheduler} in SD 2.1-base's
      * {@code scheduler_config.json}), configured like {@code Cls.from_config(config, **overrides)}.
      *
+     * @param config    a {@code scheduler_config.json} as a map ({@link #readConfig})
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
      * @throws SchedulerConfigException if {@code _class_name} is missing or not implemented, or a key is invalid
      */
     public static Scheduler fromConfig(Map<String, Object> config, Map<String, Object> overrides) {
@@ -112,6 +140,10 @@ public final class Schedulers {
      * documentation), configured from {@code config} (typically the model's {@code scheduler_config.json}; its
      * {@code _class_name} is ignored), the alias' preset and {@code overrides}, in that order of precedence.
      *
+     * @param name      a diffusers class name or an alias
+     * @param config    a {@code scheduler_config.json} as a map ({@link #readConfig}), or null for diffusers' defaults
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
      * @throws InvalidRequestException (field {@code scheduler}) for an unknown name, listing the valid ones
      */
     public static Scheduler create(String name, Map<String, Object> config, Map<String, Object> overrides) {
@@ -140,12 +172,25 @@ public final class Schedulers {
         return CLASSES.get(e.className()).apply(merged);
     }
 
-    /** {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree. */
+    /**
+     * {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree.
+     *
+     * @param config    the config, a JSON object
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
+     */
     public static Scheduler fromConfig(JsonNode config, Map<String, Object> overrides) {
         return fromConfig(toMap(config), overrides);
     }
 
-    /** {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree. */
+    /**
+     * {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree.
+     *
+     * @param name      a diffusers class name or an alias
+     * @param config    the config, a JSON object
+     * @param overrides keys that replace the config's, or an empty map
+     * @return a new scheduler
+     */
     public static Scheduler create(String name, JsonNode config, Map<String, Object> overrides) {
         return create(name, toMap(config), overrides);
     }
@@ -162,7 +207,17 @@ public final class Schedulers {
         return new ObjectMapper().convertValue(config, LinkedHashMap.class);
     }
 
-    /** All accepted names: the diffusers class names, then the aliases. */
+    /** {@return the aliases, one per scheduler and settings, with their other spellings} */
+    public static List<Alias> aliases() {
+        return Collections.unmodifiableList(ALIASES);
+    }
+
+    /** {@return the implemented diffusers class names} */
+    public static List<String> classNames() {
+        return List.copyOf(CLASSES.keySet());
+    }
+
+    /** {@return all accepted names: the diffusers class names, then the aliases} */
     public static List<String> names() {
         List<String> out = new ArrayList<>(CLASSES.keySet());
         out.addAll(NAMES.keySet());
@@ -173,6 +228,8 @@ public final class Schedulers {
      * Reads a {@code scheduler_config.json} into the map {@link #fromConfig} takes (Jackson types; {@code NaN} and
      * {@code -Infinity}, as Python's json writes them, are accepted).
      *
+     * @param schedulerConfigJson the file
+     * @return its keys and values
      * @throws ModelLoadException naming the file if it is missing, unreadable or not a JSON object
      */
     @SuppressWarnings("unchecked")

@@ -33,7 +33,14 @@ abstract class SigmaDiscreteScheduler extends IndexedSigmaScheduler {
         KarrasSchedules.scaleInput(sample, sigmas[stepIndex], out);
     }
 
-    /** diffusers' {@code add_noise}: {@code original + noise * sigma(t)}. */
+    /**
+     * diffusers' {@code add_noise}: {@code original + noise * sigma(t)}.
+     *
+     * @param original the clean sample
+     * @param noise    standard-normal noise, as long as {@code original}
+     * @param timestep the timestep whose noise level is applied
+     * @param out      where the noisy sample goes (may be {@code original})
+     */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         float sigma = sigmaAt(timestep);
         for (int i = 0; i < original.length; i++) {

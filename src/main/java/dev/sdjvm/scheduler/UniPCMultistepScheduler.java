@@ -21,7 +21,37 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             "rescale_betas_zero_snr", "use_dynamic_shifting", "time_shift_type", "sigma_min", "sigma_max",
             "shift_terminal");
 
-    /** The effective configuration, diffusers' keys camelCased. */
+    /**
+     * The effective configuration, diffusers' keys camelCased.
+     *
+     * @param numTrainTimesteps        {@code num_train_timesteps}
+     * @param betaStart                {@code beta_start}
+     * @param betaEnd                  {@code beta_end}
+     * @param betaSchedule             {@code beta_schedule}
+     * @param trainedBetas             {@code trained_betas}, or null
+     * @param solverOrder              {@code solver_order}
+     * @param predictionType           {@code prediction_type}
+     * @param thresholding             {@code thresholding}
+     * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}
+     * @param sampleMaxValue           {@code sample_max_value}
+     * @param predictX0                {@code predict_x0}
+     * @param solverType               {@code solver_type}
+     * @param lowerOrderFinal          {@code lower_order_final}
+     * @param disableCorrector         {@code disable_corrector}: the steps without the corrector
+     * @param useKarrasSigmas          {@code use_karras_sigmas}
+     * @param useExponentialSigmas     {@code use_exponential_sigmas}
+     * @param useBetaSigmas            {@code use_beta_sigmas}
+     * @param useFlowSigmas            {@code use_flow_sigmas}
+     * @param flowShift                {@code flow_shift}
+     * @param timestepSpacing          {@code timestep_spacing}
+     * @param stepsOffset              {@code steps_offset}
+     * @param finalSigmasType          {@code final_sigmas_type}
+     * @param rescaleBetasZeroSnr      {@code rescale_betas_zero_snr}
+     * @param useDynamicShifting       {@code use_dynamic_shifting}
+     * @param timeShiftType            {@code time_shift_type}
+     * @param sigmaMin                 {@code sigma_min}, or null
+     * @param sigmaMax                 {@code sigma_max}, or null
+     */
     public record Config(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
             double[] trainedBetas, int solverOrder, String predictionType, boolean thresholding,
             double dynamicThresholdingRatio, double sampleMaxValue, boolean predictX0, String solverType,
@@ -31,7 +61,38 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             boolean useDynamicShifting, String timeShiftType, Double sigmaMin, Double sigmaMax)
             implements BetaScheduleConfig {
 
-        /** Validates like diffusers, plus the options this library does not implement. */
+        /**
+         * Validates like diffusers, plus the options this library does not implement.
+         *
+         * @param numTrainTimesteps        {@code num_train_timesteps}
+         * @param betaStart                {@code beta_start}
+         * @param betaEnd                  {@code beta_end}
+         * @param betaSchedule             {@code beta_schedule}
+         * @param trainedBetas             {@code trained_betas}, or null
+         * @param solverOrder              {@code solver_order}
+         * @param predictionType           {@code prediction_type}
+         * @param thresholding             {@code thresholding}
+         * @param dynamicThresholdingRatio {@code dynamic_thresholding_ratio}
+         * @param sampleMaxValue           {@code sample_max_value}
+         * @param predictX0                {@code predict_x0}
+         * @param solverType               {@code solver_type}
+         * @param lowerOrderFinal          {@code lower_order_final}
+         * @param disableCorrector         {@code disable_corrector}: the steps without the corrector
+         * @param useKarrasSigmas          {@code use_karras_sigmas}
+         * @param useExponentialSigmas     {@code use_exponential_sigmas}
+         * @param useBetaSigmas            {@code use_beta_sigmas}
+         * @param useFlowSigmas            {@code use_flow_sigmas}
+         * @param flowShift                {@code flow_shift}
+         * @param timestepSpacing          {@code timestep_spacing}
+         * @param stepsOffset              {@code steps_offset}
+         * @param finalSigmasType          {@code final_sigmas_type}
+         * @param rescaleBetasZeroSnr      {@code rescale_betas_zero_snr}
+         * @param useDynamicShifting       {@code use_dynamic_shifting}
+         * @param timeShiftType            {@code time_shift_type}
+         * @param sigmaMin                 {@code sigma_min}, or null
+         * @param sigmaMax                 {@code sigma_max}, or null
+         * @throws SchedulerConfigException naming the first key diffusers would reject
+         */
         public Config {
             ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
             if (solverOrder < 1 || solverOrder > 3) {
@@ -53,7 +114,14 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             return ConfigChecks.copy(trainedBetas);
         }
 
-        /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
+        /**
+         * {@code UniPCMultistepScheduler.from_config(config, **overrides)}: the configuration those give.
+         *
+         * @param config    a {@code scheduler_config.json} as a map (keys diffusers does not know are ignored)
+         * @param overrides keys that replace the config's, or an empty map
+         * @return the checked configuration
+         * @throws SchedulerConfigException naming a key diffusers would reject
+         */
         public static Config from(Map<String, ?> config, Map<String, ?> overrides) {
             ConfigValues v = ConfigValues.of(config, overrides, NAME, KEYS);
             if (v.has("solver_p")) {
@@ -98,27 +166,38 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
     private final float[] rks = new float[3];
     private final float[] rhos = new float[3];
 
-    /** A scheduler with {@code config}. */
+    /**
+     * A scheduler with {@code config}.
+     *
+     * @param config the configuration
+     */
     public UniPCMultistepScheduler(Config config) {
         super(NAME, config, config.rescaleBetasZeroSnr());
         this.config = config;
     }
 
-    /** {@code UniPCMultistepScheduler.from_config(config, **overrides)}. */
+    /**
+     * {@code UniPCMultistepScheduler.from_config(config, **overrides)}.
+     *
+     * @param config    a {@code scheduler_config.json} as a map
+     * @param overrides keys that replace the config's, or an empty map
+     * @return the scheduler
+     * @throws SchedulerConfigException naming a key diffusers would reject
+     */
     public static UniPCMultistepScheduler fromConfig(Map<String, ?> config, Map<String, ?> overrides) {
         return new UniPCMultistepScheduler(Config.from(config, overrides));
     }
 
-    /** The effective configuration. */
+    /** {@return the effective configuration} */
     public Config config() {
         return config;
     }
 
     @Override
     public void setTimesteps(int n) {
-        NoiseSchedules.checkSteps(n, NAME);
+        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
-        double[] ts = NoiseSchedules.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
+        double[] ts = Timesteps.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
                 config.stepsOffset());
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
@@ -153,7 +232,14 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
         this.hasLastSample = false;
     }
 
-    /** diffusers' {@code add_noise}: {@code alpha_t * original + sigma_t * noise} at the sigma of {@code timestep}. */
+    /**
+     * diffusers' {@code add_noise}: {@code alpha_t * original + sigma_t * noise} at the sigma of {@code timestep}.
+     *
+     * @param original the clean sample
+     * @param noise    standard-normal noise, as long as {@code original}
+     * @param timestep the timestep whose noise level is applied
+     * @param out      where the noisy sample goes (may be {@code original})
+     */
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         addNoiseAtSigma(original, noise, timestep, out);
     }
@@ -210,7 +296,7 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             Predictions.toEpsilon(pt, mo, sample, alphaT, sigmaT, dst, len);
         }
         if (config.predictX0() && config.thresholding()) {
-            NoiseSchedules.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
+            Thresholding.threshold(dst, batchSize, (float) config.dynamicThresholdingRatio(),
                     (float) config.sampleMaxValue(), sortBuf);
         }
     }

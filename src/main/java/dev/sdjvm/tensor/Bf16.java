@@ -49,6 +49,7 @@ public final class Bf16 {
      * Rounds a float to bfloat16 (round to nearest, ties to even), as {@code c10::BFloat16(float)}; every NaN
      * becomes {@link #NAN} ({@code 0x7FC0}).
      *
+     * @param value the float
      * @return the bfloat16 bits
      */
     public static short fromFloat(float value) {
@@ -59,19 +60,34 @@ public final class Bf16 {
         return (short) ((u + 0x7FFF + ((u >>> 16) & 1)) >>> 16);
     }
 
-    /** Widens bfloat16 bits to the float32 they denote (exact; NaN payloads are kept). */
+    /**
+     * Widens bfloat16 bits to the float32 they denote (exact; NaN payloads are kept).
+     *
+     * @param bf16 the bfloat16 bits
+     * @return the float
+     */
     public static float toFloat(short bf16) {
         return Float.intBitsToFloat(bf16 << 16);
     }
 
-    /** Rounds a float through bfloat16 and back, as {@code float(bfloat16(x))} with the scalar NaN rule. */
+    /**
+     * Rounds a float through bfloat16 and back, as {@code float(bfloat16(x))} with the scalar NaN rule.
+     *
+     * @param value the float
+     * @return the nearest float that bfloat16 can hold
+     */
     public static float round(float value) {
         return toFloat(fromFloat(value));
     }
 
     // --------------------------------------------------------------------------------------------- arrays
 
-    /** Converts all of {@code src} to bfloat16 bits in a new array (bulk NaN rule: {@link #NAN_BULK}). */
+    /**
+     * Converts all of {@code src} to bfloat16 bits in a new array (bulk NaN rule: {@link #NAN_BULK}).
+     *
+     * @param src the floats
+     * @return their bfloat16 bits
+     */
     public static short[] fromFloat(float[] src) {
         short[] dst = new short[src.length];
         fromFloat(src, 0, dst, 0, src.length);
@@ -82,6 +98,11 @@ public final class Bf16 {
      * Converts {@code length} floats from {@code src[srcOffset..]} into bfloat16 bits at {@code dst[dstOffset..]}
      * (round to nearest even; every NaN becomes {@link #NAN_BULK}, as torch's contiguous tensor conversion).
      *
+     * @param src       the floats
+     * @param srcOffset first float to convert
+     * @param dst       where the bfloat16 bits go
+     * @param dstOffset first index written
+     * @param length    number of values
      * @throws IndexOutOfBoundsException if a range is outside its array
      */
     public static void fromFloat(float[] src, int srcOffset, short[] dst, int dstOffset, int length) {
@@ -92,7 +113,12 @@ public final class Bf16 {
         }
     }
 
-    /** Widens all of {@code src} to floats in a new array. */
+    /**
+     * Widens all of {@code src} to floats in a new array.
+     *
+     * @param src the bfloat16 bits
+     * @return the floats
+     */
     public static float[] toFloat(short[] src) {
         float[] dst = new float[src.length];
         toFloat(src, 0, dst, 0, src.length);
@@ -102,6 +128,11 @@ public final class Bf16 {
     /**
      * Widens {@code length} bfloat16 values from {@code src[srcOffset..]} into {@code dst[dstOffset..]} (exact).
      *
+     * @param src       the bfloat16 bits
+     * @param srcOffset first value to widen
+     * @param dst       where the floats go
+     * @param dstOffset first index written
+     * @param length    number of values
      * @throws IndexOutOfBoundsException if a range is outside its array
      */
     public static void toFloat(short[] src, int srcOffset, float[] dst, int dstOffset, int length) {
@@ -115,12 +146,20 @@ public final class Bf16 {
     /**
      * Rounds every element through bfloat16 in place: what {@code x.to(torch.bfloat16).to(torch.float32)} does
      * to a contiguous tensor (NaN becomes the float with bits {@code 0xFFFF0000}).
+     *
+     * @param values the floats, rounded in place
      */
     public static void roundToBf16(float[] values) {
         roundToBf16(values, 0, values.length);
     }
 
-    /** Rounds {@code values[offset..offset+length)} through bfloat16 in place; see {@link #roundToBf16(float[])}. */
+    /**
+     * Rounds {@code values[offset..offset+length)} through bfloat16 in place; see {@link #roundToBf16(float[])}.
+     *
+     * @param values the floats
+     * @param offset first index rounded
+     * @param length number of values
+     */
     public static void roundToBf16(float[] values, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, values.length);
         for (int i = offset, end = offset + length; i < end; i++) {
@@ -136,6 +175,8 @@ public final class Bf16 {
      * order (e.g. {@code ByteBuffer.allocateDirect(n).order(ByteOrder.nativeOrder()).asFloatBuffer()}) are
      * accepted; array-backed buffers take the array path. Bulk NaN rule ({@link #NAN_BULK}).
      *
+     * @param src the floats
+     * @param dst where the bfloat16 bits go
      * @throws BufferOverflowException if {@code dst} has fewer remaining elements than {@code src}; nothing is
      *         written then
      * @throws java.nio.ReadOnlyBufferException if {@code dst} is read-only
@@ -165,6 +206,8 @@ public final class Bf16 {
      * Widens the remaining bfloat16 values of {@code src} into {@code dst}, like {@code dst.put(src)}: both
      * positions advance by {@code src.remaining()}. Heap or direct buffers of any byte order are accepted.
      *
+     * @param src the bfloat16 bits
+     * @param dst where the floats go
      * @throws BufferOverflowException if {@code dst} has fewer remaining elements than {@code src}; nothing is
      *         written then
      * @throws java.nio.ReadOnlyBufferException if {@code dst} is read-only

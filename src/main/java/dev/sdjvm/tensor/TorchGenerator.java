@@ -1,8 +1,5 @@
 package dev.sdjvm.tensor;
 
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.scheduler.NoiseSource;
-
 /**
  * A pure-Java copy of PyTorch's CPU random generator for {@code torch.Generator("cpu").manual_seed(seed)} followed
  * by {@code torch.randn(shape, generator=g, dtype=torch.float32)}: the same floats, bit for bit, as torch on an
@@ -27,12 +24,12 @@ import dev.sdjvm.scheduler.NoiseSource;
  *       as in torch, and is cleared by re-seeding.</li>
  * </ul>
  * Successive calls continue the stream, as diffusers does when it passes one generator to the pipeline and to
- * {@code scheduler.step}.
+ * {@code scheduler.step}: give a stochastic scheduler this stream with {@code scheduler.setNoiseSource(generator::randn)}.
  *
  * <p>Not thread-safe (torch locks the generator; give each thread its own instance). {@link #randn(float[])} does
  * not allocate.
  */
-public final class TorchGenerator implements NoiseSource {
+public final class TorchGenerator {
 
     private static final int N = 624;
     private static final int M = 397;
@@ -47,12 +44,20 @@ public final class TorchGenerator implements NoiseSource {
     private boolean hasCachedNormal;
     private double cachedNormal;
 
-    /** A generator in the state {@code torch.Generator().manual_seed(seed)} leaves (seed read as unsigned 64-bit). */
+    /**
+     * A generator in the state {@code torch.Generator().manual_seed(seed)} leaves.
+     *
+     * @param seed the seed, read as unsigned 64-bit
+     */
     public TorchGenerator(long seed) {
         manualSeed(seed);
     }
 
-    /** Re-seeds, as {@code generator.manual_seed(seed)}: new engine state, cached normal dropped. */
+    /**
+     * Re-seeds, as {@code generator.manual_seed(seed)}: new engine state, cached normal dropped.
+     *
+     * @param seed the seed, read as unsigned 64-bit
+     */
     public void manualSeed(long seed) {
         this.seed = seed;
         int s = (int) seed; // at::mt19937 keeps seed & 0xffffffff
@@ -69,6 +74,8 @@ public final class TorchGenerator implements NoiseSource {
     /**
      * An independent generator in the same state (engine and cached normal), like
      * {@code g2.set_state(g.get_state())}: both then produce the same stream.
+     *
+     * @return the copy
      */
     public TorchGenerator copy() {
         TorchGenerator c = new TorchGenerator(seed);
@@ -80,14 +87,14 @@ public final class TorchGenerator implements NoiseSource {
         return c;
     }
 
-    /** The seed last set (as {@code generator.initial_seed()}, read as unsigned 64-bit). */
+    /** {@return the seed last set (as {@code generator.initial_seed()}, read as unsigned 64-bit)} */
     public long initialSeed() {
         return seed;
     }
 
     // ------------------------------------------------------------------------------------------------- engine
 
-    /** One 32-bit draw of the engine ({@code CPUGeneratorImpl::random()}), as an unsigned value in an int. */
+    /** {@return one 32-bit draw of the engine ({@code CPUGeneratorImpl::random()}), as an unsigned value in an int} */
     public int random() {
         if (--left == 0) {
             nextState();
@@ -100,7 +107,7 @@ public final class TorchGenerator implements NoiseSource {
         return y;
     }
 
-    /** Two draws combined, first one high ({@code CPUGeneratorImpl::random64()}). */
+    /** {@return two draws combined, the first one high ({@code CPUGeneratorImpl::random64()})} */
     public long random64() {
         long hi = random() & 0xFFFF_FFFFL;
         long lo = random() & 0xFFFF_FFFFL;
@@ -139,6 +146,8 @@ public final class TorchGenerator implements NoiseSource {
     /**
      * Fills {@code out} as {@code torch.randn(out.length, generator=this)} would (any shape with that many
      * elements gives the same flat values), continuing the generator state.
+     *
+     * @param out the array to fill
      */
     public void randn(float[] out) {
         int n = out.length;
@@ -154,28 +163,24 @@ public final class TorchGenerator implements NoiseSource {
     /**
      * {@code torch.randn(*shape, generator=this)} flattened in row-major order.
      *
-     * @throws InvalidRequestException if a dimension is negative or the element count exceeds an array's capacity
+     * @param shape the tensor shape
+     * @return the values, row-major
+     * @throws IllegalArgumentException if a dimension is negative or the element count exceeds an array's capacity
      */
     public float[] randn(int... shape) {
         long numel = 1;
         for (int d : shape) {
             if (d < 0) {
-                throw new InvalidRequestException("shape", "negative dimension " + d);
+                throw new IllegalArgumentException("shape: negative dimension " + d);
             }
             numel *= d;
             if (numel > Integer.MAX_VALUE - 8) {
-                throw new InvalidRequestException("shape", "more than " + (Integer.MAX_VALUE - 8) + " elements");
+                throw new IllegalArgumentException("shape: more than " + (Integer.MAX_VALUE - 8) + " elements");
             }
         }
         float[] out = new float[(int) numel];
         randn(out);
         return out;
-    }
-
-    /** {@link NoiseSource}: same as {@link #randn(float[])}. */
-    @Override
-    public void fill(float[] out) {
-        randn(out);
     }
 
     /** {@code at::normal_distribution<double>(0, 1)} with the generator's cached second value. */

@@ -194,6 +194,8 @@ public final class ClipTokenizer {
      * {@code special_tokens_map.json}, falling back to {@code tokenizer_config.json} per key (transformers' precedence);
      * {@code model_max_length} (default 77) and {@code do_lower_case} (default true) from {@code tokenizer_config.json}.
      *
+     * @param tokenizerDir the {@code tokenizer/} directory of a model
+     * @return the tokenizer
      * @throws ModelLoadException naming the file that is missing, unreadable or malformed
      */
     public static ClipTokenizer load(Path tokenizerDir) {
@@ -209,6 +211,8 @@ public final class ClipTokenizer {
     /**
      * Raw BPE ids of {@code text}: no bos/eos, no padding, no truncation. Added tokens in the text map to their ids.
      *
+     * @param text any text
+     * @return the ids
      * @throws InvalidRequestException (field {@code prompt}) when {@code text} is null
      */
     public int[] encode(String text) {
@@ -222,6 +226,8 @@ public final class ClipTokenizer {
      * ({@code tokenizer(prompt, padding="max_length", max_length=model_max_length, truncation=True)}):
      * {@code [bos] + ids[:maxLength-2] + [eos]}, padded with {@link #padId()} to {@link #maxLength()}.
      *
+     * @param prompt any text
+     * @return the ids, the token count and whether they were truncated
      * @throws InvalidRequestException (field {@code prompt}) when {@code prompt} is null
      */
     public Encoding tokenize(String prompt) {
@@ -236,7 +242,12 @@ public final class ClipTokenizer {
         return new Encoding(input, ids.size, ids.size > maxLength - 2);
     }
 
-    /** {@link #decode(int[], boolean)} keeping special tokens. */
+    /**
+     * {@link #decode(int[], boolean)} keeping special tokens.
+     *
+     * @param ids token ids
+     * @return the text
+     */
     public String decode(int[] ids) {
         return decode(ids, false);
     }
@@ -246,8 +257,10 @@ public final class ClipTokenizer {
      * joined, byte-level characters turned back into UTF-8 bytes and decoded (invalid sequences become U+FFFD),
      * {@code </w>} replaced by a space, the result stripped.
      *
+     * @param ids               token ids
      * @param skipSpecialTokens drop bos/eos/unk/pad and other special tokens (for SD 2.x this drops {@code !} too,
      *                          since {@code !} is the pad token)
+     * @return the text
      * @throws InvalidRequestException (field {@code ids}) for null or an id that is not in the vocabulary
      */
     public String decode(int[] ids, boolean skipSpecialTokens) {
@@ -285,32 +298,32 @@ public final class ClipTokenizer {
         return TokenizerFiles.stripPython(text.replace("</w>", " "));
     }
 
-    /** Length of {@link Encoding#inputIds()} ({@code model_max_length}, 77 for CLIP). */
+    /** {@return the length of {@link Encoding#inputIds()} ({@code model_max_length}, 77 for CLIP)} */
     public int maxLength() {
         return maxLength;
     }
 
-    /** Id of the beginning-of-text token ({@code <|startoftext|>}, 49406). */
+    /** {@return the id of the beginning-of-text token ({@code <|startoftext|>}, 49406)} */
     public int bosId() {
         return bosId;
     }
 
-    /** Id of the end-of-text token ({@code <|endoftext|>}, 49407). */
+    /** {@return the id of the end-of-text token ({@code <|endoftext|>}, 49407)} */
     public int eosId() {
         return eosId;
     }
 
-    /** Id of the padding token: 0 ({@code !}) for SD 2.x, 49407 ({@code <|endoftext|>}) for SD 1.x. */
+    /** {@return the id of the padding token: 0 ({@code !}) for SD 2.x, 49407 ({@code <|endoftext|>}) for SD 1.x} */
     public int padId() {
         return padId;
     }
 
-    /** Number of entries of {@code vocab.json} (49408 for CLIP). */
+    /** {@return the number of entries of {@code vocab.json} (49408 for CLIP)} */
     public int vocabSize() {
         return vocabSize;
     }
 
-    /** Whether words are lower-cased ({@code do_lower_case} of {@code tokenizer_config.json}). */
+    /** {@return whether words are lower-cased ({@code do_lower_case} of {@code tokenizer_config.json})} */
     public boolean lowerCase() {
         return doLowerCase;
     }

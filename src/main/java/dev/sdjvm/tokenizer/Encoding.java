@@ -10,7 +10,13 @@ import java.util.Arrays;
  * @param truncated  true when {@code tokenCount > maxLength()-2}, i.e. ids were dropped
  */
 public record Encoding(int[] inputIds, int tokenCount, boolean truncated) {
-    /** Validates and keeps {@code inputIds} as given (callers get the array the tokenizer built). */
+    /**
+     * Validates and keeps {@code inputIds} as given (callers get the array the tokenizer built).
+     *
+     * @param inputIds   the ids, not null
+     * @param tokenCount BPE ids before truncation, &gt;= 0
+     * @param truncated  whether ids were dropped
+     */
     public Encoding {
         if (inputIds == null) {
             throw new NullPointerException("inputIds");

@@ -4,8 +4,8 @@ package dev.sdjvm.tokenizer;
  * Where JDK 17's Unicode 13 {@link Character} data differs from CPython 3.11's {@code unicodedata} 14.0.0, which the
  * reference tokenizer uses: general categories (mostly characters assigned in Unicode 14), simple lower-case
  * mappings and the {@code Cased} property. Generated, do not edit: run
- * {@code src/test/resources/dev/sdjvm/tokenizer/unicode_dump.py} with CPython and feed its output to
- * {@code UnicodeTableGenerator} (test sources), which prints these arrays and verifies that nothing else differs.
+ * {@code tools/reference/unicode_dump.py} with CPython and feed its output to
+ * {@code tools/reference/UnicodeTableGenerator.java}, which prints these arrays and verifies that nothing else differs.
  * On a newer JDK whose data already agrees the entries are redundant but harmless.
  */
 final class UnicodeData14 {

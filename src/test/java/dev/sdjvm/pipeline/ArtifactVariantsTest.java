@@ -34,7 +34,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * dict (the fixture), a tuple whose first element is last_hidden_state, or a bare tensor; a UNet returning a
  * 1-tuple (the fixture) or a bare tensor; directories without {@code sdjvm-manifest.json}.
  *
- * <p>models/variants/*.pt were written by {@code tools/make_tiny_sd.py} with the fixture's seed and only a different
+ * <p>models/variants/*.pt were written by {@code tools/model/make_tiny_sd.py} with the fixture's seed and only a different
  * output wrapper (see models/variants/README.md): they hold the fixture's weights bit for bit, so each variant must
  * produce exactly the fixture's image and latents. Each variant directory is assembled here from a copy of the
  * fixture with one file swapped in (the manifest's {@code output_kind} is updated to match, or the manifest deleted).

@@ -14,13 +14,13 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * The embedded default model draws what the prompt says, end to end through the Java pipeline (tokenizer, text
  * encoder, CFG, DPM-Solver++, VAE): captions whose colour/shape/background combination was held out of training
- * (tools/shapes_world.py HELD_OUT), 8 fixed seeds each, judged by {@link ShapeJudge}: object and background colour
+ * (tools/default-model/shapes_world.py HELD_OUT), 8 fixed seeds each, judged by {@link ShapeJudge}: object and background colour
  * right in at least 90% (measured 98%) and shape right in at least 75% (measured 77%), at guidance 4 as the model
  * card recommends; and guidance 1 clearly worse (measured colours 54%, all-right 52% vs 75%): CFG works end to end.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DefaultModelQualityTest {
-    /** tools/shapes_world.py HELD_OUT: (object colour, shape, background) never shown in training. */
+    /** tools/default-model/shapes_world.py HELD_OUT: (object colour, shape, background) never shown in training. */
     static final String[][] HELD_OUT = {
         {"green", "triangle", "yellow"}, {"yellow", "circle", "purple"}, {"purple", "square", "orange"},
         {"orange", "circle", "green"}, {"white", "triangle", "red"}, {"blue", "square", "black"},

@@ -29,8 +29,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * End-to-end parity on the project's own fixtures (models/tiny-sd21-fp32 and models/tiny-sd21-bf16): the Java
- * pipeline against models/cases/cases.json, which tools/make_pipeline_references.py made with the Python reference
- * sampler tools/sd_sampler.py (torch 1.13; see models/cases/README.md). Tolerances come from the cases file's
+ * pipeline against models/cases/cases.json, which tools/reference/make_pipeline_references.py made with the Python reference
+ * sampler tools/reference/sd_sampler.py (torch 1.13; see models/cases/README.md). Tolerances come from the cases file's
  * {@code meta.tolerances}, which are those of reference/pipeline/README.md section 5: float32 image max |d| &lt;= 2
  * and mean |d| &lt;= 0.05, latents max |d| &lt;= 1e-4 x max|ref|; bfloat16 image mean |d| &lt;= 4, PSNR &gt;= 32 dB,
  * at most 2% of values off by more than 16, latents max |d| &lt;= 0.15 x max|ref|; initial latents bitwise for both.

@@ -210,22 +210,14 @@ class PipelineBehaviourTest {
     }
 
     @Test
-    void invalidRequestsAreRejectedWithTheField() {
-        String[][] cases = {
-            {"prompt"}, {"num_inference_steps"}, {"num_inference_steps"}, {"guidance_scale"}, {"guidance_scale"},
-            {"guidance_scale"}, {"num_images_per_prompt"}, {"height"}, {"width"}, {"seed"}, {"latents"}, {"scheduler"},
-        };
-        List<GenerationRequest> reqs = List.of(
-                req().prompt(null).build(), req().steps(0).build(), req().steps(100_000).build(),
-                req().guidanceScale(Double.NaN).build(), req().guidanceScale(-1).build(),
-                req().guidanceScale(Double.POSITIVE_INFINITY).build(), req().numImages(0).build(),
-                req().height(60).build(), req().width(100).build(), req().seed(-5L).build(),
-                req().latents(new float[3]).build(), req().scheduler("no-such-scheduler").build());
-        for (int i = 0; i < reqs.size(); i++) {
-            GenerationRequest r = reqs.get(i);
-            var e = assertThrows(InvalidRequestException.class, () -> sd.generate(r), cases[i][0]);
-            assertEquals(cases[i][0], e.field(), e.getMessage());
-        }
+    void requestsThatDoNotFitTheModelAreRejectedWithTheField() {
+        // the checks a request cannot make on its own (GenerationRequestTest has the others): the latents' length
+        // and the scheduler config merged with the overrides
+        var e = assertThrows(InvalidRequestException.class, () -> sd.generate(req().latents(new float[3]).build()));
+        assertEquals("latents", e.field(), e.getMessage());
+        e = assertThrows(InvalidRequestException.class, () -> sd.generate(
+                req().scheduler("ddim").schedulerOverrides(java.util.Map.of("timestep_spacing", "sideways")).build()));
+        assertEquals("timestep_spacing", e.field(), e.getMessage());
         assertThrows(InvalidRequestException.class, () -> sd.generate((GenerationRequest) null));
     }
 

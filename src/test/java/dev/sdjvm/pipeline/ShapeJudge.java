@@ -6,7 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The colour/shape measure of tools/judge_images.py, in Java, for images of the embedded model's shapes world
+ * The colour/shape measure of tools/default-model/judge_images.py, in Java, for images of the embedded model's shapes world
  * (one flat shape on a flat background):
  * <ol>
  *   <li>background = per-channel median of the 1-px border ring -> nearest palette colour (sRGB Euclidean);</li>
@@ -20,7 +20,7 @@ import java.util.Map;
  * Medians follow numpy (mean of the two middle values for even counts).
  */
 final class ShapeJudge {
-    /** tools/shapes_world.py PALETTE. */
+    /** tools/default-model/shapes_world.py PALETTE. */
     static final Map<String, int[]> PALETTE = new LinkedHashMap<>();
 
     static {

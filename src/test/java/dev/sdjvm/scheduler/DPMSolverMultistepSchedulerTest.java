@@ -25,7 +25,7 @@ class DPMSolverMultistepSchedulerTest {
             assertEquals(ref[i], ac[i], 0f, "alphas_cumprod[" + i + "]");
         }
         float[] betaRef = RefCases.floats(meta.get("betas_float32"));
-        float[] betas = NoiseSchedules.betas("scaled_linear", 0.00085, 0.012, 1000, null, "x");
+        float[] betas = BetaSchedules.betas("scaled_linear", 0.00085, 0.012, 1000, null, "x");
         for (int i = 0; i < betaRef.length; i++) {
             assertEquals(betaRef[i], betas[i], 0f, "betas[" + i + "]");
         }

@@ -120,7 +120,7 @@ class SchedulersTest {
 
     @Test
     void trainedBetasListIsHonoured() {
-        float[] lin = NoiseSchedules.betas("linear", 0.0001, 0.02, 1000, null, "x");
+        float[] lin = BetaSchedules.betas("linear", 0.0001, 0.02, 1000, null, "x");
         java.util.List<Double> list = new java.util.ArrayList<>();
         for (float b : lin) {
             list.add((double) b);

@@ -8,7 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
 
-/** TorchMath against torch.exp / torch.log / torch.expm1 outputs (src/test/resources/scheduler/make_torch_math.py). */
+/** TorchMath against torch.exp / torch.log / torch.expm1 outputs (tools/reference/make_torch_math.py). */
 class TorchMathTest {
     @Test
     void expAndLogAreBitExactWithTorch() throws IOException {

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Bit-exact checks of {@link Bf16} against documented IEEE/bfloat16 rounding (edge cases written out below) and
- * against what torch 1.13 produced ({@code bf16_torch.bin.gz}, made by {@code tools/make_tensor_fixtures.py}).
+ * against what torch 1.13 produced ({@code bf16_torch.bin.gz}, made by {@code tools/reference/make_tensor_fixtures.py}).
  */
 class Bf16Test {
 

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 /**
  * 400 random Unicode-heavy strings (combining marks, Hangul jamo, final sigma, İ, CJK compatibility ideographs,
  * controls, lone surrogates, Unicode 14 characters, contractions with U+017F, broken special tokens) whose ids were
- * computed by {@code src/test/resources/dev/sdjvm/tokenizer/clip_reference.py} with CPython 3.11 (stdlib only; the
+ * computed by {@code tools/reference/clip_reference.py} with CPython 3.11 (stdlib only; the
  * same script reproduces all 125 cases of reference/tokenizer_cases.json).
  */
 class ClipTokenizerFuzzTest {

@@ -19,8 +19,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The benchmark: per steps count, warm-up (excluded), {@code runs} sequential requests (latency percentiles,
- * single-stream QPS, seconds and Java overhead per step), then {@code runs} requests from {@code concurrency}
- * clients at once (QPS under load). Cost per 10 000 images = price per hour / 3600 x 10 000 / QPS.
+ * single-stream QPS, seconds and Java overhead per step), then, when {@code concurrency} &gt; 1, {@code runs} requests
+ * from {@code concurrency} clients at once (QPS under load; with one client that figure is the single-stream one). Cost per 10 000 images = price per hour / 3600 x 10 000 / QPS.
  * Percentiles interpolate linearly between order statistics (numpy's default).
  */
 public final class Benchmark {
@@ -78,7 +78,8 @@ public final class Benchmark {
             }
             double wallSingle = (System.nanoTime() - t0) / 1e9;
             double qpsSingle = c.runs() / wallSingle;
-            double qpsConc = concurrent(target, c, steps, seq);
+            // one client: the concurrent measurement would be a second single-stream run of the same thing
+            double qpsConc = c.concurrency() > 1 ? concurrent(target, c, steps, seq) : qpsSingle;
             Arrays.sort(lat);
             Target.Facts f = target.facts();
             Row r = new Row(f.name(), f.mode(), f.precision(), steps, c.runs(), c.concurrency(),
@@ -88,8 +89,9 @@ public final class Benchmark {
                     sps / c.runs(), ovh / c.runs(), f.loadSeconds(), f.peakRssBytes(), f.weightBytes());
             rows.add(r);
             if (log != null) {
-                log.printf(Locale.ROOT, "bench: %s %s %d steps: p50 %.1f ms, %.3f QPS (1), %.3f QPS (%d)%n",
-                        r.model(), r.precision(), steps, r.p50Ms(), qpsSingle, qpsConc, c.concurrency());
+                log.printf(Locale.ROOT, "bench: %s %s %d steps: p50 %.1f ms, %.3f QPS (1)%s%n", r.model(),
+                        r.precision(), steps, r.p50Ms(), qpsSingle, c.concurrency() > 1
+                                ? String.format(Locale.ROOT, ", %.3f QPS (%d)", qpsConc, c.concurrency()) : "");
                 log.flush();
             }
         }
@@ -141,29 +143,44 @@ public final class Benchmark {
         return qps > 0 ? pricePerHour / 3600.0 * 10_000 / qps : Double.NaN;
     }
 
-    /** The Markdown table. */
+    /** The Markdown table; the concurrent QPS and cost columns only with more than one client. */
     public static String markdown(List<Row> rows, Config c) {
         StringBuilder sb = new StringBuilder();
         int n = c.concurrency();
-        sb.append("| Model | Mode | Precision | Steps | P50 ms | P90 ms | P95 ms | P99 ms | QPS (1 client) | QPS (")
-                .append(n).append(" clients) | $/10k img (1) | $/10k img (").append(n)
-                .append(") | s/step | Java overhead ms/step | Load s | Peak RSS MiB | Weights MiB |\n");
-        sb.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        boolean conc = n > 1;
+        sb.append("| Model | Mode | Precision | Steps | P50 ms | P90 ms | P95 ms | P99 ms | QPS (1 client) | ");
+        if (conc) {
+            sb.append("QPS (").append(n).append(" clients) | ");
+        }
+        sb.append("$/10k img (1) | ");
+        if (conc) {
+            sb.append("$/10k img (").append(n).append(") | ");
+        }
+        sb.append("s/step | Java overhead ms/step | Load s | Peak RSS MiB | Weights MiB |\n");
+        sb.append("|---|---|---|---:|---:|---:|---:|---:|---:|").append(conc ? "---:|---:|" : "")
+                .append("---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
             sb.append("| ").append(r.model()).append(" | ").append(r.mode()).append(" | ").append(r.precision())
                     .append(" | ").append(r.steps())
                     .append(" | ").append(f(r.p50Ms(), 1)).append(" | ").append(f(r.p90Ms(), 1))
                     .append(" | ").append(f(r.p95Ms(), 1)).append(" | ").append(f(r.p99Ms(), 1))
-                    .append(" | ").append(f(r.qpsSingle(), 3)).append(" | ").append(f(r.qpsConcurrent(), 3))
-                    .append(" | ").append(f(r.costPer10kSingle(), 2)).append(" | ").append(f(r.costPer10kConcurrent(), 2))
-                    .append(" | ").append(f(r.secondsPerStep(), 4)).append(" | ").append(f(r.overheadMsPerStep(), 3))
+                    .append(" | ").append(f(r.qpsSingle(), 3));
+            if (conc) {
+                sb.append(" | ").append(f(r.qpsConcurrent(), 3));
+            }
+            sb.append(" | ").append(f(r.costPer10kSingle(), 2));
+            if (conc) {
+                sb.append(" | ").append(f(r.costPer10kConcurrent(), 2));
+            }
+            sb.append(" | ").append(f(r.secondsPerStep(), 4)).append(" | ").append(f(r.overheadMsPerStep(), 3))
                     .append(" | ").append(f(r.loadSeconds(), 2))
                     .append(" | ").append(r.peakRssBytes() < 0 ? "n/a" : f(r.peakRssBytes() / 1048576.0, 0))
                     .append(" | ").append(r.weightBytes() < 0 ? "n/a" : f(r.weightBytes() / 1048576.0, 1))
                     .append(" |\n");
         }
         sb.append("\nruns ").append(c.runs()).append(" per row (warm-up ").append(c.warmup())
-                .append(" excluded), ").append(n).append(" concurrent clients, guidance ").append(c.guidance())
+                .append(" excluded), ").append(n).append(n > 1 ? " concurrent clients" : " client").append(", guidance ")
+                .append(c.guidance())
                 .append(", price $").append(c.pricePerHour()).append("/h.\n");
         return sb.toString();
     }

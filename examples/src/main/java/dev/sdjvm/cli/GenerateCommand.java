@@ -48,8 +48,9 @@ public final class GenerateCommand implements Callable<Integer> {
     Long seed;
 
     @Option(names = "--scheduler", paramLabel = "NAME", completionCandidates = SchedulerNames.class,
-            description = "Scheduler: ${COMPLETION-CANDIDATES} or a diffusers class name; 'config' = the model's "
-                    + "scheduler_config.json. Default: DPMSolverMultistepScheduler (DPM++ 2M), as AWS's deployment.")
+            description = "Scheduler: ${COMPLETION-CANDIDATES} ('config' = the model's scheduler_config.json), or a "
+                    + "diffusers class name; 'sd schedulers' lists every name and spelling. Default: "
+                    + "DPMSolverMultistepScheduler (DPM++ 2M), as AWS's deployment.")
     String scheduler;
 
     @Option(names = "--scheduler-override", paramLabel = "KEY=VALUE",
@@ -109,11 +110,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 .scheduler(scheduler)
                 .schedulerOverrides(overrides)
                 .listener(new ProgressBar(err, style, ""))
-                .build();
-        request.validate();  // before the (slow) model load
-        if (seed != null && seed < 0) {
-            throw new dev.sdjvm.InvalidRequestException("seed", "must be >= 0, got " + seed);
-        }
+                .build();  // checks the request before the (slow) model load
         List<Path> files = outputFiles(output, count);
         for (Path f : files) {
             Path parent = f.toAbsolutePath().getParent();
@@ -127,12 +124,14 @@ public final class GenerateCommand implements Callable<Integer> {
             GenerationResult result = sd.generate(request);
             String modelName = info.root().getFileName() == null ? info.root().toString()
                     : info.root().getFileName().toString();
-            RgbImage first = result.images().get(0);
-            String text = GenerationParameters.a1111(request, result.seed(), schedulerClass, first.width(),
-                    first.height(), modelName);
+            String modelHash = ModelHash.of(info);
             for (int i = 0; i < files.size(); i++) {
-                ImageFiles.write(result.images().get(i).toBufferedImage(), fmt,
-                        Map.of(GenerationParameters.PNG_KEYWORD, text), files.get(i));
+                RgbImage image = result.images().get(i);
+                // each image carries what reproduces it: the batch's seed and size, and its position in the batch
+                String text = GenerationParameters.a1111(request, result.seed(), schedulerClass, image.width(),
+                        image.height(), modelHash, modelName, i);
+                ImageFiles.write(image.toBufferedImage(), fmt, Map.of(GenerationParameters.PNG_KEYWORD, text),
+                        files.get(i));
             }
             if (result.promptTruncated()) {
                 err.println("warning: the prompt is longer than the text encoder's 75 tokens; the rest was ignored");

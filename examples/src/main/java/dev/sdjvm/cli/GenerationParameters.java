@@ -12,9 +12,12 @@ import java.util.Map;
  * <pre>
  * a lighthouse at dusk
  * Negative prompt: blurry
- * Steps: 20, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd2_512_root
+ * Steps: 20, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 42, Size: 512x512, Model hash: 3f2a9c01de, Model: sd2_512_root, Batch size: 2, Batch pos: 1
  * </pre>
- * The negative prompt line is left out when there is none, as A1111 does. {@code Size} is width x height.
+ * The negative prompt line is left out when there is none, as A1111 does. {@code Size} is width x height. An image
+ * of a batch is reproduced by the batch's seed, its size and the image's 0-based position in it ({@code Batch size},
+ * {@code Batch pos}, left out for a single image, as A1111 does): the pipeline draws the initial latents of the
+ * whole batch from the one seed. {@code Model hash} is {@link ModelHash} of the artifacts.
  */
 public final class GenerationParameters {
     /** PNG text keyword A1111 uses. */
@@ -26,12 +29,36 @@ public final class GenerationParameters {
     }
 
     /**
-     * The A1111 text.
+     * The A1111 text of a request's images, without a model hash or a batch position.
      *
+     * @param r              the request
+     * @param seed           the seed that ran
      * @param schedulerClass diffusers class name of the scheduler that ran
+     * @param width          image width
+     * @param height         image height
+     * @param model          the model's name, or null
+     * @return the text
      */
     public static String a1111(GenerationRequest r, long seed, String schedulerClass, int width, int height,
                                String model) {
+        return a1111(r, seed, schedulerClass, width, height, null, model, -1);
+    }
+
+    /**
+     * The A1111 text of one image.
+     *
+     * @param r              the request
+     * @param seed           the seed of the batch
+     * @param schedulerClass diffusers class name of the scheduler that ran
+     * @param width          image width
+     * @param height         image height
+     * @param modelHash      {@link ModelHash} of the artifacts, or null
+     * @param model          the model's name, or null
+     * @param batchPos       the image's 0-based position in its batch, or -1 to leave it out
+     * @return the text
+     */
+    public static String a1111(GenerationRequest r, long seed, String schedulerClass, int width, int height,
+                               String modelHash, String model, int batchPos) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (r.negativePrompt() != null && !r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -41,11 +68,17 @@ public final class GenerationParameters {
                 .append(", CFG scale: ").append(number(r.guidanceScale()))
                 .append(", Seed: ").append(seed)
                 .append(", Size: ").append(width).append('x').append(height);
-        if (r.numImages() > 1) {
-            sb.append(", Batch size: ").append(r.numImages());
+        if (modelHash != null && !modelHash.isEmpty()) {
+            sb.append(", Model hash: ").append(modelHash);
         }
         if (model != null && !model.isEmpty()) {
             sb.append(", Model: ").append(model.replace(',', ' '));
+        }
+        if (r.numImages() > 1) {
+            sb.append(", Batch size: ").append(r.numImages());
+            if (batchPos >= 0) {
+                sb.append(", Batch pos: ").append(batchPos);
+            }
         }
         return sb.toString();
     }

@@ -75,6 +75,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         f.put("artifacts", arts);
         f.put("weights_bytes", total);
+        f.put("model_hash", ModelHash.ofFiles(ModelHash.ROLES.stream().map(r -> md.artifacts().get(r)).toList()));
         if (dev.sdjvm.backend.neuron.NeuronPlatform.isNeuronCompiled(md)) {
             var platform = dev.sdjvm.backend.neuron.NeuronPlatform.detect();
             f.put("backend", "neuron (Neuron-compiled artifacts)" + (platform.available() ? ""
@@ -106,6 +107,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         f.put("artifacts", arts);
         f.put("weights_bytes", total);
+        f.put("model_hash", ModelHash.of(info));
         f.put("backend", info.backend().name().toLowerCase(Locale.ROOT));
         f.put("unet_replicas", info.unetReplicas());
         f.put("load_seconds", info.loadNanos() / 1e9);
@@ -128,23 +130,29 @@ public final class InfoCommand implements Callable<Integer> {
         return u == null || u.inputDType() == null ? "unknown" : u.inputDType().manifestName();
     }
 
+    /** Facts that are unknown are left out (text and JSON), never printed as null. */
+    private static void putKnown(Map<String, Object> m, String key, Object value) {
+        if (value != null) {
+            m.put(key, value);
+        }
+    }
+
     private static Map<String, Object> header(Path root, int h, int w, Map<String, Object> sched, Manifest mf) {
         Map<String, Object> f = new LinkedHashMap<>();
         f.put("model", root.toString());
         f.put("height", h);
         f.put("width", w);
-        f.put("scheduler_config_class", sched.get("_class_name"));
-        Map<String, Object> m = null;
+        putKnown(f, "scheduler_config_class", sched.get("_class_name"));
         if (mf != null) {
-            m = new LinkedHashMap<>();
-            m.put("format", mf.format());
-            m.put("target", mf.target());
-            m.put("created_by", mf.createdBy());
-            m.put("torch", mf.torch());
-            m.put("torch_neuronx", mf.torchNeuronx());
-            m.put("neuronx_cc", mf.neuronxCc());
+            Map<String, Object> m = new LinkedHashMap<>();
+            putKnown(m, "format", mf.format());
+            putKnown(m, "target", mf.target());
+            putKnown(m, "created_by", mf.createdBy());
+            putKnown(m, "torch", mf.torch());
+            putKnown(m, "torch_neuronx", mf.torchNeuronx());
+            putKnown(m, "neuronx_cc", mf.neuronxCc());
+            f.put("manifest", m);
         }
-        f.put("manifest", m);
         return f;
     }
 
@@ -154,7 +162,7 @@ public final class InfoCommand implements Callable<Integer> {
         a.put("role", role);
         a.put("file", root.relativize(file).toString());
         a.put("bytes", size);
-        a.put("dtype", dtype);
+        putKnown(a, "dtype", dtype);
         a.put("batch", batch == null ? "dynamic" : batch);
         a.put("source", source);
         return a;
@@ -164,8 +172,8 @@ public final class InfoCommand implements Callable<Integer> {
     private static void printText(PrintWriter out, Map<String, Object> f) {
         out.println("model:      " + f.get("model"));
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
-        out.println("scheduler:  " + f.get("scheduler_config_class") + " (scheduler_config.json; generate uses "
-                + "DPMSolverMultistepScheduler unless --scheduler says otherwise)");
+        out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
+                + " (scheduler_config.json; generate uses DPMSolverMultistepScheduler unless --scheduler says otherwise)");
         out.println("backend:    " + f.get("backend"));
         if (f.containsKey("unet_replicas")) {
             out.printf(Locale.ROOT, "loaded in:  %.2f s (UNet replicas: %s)%n", (Double) f.get("load_seconds"),
@@ -175,9 +183,14 @@ public final class InfoCommand implements Callable<Integer> {
         if (m == null) {
             out.println("manifest:   none (AWS layout; facts found by inspecting the artifacts)");
         } else {
-            out.println("manifest:   " + m.get("format") + ", target " + m.get("target") + ", created by "
-                    + m.get("created_by") + ", torch " + m.get("torch") + ", torch-neuronx " + m.get("torch_neuronx")
-                    + ", neuronx-cc " + m.get("neuronx_cc"));
+            List<String> parts = new ArrayList<>();
+            for (String[] k : new String[][] {{"format", ""}, {"target", "target "}, {"created_by", "created by "},
+                {"torch", "torch "}, {"torch_neuronx", "torch-neuronx "}, {"neuronx_cc", "neuronx-cc "}}) {
+                if (m.containsKey(k[0])) {
+                    parts.add(k[1] + m.get(k[0]));
+                }
+            }
+            out.println("manifest:   " + String.join(", ", parts));
         }
         out.println("artifacts:");
         out.printf(Locale.ROOT, "  %-20s %-42s %12s %-9s %-8s %s%n", "ROLE", "FILE", "SIZE", "DTYPE", "BATCH", "SOURCE");
@@ -186,7 +199,8 @@ public final class InfoCommand implements Callable<Integer> {
                     bytes((Long) a.get("bytes")), a.get("dtype") == null ? "?" : a.get("dtype"), a.get("batch"),
                     a.get("source"));
         }
-        out.println("weights:    " + bytes((Long) f.get("weights_bytes")) + " in total");
+        out.println("weights:    " + bytes((Long) f.get("weights_bytes")) + " in total, model hash "
+                + f.get("model_hash") + " (SHA-256 of the artifacts, as A1111's short hash)");
     }
 
     /** 1536 -&gt; "1.5 KiB". */

@@ -4,9 +4,12 @@ import dev.sdjvm.GenerationCancelledException;
 import dev.sdjvm.InvalidRequestException;
 import dev.sdjvm.ModelLoadException;
 import dev.sdjvm.StableDiffusionException;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Properties;
 import java.io.OutputStreamWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -22,10 +25,10 @@ import picocli.CommandLine.Spec;
  * {@code SDJVM_DEBUG=1} adds stack traces.
  */
 @Command(name = "sd", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Stable Diffusion 2.1 from the JVM: text-to-image, tokenizer, model info, an HTTP inference "
-                + "server (SageMaker contract) and a benchmark.",
-        subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ServeCommand.class,
-                BenchCommand.class, CommandLine.HelpCommand.class})
+        description = "Stable Diffusion 2.1 from the JVM: text-to-image, tokenizer, model info, scheduler names, an "
+                + "HTTP inference server (SageMaker contract) and a benchmark.",
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, SchedulersCommand.class,
+                ServeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for success. */
     public static final int OK = 0;
@@ -39,7 +42,8 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: one of generate, tokenize, info, serve, bench");
+        throw new ParameterException(spec.commandLine(),
+                "missing command: one of generate, tokenize, info, schedulers, serve, bench");
     }
 
     public static void main(String[] args) {
@@ -142,12 +146,21 @@ public final class Main implements Runnable {
         System.setProperty("org.slf4j.simpleLogger.logFile", System.getProperty("org.slf4j.simpleLogger.logFile", "System.err"));
     }
 
-    /** Version from the jar manifest, if any. */
+    /** The version Maven wrote into {@code version.properties}, and the libtorch on the class path. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"sd (stable-diffusion-jvm) " + (v == null ? "dev" : v),
+            Properties p = new Properties();
+            try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+                if (in != null) {
+                    p.load(in);
+                }
+            } catch (IOException e) {
+                // reported as unknown below
+            }
+            return new String[] {"sd (stable-diffusion-jvm) " + p.getProperty("version", "unknown"),
+                    "libtorch: org.bytedeco:pytorch " + dev.sdjvm.backend.torch.Torch.version() + " (built with "
+                            + p.getProperty("pytorch.version", "unknown") + ")",
                     "JVM: ${java.version} (${java.vendor} ${java.vm.name} ${java.vm.version})",
                     "OS: ${os.name} ${os.version} ${os.arch}"};
         }

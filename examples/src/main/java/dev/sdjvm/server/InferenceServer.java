@@ -359,11 +359,12 @@ public final class InferenceServer implements AutoCloseable {
 
         Instant deadline = arrival.plus(config.timeout());
         Job job = new Job();
-        GenerationRequest req = b.deadline(deadline).listener((s, n, t, el) -> !job.cancelled && !forceCancel).build();
+        GenerationRequest req;
         String schedulerClass;
         try {
-            // cheap checks before queueing; the model-dependent ones (height/width vs the artifacts) run in the worker
-            req.validate();
+            // cheap checks before queueing (building the request checks it); the model-dependent ones (height/width
+            // vs the artifacts) run in the worker
+            req = b.deadline(deadline).listener((s, n, t, el) -> !job.cancelled && !forceCancel).build();
             schedulerClass = eng.schedulerClass(req);
         } catch (InvalidRequestException e) {
             throw new HttpError(400, e.field(), e.getMessage());

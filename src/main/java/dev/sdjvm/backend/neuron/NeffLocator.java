@@ -31,7 +31,7 @@ import java.util.zip.ZipFile;
  *       archive (stored or deflated) is scanned for the documented NEFF header ({@link NeffHeader#isHeaderAt}:
  *       {@code header_size} 1024, a {@code data_size} that fits, a valid tar block at +1024), at any offset, so
  *       nothing depends on the pickle's structure;</li>
- *   <li>the file the manifest names ({@code artifacts.<role>.neff}, written by {@code tools/neuron_compile_sd21.py});</li>
+ *   <li>the file the manifest names ({@code artifacts.<role>.neff}, written by {@code tools/model/neuron_compile_sd21.py});</li>
  *   <li>{@code compiled_models/<name>.neff} beside {@code <name>.pt};</li>
  *   <li>AWS's compiler work directory: {@code <model>/compiler_workdir/<role>/**}{@code /*.neff} (torch-neuronx writes
  *       {@code graph.neff} there).</li>

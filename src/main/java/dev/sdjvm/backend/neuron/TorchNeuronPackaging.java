@@ -384,7 +384,9 @@ final class TorchNeuronPackaging {
         String match = series == null ? null : BYTEDECO_PYTORCH.get(series);
         if (match != null) {
             advice = "build/run with -Dpytorch.version=" + match + " (the Maven property pytorch.version selects "
-                    + "org.bytedeco:pytorch " + match + ", libtorch " + match.substring(0, match.indexOf('-')) + ")";
+                    + "org.bytedeco:pytorch " + match + ", libtorch " + match.substring(0, match.indexOf('-')) + ")"
+                    + ("2.7".equals(series) ? "; the Maven profile -P torchneuron-2.7 sets it with the matching javacpp "
+                    + "and openblas" : "");
         } else {
             advice = "no org.bytedeco:pytorch release exists for torch " + (series == null ? req.spec() : series)
                     + " (available: " + new TreeSet<>(BYTEDECO_PYTORCH.values()) + "); install a torch-neuronx "

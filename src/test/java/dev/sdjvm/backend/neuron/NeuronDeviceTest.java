@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * On an Inferentia2 instance only: runs the Neuron-compiled SD 2.1 modules of the directory named by
- * {@code SDJVM_NEURON_MODEL} (the layout {@code tools/neuron_compile_sd21.py} writes) through libtorchneuron and
+ * {@code SDJVM_NEURON_MODEL} (the layout {@code tools/model/neuron_compile_sd21.py} writes) through libtorchneuron and
  * prints P50/P95 per module call, to compare with AWS's figures (docs/neuron.md). Skipped, with the reason printed,
  * without {@code /dev/neuron0} or without {@code SDJVM_NEURON_MODEL}.
  *
@@ -41,7 +41,7 @@ class NeuronDeviceTest {
         skipUnless(Files.exists(Path.of("/dev/neuron0")), "no /dev/neuron0: not an Inferentia2/Trainium instance");
         String model = System.getenv("SDJVM_NEURON_MODEL");
         skipUnless(model != null && Files.isDirectory(Path.of(model)),
-                "SDJVM_NEURON_MODEL does not name a compiled model directory (tools/neuron_compile_sd21.py output)");
+                "SDJVM_NEURON_MODEL does not name a compiled model directory (tools/model/neuron_compile_sd21.py output)");
         Path dir = Path.of(model).resolve("compiled_models");
         NeuronPlatform platform = NeuronPlatform.detect();
         System.out.println(platform);

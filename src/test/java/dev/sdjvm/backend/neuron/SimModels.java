@@ -9,7 +9,7 @@ import java.util.Map;
 
 /**
  * Model directories for the simulated runtime at any size (tests and benchmarks; the committed {@code sim-neuron}
- * fixture is the tiny one made by tools/neuron_sim/make_sim_model.py): the fixture's configs with the latent size and
+ * fixture is the tiny one made by tools/reference/make_sim_model.py): the fixture's configs with the latent size and
  * hidden size changed, and NEFFs with the simulator's programs for that geometry, each inside a {@code .pt} zip
  * record. {@code delayUs} stands in for device time per execute.
  */

@@ -1,0 +1,34 @@
+package dev.sdjvm;
+
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+
+/**
+ * Locates the library's fixtures these tests use. examples/pom.xml copies them from the library's
+ * {@code src/test/resources} (their provenance READMEs are there); this is the subset of the library's own
+ * {@code TestModels} the example programs' tests need.
+ */
+public final class TestModels {
+    private TestModels() {
+    }
+
+    /** A test resource directory or file as a path. */
+    public static Path resource(String name) {
+        URL u = TestModels.class.getResource(name.startsWith("/") ? name : "/" + name);
+        if (u == null) {
+            throw new IllegalStateException("test resource missing: " + name);
+        }
+        try {
+            return Paths.get(u.toURI());
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The reference tiny model (random weights, float32, 128x128). */
+    public static Path referenceTiny() {
+        return resource("reference/pipeline/tiny-sd21-dev");
+    }
+}

@@ -1,0 +1,240 @@
+package dev.sdjvm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sdjvm.TestModels;
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The {@code sd} command line in-process: outputs, files and exit codes. */
+class MainTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    record Run(int code, String out, String err) {
+    }
+
+    static Run sd(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    static String tiny() {
+        return TestModels.referenceTiny().toString();
+    }
+
+    @Test
+    void usageErrorsExitWith2AndNoStackTrace() {
+        Run r = sd();
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("missing command"), r.err());
+        r = sd("generate", "--bogus", "x");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--bogus"), r.err());
+        r = sd("generate");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("PROMPT"), r.err());
+        // an invalid request is rejected before the model loads, naming the field
+        r = sd("generate", "a cat", "--steps", "0", "--model", "/nonexistent");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("num_inference_steps"), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+        r = sd("generate", "a cat", "--format", "gif");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--format"), r.err());
+        r = sd("tokenize");
+        assertEquals(2, r.code());
+        r = sd("bench", "--steps", "0");
+        assertEquals(2, r.code());
+    }
+
+    @Test
+    void otherErrorsExitWith1InOneLine() {
+        Run r = sd("info", "--model", "/nonexistent/model");
+        assertEquals(1, r.code());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains("/nonexistent/model"), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+    }
+
+    @Test
+    void helpEverywhere() {
+        for (String cmd : new String[] {"generate", "tokenize", "info", "schedulers", "serve", "bench"}) {
+            Run r = sd(cmd, "--help");
+            assertEquals(0, r.code(), cmd);
+            assertTrue(r.out().startsWith("Usage: sd " + cmd), r.out());
+        }
+        assertTrue(sd("--help").out().contains("generate"));
+    }
+
+    /** The 125 reference prompts (transformers' CLIPTokenizer, see reference/README.md) through --jsonl. */
+    @Test
+    void tokenizeJsonlMatchesTheReferenceIds(@TempDir Path tmp) throws Exception {
+        JsonNode cases = JSON.readTree(TestModels.resource("reference/tokenizer_cases.json").toFile());
+        List<String> lines = new ArrayList<>();
+        for (JsonNode c : cases) {
+            lines.add(JSON.writeValueAsString(c.path("prompt").asText()));
+        }
+        Path f = tmp.resolve("prompts.jsonl");
+        Files.write(f, lines, StandardCharsets.UTF_8);
+        String tok = TestModels.resource("reference/tokenizer").toString();
+        Run r = sd("tokenize", "--tokenizer", tok, "--jsonl", f.toString());
+        assertEquals(0, r.code(), r.err());
+        String[] out = r.out().split("\n");
+        assertEquals(cases.size(), out.length);
+        Run raw = sd("tokenize", "--tokenizer", tok, "--raw", "--jsonl", f.toString());
+        String[] rawOut = raw.out().split("\n");
+        for (int i = 0; i < cases.size(); i++) {
+            JsonNode c = cases.get(i);
+            assertEquals(JSON.writeValueAsString(c.path("input_ids_77")), out[i], c.path("prompt").asText());
+            assertEquals(JSON.writeValueAsString(c.path("ids")), rawOut[i], c.path("prompt").asText());
+        }
+        // positional prompts come first, one line each; --model DIR uses DIR/tokenizer
+        Run pos = sd("tokenize", "--model", tiny(), cases.get(0).path("prompt").asText(), cases.get(1).path("prompt").asText());
+        assertEquals(JSON.writeValueAsString(cases.get(0).path("input_ids_77")) + "\n"
+                + JSON.writeValueAsString(cases.get(1).path("input_ids_77")) + "\n", pos.out().replace("\r", ""));
+    }
+
+    @Test
+    void tokenizeRejectsLinesThatAreNotJsonStrings(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("bad.jsonl");
+        Files.writeString(f, "\"ok\"\n{\"prompt\": 1}\n");
+        Run r = sd("tokenize", "--tokenizer", TestModels.resource("reference/tokenizer").toString(), "--jsonl", f.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("line 2"), r.err());
+    }
+
+    @Test
+    void generateWritesPngsWithParametersAndPrintsTheSeed(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("cat.png");
+        Run r = sd("generate", "a cat", "--negative-prompt", "dog", "--steps", "2", "--seed", "42", "--count", "2",
+                "--scheduler", "euler", "--model", tiny(), "--output", out.toString(), "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        Path f1 = tmp.resolve("cat-1.png");
+        Path f2 = tmp.resolve("cat-2.png");
+        assertEquals("seed: 42\nsaved: " + f1 + "\nsaved: " + f2 + "\n", r.out().replace("\r", ""));
+        List<Path> files = List.of(f1, f2);
+        for (int i = 0; i < files.size(); i++) {
+            Path f = files.get(i);
+            // each image says how to get it again: the batch's seed and size, and its position in the batch
+            String expected = "a cat\nNegative prompt: dog\nSteps: 2, Sampler: Euler, CFG scale: 7.5, Seed: 42, "
+                    + "Size: 128x128, Model hash: " + ModelHashTest.expectedHash(TestModels.referenceTiny())
+                    + ", Model: tiny-sd21-dev, Batch size: 2, Batch pos: " + i;
+            byte[] png = Files.readAllBytes(f);
+            assertEquals(expected, ImageFiles.readPngText(png).get("parameters"));
+            BufferedImage img = ImageIO.read(f.toFile());
+            assertEquals(128, img.getWidth());
+            assertEquals(128, img.getHeight());
+        }
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(f1), Files.readAllBytes(f2)), "two different images");
+    }
+
+    @Test
+    void generateJpegWithProgressLines(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("x.jpg");
+        Run r = sd("generate", "a dog", "--steps", "2", "--model", tiny(), "--output", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("seed: "), r.out());
+        byte[] b = Files.readAllBytes(out);
+        assertArrayEquals(new byte[] {(byte) 0xFF, (byte) 0xD8}, new byte[] {b[0], b[1]});
+        // not a terminal here: plain progress lines on stderr, the last one says 2/2
+        assertTrue(r.err().contains("step 2/2"), r.err());
+    }
+
+    @Test
+    void infoJson() throws Exception {
+        Run quick = sd("info", "--model", tiny(), "--json", "--no-load");
+        assertEquals(0, quick.code(), quick.err());
+        JsonNode q = JSON.readTree(quick.out());
+        assertEquals(128, q.path("height").asInt());
+        assertEquals("PNDMScheduler", q.path("scheduler_config_class").asText());
+        assertEquals(4, q.path("artifacts").size());
+        long sum = 0;
+        for (JsonNode a : q.path("artifacts")) {
+            long size = Files.size(TestModels.referenceTiny().resolve(a.path("file").asText()));
+            assertEquals(size, a.path("bytes").asLong());
+            sum += size;
+        }
+        assertEquals(sum, q.path("weights_bytes").asLong());
+
+        Run loaded = sd("info", "--model", tiny(), "--json");
+        assertEquals(0, loaded.code(), loaded.err());
+        JsonNode l = JSON.readTree(loaded.out());
+        assertTrue(l.path("loaded").asBoolean());
+        assertEquals("cpu", l.path("backend").asText());
+        JsonNode unet = null;
+        for (JsonNode a : l.path("artifacts")) {
+            if (a.path("role").asText().equals("unet")) {
+                unet = a;
+            }
+        }
+        // the reference tiny UNet is a float32 CPU trace (its README): dynamic batch
+        assertEquals("float32", unet.path("dtype").asText());
+        assertEquals("dynamic", unet.path("batch").asText());
+        Run text = sd("info", "--model", tiny(), "--no-load");
+        assertTrue(text.out().contains("compiled_models/unet.pt"), text.out());
+        String hash = ModelHashTest.expectedHash(TestModels.referenceTiny());
+        assertEquals(hash, q.path("model_hash").asText());
+        assertEquals(hash, l.path("model_hash").asText());
+        assertTrue(text.out().contains("model hash " + hash), text.out());
+    }
+
+    /** Unknown facts are left out, never shown as null: a model without a manifest, and the embedded one (whose CPU
+     *  manifest has no torch-neuronx or neuronx-cc version). */
+    @Test
+    void infoShowsNoNulls() throws Exception {
+        for (String[] args : new String[][] {{"info", "--model", tiny(), "--no-load"}, {"info", "--no-load"},
+            {"info", "--no-load", "--json"}, {"info", "--model", tiny(), "--no-load", "--json"}}) {
+            Run r = sd(args);
+            assertEquals(0, r.code(), r.err());
+            assertFalse(r.out().contains("null"), String.join(" ", args) + "\n" + r.out());
+        }
+        Run embedded = sd("info", "--no-load");
+        assertTrue(embedded.out().contains("manifest:   sdjvm-manifest/1, target cpu, created by "), embedded.out());
+    }
+
+    @Test
+    void versionIsTheBuildsVersion() {
+        String version = System.getProperty("sdjvm.version");
+        assertTrue(version != null && !version.isEmpty(), "sdjvm.version is set by examples/pom.xml");
+        Run r = sd("-V");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("sd (stable-diffusion-jvm) " + version + "\n"), r.out());
+        assertTrue(r.out().contains("libtorch: org.bytedeco:pytorch "), r.out());
+        assertFalse(r.out().contains("unknown"), r.out());
+    }
+
+    @Test
+    void schedulersListsEveryNameAndHelpOnlyTheShortOnes() {
+        Run r = sd("schedulers");
+        assertEquals(0, r.code(), r.err());
+        for (String name : dev.sdjvm.scheduler.Schedulers.names()) {
+            assertTrue(r.out().toLowerCase(java.util.Locale.ROOT).contains(name.toLowerCase(java.util.Locale.ROOT)),
+                    name + " listed\n" + r.out());
+        }
+        assertTrue(r.out().contains("dpm++2m-karras       DPMSolverMultistepScheduler      use_karras_sigmas=true"),
+                r.out());
+        String help = sd("generate", "--help").out();
+        for (var a : dev.sdjvm.scheduler.Schedulers.aliases()) {
+            assertTrue(help.contains(a.name()), a.name() + " in --help");
+            for (String spelling : a.spellings()) {
+                assertFalse(help.contains(spelling + ","), spelling + " is not in --help\n" + help);
+            }
+        }
+        assertTrue(help.contains("sd schedulers"), help);
+    }
+}

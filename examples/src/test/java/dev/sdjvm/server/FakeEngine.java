@@ -1,0 +1,109 @@
+package dev.sdjvm.server;
+
+import dev.sdjvm.GenerationCancelledException;
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.image.RgbImage;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A stand-in for the pipeline that keeps its contract (listener per step, deadline checked after each step,
+ * InvalidRequestException naming the field, images a pure function of prompt and seed) and whose speed the test
+ * controls: {@code stepMillis} per step and an optional gate every generation waits on first.
+ */
+final class FakeEngine implements Engine {
+    static final int SIZE = 16;
+    final long stepMillis;
+    volatile CountDownLatch gate;
+    final AtomicInteger started = new AtomicInteger();
+    final AtomicInteger cancelled = new AtomicInteger();
+    final AtomicInteger completed = new AtomicInteger();
+    volatile boolean closed;
+
+    FakeEngine(long stepMillis) {
+        this.stepMillis = stepMillis;
+    }
+
+    @Override
+    public GenerationResult generate(GenerationRequest r) {
+        schedulerClass(r);
+        // like artifacts compiled for one size (Neuron): other sizes are invalid requests
+        if (r.height() != null && r.height() != SIZE) {
+            throw new InvalidRequestException("height", "the artifacts make " + SIZE + "x" + SIZE + " images");
+        }
+        if (r.width() != null && r.width() != SIZE) {
+            throw new InvalidRequestException("width", "the artifacts make " + SIZE + "x" + SIZE + " images");
+        }
+        started.incrementAndGet();
+        long t0 = System.nanoTime();
+        try {
+            CountDownLatch g = gate;
+            if (g != null && !g.await(30, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("gate not opened");
+            }
+            for (int k = 1; k <= r.steps(); k++) {
+                Thread.sleep(stepMillis);
+                if (r.listener() != null && !r.listener().onStep(k, r.steps(), 1000 - k, System.nanoTime() - t0)) {
+                    throw new GenerationCancelledException("cancelled by listener");
+                }
+                if (r.deadline() != null && Instant.now().isAfter(r.deadline())) {
+                    throw new GenerationCancelledException("deadline");
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new GenerationCancelledException("interrupted");
+        } catch (GenerationCancelledException e) {
+            cancelled.incrementAndGet();
+            throw e;
+        }
+        long seed = r.seed() == null ? 7 : r.seed();
+        List<RgbImage> images = new ArrayList<>();
+        for (int i = 0; i < r.numImages(); i++) {
+            images.add(image(r.prompt(), seed, i));
+        }
+        long dt = System.nanoTime() - t0;
+        completed.incrementAndGet();
+        return new GenerationResult(images, seed, new float[0],
+                new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps()), false,
+                "DPMSolverMultistepScheduler");
+    }
+
+    /** The image for (prompt, seed, index): every pixel depends on all three. */
+    static RgbImage image(String prompt, long seed, int index) {
+        byte[] px = new byte[SIZE * SIZE * 3];
+        long h = prompt.hashCode() * 31L + seed * 1_000_003L + index * 17L;
+        for (int i = 0; i < px.length; i++) {
+            h = h * 6364136223846793005L + 1442695040888963407L;
+            px[i] = (byte) (h >>> 56);
+        }
+        return new RgbImage(SIZE, SIZE, px);
+    }
+
+    @Override
+    public Info info() {
+        return new Info("fake-model", "float32", SIZE, SIZE, 1234, 0.5);
+    }
+
+    @Override
+    public String schedulerClass(GenerationRequest r) {
+        if (r.scheduler() == null || r.scheduler().equals("dpm++2m")) {
+            return "DPMSolverMultistepScheduler";
+        }
+        if (r.scheduler().equals("euler")) {
+            return "EulerDiscreteScheduler";
+        }
+        throw new InvalidRequestException("scheduler", "unknown scheduler '" + r.scheduler() + "'");
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+}
