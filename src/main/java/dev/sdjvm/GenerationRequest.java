@@ -19,7 +19,8 @@ import java.util.Map;
  * @param numImages          {@code num_images_per_prompt} (1..16)
  * @param scheduler          scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name); null =
  *                           DPMSolverMultistepScheduler from the model's config, as AWS's deployment does
- * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty
+ * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty;
+ *                           a key the scheduler does not take is rejected, a null value means the key's default
  * @param height             image height in pixels, or null for the model's. Compiled artifacts (Neuron, static
  *                           batch) make only their own size; CPU-traced ones take any multiple of 8
  * @param width              image width in pixels, or null for the model's
@@ -42,7 +43,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     public static final int MAX_IMAGES = 16;
 
     public GenerationRequest {
-        schedulerOverrides = schedulerOverrides == null ? Map.of() : Map.copyOf(schedulerOverrides);
+        // not Map.copyOf: a null value is allowed (the key's default, as JSON null in scheduler_overrides)
+        schedulerOverrides = schedulerOverrides == null ? Map.of()
+                : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(schedulerOverrides));
     }
 
     /** A request with diffusers' defaults for everything but the prompt. */
@@ -101,6 +104,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         }
         if (width != null && (width < 8 || width % 8 != 0)) {
             throw new InvalidRequestException("width", "must be a positive multiple of 8, got " + width);
+        }
+        if (schedulerOverrides.containsKey(null)) {
+            throw new InvalidRequestException("scheduler_overrides", "a key must not be null");
         }
         if (latents != null) {
             for (float v : latents) {

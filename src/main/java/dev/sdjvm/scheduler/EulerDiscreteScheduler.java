@@ -25,7 +25,8 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
         /** Validates like diffusers. */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             ConfigChecks.oneOf("prediction_type", predictionType,
                     List.of("epsilon", "v_prediction", "sample", "original_sample"),
                     "'" + predictionType + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
@@ -37,6 +38,7 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
             ConfigChecks.oneOf("timestep_type", timestepType, List.of("discrete", "continuous"),
                     "must be 'discrete' or 'continuous', got '" + timestepType + "'");
             ConfigChecks.finalSigmasType(finalSigmasType);
+            ConfigChecks.sigmaRange(sigmaMin, sigmaMax);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
@@ -94,10 +96,11 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        NoiseSchedules.checkSteps(numInferenceSteps, NAME);
+        ConfigChecks.inferenceSteps(numInferenceSteps, config.numTrainTimesteps(), NAME);
         int n = numInferenceSteps;
         double[] ts = KarrasSchedules.asFloat32(NoiseSchedules.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), n, config.stepsOffset(), false));
+        ConfigChecks.timestepsInRange(ts, config.numTrainTimesteps(), config.stepsOffset(), NAME);
         double[] sig;
         if (config.interpolationType().equals("linear")) {
             sig = KarrasSchedules.interpSigmas(ts, trainSigmas);

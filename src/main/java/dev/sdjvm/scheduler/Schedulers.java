@@ -17,7 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /**
  * Scheduler factory: diffusers' {@code Cls.from_config(config, **overrides)} by class name or by a short alias.
@@ -46,18 +46,18 @@ public final class Schedulers {
     private record Entry(String className, Map<String, Object> preset) {
     }
 
-    private static final Map<String, Function<Map<String, Object>, Scheduler>> CLASSES = new LinkedHashMap<>();
+    private static final Map<String, BiFunction<Map<String, Object>, Map<String, Object>, Scheduler>> CLASSES =
+            new LinkedHashMap<>();
     private static final Map<String, Entry> NAMES = new LinkedHashMap<>();
 
     static {
-        CLASSES.put(DPMSolverMultistepScheduler.NAME, m -> DPMSolverMultistepScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(EulerDiscreteScheduler.NAME, m -> EulerDiscreteScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(EulerAncestralDiscreteScheduler.NAME,
-                m -> EulerAncestralDiscreteScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(DDIMScheduler.NAME, m -> DDIMScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(PNDMScheduler.NAME, m -> PNDMScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(LMSDiscreteScheduler.NAME, m -> LMSDiscreteScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(UniPCMultistepScheduler.NAME, m -> UniPCMultistepScheduler.fromConfig(m, Map.of()));
+        CLASSES.put(DPMSolverMultistepScheduler.NAME, DPMSolverMultistepScheduler::fromConfig);
+        CLASSES.put(EulerDiscreteScheduler.NAME, EulerDiscreteScheduler::fromConfig);
+        CLASSES.put(EulerAncestralDiscreteScheduler.NAME, EulerAncestralDiscreteScheduler::fromConfig);
+        CLASSES.put(DDIMScheduler.NAME, DDIMScheduler::fromConfig);
+        CLASSES.put(PNDMScheduler.NAME, PNDMScheduler::fromConfig);
+        CLASSES.put(LMSDiscreteScheduler.NAME, LMSDiscreteScheduler::fromConfig);
+        CLASSES.put(UniPCMultistepScheduler.NAME, UniPCMultistepScheduler::fromConfig);
 
         alias(DPMSolverMultistepScheduler.NAME, Map.of(), "dpm++2m", "dpmpp_2m", "dpmpp-2m", "dpm");
         alias(DPMSolverMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "dpm++2m-karras",
@@ -104,7 +104,7 @@ public final class Schedulers {
             throw new SchedulerConfigException("_class_name", "'" + className + "' is not implemented; "
                     + "implemented: " + CLASSES.keySet());
         }
-        return create(className, config, overrides);
+        return CLASSES.get(className).apply(config, overrides);
     }
 
     /**
@@ -113,6 +113,7 @@ public final class Schedulers {
      * {@code _class_name} is ignored), the alias' preset and {@code overrides}, in that order of precedence.
      *
      * @throws InvalidRequestException (field {@code scheduler}) for an unknown name, listing the valid ones
+     * @throws SchedulerConfigException naming the key, for an invalid value or an override the class does not take
      */
     public static Scheduler create(String name, Map<String, Object> config, Map<String, Object> overrides) {
         if (name == null) {
@@ -134,10 +135,7 @@ public final class Schedulers {
             merged.putAll(config);
         }
         merged.putAll(e.preset());
-        if (overrides != null) {
-            merged.putAll(overrides);
-        }
-        return CLASSES.get(e.className()).apply(merged);
+        return CLASSES.get(e.className()).apply(merged, overrides);
     }
 
     /** {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree. */
