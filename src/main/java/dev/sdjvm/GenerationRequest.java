@@ -14,7 +14,7 @@ import java.util.Map;
  * @param prompt             the prompt (not null)
  * @param negativePrompt     negative prompt, or null (then "" is used when guidance is on, as diffusers)
  * @param steps              {@code num_inference_steps} (1..1000)
- * @param guidanceScale      {@code guidance_scale}; classifier-free guidance is on when &gt; 1
+ * @param guidanceScale      {@code guidance_scale} (0..100); classifier-free guidance is on when &gt; 1
  * @param seed               seed of torch's CPU generator for the initial latents; null = a random seed, reported in the result
  * @param numImages          {@code num_images_per_prompt} (1..16)
  * @param scheduler          scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name); null =
@@ -39,6 +39,11 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     public static final double DEFAULT_GUIDANCE = 7.5;
     /** Upper bound on steps: the training schedule has 1000 timesteps. */
     public static final int MAX_STEPS = 1000;
+    /**
+     * Upper bound on guidance_scale (ComfyUI's maximum): far above any useful value (SD uses 1-15), and well below
+     * where the float32 CFG arithmetic overflows (a scale of 1e308 becomes infinity: an all-NaN, black image).
+     */
+    public static final double MAX_GUIDANCE = 100;
     /** Upper bound on images per request. */
     public static final int MAX_IMAGES = 16;
 
@@ -93,8 +98,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         if (steps < 1 || steps > MAX_STEPS) {
             throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + steps);
         }
-        if (Double.isNaN(guidanceScale) || Double.isInfinite(guidanceScale) || guidanceScale < 0) {
-            throw new InvalidRequestException("guidance_scale", "must be a finite number >= 0, got " + guidanceScale);
+        if (!(guidanceScale >= 0 && guidanceScale <= MAX_GUIDANCE)) {
+            throw new InvalidRequestException("guidance_scale", "must be in 0.." + (int) MAX_GUIDANCE + ", got "
+                    + guidanceScale);
         }
         if (numImages < 1 || numImages > MAX_IMAGES) {
             throw new InvalidRequestException("num_images_per_prompt", "must be in 1.." + MAX_IMAGES + ", got " + numImages);

@@ -14,9 +14,11 @@ package dev.sdjvm;
  * @param pipelines         throughput mode: independent pipelines (each with its own modules; on Neuron each on its
  *                          own group of cores) serving concurrent requests, one request per pipeline at a time.
  *                          1 by default; with more than 1, {@code maxConcurrent} is ignored (it is the pipeline count)
+ * @param limits            what one generation may cost, checked before any work ({@link RequestLimits#auto()}: derived
+ *                          from the model and the machine); null = auto
  */
 public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
-                          int pipelines) {
+                          int pipelines, RequestLimits limits) {
     public LoadOptions {
         if (backend == null) {
             throw new InvalidRequestException("backend", "must not be null");
@@ -33,34 +35,39 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         if (pipelines < 1 || pipelines > 64) {
             throw new InvalidRequestException("pipelines", "must be in 1..64, got " + pipelines);
         }
+        limits = limits == null ? RequestLimits.auto() : limits;
     }
 
     /** The defaults: AUTO backend, libtorch's threads, one UNet, one generation at a time, warm-up on. */
     public static LoadOptions defaults() {
-        return new LoadOptions(Backend.AUTO, 0, 1, 1, true, 1);
+        return new LoadOptions(Backend.AUTO, 0, 1, 1, true, 1, RequestLimits.auto());
     }
 
     public LoadOptions withBackend(Backend b) {
-        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines);
+        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits);
     }
 
     public LoadOptions withThreads(int t) {
-        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines);
+        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines, limits);
     }
 
     public LoadOptions withUnetReplicas(int r) {
-        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines);
+        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines, limits);
     }
 
     public LoadOptions withMaxConcurrent(int m) {
-        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines);
+        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines, limits);
     }
 
     public LoadOptions withWarmup(boolean w) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines, limits);
     }
 
     public LoadOptions withPipelines(int p) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits);
+    }
+
+    public LoadOptions withLimits(RequestLimits l) {
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l);
     }
 }

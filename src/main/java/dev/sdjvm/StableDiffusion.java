@@ -111,6 +111,7 @@ public final class StableDiffusion implements AutoCloseable {
      * Runs the pipeline (diffusers' {@code StableDiffusionPipeline.__call__}).
      *
      * @throws InvalidRequestException   for an invalid request, before any native work
+     * @throws RequestLimitException     for a request over {@link LoadOptions#limits()}, before any work
      * @throws GenerationCancelledException when the listener, the deadline or {@link #close} cancelled it
      * @throws BackendException          when libtorch failed
      */
@@ -119,6 +120,7 @@ public final class StableDiffusion implements AutoCloseable {
             throw new InvalidRequestException("request", "must not be null");
         }
         request.validate();
+        options.limits().check(request, pipeline.model().height(), pipeline.model().width());
         checkOpen();
         try {
             permits.acquire();
