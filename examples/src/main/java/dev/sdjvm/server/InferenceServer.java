@@ -736,6 +736,9 @@ public final class InferenceServer implements AutoCloseable {
 
         /** Cancels: a queued job never starts (its slot is freed now), a running one stops at its next step. */
         void abandon(String reason) {
+            if (result.isDone()) {
+                return;  // it finished already: nothing to cancel
+            }
             if (invocation.cancelReason == null) {
                 invocation.cancelReason = reason;
                 countCancel(reason);
