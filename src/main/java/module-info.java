@@ -14,6 +14,8 @@
 module dev.sdjvm {
     requires transitive java.desktop;                    // BufferedImage in the facade's API
     requires transitive com.fasterxml.jackson.databind;  // Schedulers takes a config as a Jackson tree too
+    requires java.management;                            // RequestLimits: the memory available (OperatingSystemMXBean)
+    requires jdk.management;
     requires org.slf4j;
     requires org.bytedeco.javacpp;
     requires org.bytedeco.pytorch;

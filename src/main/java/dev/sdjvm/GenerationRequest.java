@@ -18,7 +18,7 @@ import java.util.Map;
  * @param prompt             the prompt (not null)
  * @param negativePrompt     negative prompt, or null (then "" is used when guidance is on, as diffusers)
  * @param steps              {@code num_inference_steps} (1..1000)
- * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0; classifier-free guidance is on when &gt; 1
+ * @param guidanceScale      {@code guidance_scale} (0..100); classifier-free guidance is on when &gt; 1
  * @param seed               seed of torch's CPU generator for the initial latents, &gt;= 0; null = a random seed,
  *                           reported in the result
  * @param numImages          {@code num_images_per_prompt} (1..16)
@@ -26,7 +26,8 @@ import java.util.Map;
  *                           {@link dev.sdjvm.scheduler.Schedulers#names()}), or {@code config} for the model's
  *                           {@code scheduler_config.json}; null = DPMSolverMultistepScheduler from the model's config,
  *                           as AWS's deployment does
- * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty
+ * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty;
+ *                           a key the scheduler does not take is rejected, a null value means the key's default
  * @param height             image height in pixels (a positive multiple of 8), or null for the model's. Compiled
  *                           artifacts (Neuron, static batch) make only their own size; CPU-traced ones take any
  *                           multiple of 8
@@ -47,6 +48,11 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     public static final double DEFAULT_GUIDANCE = 7.5;
     /** Upper bound on steps: the training schedule has 1000 timesteps. */
     public static final int MAX_STEPS = 1000;
+    /**
+     * Upper bound on guidance_scale (ComfyUI's maximum): far above any useful value (SD uses 1-15), and well below
+     * where the float32 CFG arithmetic overflows (a scale of 1e308 becomes infinity: an all-NaN, black image).
+     */
+    public static final double MAX_GUIDANCE = 100;
     /** Upper bound on images per request. */
     public static final int MAX_IMAGES = 16;
 
@@ -75,8 +81,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         if (steps < 1 || steps > MAX_STEPS) {
             throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + steps);
         }
-        if (!Double.isFinite(guidanceScale) || guidanceScale < 0) {
-            throw new InvalidRequestException("guidance_scale", "must be a finite number >= 0, got " + guidanceScale);
+        if (!(guidanceScale >= 0 && guidanceScale <= MAX_GUIDANCE)) {
+            throw new InvalidRequestException("guidance_scale", "must be in 0.." + (int) MAX_GUIDANCE + ", got "
+                    + guidanceScale);
         }
         if (seed != null && seed < 0) {
             throw new InvalidRequestException("seed", "must be >= 0, got " + seed);
@@ -91,13 +98,13 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         if (schedulerOverrides == null) {
             schedulerOverrides = Map.of();
         } else {
-            for (var e : schedulerOverrides.entrySet()) {
-                if (e.getKey() == null || e.getValue() == null) {
-                    throw new InvalidRequestException("scheduler_overrides", "null key or value: " + e.getKey() + "="
-                            + e.getValue());
+            for (String k : schedulerOverrides.keySet()) {  // not containsKey(null): Map.of throws on it
+                if (k == null) {
+                    throw new InvalidRequestException("scheduler_overrides", "a key must not be null");
                 }
             }
-            schedulerOverrides = Map.copyOf(schedulerOverrides);
+            // not Map.copyOf: a null value is allowed (the key's default, as JSON null in scheduler_overrides)
+            schedulerOverrides = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(schedulerOverrides));
         }
         if (height != null && (height < 8 || height % 8 != 0)) {
             throw new InvalidRequestException("height", "must be a positive multiple of 8, got " + height);

@@ -15,18 +15,21 @@ package dev.sdjvm;
  * @param pipelines         throughput mode: independent pipelines (each with its own modules; on Neuron each on its
  *                          own group of cores) serving concurrent requests, one request per pipeline at a time.
  *                          1 by default; with more than 1, {@code maxConcurrent} is ignored (it is the pipeline count)
+ * @param limits            what one generation may cost, checked before any work ({@link RequestLimits#auto()}: derived
+ *                          from the model and the machine); null = auto
  */
 public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
-                          int pipelines) {
+                          int pipelines, RequestLimits limits) {
     /**
      * Checks the options.
      *
      * @param backend       where to run, not null
      * @param threads       libtorch intra-op threads, &gt;= 0
-     * @param unetReplicas  UNet copies, 1..64
+     * @param unetReplicas  UNet copies, 1..64, or 0 for automatic
      * @param maxConcurrent generations at once, &gt;= 1
      * @param warmup        run every artifact once at load time
      * @param pipelines     independent pipelines, 1..64
+     * @param limits        the work budget per request, not null
      * @throws InvalidRequestException naming the first invalid option
      */
     public LoadOptions {
@@ -45,11 +48,12 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         if (pipelines < 1 || pipelines > 64) {
             throw new InvalidRequestException("pipelines", "must be in 1..64, got " + pipelines);
         }
+        limits = limits == null ? RequestLimits.auto() : limits;
     }
 
     /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on} */
     public static LoadOptions defaults() {
-        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1);
+        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1, RequestLimits.auto());
     }
 
     /**
@@ -58,7 +62,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param b where to run
      */
     public LoadOptions withBackend(Backend b) {
-        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines);
+        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits);
     }
 
     /**
@@ -67,7 +71,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param t libtorch intra-op threads (process-wide), or 0 for libtorch's default
      */
     public LoadOptions withThreads(int t) {
-        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines);
+        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines, limits);
     }
 
     /**
@@ -76,7 +80,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param r UNet copies, 1..64
      */
     public LoadOptions withUnetReplicas(int r) {
-        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines);
+        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines, limits);
     }
 
     /**
@@ -85,7 +89,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param m generations allowed to run at once, &gt;= 1
      */
     public LoadOptions withMaxConcurrent(int m) {
-        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines);
+        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines, limits);
     }
 
     /**
@@ -94,7 +98,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param w run every artifact once at load time
      */
     public LoadOptions withWarmup(boolean w) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines, limits);
     }
 
     /**
@@ -103,6 +107,10 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param p pipelines, 1..64
      */
     public LoadOptions withPipelines(int p) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits);
+    }
+
+    public LoadOptions withLimits(RequestLimits l) {
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l);
     }
 }

@@ -153,6 +153,7 @@ public final class StableDiffusion implements AutoCloseable {
      * @param request what to generate
      * @return the images, the seed and the timings
      * @throws InvalidRequestException   for an invalid request, before any native work
+     * @throws RequestLimitException     for a request over {@link LoadOptions#limits()}, before any work
      * @throws GenerationCancelledException when the listener, the deadline or {@link #close} cancelled it
      * @throws BackendException          when libtorch failed
      */
@@ -160,6 +161,7 @@ public final class StableDiffusion implements AutoCloseable {
         if (request == null) {
             throw new InvalidRequestException("request", "must not be null");
         }
+        options.limits().check(request, pipeline.model().height(), pipeline.model().width());
         checkOpen();
         try {
             permits.acquire();

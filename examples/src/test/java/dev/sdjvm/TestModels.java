@@ -1,9 +1,13 @@
 package dev.sdjvm;
 
+import java.io.IOException;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Path;
+import java.nio.file.Files;
 import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.util.stream.Stream;
 
 /**
  * Locates the library's fixtures these tests use. examples/pom.xml copies them from the library's
@@ -30,5 +34,20 @@ public final class TestModels {
     /** The reference tiny model (random weights, float32, 128x128). */
     public static Path referenceTiny() {
         return resource("reference/pipeline/tiny-sd21-dev");
+    }
+
+    /** Copies a directory tree (to make broken variants of a fixture). */
+    public static Path copy(Path src, Path dst) throws IOException {
+        try (Stream<Path> w = Files.walk(src)) {
+            for (Path p : (Iterable<Path>) w::iterator) {
+                Path d = dst.resolve(src.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(d);
+                } else {
+                    Files.copy(p, d, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        return dst;
     }
 }

@@ -25,6 +25,11 @@ public record Manifest(String format, String target, String createdBy, String to
     /** File name inside {@code compiled_models/}. */
     public static final String FILE_NAME = "sdjvm-manifest.json";
 
+    /** Largest image side a manifest may declare (pixels): 1024 latents at SD's VAE scale factor 8. */
+    public static final int MAX_SIDE = 8192;
+    /** Largest static batch a manifest may declare. */
+    public static final int MAX_BATCH = 64;
+
     /** One tensor of an artifact's signature. */
     public record TensorSpec(String name, DType dtype, List<Long> shape) {
     }
@@ -84,8 +89,9 @@ public record Manifest(String format, String target, String createdBy, String to
             JsonNode b = a.get("batch");
             Integer batch = null;
             if (b != null && !b.isNull()) {
-                if (!b.canConvertToInt() || b.asInt() < 1) {
-                    throw new ModelLoadException(file, "artifacts." + role + ".batch must be a positive integer or null, got " + b);
+                if (!b.isIntegralNumber() || !b.canConvertToInt() || b.asInt() < 1 || b.asInt() > MAX_BATCH) {
+                    throw new ModelLoadException(file, "artifacts." + role + ".batch must be an integer in 1.."
+                            + MAX_BATCH + " or null, got " + b);
                 }
                 batch = b.asInt();
             }
@@ -97,7 +103,8 @@ public record Manifest(String format, String target, String createdBy, String to
             }
         }
         return new Manifest(format, text(root, "target"), text(root, "created_by"), text(root, "torch"),
-                text(root, "torch_neuronx"), text(root, "neuronx_cc"), integer(root, "height"), integer(root, "width"),
+                text(root, "torch_neuronx"), text(root, "neuronx_cc"), pixels(file, root, "height"),
+                pixels(file, root, "width"),
                 Collections.unmodifiableMap(map));
     }
 
@@ -127,8 +134,15 @@ public record Manifest(String format, String target, String createdBy, String to
         return v == null || v.isNull() ? null : v.asText();
     }
 
-    private static Integer integer(JsonNode n, String key) {
+    /** An image side in pixels: null, or an integer in 8..{@value #MAX_SIDE} (checked before anything is allocated). */
+    private static Integer pixels(Path file, JsonNode n, String key) {
         JsonNode v = n.get(key);
-        return v == null || v.isNull() ? null : v.asInt();
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < 8 || v.asInt() > MAX_SIDE) {
+            throw new ModelLoadException(file, key + " must be an integer in 8.." + MAX_SIDE + " (pixels), got " + v);
+        }
+        return v.asInt();
     }
 }

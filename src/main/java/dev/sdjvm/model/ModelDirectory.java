@@ -3,7 +3,10 @@ package dev.sdjvm.model;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sdjvm.InvalidRequestException;
 import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.scheduler.DPMSolverMultistepScheduler;
+import dev.sdjvm.scheduler.Schedulers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,6 +50,26 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         return latentWidth * vaeScaleFactor;
     }
 
+    /** Largest latent side accepted from a config or manifest: 1024 latents = 8192 pixels at SD's VAE scale 8. */
+    public static final int MAX_LATENT_SIDE = 1024;
+
+    /**
+     * The scheduler config is checked when the model is read, so a bad value fails the load (and the server's
+     * /ping) rather than every request: it must configure the default scheduler (DPMSolverMultistepScheduler, as AWS's
+     * deployment) and, when it names one this library implements, its own {@code _class_name}.
+     */
+    private static void checkSchedulerConfig(Path file, Map<String, Object> config) {
+        try {
+            Schedulers.create(DPMSolverMultistepScheduler.NAME, config, Map.of());
+            Object cls = config.get("_class_name");
+            if (cls instanceof String name && Schedulers.names().contains(name)) {
+                Schedulers.fromConfig(config, Map.of());
+            }
+        } catch (InvalidRequestException e) {
+            throw new ModelLoadException(file, "invalid " + e.getMessage(), e);
+        }
+    }
+
     /** Reads and validates a model directory. */
     public static ModelDirectory open(Path root) {
         if (root == null) {
@@ -83,6 +106,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
         Path schedFile = root.resolve("scheduler").resolve("scheduler_config.json");
         Map<String, Object> sched = readMap(schedFile);
+        checkSchedulerConfig(schedFile, sched);
 
         Path vaeFile = root.resolve("vae").resolve("config.json");
         JsonNode vae = readTree(vaeFile);
@@ -91,6 +115,10 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
             throw new ModelLoadException(vaeFile, "scaling_factor must be a positive number, got " + vae.get("scaling_factor"));
         }
         JsonNode boc = vae.get("block_out_channels");
+        if (boc != null && boc.isArray() && boc.size() > 7) {
+            throw new ModelLoadException(vaeFile, "block_out_channels has " + boc.size() + " entries, a VAE scale "
+                    + "factor of 2^" + (boc.size() - 1) + " (SD's has 4: 8)");
+        }
         int vaeScale = boc != null && boc.isArray() && boc.size() > 0 ? 1 << (boc.size() - 1) : 8;
 
         Path unetFile = root.resolve("unet").resolve("config.json");
@@ -117,8 +145,8 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                 lh = ss.asInt();
                 lw = lh;
             }
-            if (lh < 1 || lw < 1) {
-                throw new ModelLoadException(unetFile, "sample_size must be positive, got " + ss);
+            if (lh < 1 || lw < 1 || lh > MAX_LATENT_SIDE || lw > MAX_LATENT_SIDE) {
+                throw new ModelLoadException(unetFile, "sample_size must be in 1.." + MAX_LATENT_SIDE + ", got " + ss);
             }
         }
         return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, lh, lw, manifest,

@@ -10,6 +10,111 @@ final class ConfigChecks {
     private ConfigChecks() {
     }
 
+    /**
+     * Largest {@code num_train_timesteps} accepted: 10x SD's 1000 (4000 is the largest in published configs). The
+     * training tables are built per generation, so this bounds their memory and time (a config with 2e9 timesteps
+     * would otherwise exhaust the heap).
+     */
+    static final int MAX_TRAIN_TIMESTEPS = 10_000;
+
+    /**
+     * The training-schedule keys every scheduler takes, range-checked and cross-checked: {@code num_train_timesteps}
+     * in 2..{@value #MAX_TRAIN_TIMESTEPS}; {@code beta_start} and {@code beta_end} in (0, 1) (a beta of 0 or 1 makes
+     * a sigma of 0 or infinity); {@code trained_betas}, if given, one value in (0, 1) per training timestep;
+     * {@code steps_offset} in 0..num_train_timesteps-1; a known {@code beta_schedule}.
+     */
+    static void trainingSchedule(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            double[] trainedBetas, int stepsOffset, String className) {
+        if (numTrainTimesteps < 2 || numTrainTimesteps > MAX_TRAIN_TIMESTEPS) {
+            throw new SchedulerConfigException("num_train_timesteps", "must be in 2.." + MAX_TRAIN_TIMESTEPS + ", got "
+                    + numTrainTimesteps);
+        }
+        if (trainedBetas == null) {
+            openUnit("beta_start", betaStart);
+            openUnit("beta_end", betaEnd);
+        } else {
+            if (trainedBetas.length != numTrainTimesteps) {
+                throw new SchedulerConfigException("trained_betas", "has " + trainedBetas.length
+                        + " values but num_train_timesteps is " + numTrainTimesteps);
+            }
+            for (int i = 0; i < trainedBetas.length; i++) {
+                if (!(trainedBetas[i] > 0 && trainedBetas[i] < 1)) {
+                    throw new SchedulerConfigException("trained_betas", "element " + i + " must be in (0, 1), got "
+                            + trainedBetas[i]);
+                }
+            }
+        }
+        if (stepsOffset < 0 || stepsOffset >= numTrainTimesteps) {
+            throw new SchedulerConfigException("steps_offset", "must be in 0.." + (numTrainTimesteps - 1)
+                    + " (below num_train_timesteps), got " + stepsOffset);
+        }
+        betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, className);
+    }
+
+    private static void openUnit(String key, double v) {
+        if (!(v > 0 && v < 1)) {
+            throw new SchedulerConfigException(key, "must be in (0, 1), got " + v);
+        }
+    }
+
+    /** {@code value} is finite and &gt; 0. */
+    static void positive(String key, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            throw new SchedulerConfigException(key, "must be a finite number > 0, got " + value);
+        }
+    }
+
+    /**
+     * Dynamic thresholding: {@code dynamic_thresholding_ratio} is a quantile in [0, 1] and {@code sample_max_value}
+     * is finite and &gt; 0 (checked whether or not {@code thresholding} is on, so a bad config fails when it is read).
+     */
+    static void thresholding(double dynamicThresholdingRatio, double sampleMaxValue) {
+        if (!(dynamicThresholdingRatio >= 0 && dynamicThresholdingRatio <= 1)) {
+            throw new SchedulerConfigException("dynamic_thresholding_ratio",
+                    "must be in [0, 1], got " + dynamicThresholdingRatio);
+        }
+        positive("sample_max_value", sampleMaxValue);
+    }
+
+    /** {@code sigma_min} / {@code sigma_max}: each null or finite and &gt; 0, and min &lt; max when both are given. */
+    static void sigmaRange(Double sigmaMin, Double sigmaMax) {
+        if (sigmaMin != null) {
+            positive("sigma_min", sigmaMin);
+        }
+        if (sigmaMax != null) {
+            positive("sigma_max", sigmaMax);
+        }
+        if (sigmaMin != null && sigmaMax != null && !(sigmaMin < sigmaMax)) {
+            throw new SchedulerConfigException("sigma_min", "must be below sigma_max (" + sigmaMax + "), got "
+                    + sigmaMin);
+        }
+    }
+
+    /**
+     * A request's step count against the training schedule: at most {@code num_train_timesteps} steps (diffusers'
+     * DDIM/Euler check, applied to every scheduler: more steps than training timesteps repeat timesteps).
+     */
+    static void inferenceSteps(int numInferenceSteps, int numTrainTimesteps, String className) {
+        Timesteps.checkSteps(numInferenceSteps, className);
+        Timesteps.checkNotAboveTrain(numInferenceSteps, numTrainTimesteps, className);
+    }
+
+    /**
+     * Every spaced timestep indexes the training schedule ({@code 0 <= t < num_train_timesteps}); with
+     * {@code timestep_spacing} leading, {@code steps_offset} can push the first one past it (diffusers then fails
+     * with an IndexError in DDIM/PNDM and silently repeats the last sigma in the others).
+     */
+    static void timestepsInRange(double[] timesteps, int numTrainTimesteps, int stepsOffset, String className) {
+        for (double t : timesteps) {
+            if (!(t >= 0 && t < numTrainTimesteps)) {
+                throw new dev.sdjvm.InvalidRequestException("num_inference_steps", timesteps.length
+                        + " steps reach timestep " + (long) t + ", outside the training schedule 0.."
+                        + (numTrainTimesteps - 1) + " (steps_offset " + stepsOffset + ", " + className
+                        + "); use fewer steps or another timestep_spacing");
+            }
+        }
+    }
+
     /** {@code num_train_timesteps >= 2}, and a known {@code beta_schedule} unless {@code trained_betas} is given. */
     static void betaSchedule(int numTrainTimesteps, String betaSchedule, double[] trainedBetas, String className) {
         if (numTrainTimesteps < 2) {

@@ -12,8 +12,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A scheduler config as {@code Cls.from_config(config, **overrides)} sees it: the parsed JSON merged with the
- * overrides, read with typed getters that name the key on a type error. Keys starting with {@code _} and keys
- * the target class does not take are ignored, as diffusers' {@code from_config} ignores them.
+ * overrides, read with typed getters that name the key on a type error. In the config, keys starting with
+ * {@code _} and keys the target class does not take are ignored, as diffusers' {@code from_config} ignores them (a
+ * model's {@code scheduler_config.json} carries another class's keys); an override must be a key of the class, else
+ * it is rejected naming the key (a misspelt override would otherwise do nothing). A {@code null} value, in either,
+ * means the key's default.
  */
 final class ConfigValues {
     private static final Logger LOG = LoggerFactory.getLogger(ConfigValues.class);
@@ -33,6 +36,12 @@ final class ConfigValues {
             merged.putAll(config);
         }
         if (overrides != null) {
+            for (String key : overrides.keySet()) {
+                if (key == null || !classKeys.contains(key)) {
+                    throw new SchedulerConfigException(key, "unknown config key for " + className + " (its keys: "
+                            + new java.util.TreeSet<>(classKeys) + ")");
+                }
+            }
             merged.putAll(overrides);
         }
         Map<String, Object> kept = new LinkedHashMap<>();

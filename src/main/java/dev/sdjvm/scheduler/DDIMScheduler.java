@@ -61,10 +61,13 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "sample", "v_prediction"),
                     "'" + predictionType + "' must be one of `epsilon`, `sample`, or `v_prediction`");
             ConfigChecks.timestepSpacing(timestepSpacing, "'leading' or 'trailing'");
+            ConfigChecks.thresholding(dynamicThresholdingRatio, sampleMaxValue);
+            ConfigChecks.positive("clip_sample_range", clipSampleRange);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
@@ -153,8 +156,9 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
         Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
         Timesteps.checkNotAboveTrain(n, nTrain, NAME);
-        this.timesteps = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
-                true);
+        double[] ts = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(), true);
+        ConfigChecks.timestepsInRange(ts, nTrain, config.stepsOffset(), NAME);
+        this.timesteps = ts;
         this.numInferenceSteps = n;
     }
 

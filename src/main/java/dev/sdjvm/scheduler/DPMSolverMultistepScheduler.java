@@ -101,11 +101,8 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
-            if (trainedBetas != null && trainedBetas.length != numTrainTimesteps) {
-                throw new SchedulerConfigException("trained_betas", "has " + trainedBetas.length
-                        + " values but num_train_timesteps is " + numTrainTimesteps);
-            }
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             if (solverOrder < 1 || solverOrder > 3) {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3, got " + solverOrder);
             }
@@ -144,10 +141,12 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             if (Double.isNaN(lambdaMinClipped)) {
                 throw new SchedulerConfigException("lambda_min_clipped", "must be a number or -inf");
             }
-            if (thresholding && !(dynamicThresholdingRatio >= 0 && dynamicThresholdingRatio <= 1)) {
-                throw new SchedulerConfigException("dynamic_thresholding_ratio",
-                        "must be in [0, 1], got " + dynamicThresholdingRatio);
+            if (lambdaMinClipped == Double.POSITIVE_INFINITY) {
+                throw new SchedulerConfigException("lambda_min_clipped", "must be a number or -inf, got +inf (it "
+                        + "would clip every training timestep)");
             }
+            ConfigChecks.thresholding(dynamicThresholdingRatio, sampleMaxValue);
+            ConfigChecks.positive("flow_shift", flowShift);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
@@ -222,6 +221,10 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
             float s = (float) Math.sqrt(1f - alphasCumprod[i]);
             lambdaT[i] = TorchMath.log(a) - TorchMath.log(s);
         }
+        if (!(lambdaT[0] >= (float) config.lambdaMinClipped())) {
+            throw new SchedulerConfigException("lambda_min_clipped", config.lambdaMinClipped() + " clips every "
+                    + "training timestep (the largest lambda(t) is " + lambdaT[0] + ")");
+        }
     }
 
     /**
@@ -248,8 +251,8 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        Timesteps.checkSteps(numInferenceSteps, NAME);
         int nTrain = config.numTrainTimesteps();
+        ConfigChecks.inferenceSteps(numInferenceSteps, nTrain, NAME);
         // clipped_idx = searchsorted(flip(lambda_t), lambda_min_clipped)
         float clip = (float) config.lambdaMinClipped();
         int clippedIdx = 0;
@@ -262,8 +265,10 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         }
         int lastTimestep = nTrain - clippedIdx;
         int n = numInferenceSteps;
+        checkLeadingRatio(config.timestepSpacing(), lastTimestep, n, NAME);
         double[] ts = Timesteps.multistepTimesteps(config.timestepSpacing(), nTrain, lastTimestep, n,
                 config.stepsOffset());
+        ConfigChecks.timestepsInRange(ts, nTrain, config.stepsOffset(), NAME);
         boolean roundT = !config.betaSchedule().equals("squaredcos_cap_v2");
         double[] sig;
         double sigMin = trainSigmas[0];
@@ -300,13 +305,50 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
         for (int i = 0; i < ts.length; i++) {
             ts[i] = (double) (long) ts[i]; // .to(torch.int64) truncates
         }
-        setSchedule(ts, s);
+        int kept = dropRepeatedSigmas(ts, s);
+        setSchedule(Arrays.copyOf(ts, kept), Arrays.copyOf(s, kept + 1));
         this.lowerOrderNums = 0;
         if (history != null) {
             for (float[] h : history) {
                 Arrays.fill(h, 0f);
             }
         }
+    }
+
+    /**
+     * With leading spacing diffusers' multistep step ratio is {@code lastTimestep // (n + 1)}: at 0 every timestep is
+     * the same (1000 steps over 1000 training timesteps), which the solver turns into NaN.
+     */
+    static void checkLeadingRatio(String spacing, int lastTimestep, int n, String className) {
+        if ("leading".equals(spacing) && lastTimestep / (n + 1) == 0) {
+            throw new dev.sdjvm.InvalidRequestException("num_inference_steps", "with timestep_spacing 'leading' "
+                    + className + " takes at most " + (lastTimestep - 1) + " steps over " + lastTimestep
+                    + " training timesteps, got " + n);
+        }
+    }
+
+    /**
+     * Drops the steps whose sigma repeats the previous one, in place; returns how many timesteps are kept (the
+     * sigmas keep one more, the final sigma). With linspace spacing, {@code n} steps over {@code N <= n + 1}
+     * training timesteps round two timesteps to the same value (1000 steps over 1000: timestep 500 twice); the
+     * multistep solvers then divide by a zero lambda step ({@code r0 = h_0 / h}) and every latent becomes NaN: an
+     * all-black image. diffusers at commit 58eb52c0 does exactly that (checked by running its unmodified
+     * {@code set_timesteps}/{@code step} at 999 and 1000 steps); its own earlier fix (commit 953c9d14, "dpm
+     * multistep solver duplicate timesteps", removed again by the sigma refactor #4986) dropped the repeated
+     * timesteps, which is what this does: 1000 steps run the 999 distinct timesteps.
+     */
+    static int dropRepeatedSigmas(double[] ts, float[] s) {
+        int kept = 0;
+        for (int i = 0; i < ts.length; i++) {
+            if (kept > 0 && s[i] == s[kept - 1]) {
+                continue;
+            }
+            ts[kept] = ts[i];
+            s[kept] = s[i];
+            kept++;
+        }
+        s[kept] = s[ts.length];
+        return kept;
     }
 
     private double[] sigmasToTimesteps(double[] sig, boolean round) {

@@ -47,7 +47,8 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
                     "'" + predictionType + "' is not implemented for " + NAME + "; use epsilon or v_prediction");
             ConfigChecks.timestepSpacing(timestepSpacing);
@@ -107,9 +108,10 @@ public final class EulerAncestralDiscreteScheduler extends SigmaDiscreteSchedule
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        Timesteps.checkSteps(numInferenceSteps, NAME);
+        ConfigChecks.inferenceSteps(numInferenceSteps, config.numTrainTimesteps(), NAME);
         double[] ts = KarrasSchedules.asFloat32(Timesteps.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), numInferenceSteps, config.stepsOffset(), false));
+        ConfigChecks.timestepsInRange(ts, config.numTrainTimesteps(), config.stepsOffset(), NAME);
         setSchedule(ts, KarrasSchedules.withFinal(KarrasSchedules.interpSigmas(ts, trainSigmas), 0f));
     }
 

@@ -66,7 +66,8 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             ConfigChecks.oneOf("prediction_type", predictionType,
                     List.of("epsilon", "v_prediction", "sample", "original_sample"),
                     "'" + predictionType + "' must be one of `epsilon`, or `v_prediction` (or sample) for " + NAME);
@@ -78,6 +79,7 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
             ConfigChecks.oneOf("timestep_type", timestepType, List.of("discrete", "continuous"),
                     "must be 'discrete' or 'continuous', got '" + timestepType + "'");
             ConfigChecks.finalSigmasType(finalSigmasType);
+            ConfigChecks.sigmaRange(sigmaMin, sigmaMax);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }
 
@@ -158,10 +160,11 @@ public final class EulerDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        Timesteps.checkSteps(numInferenceSteps, NAME);
+        ConfigChecks.inferenceSteps(numInferenceSteps, config.numTrainTimesteps(), NAME);
         int n = numInferenceSteps;
         double[] ts = KarrasSchedules.asFloat32(Timesteps.spacedTimesteps(config.timestepSpacing(),
                 config.numTrainTimesteps(), n, config.stepsOffset(), false));
+        ConfigChecks.timestepsInRange(ts, config.numTrainTimesteps(), config.stepsOffset(), NAME);
         double[] sig;
         if (config.interpolationType().equals("linear")) {
             sig = KarrasSchedules.interpSigmas(ts, trainSigmas);

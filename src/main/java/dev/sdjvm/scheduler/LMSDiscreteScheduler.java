@@ -53,7 +53,8 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             KarrasSchedules.sigmaKind(useKarrasSigmas, useExponentialSigmas, useBetaSigmas);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction", "sample"),
                     "'" + predictionType + "' must be one of `epsilon`, `sample`, or `v_prediction`");
@@ -134,9 +135,10 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        Timesteps.checkSteps(n, NAME);
+        ConfigChecks.inferenceSteps(n, config.numTrainTimesteps(), NAME);
         double[] ts = Timesteps.spacedTimesteps(config.timestepSpacing(), config.numTrainTimesteps(), n,
                 config.stepsOffset(), false);
+        ConfigChecks.timestepsInRange(ts, config.numTrainTimesteps(), config.stepsOffset(), NAME);
         double[] sig = KarrasSchedules.interpSigmas(ts, trainSigmas);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());

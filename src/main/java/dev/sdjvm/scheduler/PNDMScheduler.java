@@ -51,7 +51,8 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             ConfigChecks.oneOf("prediction_type", predictionType, List.of("epsilon", "v_prediction"),
                     "'" + predictionType + "' must be one of `epsilon` or `v_prediction`");
             ConfigChecks.timestepSpacing(timestepSpacing);
@@ -123,10 +124,11 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
+        ConfigChecks.inferenceSteps(n, nTrain, NAME);
         double[] descending = Timesteps.spacedTimesteps(config.timestepSpacing(), nTrain, n, config.stepsOffset(),
                 true);
+        ConfigChecks.timestepsInRange(descending, nTrain, config.stepsOffset(), NAME);
         int m = descending.length;
         long[] base = new long[m]; // ascending
         for (int i = 0; i < m; i++) {
@@ -178,6 +180,7 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
         for (int i = 0; i < plms.length; i++) {
             timesteps[prkTimesteps.length + i] = plms[i];
         }
+        ConfigChecks.timestepsInRange(timesteps, nTrain, config.stepsOffset(), NAME);
         numInferenceSteps = n;
         counter = 0;
         etsCount = 0;

@@ -17,7 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /**
  * Scheduler factory: diffusers' {@code Cls.from_config(config, **overrides)} by class name or by a short alias.
@@ -46,19 +46,19 @@ public final class Schedulers {
     private record Entry(String className, Map<String, Object> preset) {
     }
 
-    private static final Map<String, Function<Map<String, Object>, Scheduler>> CLASSES = new LinkedHashMap<>();
+    private static final Map<String, BiFunction<Map<String, Object>, Map<String, Object>, Scheduler>> CLASSES =
+            new LinkedHashMap<>();
     private static final Map<String, Entry> NAMES = new LinkedHashMap<>();
     private static final List<Alias> ALIASES = new ArrayList<>();
 
     static {
-        CLASSES.put(DPMSolverMultistepScheduler.NAME, m -> DPMSolverMultistepScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(EulerDiscreteScheduler.NAME, m -> EulerDiscreteScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(EulerAncestralDiscreteScheduler.NAME,
-                m -> EulerAncestralDiscreteScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(DDIMScheduler.NAME, m -> DDIMScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(PNDMScheduler.NAME, m -> PNDMScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(LMSDiscreteScheduler.NAME, m -> LMSDiscreteScheduler.fromConfig(m, Map.of()));
-        CLASSES.put(UniPCMultistepScheduler.NAME, m -> UniPCMultistepScheduler.fromConfig(m, Map.of()));
+        CLASSES.put(DPMSolverMultistepScheduler.NAME, DPMSolverMultistepScheduler::fromConfig);
+        CLASSES.put(EulerDiscreteScheduler.NAME, EulerDiscreteScheduler::fromConfig);
+        CLASSES.put(EulerAncestralDiscreteScheduler.NAME, EulerAncestralDiscreteScheduler::fromConfig);
+        CLASSES.put(DDIMScheduler.NAME, DDIMScheduler::fromConfig);
+        CLASSES.put(PNDMScheduler.NAME, PNDMScheduler::fromConfig);
+        CLASSES.put(LMSDiscreteScheduler.NAME, LMSDiscreteScheduler::fromConfig);
+        CLASSES.put(UniPCMultistepScheduler.NAME, UniPCMultistepScheduler::fromConfig);
 
         alias(DPMSolverMultistepScheduler.NAME, Map.of(), "dpm++2m", "dpmpp_2m", "dpmpp-2m", "dpm");
         alias(DPMSolverMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "dpm++2m-karras",
@@ -132,7 +132,7 @@ public final class Schedulers {
             throw new SchedulerConfigException("_class_name", "'" + className + "' is not implemented; "
                     + "implemented: " + CLASSES.keySet());
         }
-        return create(className, config, overrides);
+        return CLASSES.get(className).apply(config, overrides);
     }
 
     /**
@@ -145,6 +145,7 @@ public final class Schedulers {
      * @param overrides keys that replace the config's, or an empty map
      * @return a new scheduler
      * @throws InvalidRequestException (field {@code scheduler}) for an unknown name, listing the valid ones
+     * @throws SchedulerConfigException naming the key, for an invalid value or an override the class does not take
      */
     public static Scheduler create(String name, Map<String, Object> config, Map<String, Object> overrides) {
         if (name == null) {
@@ -166,10 +167,7 @@ public final class Schedulers {
             merged.putAll(config);
         }
         merged.putAll(e.preset());
-        if (overrides != null) {
-            merged.putAll(overrides);
-        }
-        return CLASSES.get(e.className()).apply(merged);
+        return CLASSES.get(e.className()).apply(merged, overrides);
     }
 
     /**

@@ -94,7 +94,8 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
          * @throws SchedulerConfigException naming the first key diffusers would reject
          */
         public Config {
-            ConfigChecks.betaSchedule(numTrainTimesteps, betaSchedule, trainedBetas, NAME);
+            ConfigChecks.trainingSchedule(numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, stepsOffset,
+                    NAME);
             if (solverOrder < 1 || solverOrder > 3) {
                 throw new SchedulerConfigException("solver_order", "must be 1, 2 or 3 here, got " + solverOrder);
             }
@@ -105,6 +106,18 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             ConfigChecks.noFlowMatching(useFlowSigmas, useDynamicShifting, timeShiftType);
             ConfigChecks.timestepSpacing(timestepSpacing);
             ConfigChecks.finalSigmasType(finalSigmasType);
+            ConfigChecks.thresholding(dynamicThresholdingRatio, sampleMaxValue);
+            ConfigChecks.positive("flow_shift", flowShift);
+            ConfigChecks.sigmaRange(sigmaMin, sigmaMax);
+            if (disableCorrector.size() > dev.sdjvm.GenerationRequest.MAX_STEPS) {
+                throw new SchedulerConfigException("disable_corrector", "at most "
+                        + dev.sdjvm.GenerationRequest.MAX_STEPS + " step indices, got " + disableCorrector.size());
+            }
+            for (Integer step : disableCorrector) {
+                if (step == null || step < 0) {
+                    throw new SchedulerConfigException("disable_corrector", "step indices must be >= 0, got " + step);
+                }
+            }
             disableCorrector = List.copyOf(disableCorrector);
             trainedBetas = ConfigChecks.copy(trainedBetas);
         }
@@ -139,6 +152,10 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             List<Integer> disable = new ArrayList<>();
             if (dc != null) {
                 for (double d : dc) {
+                    if (d != Math.rint(d) || d < 0 || d > Integer.MAX_VALUE) {
+                        throw new SchedulerConfigException("disable_corrector",
+                                "step indices must be integers >= 0, got " + d);
+                    }
                     disable.add((int) d);
                 }
             }
@@ -195,10 +212,12 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
 
     @Override
     public void setTimesteps(int n) {
-        Timesteps.checkSteps(n, NAME);
         int nTrain = config.numTrainTimesteps();
+        ConfigChecks.inferenceSteps(n, nTrain, NAME);
+        DPMSolverMultistepScheduler.checkLeadingRatio(config.timestepSpacing(), nTrain, n, NAME);
         double[] ts = Timesteps.multistepTimesteps(config.timestepSpacing(), nTrain, nTrain, n,
                 config.stepsOffset());
+        ConfigChecks.timestepsInRange(ts, nTrain, config.stepsOffset(), NAME);
         String kind = KarrasSchedules.sigmaKind(config.useKarrasSigmas(), config.useExponentialSigmas(),
                 config.useBetaSigmas());
         float[] s;
@@ -227,7 +246,10 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
         for (int i = 0; i < ts.length; i++) {
             ts[i] = (double) (long) ts[i];
         }
-        setSchedule(ts, s);
+        // repeated sigmas (linspace, n close to num_train_timesteps) make the solver divide by zero: dropped, as
+        // diffusers' fix 953c9d14 did (see DPMSolverMultistepScheduler.dropRepeatedSigmas)
+        int kept = DPMSolverMultistepScheduler.dropRepeatedSigmas(ts, s);
+        setSchedule(java.util.Arrays.copyOf(ts, kept), java.util.Arrays.copyOf(s, kept + 1));
         this.lowerOrderNums = 0;
         this.hasLastSample = false;
     }

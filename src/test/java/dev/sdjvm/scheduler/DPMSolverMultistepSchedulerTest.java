@@ -165,11 +165,23 @@ class DPMSolverMultistepSchedulerTest {
         }
     }
 
+    /**
+     * diffusers' test_duplicated_timesteps asserts {@code len(timesteps) == num_inference_steps} after
+     * {@code set_timesteps(num_train_timesteps)}; diffusers 58eb52c0 keeps the repeated timestep 500 there, and its
+     * solver then turns every latent into NaN (found by running its unmodified scheduler at 1000 steps). The repeat
+     * is dropped here, as diffusers' fix 953c9d14 did: the 999 distinct timesteps, the same as 999 steps.
+     */
     @Test
-    void diffusersDuplicatedTimesteps() {
+    void duplicatedTimestepsAreDroppedAt1000Steps() {
         DPMSolverMultistepScheduler s = DPMSolverMultistepScheduler.fromConfig(diffusersTestConfig(), Map.of());
         s.setTimesteps(1000);
-        assertEquals(1000, s.timesteps().length);
+        double[] ts = s.timesteps();
+        assertEquals(999, ts.length);
+        assertEquals(ts.length + 1, s.sigmas().length);
+        DPMSolverMultistepScheduler s999 = DPMSolverMultistepScheduler.fromConfig(diffusersTestConfig(), Map.of());
+        s999.setTimesteps(999);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(s999.timesteps(), ts);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(s999.sigmas(), s.sigmas());
     }
 
     @Test

@@ -112,12 +112,8 @@ public final class GenerateCommand implements Callable<Integer> {
                 .listener(new ProgressBar(err, style, ""))
                 .build();  // checks the request before the (slow) model load
         List<Path> files = outputFiles(output, count);
-        for (Path f : files) {
-            Path parent = f.toAbsolutePath().getParent();
-            if (parent != null && !Files.isDirectory(parent)) {
-                throw new Main.UserException(Main.USAGE, "output: directory does not exist: " + parent);
-            }
-        }
+        checkWritable(files);
+        modelOptions.checkThreads();
         try (StableDiffusion sd = modelOptions.load(1)) {
             ModelInfo info = sd.info();
             String schedulerClass = GenerationParameters.schedulerClass(request, info.schedulerConfig());
@@ -143,6 +139,33 @@ public final class GenerateCommand implements Callable<Integer> {
             out.flush();
         }
         return Main.OK;
+    }
+
+    /**
+     * Before the (slow) generation: each output's directory exists and a file can be created in it (a probe file,
+     * deleted at once), and the output is not a directory or a read-only file.
+     */
+    static void checkWritable(List<Path> files) {
+        for (Path f : files) {
+            Path abs = f.toAbsolutePath();
+            Path parent = abs.getParent();
+            if (parent != null && !Files.isDirectory(parent)) {
+                throw new Main.UserException(Main.USAGE, "output: directory does not exist: " + parent);
+            }
+            if (Files.isDirectory(abs)) {
+                throw new Main.UserException(Main.USAGE, "output: " + f + " is a directory");
+            }
+            if (Files.exists(abs) && !Files.isWritable(abs)) {
+                throw new Main.UserException(Main.USAGE, "output: cannot write " + f + " (read-only)");
+            }
+            try {
+                Path probe = Files.createTempFile(parent == null ? Path.of(".") : parent, ".sd-write-check-", ".tmp");
+                Files.delete(probe);
+            } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                throw new Main.UserException(Main.USAGE, "output: cannot write to " + parent + " ("
+                        + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")");
+            }
+        }
     }
 
     private ImageFiles.Format resolveFormat() {

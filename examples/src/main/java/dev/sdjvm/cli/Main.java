@@ -21,8 +21,8 @@ import picocli.CommandLine.Spec;
  * {@code sd}: the command line of stable-diffusion-jvm. Run it through {@code bin/sd}.
  *
  * <p>Exit codes: 0 success; 2 usage error or invalid request (the message names the option or field); 1 any other
- * error (model cannot be loaded, backend failure, I/O). User errors print one line, no stack trace;
- * {@code SDJVM_DEBUG=1} adds stack traces.
+ * error (model cannot be loaded, backend failure, I/O). Every error prints one line, no stack trace;
+ * {@code --verbose} or {@code SDJVM_DEBUG=1} adds the full message and stack trace.
  */
 @Command(name = "sd", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Stable Diffusion 2.1 from the JVM: text-to-image, tokenizer, model info, scheduler names, an "
@@ -58,12 +58,21 @@ public final class Main implements Runnable {
 
     /** Runs a command with the given streams and returns its exit code (for tests and embedding). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = commandLine(out, err);
+        CommandLine cl = commandLine(out, err, java.util.Arrays.asList(args).contains("--verbose"));
         return cl.execute(args);
     }
 
-    /** The configured picocli command line. */
+    /** The configured picocli command line (stack traces only with {@code SDJVM_DEBUG}). */
     public static CommandLine commandLine(PrintWriter out, PrintWriter err) {
+        return commandLine(out, err, false);
+    }
+
+    /**
+     * The configured picocli command line. Every error is one line on stderr ({@code error: ...}: the first line of
+     * the message, so a native message's backtrace is not printed); {@code verbose} (or {@code SDJVM_DEBUG}) adds
+     * the full message and stack trace.
+     */
+    public static CommandLine commandLine(PrintWriter out, PrintWriter err, boolean verbose) {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out);
         cl.setErr(err);
@@ -96,17 +105,32 @@ public final class Main implements Runnable {
                 msg = "I/O error: " + ex.getMessage();
             } else {
                 code = ERROR;
-                msg = "unexpected error: " + ex;
-                ex.printStackTrace(e);
+                msg = "unexpected error: " + ex.getClass().getSimpleName()
+                        + (ex.getMessage() == null ? "" : ": " + ex.getMessage());
             }
-            e.println("error: " + msg);
-            if (System.getenv("SDJVM_DEBUG") != null) {
+            String line = firstLine(msg);
+            boolean details = verbose || System.getenv("SDJVM_DEBUG") != null;
+            e.println("error: " + line + (!details && !line.equals(msg) ? " (--verbose for the details)" : ""));
+            if (details) {
                 ex.printStackTrace(e);
             }
             e.flush();
             return code;
         });
         return cl;
+    }
+
+    /** The first line of a message, at most 500 characters. */
+    static String firstLine(String msg) {
+        if (msg == null) {
+            return "";
+        }
+        String line = msg.strip();
+        int nl = line.indexOf('\n');
+        if (nl >= 0) {
+            line = line.substring(0, nl).strip();
+        }
+        return line.length() > 500 ? line.substring(0, 500) + "..." : line;
     }
 
     /** An error to report as one line with an exit code. */

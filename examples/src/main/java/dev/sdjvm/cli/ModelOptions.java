@@ -1,6 +1,7 @@
 package dev.sdjvm.cli;
 
 import dev.sdjvm.LoadOptions;
+import dev.sdjvm.RequestLimits;
 import dev.sdjvm.StableDiffusion;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -19,9 +20,50 @@ public final class ModelOptions {
             description = "UNet copies; 2 runs the two halves of classifier-free guidance concurrently. Default: ${DEFAULT-VALUE}.")
     int unetReplicas;
 
+    @Option(names = "--max-image-pixels", paramLabel = "N", defaultValue = "0",
+            description = "Largest height x width of one image (0 = 4x the model's size). Default: ${DEFAULT-VALUE}.")
+    long maxImagePixels;
+
+    @Option(names = "--max-batch-pixels", paramLabel = "N", defaultValue = "0",
+            description = "Largest height x width x images of one request (0 = from the machine's memory, at most 16x "
+                    + "the model's size). Default: ${DEFAULT-VALUE}.")
+    long maxBatchPixels;
+
+    @Option(names = "--max-work", paramLabel = "N", defaultValue = "0",
+            description = "Largest height x width x images x steps of one request (0 = 4 images of the model's size "
+                    + "at 1000 steps). Default: ${DEFAULT-VALUE}.")
+    long maxWork;
+
+    @Option(names = "--max-steps", paramLabel = "N", defaultValue = "0",
+            description = "Largest num_inference_steps (0 = 1000). Default: ${DEFAULT-VALUE}.")
+    int maxSteps;
+
+    @Option(names = "--max-images", paramLabel = "N", defaultValue = "0",
+            description = "Largest num_images_per_prompt (0 = 16). Default: ${DEFAULT-VALUE}.")
+    int maxImages;
+
+    /** The work budget these options give (each 0 is derived from the model and the machine at check time). */
+    public RequestLimits limits() {
+        return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, maxSteps, maxImages);
+    }
+
+    /**
+     * {@code --threads} in 0..the CPUs available to this JVM: more libtorch threads than CPUs only slow it down, and
+     * thousands made a generation hang (each OpenMP thread spins at every parallel region). Checked before the load.
+     */
+    public void checkThreads() {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        if (threads < 0 || threads > cpus) {
+            throw new dev.sdjvm.InvalidRequestException("threads", "--threads must be in 0.." + cpus
+                    + " (the CPUs available; 0 = libtorch's default), got " + threads);
+        }
+    }
+
     /** The load options with {@code maxConcurrent} generations. */
     public LoadOptions loadOptions(int maxConcurrent) {
-        return LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas).withMaxConcurrent(maxConcurrent);
+        checkThreads();
+        return LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas).withMaxConcurrent(maxConcurrent)
+                .withLimits(limits());
     }
 
     /** Loads the model (or the embedded default). */

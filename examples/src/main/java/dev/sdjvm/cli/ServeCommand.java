@@ -55,17 +55,36 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Largest request body; larger get 413. Default: ${DEFAULT-VALUE}.")
     long maxBody;
 
+    @Option(names = "--max-connections", paramLabel = "N", defaultValue = "1024",
+            description = "Open connections; one more closes the connection idle the longest (so idle or slow "
+                    + "clients cannot lock out /ping). Default: ${DEFAULT-VALUE}.")
+    int maxConnections;
+
+    @Option(names = "--header-timeout", paramLabel = "DURATION", defaultValue = "10s", converter = Durations.class,
+            description = "From a request's first byte to its complete head: 408 after it. Default: ${DEFAULT-VALUE}.")
+    Duration headerTimeout;
+
+    @Option(names = "--body-timeout", paramLabel = "DURATION", defaultValue = "30s", converter = Durations.class,
+            description = "From a request's head to its complete body: 408 after it. Default: ${DEFAULT-VALUE}.")
+    Duration bodyTimeout;
+
+    @Option(names = "--idle-timeout", paramLabel = "DURATION", defaultValue = "60s", converter = Durations.class,
+            description = "A connection without a request in progress is closed after it. Default: ${DEFAULT-VALUE}.")
+    Duration idleTimeout;
+
     @Option(names = "--verbose", description = "Log at INFO level (the default for serve).")
     boolean verbose;
 
     @Override
     public Integer call() throws Exception {
-        ServerConfig cfg = new ServerConfig(bind, port, workers, queue, timeout, maxBody, drain);
+        ServerConfig cfg = new ServerConfig(bind, port, workers, queue, timeout, maxBody, drain, maxConnections,
+                headerTimeout, bodyTimeout, idleTimeout);
+        modelOptions.checkThreads();
         PrintWriter err = spec.commandLine().getErr();
         InferenceServer server;
         try {
             server = InferenceServer.start(cfg, () -> new StableDiffusionEngine(modelOptions.load(workers)));
-        } catch (java.net.BindException e) {
+        } catch (java.io.IOException e) {
             throw new Main.UserException(Main.ERROR, "cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
         server.installShutdownHook();

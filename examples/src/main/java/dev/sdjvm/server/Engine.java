@@ -17,6 +17,17 @@ public interface Engine extends AutoCloseable {
     /** What is served. */
     Info info();
 
+    /**
+     * The checks that need no generation, before the request is queued (the request checked itself when it was built): the work budget and the
+     * scheduler with its overrides at the request's step count.
+     *
+     * @throws dev.sdjvm.InvalidRequestException naming the field ({@link dev.sdjvm.RequestLimitException} for the
+     *                                           budget)
+     */
+    default void check(GenerationRequest request) {
+        schedulerClass(request);
+    }
+
     /** The diffusers class name of the scheduler a request would run with (throws InvalidRequestException if unknown). */
     String schedulerClass(GenerationRequest request);
 

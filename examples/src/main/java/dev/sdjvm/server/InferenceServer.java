@@ -2,19 +2,28 @@ package dev.sdjvm.server;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
+import dev.sdjvm.BackendException;
 import dev.sdjvm.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.RequestLimitException;
 import dev.sdjvm.cli.GenerationParameters;
 import dev.sdjvm.cli.ImageFiles;
 import dev.sdjvm.image.RgbImage;
-import java.io.ByteArrayOutputStream;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpServerCodec;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
@@ -22,59 +31,72 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The SageMaker-contract inference server.
+ * The SageMaker-contract inference server, on Netty.
  *
  * <ul>
- *   <li>{@code GET /ping}: 200 once the model is loaded and warm, 503 while loading or draining.</li>
+ *   <li>{@code GET /ping}: 200 once the model is loaded and warm, 503 while loading or draining. Answered on the
+ *       event loop, which never blocks, so it answers whatever the invocations and the connections do.</li>
  *   <li>{@code POST /invocations}: {@code application/json} {@code {"prompt": "...", "parameters": {...}}} (diffusers'
  *       names) or a {@code text/plain} prompt; answers {@code image/png} (default), {@code image/jpeg} or
  *       {@code application/json} by {@code Accept}. Image responses carry the first image and the headers
- *       {@code X-Seed} and {@code X-Image-Count}; ask for JSON to get all of them.</li>
+ *       {@code X-Seed} and {@code X-Image-Count}; ask for JSON to get all of them. Every answer carries
+ *       {@code X-Request-Id}; error bodies carry it as {@code request_id}.</li>
  *   <li>{@code GET /metrics}: Prometheus text.</li>
  * </ul>
  * Admission: at most {@code workers + queue} requests are admitted; more get 503 with {@code Retry-After}. Each
- * request has a deadline ({@code timeout} after arrival) that cancels its generation at the next step: 504.
- * {@link #shutdown()} (run by the JVM shutdown hook on SIGTERM) turns new requests away with 503, lets admitted
- * ones finish within {@code drainTimeout}, cancels the rest, then stops.
+ * request has a deadline ({@code timeout} after arrival) that cancels its generation at the next step: 504. A client
+ * that disconnects cancels its generation at the next step (counted as cancelled). Connections: read timeouts for
+ * a request's head and body, an idle timeout, and a cap that evicts the connection idle the longest (see
+ * {@link Connections}). {@link #shutdown()} (run by the JVM shutdown hook on SIGTERM) turns new requests away with
+ * 503, lets admitted ones finish within {@code drainTimeout}, cancels the rest, then stops.
  */
 public final class InferenceServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(InferenceServer.class);
-    /** Extra HTTP threads beyond the admitted requests, for /ping, /metrics and fast rejections. */
-    private static final int SPARE_HTTP_THREADS = 8;
     /** How long past its deadline a request waits for its generation to notice the cancellation. */
     private static final Duration CANCEL_GRACE = Duration.ofSeconds(2);
+    /** Threads that parse, check and encode invocations (never the event loop, never a generation worker). */
+    private static final int REQUEST_THREADS = 2;
+    /** Error messages sent to clients are cut to this length. */
+    private static final int MAX_MESSAGE = 400;
 
     private final ServerConfig config;
-    private final HttpServer http;
-    private final ThreadPoolExecutor httpPool;
+    private final EventLoopGroup bossGroup;
+    private final EventLoopGroup ioGroup;
+    private final Channel serverChannel;
+    private final ExecutorService requestPool;
     private final ExecutorService workerPool;
     private final Semaphore slots;
+    private final Connections connections;
     private final Metrics metrics = new Metrics();
     private final CompletableFuture<Engine> ready = new CompletableFuture<>();
     private final AtomicInteger activeInvocations = new AtomicInteger();
     private final AtomicInteger running = new AtomicInteger();
+    private final Map<String, LongAdder> cancelled = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, LongAdder> timeouts = new java.util.concurrent.ConcurrentHashMap<>();
     private final CountDownLatch terminated = new CountDownLatch(1);
     private volatile Engine engine;
     private volatile boolean draining;
@@ -85,15 +107,41 @@ public final class InferenceServer implements AutoCloseable {
     private InferenceServer(ServerConfig config) throws IOException {
         this.config = config;
         this.slots = new Semaphore(config.workers() + config.queue());
-        this.http = HttpServer.create(new InetSocketAddress(config.bind(), config.port()), 64);
-        int httpThreads = config.workers() + config.queue() + SPARE_HTTP_THREADS;
-        // bounded: the connection backlog is bounded by the OS; beyond this queue the dispatcher thread serves the
-        // exchange itself (by then admission is full, so it is a quick 503)
-        this.httpPool = new ThreadPoolExecutor(httpThreads, httpThreads, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(1024), threads("sdjvm-http"), new ThreadPoolExecutor.CallerRunsPolicy());
+        this.connections = new Connections(config.maxConnections());
+        // bounded: beyond the queue the request gets 503 at once (the queue holds requests being parsed, checked
+        // or encoded, not generations)
+        this.requestPool = new ThreadPoolExecutor(REQUEST_THREADS, REQUEST_THREADS, 30, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(64 + 2 * (config.workers() + config.queue())), threads("sdjvm-request"),
+                new ThreadPoolExecutor.AbortPolicy());
         this.workerPool = Executors.newFixedThreadPool(config.workers(), threads("sdjvm-worker"));
-        http.setExecutor(httpPool);
-        http.createContext("/", this::handle);
+        this.bossGroup = new MultiThreadIoEventLoopGroup(1, threads("sdjvm-http-accept"), NioIoHandler.newFactory());
+        this.ioGroup = new MultiThreadIoEventLoopGroup(2, threads("sdjvm-http-io"), NioIoHandler.newFactory());
+        ServerBootstrap b = new ServerBootstrap()
+                .group(bossGroup, ioGroup)
+                .channel(NioServerSocketChannel.class)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        HttpConnection conn = new HttpConnection(InferenceServer.this, config, connections);
+                        ch.pipeline().addLast("bytes", conn.new ByteWatcher());
+                        ch.pipeline().addLast("codec", new HttpServerCodec(new HttpDecoderConfig()
+                                .setMaxInitialLineLength(8192).setMaxHeaderSize(16384).setMaxChunkSize(65536)));
+                        ch.pipeline().addLast("http", conn);
+                    }
+                });
+        io.netty.channel.ChannelFuture bound = b.bind(new InetSocketAddress(config.bind(), config.port()))
+                .awaitUninterruptibly();
+        if (!bound.isSuccess()) {
+            shutdownThreads();
+            Throwable c = bound.cause();
+            if (c instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException("cannot listen on " + config.bind() + ":" + config.port() + ": " + c, c);
+        }
+        this.serverChannel = bound.channel();
     }
 
     /**
@@ -102,9 +150,9 @@ public final class InferenceServer implements AutoCloseable {
      */
     public static InferenceServer start(ServerConfig config, Callable<Engine> loader) throws IOException {
         InferenceServer s = new InferenceServer(config);
-        s.http.start();
-        LOG.info("listening on http://{}:{} (workers {}, queue {}, timeout {} s)", config.bind(), s.port(),
-                config.workers(), config.queue(), config.timeout().toMillis() / 1000.0);
+        LOG.info("listening on http://{}:{} (workers {}, queue {}, timeout {} s, max {} connections)", config.bind(),
+                s.port(), config.workers(), config.queue(), config.timeout().toMillis() / 1000.0,
+                config.maxConnections());
         Thread t = new Thread(() -> {
             try {
                 Engine e = loader.call();
@@ -135,7 +183,7 @@ public final class InferenceServer implements AutoCloseable {
 
     /** The bound port (useful with port 0). */
     public int port() {
-        return http.getAddress().getPort();
+        return ((InetSocketAddress) serverChannel.localAddress()).getPort();
     }
 
     /** Generations running now. */
@@ -147,6 +195,17 @@ public final class InferenceServer implements AutoCloseable {
     public int queueDepth() {
         int admitted = config.workers() + config.queue() - slots.availablePermits();
         return Math.max(0, admitted - running.get());
+    }
+
+    /** Open client connections. */
+    public int openConnections() {
+        return connections.count();
+    }
+
+    /** Generations cancelled for {@code reason} (client_disconnect, deadline, shutdown). */
+    public long cancelled(String reason) {
+        LongAdder a = cancelled.get(reason);
+        return a == null ? 0 : a.sum();
     }
 
     /** Adds a JVM shutdown hook (SIGTERM) that drains and stops this server. */
@@ -188,9 +247,9 @@ public final class InferenceServer implements AutoCloseable {
                 forceCancel = true;
                 waitIdle(System.nanoTime() + TimeUnit.SECONDS.toNanos(5));
             }
-            http.stop(0);
-            workerPool.shutdownNow();
-            httpPool.shutdownNow();
+            serverChannel.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+            connections.closeAll();
+            shutdownThreads();
             Engine e = engine;
             if (e != null) {
                 e.close();
@@ -201,13 +260,20 @@ public final class InferenceServer implements AutoCloseable {
         }
     }
 
+    private void shutdownThreads() {
+        workerPool.shutdownNow();
+        requestPool.shutdownNow();
+        bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+        ioGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+    }
+
     @Override
     public void close() {
         shutdown();
     }
 
     private boolean waitIdle(long endNanos) {
-        while (activeInvocations.get() > 0 && System.nanoTime() < endNanos) {
+        while ((activeInvocations.get() > 0 || running.get() > 0) && System.nanoTime() < endNanos) {
             try {
                 Thread.sleep(20);
             } catch (InterruptedException ie) {
@@ -215,63 +281,83 @@ public final class InferenceServer implements AutoCloseable {
                 return false;
             }
         }
-        return activeInvocations.get() == 0;
+        return activeInvocations.get() == 0 && running.get() == 0;
+    }
+
+    /** A short unique id for a request (log and error bodies). */
+    static String newRequestId() {
+        return Long.toString(System.currentTimeMillis(), 36) + "-"
+                + Long.toString(ThreadLocalRandom.current().nextLong(36L * 36 * 36 * 36 * 36 * 36), 36);
+    }
+
+    /** A connection timed out in a phase (counted). */
+    void timedOut(HttpConnection.Phase phase) {
+        timeouts.computeIfAbsent(phase.name().toLowerCase(Locale.ROOT), k -> new LongAdder()).increment();
     }
 
     // ------------------------------------------------------------------------------------------------ routing
 
-    private void handle(HttpExchange ex) {
-        String path = ex.getRequestURI().getPath();
+    /** A complete request from a connection's event loop. Never blocks. */
+    void handle(HttpConnection.Exchange ex, HttpRequest req, byte[] body) {
+        String path = pathOf(req.uri());
         try {
             switch (path) {
                 case "/ping":
+                    ex.path = "/ping";
                     ping(ex);
                     break;
                 case "/invocations":
-                    invocations(ex);
+                    ex.path = "/invocations";
+                    invocation(ex, req, body);
                     break;
                 case "/metrics":
+                    ex.path = "/metrics";
                     metrics(ex);
                     break;
                 default:
-                    sendError(ex, "other", new HttpError(404, null, "no such path: " + path
+                    sendError(ex, new HttpError(404, null, "no such path: " + clip(path, 100)
                             + " (this server has /ping, /invocations, /metrics)"));
             }
-        } catch (IOException e) {
-            LOG.debug("client connection failed: {}", e.toString());
-        } catch (RuntimeException e) {
-            LOG.error("unexpected error on {}", path, e);
-            try {
-                sendError(ex, "other", new HttpError(500, null, "internal error: " + e));
-            } catch (IOException ignored) {
-                // connection gone
-            }
-        } finally {
-            ex.close();
+        } catch (HttpError e) {
+            sendError(ex, e);
+        } catch (Throwable t) {
+            LOG.error("request {}: unexpected error on {}", ex.id, path, t);
+            sendError(ex, new HttpError(500, null, "internal error"));
         }
     }
 
-    private void ping(HttpExchange ex) throws IOException {
+    private static String pathOf(String uri) {
+        int q = uri.indexOf('?');
+        String p = q >= 0 ? uri.substring(0, q) : uri;
+        if (p.startsWith("http://") || p.startsWith("https://")) {
+            int slash = p.indexOf('/', p.indexOf("//") + 2);
+            p = slash >= 0 ? p.substring(slash) : "/";
+        }
+        return p;
+    }
+
+    private static boolean isGetOrHead(HttpConnection.Exchange ex) {
+        String m = ex.method();
+        return "GET".equals(m) || "HEAD".equals(m);
+    }
+
+    private void ping(HttpConnection.Exchange ex) {
         if (!isGetOrHead(ex)) {
-            ex.getResponseHeaders().set("Allow", "GET, HEAD");
-            sendError(ex, "/ping", new HttpError(405, null, "method " + ex.getRequestMethod() + " not allowed"));
-            return;
+            throw new HttpError(405, null, "method " + ex.method() + " not allowed").header("Allow", "GET, HEAD");
         }
         if (draining) {
-            send(ex, "/ping", 503, "application/json", json("status", "draining"));
+            send(ex, 503, "application/json", json("status", "draining"), null);
         } else if (engine == null) {
-            send(ex, "/ping", 503, "application/json",
-                    json("status", ready.isCompletedExceptionally() ? "failed" : "loading"));
+            send(ex, 503, "application/json", json("status", ready.isCompletedExceptionally() ? "failed" : "loading"),
+                    null);
         } else {
-            send(ex, "/ping", 200, "application/json", json("status", "healthy"));
+            send(ex, 200, "application/json", json("status", "healthy"), null);
         }
     }
 
-    private void metrics(HttpExchange ex) throws IOException {
+    private void metrics(HttpConnection.Exchange ex) {
         if (!isGetOrHead(ex)) {
-            ex.getResponseHeaders().set("Allow", "GET, HEAD");
-            sendError(ex, "/metrics", new HttpError(405, null, "method " + ex.getRequestMethod() + " not allowed"));
-            return;
+            throw new HttpError(405, null, "method " + ex.method() + " not allowed").header("Allow", "GET, HEAD");
         }
         Map<String, Supplier<Number>> g = new LinkedHashMap<>();
         Map<String, String> help = new LinkedHashMap<>();
@@ -279,9 +365,12 @@ public final class InferenceServer implements AutoCloseable {
         gauge(g, help, "sdjvm_inflight_requests", "Generations running now.", running::get);
         gauge(g, help, "sdjvm_workers", "Generation workers.", config::workers);
         gauge(g, help, "sdjvm_queue_capacity", "Requests that may wait beyond the workers.", config::queue);
+        gauge(g, help, "sdjvm_open_connections", "Open client connections.", connections::count);
+        gauge(g, help, "sdjvm_max_connections", "Connection cap (--max-connections).", config::maxConnections);
         gauge(g, help, "sdjvm_model_ready", "1 once the model is loaded and warm.", () -> engine != null ? 1 : 0);
         gauge(g, help, "sdjvm_process_peak_rss_bytes", "Peak resident set size (VmHWM).", () -> procStatusBytes("VmHWM:"));
         gauge(g, help, "sdjvm_process_rss_bytes", "Resident set size (VmRSS).", () -> procStatusBytes("VmRSS:"));
+        gauge(g, help, "sdjvm_process_threads", "Threads of the process.", () -> procStatusBytes("Threads:") / 1024);
         Engine e = engine;
         String info = null;
         if (e != null) {
@@ -291,10 +380,23 @@ public final class InferenceServer implements AutoCloseable {
             info = "model=\"" + Metrics.label(i.model()) + "\",precision=\"" + Metrics.label(i.precision())
                     + "\",height=\"" + i.height() + "\",width=\"" + i.width() + "\"";
         }
+        Map<String, Map<String, Long>> counters = new LinkedHashMap<>();
+        counters.put("sdjvm_invocations_cancelled_total", sums(cancelled));
+        counters.put("sdjvm_http_timeouts_total", sums(timeouts));
+        Map<String, Long> conn = new LinkedHashMap<>();
+        conn.put("evicted", connections.evicted.sum());
+        conn.put("refused", connections.refused.sum());
+        counters.put("sdjvm_connections_closed_for_cap_total", conn);
         // count this scrape before rendering so that the text includes it
         metrics.request("/metrics", 200);
-        byte[] body = metrics.render(g, help, info).getBytes(StandardCharsets.UTF_8);
-        write(ex, 200, "text/plain; version=0.0.4; charset=utf-8", body);
+        byte[] body = metrics.render(g, help, info, counters).getBytes(StandardCharsets.UTF_8);
+        ex.respond(200, "text/plain; version=0.0.4; charset=utf-8", body, null);
+    }
+
+    private static Map<String, Long> sums(Map<String, LongAdder> m) {
+        Map<String, Long> out = new java.util.TreeMap<>();
+        m.forEach((k, v) -> out.put(k, v.sum()));
+        return out;
     }
 
     private static void gauge(Map<String, Supplier<Number>> g, Map<String, String> help, String name, String text,
@@ -303,7 +405,7 @@ public final class InferenceServer implements AutoCloseable {
         help.put(name, text);
     }
 
-    /** A value in kB from /proc/self/status, in bytes; -1 where there is no /proc. */
+    /** A value in kB from /proc/self/status, in bytes (a count times 1024 for counts); -1 where there is no /proc. */
     public static long procStatusBytes(String key) {
         try {
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
@@ -320,148 +422,264 @@ public final class InferenceServer implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ invocations
 
-    private void invocations(HttpExchange ex) throws IOException {
-        long t0 = System.nanoTime();
+    /** On the event loop: the cheap checks, then the rest on the request pool. */
+    private void invocation(HttpConnection.Exchange ex, HttpRequest req, byte[] body) {
+        if (!"POST".equals(ex.method())) {
+            throw new HttpError(405, null, "method " + ex.method() + " not allowed; use POST").header("Allow", "POST");
+        }
+        if (draining) {
+            throw new HttpError(503, null, "the server is shutting down").header("Retry-After", "5");
+        }
+        Engine eng = engine;
+        if (eng == null) {
+            throw new HttpError(503, null, ready.isCompletedExceptionally() ? "the model failed to load"
+                    : "the model is still loading").header("Retry-After", "5");
+        }
         Instant arrival = Instant.now();
+        String contentType = req.headers().get("Content-Type");
+        ImageFiles.Format[] fmt = new ImageFiles.Format[1];
+        boolean wantJson = negotiate(req.headers().getAll("Accept"), fmt);
+        Invocation inv = new Invocation(ex, eng, arrival.plus(config.timeout()), wantJson, fmt[0]);
         activeInvocations.incrementAndGet();
         try {
+            requestPool.execute(() -> inv.prepare(contentType, body));
+        } catch (RejectedExecutionException e) {
+            inv.fail(new HttpError(503, null, "overloaded: too many requests being read").header("Retry-After",
+                    Long.toString(retryAfterSeconds())));
+        }
+    }
+
+    /** One /invocations request from admission to its answer. */
+    private final class Invocation {
+        final HttpConnection.Exchange ex;
+        final Engine eng;
+        final Instant deadline;
+        final boolean wantJson;
+        final ImageFiles.Format format;
+        final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+        volatile Job job;
+        volatile String cancelReason;
+
+        Invocation(HttpConnection.Exchange ex, Engine eng, Instant deadline, boolean wantJson, ImageFiles.Format f) {
+            this.ex = ex;
+            this.eng = eng;
+            this.deadline = deadline;
+            this.wantJson = wantJson;
+            this.format = f;
+            ex.onClientGone = this::clientGone;
+        }
+
+        /** On the request pool: parse, check (model-independent and budget), admit, start. */
+        void prepare(String contentType, byte[] body) {
             try {
-                respondToInvocation(ex, arrival);
-            } catch (HttpError err) {
-                sendError(ex, "/invocations", err);
+                GenerationRequest.Builder b = parseBody(contentType, body);
+                Job j = new Job(this);
+                GenerationRequest req = b.deadline(deadline)
+                        .listener((s, n, t, el) -> !j.cancelled && !forceCancel).build();
+                String schedulerClass;
+                try {
+                    // cheap checks before queueing; the model-dependent ones (height/width vs the artifacts) run in
+                    // the worker
+                    eng.check(req);
+                    schedulerClass = eng.schedulerClass(req);
+                } catch (InvalidRequestException e) {
+                    throw toHttp(e);
+                }
+                if (ex.gone) {
+                    end();
+                    return;
+                }
+                if (!slots.tryAcquire()) {
+                    throw new HttpError(503, null, "overloaded: " + config.workers() + " worker(s) busy and the "
+                            + "queue of " + config.queue() + " is full").header("Retry-After",
+                            Long.toString(retryAfterSeconds()));
+                }
+                j.request = req;
+                j.schedulerClass = schedulerClass;
+                job = j;
+                try {
+                    workerPool.execute(j);
+                } catch (RejectedExecutionException e) {
+                    slots.release();
+                    throw new HttpError(503, null, "the server is shutting down").header("Retry-After", "5");
+                }
+                if (ex.gone) {
+                    clientGone();  // the client left while we were admitting it
+                }
+                long waitNanos = Duration.between(Instant.now(), deadline).plus(CANCEL_GRACE).toNanos();
+                ex.conn.channel.eventLoop().schedule(this::deadlinePassed, Math.max(0, waitNanos),
+                        TimeUnit.NANOSECONDS);
+                j.result.whenCompleteAsync(this::finished, requestPool);
+            } catch (HttpError e) {
+                fail(e);
+            } catch (Throwable t) {
+                LOG.error("request {}: unexpected error", ex.id, t);
+                fail(new HttpError(500, null, "internal error"));
             }
-        } finally {
-            metrics.latency(System.nanoTime() - t0);
+        }
+
+        /** The deadline (plus grace) passed and the generation has not answered: cancel it, 504. */
+        private void deadlinePassed() {
+            Job j = job;
+            if (ended.get() || ex.isDone() || j == null || j.result.isDone()) {
+                return;
+            }
+            j.abandon("deadline");
+            fail(timeout());
+        }
+
+        private void clientGone() {
+            Job j = job;
+            metrics.request("/invocations", 499);
+            LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
+                    (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            if (j != null) {
+                j.abandon("client_disconnect");
+            }
+            end();
+        }
+
+        /** The generation ended (any thread); on the request pool: encode and answer. */
+        private void finished(GenerationResult result, Throwable error) {
+            try {
+                if (error != null) {
+                    Throwable c = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                            ? error.getCause() : error;
+                    fail(errorFor(c));
+                    return;
+                }
+                if (ex.gone || ex.isDone()) {
+                    end();
+                    return;
+                }
+                ewmaSeconds = ewmaSeconds == 0 ? result.timings().totalNanos() / 1e9
+                        : 0.8 * ewmaSeconds + 0.2 * result.timings().totalNanos() / 1e9;
+                respondWith(result);
+            } catch (Throwable t) {
+                LOG.error("request {}: unexpected error encoding the answer", ex.id, t);
+                fail(new HttpError(500, null, "internal error"));
+            }
+        }
+
+        private HttpError errorFor(Throwable c) {
+            if (c instanceof InvalidRequestException ire) {
+                return toHttp(ire);
+            }
+            if (c instanceof HttpError he) {
+                return he;
+            }
+            if (c instanceof GenerationCancelledException) {
+                if ("client_disconnect".equals(cancelReason)) {
+                    return new HttpError(499, null, "client disconnected");
+                }
+                if (forceCancel) {
+                    countCancel("shutdown");
+                    return new HttpError(503, null, "cancelled: the server is shutting down");
+                }
+                if (cancelReason == null) {
+                    countCancel("deadline");
+                }
+                return timeout();
+            }
+            if (c instanceof BackendException) {
+                LOG.error("request {}: generation failed in the backend", ex.id, c);
+                return new HttpError(500, null, "generation failed in the backend");
+            }
+            if (c instanceof OutOfMemoryError) {
+                LOG.error("request {}: out of memory during the generation", ex.id, c);
+                return new HttpError(503, null, "the server ran out of memory for this request; try a smaller "
+                        + "one").header("Retry-After", "10");
+            }
+            LOG.error("request {}: generation failed", ex.id, c);
+            return new HttpError(500, null, "generation failed");
+        }
+
+        private void respondWith(GenerationResult result) throws IOException {
+            metrics.images(result.images().size());
+            Engine.Info info = eng.info();
+            GenerationRequest req = job.request;
+            RgbImage first = result.images().get(0);
+            String text = GenerationParameters.a1111(req, result.seed(), job.schedulerClass, first.width(),
+                    first.height(), info.model());
+            Map<String, String> pngText = Map.of(GenerationParameters.PNG_KEYWORD, text);
+            Map<String, String> headers = new HashMap<>();
+            headers.put("X-Seed", Long.toString(result.seed()));
+            headers.put("X-Image-Count", Integer.toString(result.images().size()));
+            if (wantJson) {
+                ObjectNode root = InvocationParser.JSON.createObjectNode();
+                ArrayNode imgs = root.putArray("images");
+                for (RgbImage img : result.images()) {
+                    imgs.add(Base64.getEncoder().encodeToString(
+                            ImageFiles.encode(img.toBufferedImage(), format, pngText)));
+                }
+                root.put("format", format.extension());
+                root.put("seed", result.seed());
+                ObjectNode t = root.putObject("timings");
+                GenerationResult.Timings tm = result.timings();
+                t.put("total_ms", tm.totalNanos() / 1e6);
+                t.put("tokenize_ms", tm.tokenizeNanos() / 1e6);
+                t.put("encode_ms", tm.encodeNanos() / 1e6);
+                t.put("denoise_ms", tm.denoiseNanos() / 1e6);
+                t.put("unet_ms", tm.unetNanos() / 1e6);
+                t.put("decode_ms", tm.decodeNanos() / 1e6);
+                t.put("steps", tm.steps());
+                t.put("seconds_per_step", tm.secondsPerStep());
+                t.put("overhead_ms_per_step", tm.overheadMillisPerStep());
+                ObjectNode p = root.putObject("parameters");
+                p.put("prompt", req.prompt());
+                p.put("negative_prompt", req.negativePrompt());
+                p.put("num_inference_steps", req.steps());
+                p.put("guidance_scale", req.guidanceScale());
+                p.put("seed", result.seed());
+                p.put("scheduler", job.schedulerClass);
+                p.set("scheduler_overrides", InvocationParser.JSON.valueToTree(req.schedulerOverrides()));
+                p.put("num_images_per_prompt", req.numImages());
+                p.put("height", first.height());
+                p.put("width", first.width());
+                root.put("prompt_truncated", result.promptTruncated());
+                succeed("application/json", InvocationParser.JSON.writeValueAsBytes(root), headers);
+            } else {
+                succeed(format.mediaType(), ImageFiles.encode(first.toBufferedImage(), format, pngText), headers);
+            }
+        }
+
+        private void succeed(String contentType, byte[] body, Map<String, String> headers) {
+            if (ended.compareAndSet(false, true)) {
+                send(ex, 200, contentType, body, headers);
+                finishAccounting();
+            }
+        }
+
+        void fail(HttpError e) {
+            if (ended.compareAndSet(false, true)) {
+                if (e.status != 499) {
+                    sendError(ex, e);
+                }
+                finishAccounting();
+            }
+        }
+
+        private void end() {
+            if (ended.compareAndSet(false, true)) {
+                finishAccounting();
+            }
+        }
+
+        private void finishAccounting() {
+            metrics.latency(System.nanoTime() - ex.startNanos);
             activeInvocations.decrementAndGet();
         }
     }
 
-    private void respondToInvocation(HttpExchange ex, Instant arrival) throws IOException {
-        if (!"POST".equals(ex.getRequestMethod())) {
-            ex.getResponseHeaders().set("Allow", "POST");
-            throw new HttpError(405, null, "method " + ex.getRequestMethod() + " not allowed; use POST");
-        }
-        if (draining) {
-            ex.getResponseHeaders().set("Retry-After", "5");
-            throw new HttpError(503, null, "the server is shutting down");
-        }
-        Engine eng = engine;
-        if (eng == null) {
-            ex.getResponseHeaders().set("Retry-After", "5");
-            throw new HttpError(503, null, ready.isCompletedExceptionally() ? "the model failed to load"
-                    : "the model is still loading");
-        }
-        String contentType = ex.getRequestHeaders().getFirst("Content-Type");
-        ImageFiles.Format[] fmt = new ImageFiles.Format[1];
-        boolean wantJson = negotiate(ex.getRequestHeaders().get("Accept"), fmt);
-        byte[] body = readBody(ex);
-        GenerationRequest.Builder b = parseBody(contentType, body);
-
-        Instant deadline = arrival.plus(config.timeout());
-        Job job = new Job();
-        GenerationRequest req;
-        String schedulerClass;
-        try {
-            // cheap checks before queueing (building the request checks it); the model-dependent ones (height/width
-            // vs the artifacts) run in the worker
-            req = b.deadline(deadline).listener((s, n, t, el) -> !job.cancelled && !forceCancel).build();
-            schedulerClass = eng.schedulerClass(req);
-        } catch (InvalidRequestException e) {
-            throw new HttpError(400, e.field(), e.getMessage());
-        }
-        if (!slots.tryAcquire()) {
-            ex.getResponseHeaders().set("Retry-After", Long.toString(retryAfterSeconds()));
-            throw new HttpError(503, null, "overloaded: " + config.workers() + " worker(s) busy and the queue of "
-                    + config.queue() + " is full");
-        }
-        job.request = req;
-        job.engine = eng;
-        job.deadline = deadline;
-        try {
-            workerPool.execute(job);
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            slots.release();
-            ex.getResponseHeaders().set("Retry-After", "5");
-            throw new HttpError(503, null, "the server is shutting down");
-        }
-        GenerationResult result = await(job, deadline);
-        ewmaSeconds = ewmaSeconds == 0 ? result.timings().totalNanos() / 1e9
-                : 0.8 * ewmaSeconds + 0.2 * result.timings().totalNanos() / 1e9;
-        metrics.images(result.images().size());
-        Engine.Info info = eng.info();
-        RgbImage first = result.images().get(0);
-        String text = GenerationParameters.a1111(req, result.seed(), schedulerClass, first.width(), first.height(),
-                info.model());
-        Map<String, String> pngText = Map.of(GenerationParameters.PNG_KEYWORD, text);
-        ex.getResponseHeaders().set("X-Seed", Long.toString(result.seed()));
-        ex.getResponseHeaders().set("X-Image-Count", Integer.toString(result.images().size()));
-        if (wantJson) {
-            ObjectNode root = InvocationParser.JSON.createObjectNode();
-            ArrayNode imgs = root.putArray("images");
-            for (RgbImage img : result.images()) {
-                imgs.add(Base64.getEncoder().encodeToString(
-                        ImageFiles.encode(img.toBufferedImage(), fmt[0], pngText)));
-            }
-            root.put("format", fmt[0].extension());
-            root.put("seed", result.seed());
-            ObjectNode t = root.putObject("timings");
-            GenerationResult.Timings tm = result.timings();
-            t.put("total_ms", tm.totalNanos() / 1e6);
-            t.put("tokenize_ms", tm.tokenizeNanos() / 1e6);
-            t.put("encode_ms", tm.encodeNanos() / 1e6);
-            t.put("denoise_ms", tm.denoiseNanos() / 1e6);
-            t.put("unet_ms", tm.unetNanos() / 1e6);
-            t.put("decode_ms", tm.decodeNanos() / 1e6);
-            t.put("steps", tm.steps());
-            t.put("seconds_per_step", tm.secondsPerStep());
-            t.put("overhead_ms_per_step", tm.overheadMillisPerStep());
-            ObjectNode p = root.putObject("parameters");
-            p.put("prompt", req.prompt());
-            p.put("negative_prompt", req.negativePrompt());
-            p.put("num_inference_steps", req.steps());
-            p.put("guidance_scale", req.guidanceScale());
-            p.put("seed", result.seed());
-            p.put("scheduler", schedulerClass);
-            p.set("scheduler_overrides", InvocationParser.JSON.valueToTree(req.schedulerOverrides()));
-            p.put("num_images_per_prompt", req.numImages());
-            p.put("height", first.height());
-            p.put("width", first.width());
-            root.put("prompt_truncated", result.promptTruncated());
-            send(ex, "/invocations", 200, "application/json", InvocationParser.JSON.writeValueAsBytes(root));
-        } else {
-            byte[] img = ImageFiles.encode(first.toBufferedImage(), fmt[0], pngText);
-            send(ex, "/invocations", 200, fmt[0].mediaType(), img);
-        }
+    private void countCancel(String reason) {
+        cancelled.computeIfAbsent(reason, k -> new LongAdder()).increment();
     }
 
-    private GenerationResult await(Job job, Instant deadline) {
-        long waitNanos = Duration.between(Instant.now(), deadline).plus(CANCEL_GRACE).toNanos();
-        try {
-            return job.result.get(Math.max(0, waitNanos), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            job.abandon();
-            throw timeout();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            job.abandon();
-            throw new HttpError(503, null, "the server is shutting down");
-        } catch (ExecutionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof InvalidRequestException) {
-                throw new HttpError(400, ((InvalidRequestException) c).field(), c.getMessage());
-            }
-            if (c instanceof HttpError) {
-                throw (HttpError) c;
-            }
-            if (c instanceof GenerationCancelledException) {
-                if (forceCancel) {
-                    throw new HttpError(503, null, "cancelled: the server is shutting down");
-                }
-                throw timeout();
-            }
-            LOG.error("generation failed", c);
-            throw new HttpError(500, null, "generation failed: " + c.getMessage());
+    private HttpError toHttp(InvalidRequestException e) {
+        if (e instanceof RequestLimitException rle) {
+            return new HttpError(413, e.field(), e.getMessage() + " (server --" + rle.limit().replace('_', '-') + ")");
         }
+        return new HttpError(400, e.field(), e.getMessage());
     }
 
     private HttpError timeout() {
@@ -482,10 +700,14 @@ public final class InferenceServer implements AutoCloseable {
         private static final int ABANDONED = 2;
         final AtomicInteger state = new AtomicInteger(QUEUED);
         final CompletableFuture<GenerationResult> result = new CompletableFuture<>();
+        final Invocation invocation;
         volatile boolean cancelled;
         GenerationRequest request;
-        Engine engine;
-        Instant deadline;
+        String schedulerClass;
+
+        Job(Invocation invocation) {
+            this.invocation = invocation;
+        }
 
         @Override
         public void run() {
@@ -494,12 +716,17 @@ public final class InferenceServer implements AutoCloseable {
             }
             running.incrementAndGet();
             try {
-                if (Instant.now().isAfter(deadline)) {
+                if (Instant.now().isAfter(invocation.deadline)) {
+                    invocation.cancelReason = "deadline";
+                    countCancel("deadline");
                     result.completeExceptionally(timeout());
+                } else if (cancelled) {
+                    result.completeExceptionally(new GenerationCancelledException("cancelled before it started"));
                 } else {
-                    result.complete(engine.generate(request));
+                    result.complete(invocation.eng.generate(request));
                 }
             } catch (Throwable t) {
+                // the worker survives anything a generation throws, Errors included
                 result.completeExceptionally(t);
             } finally {
                 running.decrementAndGet();
@@ -507,11 +734,19 @@ public final class InferenceServer implements AutoCloseable {
             }
         }
 
-        void abandon() {
+        /** Cancels: a queued job never starts (its slot is freed now), a running one stops at its next step. */
+        void abandon(String reason) {
+            if (result.isDone()) {
+                return;  // it finished already: nothing to cancel
+            }
+            if (invocation.cancelReason == null) {
+                invocation.cancelReason = reason;
+                countCancel(reason);
+            }
+            cancelled = true;
             if (state.compareAndSet(QUEUED, ABANDONED)) {
                 slots.release();
-            } else {
-                cancelled = true;
+                result.completeExceptionally(new GenerationCancelledException("cancelled while queued: " + reason));
             }
         }
     }
@@ -586,38 +821,8 @@ public final class InferenceServer implements AutoCloseable {
                     break;
             }
         }
-        throw new HttpError(406, null, "cannot produce " + String.join(", ", accept)
+        throw new HttpError(406, null, "cannot produce " + clip(String.join(", ", accept), 100)
                 + " (use image/png, image/jpeg or application/json)");
-    }
-
-    private byte[] readBody(HttpExchange ex) throws IOException {
-        long max = config.maxBodyBytes();
-        String cl = ex.getRequestHeaders().getFirst("Content-Length");
-        if (cl != null) {
-            try {
-                if (Long.parseLong(cl.trim()) > max) {
-                    throw new HttpError(413, null, "body of " + cl.trim() + " bytes is over the limit of " + max);
-                }
-            } catch (NumberFormatException e) {
-                throw new HttpError(400, null, "invalid Content-Length");
-            }
-        }
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buf = new byte[8192];
-        try (InputStream in = ex.getRequestBody()) {
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-                if (out.size() > max) {
-                    throw new HttpError(413, null, "body is over the limit of " + max + " bytes");
-                }
-            }
-        }
-        return out.toByteArray();
-    }
-
-    private static boolean isGetOrHead(HttpExchange ex) {
-        return "GET".equals(ex.getRequestMethod()) || "HEAD".equals(ex.getRequestMethod());
     }
 
     private static byte[] json(String key, String value) {
@@ -630,32 +835,44 @@ public final class InferenceServer implements AutoCloseable {
         }
     }
 
-    private void sendError(HttpExchange ex, String path, HttpError e) throws IOException {
+    /** One line, at most {@code max} characters (client-facing text). */
+    static String clip(String s, int max) {
+        if (s == null) {
+            return "";
+        }
+        String one = s.replaceAll("[\\r\\n\\t]+", " ").replaceAll("\\p{Cntrl}", "");
+        return one.length() <= max ? one : one.substring(0, max) + "...";
+    }
+
+    /**
+     * The JSON error body {@code {"error", "field", "request_id"}}: a short one-line message (5xx ones say only what
+     * failed; the details go to the log under the same request id).
+     */
+    void sendError(HttpConnection.Exchange ex, HttpError e) {
         ObjectNode n = InvocationParser.JSON.createObjectNode();
-        n.put("error", e.getMessage());
+        n.put("error", clip(e.getMessage(), MAX_MESSAGE));
         if (e.field != null) {
-            n.put("field", e.field);
+            n.put("field", clip(e.field, 100));
         } else {
             n.putNull("field");
         }
-        send(ex, path, e.status, "application/json", InvocationParser.JSON.writeValueAsBytes(n));
-    }
-
-    private void send(HttpExchange ex, String path, int status, String contentType, byte[] body) throws IOException {
-        metrics.request(path, status);
-        if (status >= 400 || "/invocations".equals(path) || LOG.isDebugEnabled()) {
-            LOG.info("{} {} -> {}", ex.getRequestMethod(), ex.getRequestURI().getPath(), status);
+        n.put("request_id", ex.id);
+        try {
+            send(ex, e.status, "application/json", InvocationParser.JSON.writeValueAsBytes(n), e.headers);
+        } catch (IOException io) {
+            throw new IllegalStateException(io);
         }
-        write(ex, status, contentType, body);
     }
 
-    private static void write(HttpExchange ex, int status, String contentType, byte[] body) throws IOException {
-        ex.getResponseHeaders().set("Content-Type", contentType);
-        boolean head = "HEAD".equals(ex.getRequestMethod());
-        ex.sendResponseHeaders(status, head ? -1 : (body.length == 0 ? -1 : body.length));
-        if (!head && body.length > 0) {
-            try (OutputStream os = ex.getResponseBody()) {
-                os.write(body);
+    private void send(HttpConnection.Exchange ex, int status, String contentType, byte[] body,
+                      Map<String, String> headers) {
+        Map<String, String> h = headers == null ? new HashMap<>() : new HashMap<>(headers);
+        h.put("X-Request-Id", ex.id);
+        if (ex.respond(status, contentType, body, h)) {
+            metrics.request(ex.path, status);
+            if (status >= 400 || "/invocations".equals(ex.path) || LOG.isDebugEnabled()) {
+                LOG.info("{} {} -> {} (request {}, {} ms)", ex.method(), ex.path, status, ex.id,
+                        (System.nanoTime() - ex.startNanos) / 1_000_000);
             }
         }
     }

@@ -13,6 +13,11 @@ final class Metrics {
     /** Latency buckets in seconds (Stable Diffusion requests take seconds to a minute). */
     static final double[] BUCKETS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120};
 
+    private static final Map<String, String> COUNTER_HELP = Map.of(
+            "sdjvm_invocations_cancelled_total", "Generations cancelled, by reason (client_disconnect, deadline, shutdown).",
+            "sdjvm_http_timeouts_total", "Connections timed out, by phase (idle: closed; head, body: 408).",
+            "sdjvm_connections_closed_for_cap_total",
+            "Connections closed at the connection cap (evicted: the one idle the longest; refused: the new one).");
     private final Map<String, LongAdder> requests = new ConcurrentHashMap<>();
     private final AtomicLong[] bucketCounts = new AtomicLong[BUCKETS.length + 1];
     private final LongAdder latencyCount = new LongAdder();
@@ -48,6 +53,15 @@ final class Metrics {
 
     /** The exposition text. */
     String render(Map<String, Supplier<Number>> gauges, Map<String, String> help, String modelInfoLabels) {
+        return render(gauges, help, modelInfoLabels, Map.of());
+    }
+
+    /**
+     * The exposition text, with extra labelled counters: name -&gt; (label value -&gt; count); the label is
+     * {@code reason} (cancellations, connections closed for the cap) or {@code phase} (timeouts).
+     */
+    String render(Map<String, Supplier<Number>> gauges, Map<String, String> help, String modelInfoLabels,
+                  Map<String, Map<String, Long>> counters) {
         StringBuilder sb = new StringBuilder(2048);
         sb.append("# HELP sdjvm_http_requests_total HTTP requests by path and status code.\n");
         sb.append("# TYPE sdjvm_http_requests_total counter\n");
@@ -74,6 +88,16 @@ final class Metrics {
         sb.append("# HELP sdjvm_images_generated_total Images returned.\n");
         sb.append("# TYPE sdjvm_images_generated_total counter\n");
         sb.append("sdjvm_images_generated_total ").append(images.sum()).append('\n');
+        for (var c : counters.entrySet()) {
+            String name = c.getKey();
+            String label = name.contains("timeouts") ? "phase" : "reason";
+            sb.append("# HELP ").append(name).append(' ').append(COUNTER_HELP.getOrDefault(name, name)).append('\n');
+            sb.append("# TYPE ").append(name).append(" counter\n");
+            for (var v : c.getValue().entrySet()) {
+                sb.append(name).append('{').append(label).append("=\"").append(label(v.getKey())).append("\"} ")
+                        .append(v.getValue()).append('\n');
+            }
+        }
         for (var g : gauges.entrySet()) {
             String name = g.getKey();
             sb.append("# HELP ").append(name).append(' ').append(help.getOrDefault(name, name)).append('\n');

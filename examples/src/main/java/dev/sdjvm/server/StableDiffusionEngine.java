@@ -6,6 +6,8 @@ import dev.sdjvm.ModelInfo;
 import dev.sdjvm.StableDiffusion;
 import dev.sdjvm.cli.GenerationParameters;
 import dev.sdjvm.cli.InfoCommand;
+import dev.sdjvm.scheduler.Scheduler;
+import dev.sdjvm.scheduler.Schedulers;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 
@@ -36,6 +38,22 @@ public final class StableDiffusionEngine implements Engine {
     @Override
     public Info info() {
         return info;
+    }
+
+    /**
+     * The request, the budget ({@link dev.sdjvm.LoadOptions#limits()}, the same check {@code generate} makes) and
+     * the scheduler at the request's step count, all pure Java: a bad override or step count is a 400 before the
+     * request is queued.
+     */
+    @Override
+    public void check(GenerationRequest request) {
+        sd.options().limits().check(request, modelInfo.height(), modelInfo.width());
+        String name = request.scheduler() == null || request.scheduler().isBlank()
+                ? GenerationParameters.DEFAULT_SCHEDULER_CLASS : request.scheduler();
+        Scheduler s = "config".equalsIgnoreCase(name)
+                ? Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides())
+                : Schedulers.create(name, modelInfo.schedulerConfig(), request.schedulerOverrides());
+        s.setTimesteps(request.steps());
     }
 
     @Override

@@ -237,4 +237,51 @@ class MainTest {
         }
         assertTrue(help.contains("sd schedulers"), help);
     }
+
+    /** Every error is one line on stderr, checked before the model is loaded where it can be. */
+    @Test
+    void errorsAreOneLineAndCheckedBeforeTheGeneration(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        // an output nobody can write (/proc refuses new files, even for root) fails before the model loads
+        long t0 = System.nanoTime();
+        Run r = sd("generate", "a cat", "--steps", "1", "--model", tiny(), "-o", "/proc/sdjvm-out.png");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("error: output: cannot write to /proc"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue((System.nanoTime() - t0) / 1e9 < 3, "before the load and the generation");
+        r = sd("generate", "a cat", "--model", tiny(), "-o", tmp.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("is a directory"), r.err());
+        // --threads beyond the CPUs (3000 hung a generation)
+        r = sd("generate", "a cat", "--model", tiny(), "--threads", "3000", "-o", tmp.resolve("x.png").toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--threads must be in 0.."), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        r = sd("serve", "--model", tiny(), "--threads", "3000", "--port", "0");
+        assertEquals(2, r.code(), r.err());
+        // a manifest with absurd sizes: one line naming the file, no native backtrace
+        java.nio.file.Path m = dev.sdjvm.TestModels.copy(dev.sdjvm.TestModels.resource("models/tiny-sd21-fp32"),
+                tmp.resolve("m"));
+        java.nio.file.Path mf = m.resolve("compiled_models/sdjvm-manifest.json");
+        com.fasterxml.jackson.databind.node.ObjectNode n = (com.fasterxml.jackson.databind.node.ObjectNode)
+                JSON.readTree(mf.toFile());
+        n.put("height", 1_000_000_000);
+        n.put("width", 1_000_000_000);
+        JSON.writeValue(mf.toFile(), n);
+        r = sd("generate", "a cat", "--model", m.toString(), "-o", tmp.resolve("y.png").toString());
+        assertEquals(1, r.code(), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("sdjvm-manifest.json") && r.err().contains("height"), r.err());
+        // and a request over the work budget is a usage error naming the limit
+        r = sd("generate", "a cat", "--model", tiny(), "--height", "1024", "--width", "1024", "--steps", "1",
+                "-o", tmp.resolve("z.png").toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("max_image_pixels"), r.err());
+    }
+
+    @Test
+    void firstLineKeepsOneLine() {
+        assertEquals("a", Main.firstLine("a\n  frame #0: 0x7f00 in /home/x/libc10.so"));
+        assertEquals("", Main.firstLine(null));
+    }
 }

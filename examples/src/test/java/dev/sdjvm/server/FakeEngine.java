@@ -4,6 +4,7 @@ import dev.sdjvm.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.RequestLimits;
 import dev.sdjvm.image.RgbImage;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -25,6 +26,10 @@ final class FakeEngine implements Engine {
     final AtomicInteger cancelled = new AtomicInteger();
     final AtomicInteger completed = new AtomicInteger();
     volatile boolean closed;
+    /** The budget {@link #check} applies, as StableDiffusionEngine applies LoadOptions.limits. */
+    volatile RequestLimits limits = RequestLimits.auto();
+    /** If set, every generation throws what this makes (after its first step). */
+    volatile java.util.function.Supplier<Throwable> failure;
 
     FakeEngine(long stepMillis) {
         this.stepMillis = stepMillis;
@@ -54,6 +59,10 @@ final class FakeEngine implements Engine {
                 }
                 if (r.deadline() != null && Instant.now().isAfter(r.deadline())) {
                     throw new GenerationCancelledException("deadline");
+                }
+                java.util.function.Supplier<Throwable> f = failure;
+                if (f != null) {
+                    sneakyThrow(f.get());
                 }
             }
         } catch (InterruptedException e) {
@@ -87,6 +96,12 @@ final class FakeEngine implements Engine {
     }
 
     @Override
+    public void check(GenerationRequest r) {
+        limits.check(r, SIZE, SIZE);
+        schedulerClass(r);
+    }
+
+    @Override
     public Info info() {
         return new Info("fake-model", "float32", SIZE, SIZE, 1234, 0.5);
     }
@@ -105,5 +120,10 @@ final class FakeEngine implements Engine {
     @Override
     public void close() {
         closed = true;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
+        throw (T) t;
     }
 }

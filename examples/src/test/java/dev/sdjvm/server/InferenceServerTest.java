@@ -88,6 +88,12 @@ class InferenceServerTest {
         assertEquals("application/json", r.headers().firstValue("Content-Type").orElse(""));
         JsonNode n = json(r);
         assertTrue(n.path("error").isTextual() && !n.path("error").asText().isEmpty());
+        // every error carries the request id of the log lines, and no internals
+        String id = n.path("request_id").asText();
+        assertTrue(id.matches("[A-Za-z0-9._:-]{1,64}"), n.toString());
+        assertEquals(id, r.headers().firstValue("X-Request-Id").orElse(""));
+        String text = n.path("error").asText();
+        assertFalse(text.contains("\n") || text.contains("\tat ") || text.matches("(?s).*(^|[^0-9A-Za-z])0x[0-9a-f]{6,}.*"), text);
         if (field == null) {
             assertTrue(n.path("field").isNull(), n.toString());
         } else {
@@ -241,8 +247,14 @@ class InferenceServerTest {
                 "{\"prompt\":\"a\",\"parameters\":{\"seed\":-1}}"), 400, "seed");
         assertError(post("/invocations", "application/json", null,
                 "{\"prompt\":\"a\",\"parameters\":{\"num_images_per_prompt\":100}}"), 400, "num_images_per_prompt");
+        // a size the artifacts do not make (checked in the worker) ...
         assertError(post("/invocations", "application/json", null,
-                "{\"prompt\":\"a\",\"parameters\":{\"height\":512}}"), 400, "height");
+                "{\"prompt\":\"a\",\"parameters\":{\"height\":24}}"), 400, "height");
+        // ... and one over the work budget (checked before queueing): 413 naming the limit
+        HttpResponse<byte[]> big = post("/invocations", "application/json", null,
+                "{\"prompt\":\"a\",\"parameters\":{\"height\":512}}");
+        assertError(big, 413, "height");
+        assertTrue(json(big).path("error").asText().contains("max_image_pixels"), json(big).toString());
         assertError(post("/invocations", "application/json", null,
                 "{\"prompt\":\"a\",\"parameters\":{\"scheduler\":\"nope\"}}"), 400, "scheduler");
         // nothing of that reached the engine's generation loop

@@ -1,0 +1,148 @@
+package dev.sdjvm;
+
+import java.lang.management.ManagementFactory;
+
+/**
+ * What one generation may cost, checked by {@link StableDiffusion#generate(GenerationRequest)} before anything is
+ * allocated (set with {@link LoadOptions#withLimits}; the server's {@code --max-*} flags set the same). A value of 0
+ * means "derived from the model and the machine" (see {@link #resolve}); a request over a limit gets a
+ * {@link RequestLimitException} naming the field and the limit.
+ *
+ * <p>Why these: a generation's working memory grows with the pixels of the batch (latents, UNet activations,
+ * the decoder's full-resolution activations), attention memory grows with the square of one image's pixels, and its
+ * time with pixels x images x steps; one UNet step or one VAE decode cannot be interrupted, so a deadline alone does
+ * not bound them.
+ *
+ * @param maxImagePixels height x width of one image; 0 = 4x the model's own size (2x each side)
+ * @param maxBatchPixels height x width x num_images_per_prompt; 0 = half the machine's memory at
+ *                       {@link #BYTES_PER_PIXEL} per pixel, at least the model's own size and at most 16x it
+ * @param maxWork        height x width x num_images_per_prompt x num_inference_steps; 0 = four images of the model's
+ *                       own size at the maximum {@value GenerationRequest#MAX_STEPS} steps
+ * @param maxSteps       num_inference_steps; 0 = {@value GenerationRequest#MAX_STEPS}
+ * @param maxImages      num_images_per_prompt; 0 = {@value GenerationRequest#MAX_IMAGES}
+ */
+public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWork, int maxSteps, int maxImages) {
+    /**
+     * Working memory assumed per pixel of the batch: peak RSS grew by 2.7 KB per pixel for the tiny fp32 fixture
+     * from 64x64 to 512x512 and by 3.6 KB per pixel for full-size SD 2.1-base fp32 from 256x256 to 512x512 (CFG on;
+     * README performance table); rounded up to 4 KiB.
+     */
+    public static final long BYTES_PER_PIXEL = 4096;
+
+    public RequestLimits {
+        if (maxImagePixels < 0 || maxBatchPixels < 0 || maxWork < 0 || maxSteps < 0 || maxImages < 0) {
+            throw new InvalidRequestException("limits", "must be >= 0 (0 = derived), got " + maxImagePixels + ", "
+                    + maxBatchPixels + ", " + maxWork + ", " + maxSteps + ", " + maxImages);
+        }
+        if (maxSteps > GenerationRequest.MAX_STEPS) {
+            throw new InvalidRequestException("maxSteps", "must be at most " + GenerationRequest.MAX_STEPS
+                    + ", got " + maxSteps);
+        }
+        if (maxImages > GenerationRequest.MAX_IMAGES) {
+            throw new InvalidRequestException("maxImages", "must be at most " + GenerationRequest.MAX_IMAGES
+                    + ", got " + maxImages);
+        }
+    }
+
+    /** Every limit derived from the model and the machine. */
+    public static RequestLimits auto() {
+        return new RequestLimits(0, 0, 0, 0, 0);
+    }
+
+    public RequestLimits withMaxImagePixels(long v) {
+        return new RequestLimits(v, maxBatchPixels, maxWork, maxSteps, maxImages);
+    }
+
+    public RequestLimits withMaxBatchPixels(long v) {
+        return new RequestLimits(maxImagePixels, v, maxWork, maxSteps, maxImages);
+    }
+
+    public RequestLimits withMaxWork(long v) {
+        return new RequestLimits(maxImagePixels, maxBatchPixels, v, maxSteps, maxImages);
+    }
+
+    public RequestLimits withMaxSteps(int v) {
+        return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, v, maxImages);
+    }
+
+    public RequestLimits withMaxImages(int v) {
+        return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, maxSteps, v);
+    }
+
+    /** These limits with every 0 replaced by its value for a model making {@code height x width} images. */
+    public RequestLimits resolve(int height, int width) {
+        long own = (long) height * width;
+        long image = maxImagePixels > 0 ? maxImagePixels : 4 * own;
+        long batch = maxBatchPixels;
+        if (batch == 0) {
+            long byMemory = Memory.TOTAL / 2 / BYTES_PER_PIXEL;
+            batch = Math.max(own, Math.min(16 * own, byMemory));
+        }
+        long work = maxWork > 0 ? maxWork : 4 * own * GenerationRequest.MAX_STEPS;
+        return new RequestLimits(image, batch, work, maxSteps > 0 ? maxSteps : GenerationRequest.MAX_STEPS,
+                maxImages > 0 ? maxImages : GenerationRequest.MAX_IMAGES);
+    }
+
+    /**
+     * Checks a (validated) request for a model making {@code height x width} images by default. Pure arithmetic:
+     * call it before any allocation.
+     *
+     * @throws RequestLimitException naming the field and the limit
+     */
+    public void check(GenerationRequest r, int height, int width) {
+        RequestLimits l = resolve(height, width);
+        if (r.steps() > l.maxSteps) {
+            throw new RequestLimitException("num_inference_steps", "max_steps", r.steps()
+                    + " steps is over the limit max_steps = " + l.maxSteps);
+        }
+        if (r.numImages() > l.maxImages) {
+            throw new RequestLimitException("num_images_per_prompt", "max_images", r.numImages()
+                    + " images is over the limit max_images = " + l.maxImages);
+        }
+        long h = r.height() != null ? r.height() : height;
+        long w = r.width() != null ? r.width() : width;
+        long image = h * w;  // each side < 2^31: no overflow
+        String sideField = r.height() != null && (r.width() == null || h >= w) ? "height"
+                : r.width() != null ? "width" : "height";
+        if (image > l.maxImagePixels) {
+            throw new RequestLimitException(sideField, "max_image_pixels", h + "x" + w + " = " + image
+                    + " pixels per image is over the limit max_image_pixels = " + l.maxImagePixels
+                    + (maxImagePixels == 0 ? " (4x the model's " + height + "x" + width + ")" : ""));
+        }
+        long batch = image * r.numImages();
+        if (batch > l.maxBatchPixels) {
+            throw new RequestLimitException(r.numImages() > 1 ? "num_images_per_prompt" : sideField,
+                    "max_batch_pixels", r.numImages() + " x " + h + "x" + w + " = " + batch
+                    + " pixels is over the limit max_batch_pixels = " + l.maxBatchPixels
+                    + (maxBatchPixels == 0 ? " (derived from " + (Memory.TOTAL >> 20) + " MiB of memory at "
+                    + BYTES_PER_PIXEL + " bytes per pixel, and the model's size)" : ""));
+        }
+        long work = batch * r.steps();  // < 2^62 * 16 * 1000 would overflow only past the pixel limits above
+        if (work > l.maxWork || work < 0) {
+            throw new RequestLimitException("num_inference_steps", "max_work", r.numImages() + " x " + h + "x" + w
+                    + " x " + r.steps() + " steps = " + work + " pixel-steps is over the limit max_work = "
+                    + l.maxWork + (maxWork == 0 ? " (4 images of the model's size at "
+                    + GenerationRequest.MAX_STEPS + " steps)" : ""));
+        }
+    }
+
+    /** The machine's (or container's) memory, read once. */
+    static final class Memory {
+        static final long TOTAL = total();
+
+        private static long total() {
+            try {
+                var os = ManagementFactory.getOperatingSystemMXBean();
+                if (os instanceof com.sun.management.OperatingSystemMXBean sun && sun.getTotalMemorySize() > 0) {
+                    return sun.getTotalMemorySize();
+                }
+            } catch (RuntimeException | LinkageError e) {
+                // not a HotSpot JVM
+            }
+            return 8L << 30;
+        }
+
+        private Memory() {
+        }
+    }
+}

@@ -1,0 +1,80 @@
+package dev.sdjvm.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.TestModels;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Reading a model directory bounds what it declares before anything is allocated: a scheduler config with an
+ * invalid value fails the load naming the file and the key (instead of every request failing with a 400), and a
+ * manifest or UNet config with absurd sizes is a {@link ModelLoadException}, not a native allocation failure.
+ */
+class ModelDirectoryChecksTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    static void edit(Path json, String key, Object value) throws Exception {
+        ObjectNode n = (ObjectNode) JSON.readTree(json.toFile());
+        n.set(key, JSON.valueToTree(value));
+        JSON.writeValue(json.toFile(), n);
+    }
+
+    @Test
+    void anInvalidSchedulerConfigFailsTheLoadNamingTheKey(@TempDir Path tmp) throws Exception {
+        Path d = TestModels.copy(TestModels.resource("models/tiny-sd21-fp32"), tmp.resolve("m"));
+        ModelDirectory.open(d);  // the fixture itself is fine
+        Path cfg = d.resolve("scheduler/scheduler_config.json");
+        Object[][] bad = {{"steps_offset", 100000}, {"num_train_timesteps", 2_000_000_000}, {"beta_end", 3},
+            {"timestep_spacing", "sideways"}, {"num_train_timesteps", "many"}};
+        for (Object[] b : bad) {
+            Path m = TestModels.copy(d, tmp.resolve("m-" + b[0] + "-" + b[1]));
+            Path f = m.resolve("scheduler/scheduler_config.json");
+            edit(f, (String) b[0], b[1]);
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m), b[0] + "");
+            assertEquals(f, e.file());
+            assertTrue(e.getMessage().contains((String) b[0]), e.getMessage());
+        }
+        // keys of other scheduler classes are still ignored, as diffusers' from_config does
+        edit(cfg, "skip_prk_steps", true);
+        edit(cfg, "some_future_key", 1);
+        ModelDirectory.open(d);
+    }
+
+    @Test
+    void absurdManifestSizesAreALoadError(@TempDir Path tmp) throws Exception {
+        Path src = TestModels.resource("models/tiny-sd21-fp32");
+        Object[][] bad = {{"height", 1_000_000_000_000L}, {"width", 100000}, {"height", 0}, {"width", 64.5}};
+        for (Object[] b : bad) {
+            Path m = TestModels.copy(src, tmp.resolve("m-" + b[0] + "-" + b[1]));
+            Path f = m.resolve("compiled_models/" + Manifest.FILE_NAME);
+            edit(f, (String) b[0], b[1]);
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m));
+            assertEquals(f, e.file());
+            assertTrue(e.getMessage().contains((String) b[0]), e.getMessage());
+        }
+        Path m = TestModels.copy(src, tmp.resolve("batch"));
+        Path f = m.resolve("compiled_models/" + Manifest.FILE_NAME);
+        ObjectNode n = (ObjectNode) JSON.readTree(f.toFile());
+        ((ObjectNode) n.get("artifacts").get("unet")).put("batch", 1_000_000_000);
+        JSON.writeValue(f.toFile(), n);
+        assertTrue(assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m)).getMessage()
+                .contains("unet.batch"));
+    }
+
+    @Test
+    void absurdUnetSampleSizeIsALoadError(@TempDir Path tmp) throws Exception {
+        Path m = TestModels.copy(TestModels.referenceTiny(), tmp.resolve("m"));
+        Files.deleteIfExists(m.resolve("compiled_models/" + Manifest.FILE_NAME));
+        edit(m.resolve("unet/config.json"), "sample_size", 1_000_000);
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m));
+        assertEquals(m.resolve("unet/config.json"), e.file());
+    }
+}
