@@ -56,9 +56,13 @@ class GenerationRequestTest {
         rejects("latents", () -> req().latents(new float[] {0, Float.NaN}).build());
         rejects("latents", () -> req().latents(new float[] {Float.NEGATIVE_INFINITY}).build());
         rejects("scheduler", () -> req().scheduler("no-such-scheduler").build());
+        Map<String, Object> nullKey = new HashMap<>();
+        nullKey.put(null, true);
+        rejects("scheduler_overrides", () -> req().schedulerOverrides(nullKey).build());
+        // a null value is JSON null in scheduler_overrides: the key's default (SchedulerConfigBoundsTest)
         Map<String, Object> nullValue = new HashMap<>();
         nullValue.put("use_karras_sigmas", null);
-        rejects("scheduler_overrides", () -> req().schedulerOverrides(nullValue).build());
+        assertTrue(req().schedulerOverrides(nullValue).build().schedulerOverrides().containsKey("use_karras_sigmas"));
         // the canonical constructor checks too: there is no way to hold an unchecked request
         rejects("num_inference_steps", () -> new GenerationRequest("x", null, 0, 7.5, null, 1, null, null, null, null,
                 null, null, null));
