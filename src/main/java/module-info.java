@@ -22,6 +22,7 @@ module dev.sdjvm {
     requires com.sun.jna;                                // automatic module (Automatic-Module-Name of jna.jar)
 
     exports dev.sdjvm;
+    exports dev.sdjvm.errors;
     exports dev.sdjvm.tokenizer;
     exports dev.sdjvm.scheduler;
     exports dev.sdjvm.tensor;

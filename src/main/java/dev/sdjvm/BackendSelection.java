@@ -1,5 +1,7 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.neuron.NeffBackend;
 import dev.sdjvm.backend.neuron.NeffLocator;
@@ -108,7 +110,7 @@ final class BackendSelection {
     /** Opens the backend a plan chose. */
     static ArtifactBackend open(ModelDirectory dir, Plan plan, LoadOptions options) {
         ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(Backend.CPU, options.threads());
+            case CPU -> new TorchBackend(false, options.threads());
             case NEURON -> {
                 Map<String, NeffLocator.NeffSource> neffs = new LinkedHashMap<>();
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
@@ -122,7 +124,7 @@ final class BackendSelection {
                             + neuron.reason());
                 }
                 // libtorch first (TorchBackend loads it with the JavaCPP cache guard), then libtorchneuron into it
-                TorchBackend torch = new TorchBackend(Backend.TORCH_NEURON, options.threads());
+                TorchBackend torch = new TorchBackend(true, options.threads());
                 neuron.loadTorchNeuron();
                 yield torch;
             }

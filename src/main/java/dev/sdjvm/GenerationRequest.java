@@ -1,5 +1,6 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.scheduler.Schedulers;
 import java.time.Instant;
 import java.util.Map;

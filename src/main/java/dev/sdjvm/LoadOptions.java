@@ -1,5 +1,7 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.InvalidRequestException;
+
 /**
  * How {@link StableDiffusion#load(java.nio.file.Path, LoadOptions)} sets a model up.
  *

@@ -1,5 +1,7 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.RequestLimitException;
 import java.lang.management.ManagementFactory;
 
 /**

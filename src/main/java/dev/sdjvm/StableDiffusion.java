@@ -1,14 +1,19 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.model.ModelDirectory;
-import dev.sdjvm.pipeline.DiffusionPipeline;
-import dev.sdjvm.pipeline.DefaultModel;
 import dev.sdjvm.tokenizer.ClipTokenizer;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Semaphore;
@@ -43,10 +48,13 @@ public final class StableDiffusion implements AutoCloseable {
     private final AtomicInteger running = new AtomicInteger();
     private volatile boolean closed;
     private final ArtifactBackend backend;
+    private final Backend kind;
     private final long loadNanos;
 
-    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, ArtifactBackend backend, long loadNanos) {
+    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, ArtifactBackend backend, Backend kind,
+                            long loadNanos) {
         this.backend = backend;
+        this.kind = kind;
         this.pipeline = pipelines.get(0);
         this.all = List.copyOf(pipelines);
         this.idle = new ArrayBlockingQueue<>(pipelines.size(), true, pipelines);
@@ -106,7 +114,7 @@ public final class StableDiffusion implements AutoCloseable {
         long dt = System.nanoTime() - t0;
         LOG.info("model ready in {} ms ({} pipeline(s), {} UNet replica(s) each, {})", dt / 1_000_000, ps.size(), replicas,
                 backend.describe());
-        return new StableDiffusion(ps, options, backend, dt);
+        return new StableDiffusion(ps, options, backend, plan.backend(), dt);
     }
 
     /**
@@ -124,7 +132,7 @@ public final class StableDiffusion implements AutoCloseable {
 
     /** Loads the small model embedded in this library (see the README: what it can draw). */
     public static StableDiffusion loadDefault() {
-        return load(DefaultModel.path());
+        return load(defaultModelPath());
     }
 
     /**
@@ -134,7 +142,7 @@ public final class StableDiffusion implements AutoCloseable {
      * @return the loaded model; close it to free its native memory
      */
     public static StableDiffusion loadDefault(LoadOptions options) {
-        return load(DefaultModel.path(), options);
+        return load(defaultModelPath(), options);
     }
 
     /**
@@ -185,12 +193,83 @@ public final class StableDiffusion implements AutoCloseable {
         }
     }
 
-    /** {@return the model directory, the artifacts' dtypes and batches, and the image size} */
+    /**
+     * The version of the org.bytedeco:pytorch artifact on the class path (e.g. {@code 2.10.0-1.5.13}), read without
+     * loading native code.
+     *
+     * @return the version, or {@code unknown}
+     */
+    public static String libtorchVersion() {
+        return dev.sdjvm.backend.torch.Torch.version();
+    }
+
+    /**
+     * The directory holding the small model embedded in this library (extracted once from the jar into
+     * {@code ~/.cache/sdjvm/}, or {@code -Dsdjvm.cache=DIR}; used in place from a classes directory).
+     *
+     * @return the embedded model's directory
+     */
+    public static Path defaultModelPath() {
+        return DefaultModel.path();
+    }
+
+    /**
+     * What a model directory is, from its files alone: nothing is loaded and no native code runs apart from reading
+     * the archives (each artifact's NEFF is looked for). Dtypes and batches come from our tools' manifest when there
+     * is one; {@link ModelInfo#backend()} is what {@link Backend#AUTO} would choose.
+     *
+     * @param modelDir the model directory
+     * @return the facts; {@link ModelInfo#loaded()} is false
+     * @throws ModelLoadException naming the file at fault when the directory or a config is unusable
+     */
+    public static ModelInfo inspect(Path modelDir) {
+        ModelDirectory dir = ModelDirectory.open(modelDir);
+        BackendSelection.Plan plan = BackendSelection.plan(dir, Backend.AUTO);
+        Map<String, ModelInfo.Artifact> arts = new LinkedHashMap<>();
+        for (var e : dir.artifacts().entrySet()) {
+            String role = e.getKey();
+            var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role);
+            var neff = plan.neffs().getOrDefault(role, java.util.Optional.empty());
+            arts.put(role, new ModelInfo.Artifact(role, e.getValue(),
+                    a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName(),
+                    a == null ? null : a.batch(), null, a != null ? "manifest" : neff.isPresent() ? "neff" : "unknown (not loaded)",
+                    neff.map(n -> n.describe()).orElse(null),
+                    a == null ? List.of() : a.inputs().stream().map(StableDiffusion::describe).toList(),
+                    a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
+        }
+        return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, plan.backend(), plan.reason(),
+                dir.schedulerConfig(), manifest(dir), 0, false);
+    }
+
+    private static String describe(dev.sdjvm.model.Manifest.TensorSpec t) {
+        return t.name() + ":" + t.dtype().manifestName() + t.shape();
+    }
+
+    private static ModelInfo.Manifest manifest(ModelDirectory dir) {
+        var m = dir.manifest();
+        return m == null ? null : new ModelInfo.Manifest(m.format(), m.target(), m.createdBy(), m.torch(),
+                m.torchNeuronx(), m.neuronxCc());
+    }
+
+    /** {@return the model directory, the artifacts' dtypes, batches, devices and tensors, and the image size} */
     public ModelInfo info() {
         checkOpen();
         var m = pipeline.model();
-        return new ModelInfo(m.root(), m.height(), m.width(), pipeline.specs(), pipeline.unetReplicas(),
-                all.size(), backend.kind(), backend.describe(), m.schedulerConfig(), m.manifest(), loadNanos);
+        Map<String, ModelInfo.Artifact> arts = new LinkedHashMap<>();
+        for (var spec : pipeline.specs().values()) {
+            dev.sdjvm.backend.Artifact a = switch (spec.role()) {
+                case "text_encoder" -> pipeline.artifacts().textEncoder();
+                case "unet" -> pipeline.artifacts().unets().get(0);
+                case "vae_post_quant_conv" -> pipeline.artifacts().postQuantConv();
+                default -> pipeline.artifacts().decoder();
+            };
+            arts.put(spec.role(), new ModelInfo.Artifact(spec.role(), spec.file(),
+                    spec.inputDType() == null ? null : spec.inputDType().manifestName(), spec.batch(), spec.device(),
+                    spec.source(), spec.neff(), a.inputs().stream().map(Object::toString).toList(),
+                    a.outputs().stream().map(Object::toString).toList()));
+        }
+        return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
+                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true);
     }
 
     /** {@return the model's tokenizer} */

@@ -1,5 +1,7 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.GenerationCancelledException;
+
 /**
  * Called after every denoising step of a generation, on the generating thread. Return {@code false} to cancel: the
  * generation then ends with a {@link GenerationCancelledException} and no images. Keep it quick: it runs inside the

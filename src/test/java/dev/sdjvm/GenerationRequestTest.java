@@ -1,5 +1,6 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.InvalidRequestException;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

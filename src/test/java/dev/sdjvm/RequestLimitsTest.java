@@ -1,5 +1,7 @@
 package dev.sdjvm;
 
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.RequestLimitException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,6 +1,5 @@
 package dev.sdjvm.backend;
 
-import dev.sdjvm.Backend;
 import dev.sdjvm.model.ModelDirectory;
 
 /**
@@ -9,9 +8,6 @@ import dev.sdjvm.model.ModelDirectory;
  * shared between pipelines (on Neuron the process-wide runtime). {@link #close} after the pipelines are closed.
  */
 public interface ArtifactBackend extends AutoCloseable {
-    /** Which backend this is. */
-    Backend kind();
-
     /** One line for logs and {@code sd info}, e.g. {@code libtorch 2.10.0 (CPU, 2 threads)}. */
     String describe();
 
@@ -23,8 +19,8 @@ public interface ArtifactBackend extends AutoCloseable {
      * cores), with {@code unetReplicas} UNet copies, and checks that they fit together and fit the model directory.
      *
      * @param warmup run each artifact once (CPU: also finds dtype and batch of artifacts without a manifest)
-     * @throws dev.sdjvm.ModelLoadException naming the file when an artifact is unusable
-     * @throws dev.sdjvm.BackendException   when the backend fails
+     * @throws dev.sdjvm.errors.ModelLoadException naming the file when an artifact is unusable
+     * @throws dev.sdjvm.errors.BackendException   when the backend fails
      */
     PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup);
 

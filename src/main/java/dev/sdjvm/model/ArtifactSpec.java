@@ -13,9 +13,11 @@ import java.util.List;
  * @param inputDType dtype of the floating-point inputs; for the text encoder (int64 ids) the dtype it computes in
  * @param batch      static batch, or null for dynamic
  * @param device     where it runs: {@code cpu}, or the NeuronCore ({@code nc0}, {@code nc0,nc1} for UNet replicas)
- * @param source     where the facts come from: "manifest", "parameters", "probe", or the NEFF found for the artifact
+ * @param source     where the facts come from: "manifest", "parameters", "probe", or "neff"
+ * @param neff       where the artifact's NEFF was found, or null
  */
-public record ArtifactSpec(String role, Path file, DType inputDType, Integer batch, String device, String source) {
+public record ArtifactSpec(String role, Path file, DType inputDType, Integer batch, String device, String source,
+                           String neff) {
     public ArtifactSpec {
         if (batch != null && batch < 1) {
             throw new IllegalArgumentException(role + ": batch must be >= 1 or null, got " + batch);

@@ -2,7 +2,7 @@ package dev.sdjvm.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.ModelLoadException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -29,7 +29,7 @@ abstract class AbstractScheduler implements Scheduler {
     @Override
     public void setBatchSize(int batchSize) {
         if (batchSize < 1) {
-            throw new dev.sdjvm.InvalidRequestException("batch_size", "must be at least 1, got " + batchSize);
+            throw new dev.sdjvm.errors.InvalidRequestException("batch_size", "must be at least 1, got " + batchSize);
         }
         this.batchSize = batchSize;
     }

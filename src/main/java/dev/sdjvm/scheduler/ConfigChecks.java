@@ -107,7 +107,7 @@ final class ConfigChecks {
     static void timestepsInRange(double[] timesteps, int numTrainTimesteps, int stepsOffset, String className) {
         for (double t : timesteps) {
             if (!(t >= 0 && t < numTrainTimesteps)) {
-                throw new dev.sdjvm.InvalidRequestException("num_inference_steps", timesteps.length
+                throw new dev.sdjvm.errors.InvalidRequestException("num_inference_steps", timesteps.length
                         + " steps reach timestep " + (long) t + ", outside the training schedule 0.."
                         + (numTrainTimesteps - 1) + " (steps_offset " + stepsOffset + ", " + className
                         + "); use fewer steps or another timestep_spacing");

@@ -133,11 +133,11 @@ public final class DDIMScheduler extends AlphasCumprodScheduler {
      * The step's {@code eta} (DDIM 0 .. DDPM-like 1); the SD pipeline passes its {@code eta} argument here.
      *
      * @param eta &gt;= 0 (default 0: deterministic)
-     * @throws dev.sdjvm.InvalidRequestException if {@code eta} is negative or NaN
+     * @throws dev.sdjvm.errors.InvalidRequestException if {@code eta} is negative or NaN
      */
     public void setEta(float eta) {
         if (!(eta >= 0)) {
-            throw new dev.sdjvm.InvalidRequestException("eta", "must be >= 0, got " + eta);
+            throw new dev.sdjvm.errors.InvalidRequestException("eta", "must be >= 0, got " + eta);
         }
         this.eta = eta;
     }

@@ -321,7 +321,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
      */
     static void checkLeadingRatio(String spacing, int lastTimestep, int n, String className) {
         if ("leading".equals(spacing) && lastTimestep / (n + 1) == 0) {
-            throw new dev.sdjvm.InvalidRequestException("num_inference_steps", "with timestep_spacing 'leading' "
+            throw new dev.sdjvm.errors.InvalidRequestException("num_inference_steps", "with timestep_spacing 'leading' "
                     + className + " takes at most " + (lastTimestep - 1) + " steps over " + lastTimestep
                     + " training timesteps, got " + n);
         }

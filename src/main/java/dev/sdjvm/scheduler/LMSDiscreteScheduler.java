@@ -122,11 +122,11 @@ public final class LMSDiscreteScheduler extends SigmaDiscreteScheduler {
      * diffusers' {@code step(..., order=4)} argument: the multistep order.
      *
      * @param order 1 to 4 (default 4)
-     * @throws dev.sdjvm.InvalidRequestException for another order
+     * @throws dev.sdjvm.errors.InvalidRequestException for another order
      */
     public void setOrder(int order) {
         if (order < 1 || order > 4) {
-            throw new dev.sdjvm.InvalidRequestException("order", "must be 1 to 4, got " + order);
+            throw new dev.sdjvm.errors.InvalidRequestException("order", "must be 1 to 4, got " + order);
         }
         this.order = order;
         this.derivatives = null;

@@ -143,13 +143,13 @@ public final class PNDMScheduler extends AlphasCumprodScheduler {
             cat[m - 1] = base[m - 2 >= 0 ? m - 2 : 0];
             cat[m] = base[m - 1];
             if (m < 2) {
-                throw new dev.sdjvm.InvalidRequestException("num_inference_steps",
+                throw new dev.sdjvm.errors.InvalidRequestException("num_inference_steps",
                         "PNDM with skip_prk_steps needs at least 2 steps");
             }
             plms = reverse(cat);
         } else {
             if (m < PNDM_ORDER) {
-                throw new dev.sdjvm.InvalidRequestException("num_inference_steps",
+                throw new dev.sdjvm.errors.InvalidRequestException("num_inference_steps",
                         "PNDM with Runge-Kutta warm-up (skip_prk_steps false) needs at least 4 steps");
             }
             long half = nTrain / n / 2;

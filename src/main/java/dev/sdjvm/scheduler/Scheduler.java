@@ -19,7 +19,7 @@ public interface Scheduler {
      * Computes the timesteps (and sigmas) for {@code numInferenceSteps} and resets the step state.
      *
      * @param numInferenceSteps the number of denoising steps, &gt;= 1
-     * @throws dev.sdjvm.InvalidRequestException if the count is out of range for this scheduler's config
+     * @throws dev.sdjvm.errors.InvalidRequestException if the count is out of range for this scheduler's config
      */
     void setTimesteps(int numInferenceSteps);
 

@@ -1,6 +1,6 @@
 package dev.sdjvm.scheduler;
 
-import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.errors.InvalidRequestException;
 
 /**
  * A scheduler configuration key (from {@code scheduler_config.json} or an override) has a value or combination

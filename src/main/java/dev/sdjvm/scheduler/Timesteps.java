@@ -94,7 +94,7 @@ final class Timesteps {
     /** Rejects a non-positive step count (diffusers would fail later with an index error). */
     static void checkSteps(int numInferenceSteps, String className) {
         if (numInferenceSteps < 1) {
-            throw new dev.sdjvm.InvalidRequestException("num_inference_steps",
+            throw new dev.sdjvm.errors.InvalidRequestException("num_inference_steps",
                     "must be at least 1, got " + numInferenceSteps + " (" + className + ")");
         }
     }
@@ -102,7 +102,7 @@ final class Timesteps {
     /** diffusers' DDIM/Euler check: no more inference steps than training timesteps. */
     static void checkNotAboveTrain(int numInferenceSteps, int numTrainTimesteps, String className) {
         if (numInferenceSteps > numTrainTimesteps) {
-            throw new dev.sdjvm.InvalidRequestException("num_inference_steps", "`num_inference_steps`: "
+            throw new dev.sdjvm.errors.InvalidRequestException("num_inference_steps", "`num_inference_steps`: "
                     + numInferenceSteps + " cannot be larger than `num_train_timesteps`: " + numTrainTimesteps
                     + " as the unet model trained with this scheduler can only handle maximal " + numTrainTimesteps
                     + " timesteps (" + className + ")");

@@ -1,7 +1,7 @@
 package dev.sdjvm.tokenizer;
 
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.ModelLoadException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.ModelLoadException;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

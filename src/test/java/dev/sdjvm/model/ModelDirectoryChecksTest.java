@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.TestModels;
 import java.nio.file.Files;
 import java.nio.file.Path;

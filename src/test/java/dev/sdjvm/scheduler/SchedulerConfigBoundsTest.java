@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.errors.InvalidRequestException;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;

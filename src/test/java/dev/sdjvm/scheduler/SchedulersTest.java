@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.ModelLoadException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

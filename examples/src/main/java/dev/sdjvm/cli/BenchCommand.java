@@ -5,7 +5,6 @@ import dev.sdjvm.StableDiffusion;
 import dev.sdjvm.bench.Benchmark;
 import dev.sdjvm.bench.HttpTarget;
 import dev.sdjvm.bench.LibraryTarget;
-import dev.sdjvm.pipeline.DefaultModel;
 import java.io.PrintWriter;
 import java.net.URI;
 import java.nio.file.Path;
@@ -113,7 +112,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Benchmark.Row> rows = new ArrayList<>();
         switch (mode.toLowerCase(java.util.Locale.ROOT)) {
             case "library": {
-                List<Path> dirs = models == null || models.isEmpty() ? List.of(DefaultModel.path()) : models;
+                List<Path> dirs = models == null || models.isEmpty() ? List.of(StableDiffusion.defaultModelPath()) : models;
                 for (Path dir : dirs) {
                     // a benchmark measures the sizes it is asked for: no work budget beyond steps and images
                     LoadOptions o = LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas)

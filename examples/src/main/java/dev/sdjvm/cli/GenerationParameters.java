@@ -1,7 +1,7 @@
 package dev.sdjvm.cli;
 
 import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.StableDiffusionException;
+import dev.sdjvm.errors.StableDiffusionException;
 import dev.sdjvm.scheduler.Schedulers;
 import java.util.Locale;
 import java.util.Map;
@@ -122,7 +122,7 @@ public final class GenerationParameters {
      * The diffusers class name of the scheduler a request will run with, resolved as the pipeline does (null or
      * blank = {@link #DEFAULT_SCHEDULER_CLASS}, {@code config} = the model's {@code scheduler_config.json}).
      *
-     * @throws dev.sdjvm.InvalidRequestException for an unknown name or override (field {@code scheduler})
+     * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
      */
     public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig) {
         String name = r.scheduler() == null || r.scheduler().isBlank() ? DEFAULT_SCHEDULER_CLASS : r.scheduler();

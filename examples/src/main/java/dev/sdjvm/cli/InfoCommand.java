@@ -4,10 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.sdjvm.ModelInfo;
 import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.model.ArtifactSpec;
-import dev.sdjvm.model.Manifest;
-import dev.sdjvm.model.ModelDirectory;
-import dev.sdjvm.pipeline.DefaultModel;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -25,10 +21,12 @@ import picocli.CommandLine.Spec;
 
 /** {@code sd info}: what a model directory holds. */
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = {"Shows what a model directory holds: the artifacts (file, size, input dtype, static batch, where "
-                + "that was learnt), image size, scheduler config, manifest versions, and the backend that runs it.",
+        description = {"Shows what a model directory holds: the artifacts (file, size, input dtype, static batch, the "
+                + "NeuronCores they run on, where that was learnt, the NEFF each carries and where it was found, their "
+                + "tensors), image size, scheduler config, manifest versions, and the path that runs it (cpu, neuron: the "
+                + "NEFFs through libnrt, torch_neuron: the libtorchneuron fallback).",
                 "By default the model is loaded (with its warm-up), which finds dtype and batch of artifacts without "
-                        + "a manifest; --no-load only reads the files."})
+                        + "a manifest and the NEFFs' tensors; --no-load only reads the files."})
 public final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -39,7 +37,7 @@ public final class InfoCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Machine-readable JSON output.")
     boolean json;
 
-    @Option(names = "--no-load", description = "Do not load the artifacts into libtorch (dtype/batch only from a manifest).")
+    @Option(names = "--no-load", description = "Do not load the artifacts (dtype/batch only from a manifest, NEFFs located but not loaded).")
     boolean noLoad;
 
     @Option(names = "--verbose", description = "Log at INFO level.")
@@ -47,8 +45,15 @@ public final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Path dir = model != null ? model : DefaultModel.path();
-        Map<String, Object> facts = noLoad ? inspect(dir) : load(dir);
+        Path dir = model != null ? model : StableDiffusion.defaultModelPath();
+        Map<String, Object> facts;
+        if (noLoad) {
+            facts = facts(StableDiffusion.inspect(dir));
+        } else {
+            try (StableDiffusion sd = StableDiffusion.load(dir)) {
+                facts = facts(sd.info());
+            }
+        }
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(facts));
@@ -59,90 +64,20 @@ public final class InfoCommand implements Callable<Integer> {
         return Main.OK;
     }
 
-    /** Facts from the files only. */
-    static Map<String, Object> inspect(Path dir) throws IOException {
-        ModelDirectory md = ModelDirectory.open(dir);
-        Map<String, Object> f = header(md.root(), md.height(), md.width(), md.schedulerConfig(), md.manifest());
-        List<Map<String, Object>> arts = new ArrayList<>();
-        long total = 0;
-        for (var e : md.artifacts().entrySet()) {
-            Manifest.Artifact a = md.manifest() == null ? null : md.manifest().artifacts().get(e.getKey());
-            String dtype = a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName();
-            long size = Files.size(e.getValue());
-            total += size;
-            arts.add(artifact(e.getKey(), md.root(), e.getValue(), size, dtype, a == null ? null : a.batch(),
-                    a == null ? "unknown (not loaded)" : "manifest"));
-        }
-        f.put("artifacts", arts);
-        f.put("weights_bytes", total);
-        f.put("model_hash", ModelHash.ofFiles(ModelHash.ROLES.stream().map(r -> md.artifacts().get(r)).toList()));
-        if (dev.sdjvm.backend.neuron.NeuronPlatform.isNeuronCompiled(md)) {
-            var platform = dev.sdjvm.backend.neuron.NeuronPlatform.detect();
-            f.put("backend", "neuron (Neuron-compiled artifacts)" + (platform.available() ? ""
-                    : "; not available here: " + platform.reason()));
-        } else {
-            f.put("backend", "cpu (libtorch; CPU-traced artifacts)");
-        }
-        f.put("loaded", false);
-        return f;
-    }
-
-    /** Facts from loading the model. */
-    static Map<String, Object> load(Path dir) throws IOException {
-        try (StableDiffusion sd = StableDiffusion.load(dir)) {
-            return facts(sd.info());
-        }
-    }
-
-    /** Facts of a loaded model. */
+    /**
+     * The facts of a model, loaded ({@link StableDiffusion#info()}) or not ({@link StableDiffusion#inspect(Path)}).
+     *
+     * @param info the model
+     * @return the facts by name, in the order they are printed; unknown ones are left out
+     * @throws IOException if an artifact cannot be read (sizes, hash)
+     */
     public static Map<String, Object> facts(ModelInfo info) throws IOException {
-        Map<String, Object> f = header(info.root(), info.height(), info.width(), info.schedulerConfig(), info.manifest());
-        List<Map<String, Object>> arts = new ArrayList<>();
-        long total = 0;
-        for (ArtifactSpec s : info.artifacts().values()) {
-            long size = Files.size(s.file());
-            total += size;
-            arts.add(artifact(s.role(), info.root(), s.file(), size,
-                    s.inputDType() == null ? null : s.inputDType().manifestName(), s.batch(), s.source()));
-        }
-        f.put("artifacts", arts);
-        f.put("weights_bytes", total);
-        f.put("model_hash", ModelHash.of(info));
-        f.put("backend", info.backend().name().toLowerCase(Locale.ROOT));
-        f.put("unet_replicas", info.unetReplicas());
-        f.put("load_seconds", info.loadNanos() / 1e9);
-        f.put("loaded", true);
-        return f;
-    }
-
-    /** Sum of the artifact file sizes. */
-    public static long weightBytes(ModelInfo info) throws IOException {
-        long total = 0;
-        for (ArtifactSpec s : info.artifacts().values()) {
-            total += Files.size(s.file());
-        }
-        return total;
-    }
-
-    /** The UNet's input dtype ({@code float32}, {@code bfloat16}, ...): the model's precision. */
-    public static String precision(ModelInfo info) {
-        ArtifactSpec u = info.artifacts().get("unet");
-        return u == null || u.inputDType() == null ? "unknown" : u.inputDType().manifestName();
-    }
-
-    /** Facts that are unknown are left out (text and JSON), never printed as null. */
-    private static void putKnown(Map<String, Object> m, String key, Object value) {
-        if (value != null) {
-            m.put(key, value);
-        }
-    }
-
-    private static Map<String, Object> header(Path root, int h, int w, Map<String, Object> sched, Manifest mf) {
         Map<String, Object> f = new LinkedHashMap<>();
-        f.put("model", root.toString());
-        f.put("height", h);
-        f.put("width", w);
-        putKnown(f, "scheduler_config_class", sched.get("_class_name"));
+        f.put("model", info.root().toString());
+        f.put("height", info.height());
+        f.put("width", info.width());
+        putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
+        ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
             Map<String, Object> m = new LinkedHashMap<>();
             putKnown(m, "format", mf.format());
@@ -153,19 +88,77 @@ public final class InfoCommand implements Callable<Integer> {
             putKnown(m, "neuronx_cc", mf.neuronxCc());
             f.put("manifest", m);
         }
+        List<Map<String, Object>> arts = new ArrayList<>();
+        long total = 0;
+        for (ModelInfo.Artifact s : info.artifacts().values()) {
+            long size = Files.size(s.file());
+            total += size;
+            Map<String, Object> a = new LinkedHashMap<>();
+            a.put("role", s.role());
+            a.put("file", info.root().relativize(s.file()).toString());
+            a.put("bytes", size);
+            putKnown(a, "dtype", s.dtype());
+            if (s.batch() != null) {
+                a.put("batch", s.batch());
+            } else if (info.loaded() || "manifest".equals(s.source())) {
+                a.put("batch", "dynamic");  // known to take any batch; else unknown until loaded
+            }
+            putKnown(a, "device", s.device());
+            a.put("source", s.source());
+            putKnown(a, "neff", s.neff());
+            if (!s.inputs().isEmpty()) {
+                a.put("inputs", s.inputs());
+            }
+            if (!s.outputs().isEmpty()) {
+                a.put("outputs", s.outputs());
+            }
+            arts.add(a);
+        }
+        f.put("artifacts", arts);
+        f.put("weights_bytes", total);
+        f.put("model_hash", ModelHash.of(info));
+        f.put("backend", info.backend().name().toLowerCase(Locale.ROOT));
+        putKnown(f, "backend_detail", info.backendDetail());
+        f.put("loaded", info.loaded());
+        if (info.loaded()) {
+            f.put("unet_replicas", info.unetReplicas());
+            f.put("pipelines", info.pipelines());
+            f.put("load_seconds", info.loadNanos() / 1e9);
+        }
         return f;
     }
 
-    private static Map<String, Object> artifact(String role, Path root, Path file, long size, String dtype,
-                                                Integer batch, String source) {
-        Map<String, Object> a = new LinkedHashMap<>();
-        a.put("role", role);
-        a.put("file", root.relativize(file).toString());
-        a.put("bytes", size);
-        putKnown(a, "dtype", dtype);
-        a.put("batch", batch == null ? "dynamic" : batch);
-        a.put("source", source);
-        return a;
+    /**
+     * Sum of the artifact file sizes.
+     *
+     * @param info the model
+     * @return bytes
+     * @throws IOException if an artifact cannot be read
+     */
+    public static long weightBytes(ModelInfo info) throws IOException {
+        long total = 0;
+        for (ModelInfo.Artifact s : info.artifacts().values()) {
+            total += Files.size(s.file());
+        }
+        return total;
+    }
+
+    /**
+     * The UNet's input dtype ({@code float32}, {@code bfloat16}, ...): the model's precision.
+     *
+     * @param info the model
+     * @return the dtype name, or {@code unknown}
+     */
+    public static String precision(ModelInfo info) {
+        ModelInfo.Artifact u = info.artifacts().get("unet");
+        return u == null || u.dtype() == null ? "unknown" : u.dtype();
+    }
+
+    /** Facts that are unknown are left out (text and JSON), never printed as null. */
+    private static void putKnown(Map<String, Object> m, String key, Object value) {
+        if (value != null) {
+            m.put(key, value);
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -174,10 +167,11 @@ public final class InfoCommand implements Callable<Integer> {
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
                 + " (scheduler_config.json; generate uses DPMSolverMultistepScheduler unless --scheduler says otherwise)");
-        out.println("backend:    " + f.get("backend"));
+        out.println("backend:    " + f.get("backend") + (f.containsKey("backend_detail") ? ": " + f.get("backend_detail") : "")
+                + (Boolean.TRUE.equals(f.get("loaded")) ? "" : " (not loaded: the path a load would take)"));
         if (f.containsKey("unet_replicas")) {
-            out.printf(Locale.ROOT, "loaded in:  %.2f s (UNet replicas: %s)%n", (Double) f.get("load_seconds"),
-                    f.get("unet_replicas"));
+            out.printf(Locale.ROOT, "loaded in:  %.2f s (UNet replicas: %s, pipelines: %s)%n", (Double) f.get("load_seconds"),
+                    f.get("unet_replicas"), f.get("pipelines"));
         }
         Map<String, Object> m = (Map<String, Object>) f.get("manifest");
         if (m == null) {
@@ -193,11 +187,21 @@ public final class InfoCommand implements Callable<Integer> {
             out.println("manifest:   " + String.join(", ", parts));
         }
         out.println("artifacts:");
-        out.printf(Locale.ROOT, "  %-20s %-42s %12s %-9s %-8s %s%n", "ROLE", "FILE", "SIZE", "DTYPE", "BATCH", "SOURCE");
+        out.printf(Locale.ROOT, "  %-20s %-42s %12s %-9s %-8s %-8s %s%n", "ROLE", "FILE", "SIZE", "DTYPE", "BATCH",
+                "DEVICE", "SOURCE");
         for (Map<String, Object> a : (List<Map<String, Object>>) f.get("artifacts")) {
-            out.printf(Locale.ROOT, "  %-20s %-42s %12s %-9s %-8s %s%n", a.get("role"), a.get("file"),
-                    bytes((Long) a.get("bytes")), a.get("dtype") == null ? "?" : a.get("dtype"), a.get("batch"),
-                    a.get("source"));
+            out.printf(Locale.ROOT, "  %-20s %-42s %12s %-9s %-8s %-8s %s%n", a.get("role"), a.get("file"),
+                    bytes((Long) a.get("bytes")), a.getOrDefault("dtype", "?"), a.getOrDefault("batch", "?"),
+                    a.getOrDefault("device", "-"), a.get("source"));
+            if (a.containsKey("neff")) {
+                out.println("      NEFF:    " + a.get("neff"));
+            }
+            if (a.containsKey("inputs")) {
+                out.println("      inputs:  " + String.join(", ", (List<String>) a.get("inputs")));
+            }
+            if (a.containsKey("outputs")) {
+                out.println("      outputs: " + String.join(", ", (List<String>) a.get("outputs")));
+            }
         }
         out.println("weights:    " + bytes((Long) f.get("weights_bytes")) + " in total, model hash "
                 + f.get("model_hash") + " (SHA-256 of the artifacts, as A1111's short hash)");

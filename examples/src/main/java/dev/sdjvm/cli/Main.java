@@ -1,9 +1,9 @@
 package dev.sdjvm.cli;
 
-import dev.sdjvm.GenerationCancelledException;
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.ModelLoadException;
-import dev.sdjvm.StableDiffusionException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.errors.StableDiffusionException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -183,7 +183,7 @@ public final class Main implements Runnable {
                 // reported as unknown below
             }
             return new String[] {"sd (stable-diffusion-jvm) " + p.getProperty("version", "unknown"),
-                    "libtorch: org.bytedeco:pytorch " + dev.sdjvm.backend.torch.Torch.version() + " (built with "
+                    "libtorch: org.bytedeco:pytorch " + dev.sdjvm.StableDiffusion.libtorchVersion() + " (built with "
                             + p.getProperty("pytorch.version", "unknown") + ")",
                     "JVM: ${java.version} (${java.vendor} ${java.vm.name} ${java.vm.version})",
                     "OS: ${os.name} ${os.version} ${os.arch}"};

@@ -1,7 +1,6 @@
 package dev.sdjvm.cli;
 
 import dev.sdjvm.ModelInfo;
-import dev.sdjvm.model.ArtifactSpec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -35,20 +34,9 @@ public final class ModelHash {
      * @throws IOException if an artifact cannot be read
      */
     public static String of(ModelInfo info) throws IOException {
-        return of(info.artifacts());
-    }
-
-    /**
-     * The hash of artifacts by role.
-     *
-     * @param artifacts the four artifacts by role
-     * @return 10 lower-case hex digits
-     * @throws IOException if an artifact cannot be read
-     */
-    public static String of(Map<String, ArtifactSpec> artifacts) throws IOException {
         List<Path> files = new ArrayList<>();
         for (String role : ROLES) {
-            ArtifactSpec a = artifacts.get(role);
+            ModelInfo.Artifact a = info.artifacts().get(role);
             if (a == null) {
                 throw new IOException("no " + role + " artifact to hash");
             }

@@ -6,7 +6,7 @@ import dev.sdjvm.StableDiffusion;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/** {@code --model}, {@code --threads}, {@code --unet-replicas}: how a command loads its model. */
+/** {@code --model}, {@code --backend}, {@code --threads}, {@code --unet-replicas}, {@code --pipelines} and the work budget: how a command loads its model. */
 public final class ModelOptions {
     @Option(names = "--model", paramLabel = "DIR",
             description = "Model directory (AWS's sd2_512_root layout). Default: the model embedded in the library.")
@@ -16,9 +16,21 @@ public final class ModelOptions {
             description = "libtorch intra-op threads (0 = libtorch's default). Default: ${DEFAULT-VALUE}.")
     int threads;
 
-    @Option(names = "--unet-replicas", paramLabel = "N", defaultValue = "1",
-            description = "UNet copies; 2 runs the two halves of classifier-free guidance concurrently. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--unet-replicas", paramLabel = "N", defaultValue = "${env:SDJVM_UNET_REPLICAS:-0}",
+            description = "UNet copies per pipeline; 2 runs the two halves of classifier-free guidance concurrently (on "
+                    + "two NeuronCores on Neuron). 0 = automatic: 2 on Neuron, 1 on the CPU. Environment: "
+                    + "SDJVM_UNET_REPLICAS. Default: ${DEFAULT-VALUE}.")
     int unetReplicas;
+
+    @Option(names = "--pipelines", paramLabel = "N", defaultValue = "${env:SDJVM_PIPELINES:-1}",
+            description = "Independent pipelines serving concurrent requests (throughput mode; on Neuron each on its own "
+                    + "group of cores). Environment: SDJVM_PIPELINES. Default: ${DEFAULT-VALUE}.")
+    int pipelines;
+
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "${env:SDJVM_BACKEND:-AUTO}",
+            description = "AUTO, CPU, NEURON (each artifact's NEFF through libnrt) or TORCH_NEURON (the libtorchneuron "
+                    + "fallback). Environment: SDJVM_BACKEND. Default: ${DEFAULT-VALUE}.")
+    dev.sdjvm.Backend backend;
 
     @Option(names = "--max-image-pixels", paramLabel = "N", defaultValue = "0",
             description = "Largest height x width of one image (0 = 4x the model's size). Default: ${DEFAULT-VALUE}.")
@@ -54,7 +66,7 @@ public final class ModelOptions {
     public void checkThreads() {
         int cpus = Runtime.getRuntime().availableProcessors();
         if (threads < 0 || threads > cpus) {
-            throw new dev.sdjvm.InvalidRequestException("threads", "--threads must be in 0.." + cpus
+            throw new dev.sdjvm.errors.InvalidRequestException("threads", "--threads must be in 0.." + cpus
                     + " (the CPUs available; 0 = libtorch's default), got " + threads);
         }
     }
@@ -62,8 +74,13 @@ public final class ModelOptions {
     /** The load options with {@code maxConcurrent} generations. */
     public LoadOptions loadOptions(int maxConcurrent) {
         checkThreads();
-        return LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas).withMaxConcurrent(maxConcurrent)
-                .withLimits(limits());
+        return LoadOptions.defaults().withBackend(backend).withThreads(threads).withUnetReplicas(unetReplicas)
+                .withMaxConcurrent(maxConcurrent).withPipelines(pipelines).withLimits(limits());
+    }
+
+    /** {@return the pipelines asked for (throughput mode)} */
+    public int pipelines() {
+        return pipelines;
     }
 
     /** Loads the model (or the embedded default). */

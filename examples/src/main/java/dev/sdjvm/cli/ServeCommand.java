@@ -34,9 +34,10 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Address to listen on (0.0.0.0 for all). Default: ${DEFAULT-VALUE}.")
     String bind;
 
-    @Option(names = "--workers", paramLabel = "N", defaultValue = "1",
-            description = "Generations at once, sharing one loaded model (on CPU one generation already uses every "
-                    + "core). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "${env:SDJVM_WORKERS:-0}",
+            description = "Generations at once (on CPU one generation already uses every core; on Neuron 2 overlap one "
+                    + "request's text encoder and VAE with another's UNet steps). 0 = one per pipeline. Environment: "
+                    + "SDJVM_WORKERS. Default: ${DEFAULT-VALUE}.")
     int workers;
 
     @Option(names = "--queue", paramLabel = "Q", defaultValue = "4",
@@ -77,6 +78,7 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        int workers = this.workers > 0 ? this.workers : Math.max(1, modelOptions.pipelines());
         ServerConfig cfg = new ServerConfig(bind, port, workers, queue, timeout, maxBody, drain, maxConnections,
                 headerTimeout, bodyTimeout, idleTimeout);
         modelOptions.checkThreads();

@@ -3,8 +3,8 @@ package dev.sdjvm.cli;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sdjvm.pipeline.DefaultModel;
 import dev.sdjvm.tokenizer.ClipTokenizer;
+import dev.sdjvm.StableDiffusion;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -68,7 +68,7 @@ public final class TokenizeCommand implements Callable<Integer> {
         } else if (source != null && source.model != null) {
             dir = source.model.resolve("tokenizer");
         } else {
-            dir = DefaultModel.path().resolve("tokenizer");
+            dir = StableDiffusion.defaultModelPath().resolve("tokenizer");
         }
         if (!Files.isDirectory(dir)) {
             throw new Main.UserException(Main.ERROR, "tokenizer directory not found: " + dir);

@@ -1,6 +1,6 @@
 package dev.sdjvm.examples;
 
-import dev.sdjvm.GenerationCancelledException;
+import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.StableDiffusion;

@@ -1,9 +1,9 @@
 package dev.sdjvm.examples;
 
-import dev.sdjvm.GenerationCancelledException;
+import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.LoadOptions;
 import dev.sdjvm.StableDiffusion;
 import java.io.ByteArrayOutputStream;

@@ -21,7 +21,7 @@ public interface Engine extends AutoCloseable {
      * The checks that need no generation, before the request is queued (the request checked itself when it was built): the work budget and the
      * scheduler with its overrides at the request's step count.
      *
-     * @throws dev.sdjvm.InvalidRequestException naming the field ({@link dev.sdjvm.RequestLimitException} for the
+     * @throws dev.sdjvm.errors.InvalidRequestException naming the field ({@link dev.sdjvm.errors.RequestLimitException} for the
      *                                           budget)
      */
     default void check(GenerationRequest request) {

@@ -2,12 +2,12 @@ package dev.sdjvm.server;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.sdjvm.BackendException;
-import dev.sdjvm.GenerationCancelledException;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.RequestLimitException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.cli.GenerationParameters;
 import dev.sdjvm.cli.ImageFiles;
 import dev.sdjvm.image.RgbImage;

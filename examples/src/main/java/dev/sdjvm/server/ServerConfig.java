@@ -1,6 +1,6 @@
 package dev.sdjvm.server;
 
-import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.errors.InvalidRequestException;
 import java.time.Duration;
 
 /**

@@ -390,7 +390,7 @@ class InferenceServerTest {
         assertArrayEquals(new Object[] {"127.0.0.1", 8080}, new Object[] {ServerConfig.defaults().bind(),
                 ServerConfig.defaults().port()});
         assertEquals(Duration.ofSeconds(60), ServerConfig.defaults().timeout());
-        org.junit.jupiter.api.Assertions.assertThrows(dev.sdjvm.InvalidRequestException.class,
+        org.junit.jupiter.api.Assertions.assertThrows(dev.sdjvm.errors.InvalidRequestException.class,
                 () -> ServerConfig.defaults().withWorkers(0));
     }
 }

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

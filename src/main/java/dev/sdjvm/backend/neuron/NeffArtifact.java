@@ -2,7 +2,7 @@ package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;

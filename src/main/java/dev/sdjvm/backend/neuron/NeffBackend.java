@@ -1,9 +1,8 @@
 package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Memory;
-import dev.sdjvm.Backend;
-import dev.sdjvm.BackendException;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.Invocation;
@@ -59,11 +58,6 @@ public final class NeffBackend implements ArtifactBackend {
             runtime.detach();
             throw e;
         }
-    }
-
-    @Override
-    public Backend kind() {
-        return Backend.NEURON;
     }
 
     @Override
@@ -240,7 +234,7 @@ public final class NeffBackend implements ArtifactBackend {
     private ArtifactSpec spec(NeffArtifact a, DType dtype, List<NeffArtifact> replicas) {
         long b = a.inputs().get(0).dim(0);
         String device = replicas.stream().map(NeffArtifact::device).collect(Collectors.joining(","));
-        return new ArtifactSpec(a.role(), a.file(), dtype, (int) b, device, "neff: " + neffs.get(a.role()).describe());
+        return new ArtifactSpec(a.role(), a.file(), dtype, (int) b, device, "neff", neffs.get(a.role()).describe());
     }
 
     /** Detaches from the runtime ({@code nrt_close} after the last user). Call after the pipelines are closed. */

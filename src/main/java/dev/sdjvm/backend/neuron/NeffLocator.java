@@ -1,7 +1,7 @@
 package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Memory;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.Manifest;
 import dev.sdjvm.model.ModelDirectory;
 import java.io.IOException;

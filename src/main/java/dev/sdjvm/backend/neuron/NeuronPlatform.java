@@ -1,7 +1,7 @@
 package dev.sdjvm.backend.neuron;
 
-import dev.sdjvm.BackendException;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

@@ -6,7 +6,7 @@ import com.sun.jna.Pointer;
 import com.sun.jna.Structure;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package dev.sdjvm.backend.neuron;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 
 /**
  * The Neuron Runtime's {@code NRT_STATUS} codes, with the numeric values of {@code nrt_status.h} (Neuron Runtime API

@@ -1,6 +1,6 @@
 package dev.sdjvm.backend.neuron;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;

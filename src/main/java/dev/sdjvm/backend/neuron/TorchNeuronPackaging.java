@@ -1,6 +1,6 @@
 package dev.sdjvm.backend.neuron;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;

@@ -1,6 +1,6 @@
 package dev.sdjvm.backend.torch;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.CompilationUnit;
 import org.bytedeco.pytorch.IValue;

@@ -1,6 +1,6 @@
 package dev.sdjvm.backend.torch;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.pytorch.global.torch;
 import org.slf4j.Logger;
@@ -43,9 +43,17 @@ public final class Torch {
         }
     }
 
-    /** The bytedeco pytorch artifact version on the class path, e.g. {@code 2.10.0-1.5.13}, or "unknown". */
+    /**
+     * The bytedeco pytorch artifact version on the class path, e.g. {@code 2.10.0-1.5.13}, "unknown", or "none" when
+     * org.bytedeco:pytorch is not on the class path (a NEFF-only deployment).
+     */
     public static String version() {
-        Package p = torch.class.getPackage();
+        Package p;
+        try {
+            p = torch.class.getPackage();
+        } catch (NoClassDefFoundError absent) {
+            return "none";
+        }
         String v = p == null ? null : p.getImplementationVersion();
         return v == null ? "unknown" : v;
     }

@@ -1,7 +1,7 @@
 package dev.sdjvm.backend.torch;
 
-import dev.sdjvm.BackendException;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;

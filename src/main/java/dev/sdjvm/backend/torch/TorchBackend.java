@@ -1,6 +1,5 @@
 package dev.sdjvm.backend.torch;
 
-import dev.sdjvm.Backend;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.PipelineArtifacts;
@@ -16,26 +15,22 @@ import org.bytedeco.pytorch.InferenceMode;
 
 /**
  * libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU, or, with libtorchneuron loaded into the process
- * ({@link Backend#TORCH_NEURON}), Neuron-compiled TorchScript that libtorchneuron dispatches to the NeuronCores.
+ * ({@code Backend.TORCH_NEURON}), Neuron-compiled TorchScript that libtorchneuron dispatches to the NeuronCores.
  */
 public final class TorchBackend implements ArtifactBackend {
-    private final Backend kind;
+    private final boolean neuron;
 
     /**
-     * @param kind    {@link Backend#CPU} or {@link Backend#TORCH_NEURON} (libtorchneuron already loaded by the caller)
+     * @param neuron  false: the CPU; true: Neuron-compiled TorchScript through libtorchneuron (which the caller loads
+     *                after this constructor has loaded libtorch), with explicit core placement
      * @param threads libtorch intra-op threads, 0 = libtorch's default
      */
-    public TorchBackend(Backend kind, int threads) {
-        this.kind = kind;
+    public TorchBackend(boolean neuron, int threads) {
+        this.neuron = neuron;
         Torch.load();
         if (threads > 0) {
             Torch.setNumThreads(threads);
         }
-    }
-
-    @Override
-    public Backend kind() {
-        return kind;
     }
 
     @Override
@@ -45,7 +40,7 @@ public final class TorchBackend implements ArtifactBackend {
 
     @Override
     public String describe() {
-        return "libtorch " + Torch.version() + " (" + (kind == Backend.CPU ? "CPU" : "libtorchneuron") + ", "
+        return "libtorch " + Torch.version() + " (" + (neuron ? "libtorchneuron" : "CPU") + ", "
                 + Torch.numThreads() + " threads)";
     }
 
@@ -89,7 +84,7 @@ public final class TorchBackend implements ArtifactBackend {
             }
             Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
             facts.forEach((role, f) -> specs.put(role, new ArtifactSpec(role, dir.artifacts().get(role), f.dtype(),
-                    f.batch(), device(role, first, group, unetReplicas), f.source())));
+                    f.batch(), device(role, first, group, unetReplicas), f.source(), null)));
             List<Artifact> unetArtifacts = new ArrayList<>();
             for (TorchModule u : unets) {
                 unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
@@ -105,7 +100,7 @@ public final class TorchBackend implements ArtifactBackend {
     }
 
     private String device(String role, int first, int group, int replicas) {
-        if (kind != Backend.TORCH_NEURON) {
+        if (!neuron) {
             return "cpu";
         }
         return switch (role) {
@@ -118,7 +113,7 @@ public final class TorchBackend implements ArtifactBackend {
 
     /** libtorchneuron: the next module loads onto NeuronCore {@code core}. Nothing on the CPU. */
     private void place(int core) {
-        if (kind == Backend.TORCH_NEURON) {
+        if (neuron) {
             NeuronCorePlacement.setDefaultCores(core, 1);
         }
     }

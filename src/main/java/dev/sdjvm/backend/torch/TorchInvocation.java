@@ -1,6 +1,6 @@
 package dev.sdjvm.backend.torch;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.model.DType;

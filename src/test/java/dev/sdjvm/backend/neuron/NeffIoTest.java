@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.sun.jna.Memory;
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.model.DType;

@@ -6,12 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sdjvm.Backend;
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.InvalidRequestException;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.LoadOptions;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.StableDiffusion;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.jna.Function;
 import com.sun.jna.NativeLibrary;
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

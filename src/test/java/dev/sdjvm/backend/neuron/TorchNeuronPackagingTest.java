@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.torch.Torch;
 import java.nio.file.Files;
 import java.nio.file.Path;

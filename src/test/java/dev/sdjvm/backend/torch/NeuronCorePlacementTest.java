@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
-import dev.sdjvm.BackendException;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.neuron.TorchNeuronLoader;
 import org.junit.jupiter.api.Test;
 

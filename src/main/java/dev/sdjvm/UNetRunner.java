@@ -1,7 +1,7 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
-import dev.sdjvm.BackendException;
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;

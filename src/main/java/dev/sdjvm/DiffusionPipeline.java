@@ -1,11 +1,8 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
-import dev.sdjvm.BackendException;
-import dev.sdjvm.GenerationCancelledException;
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.GenerationResult;
-import dev.sdjvm.InvalidRequestException;
-import dev.sdjvm.StepListener;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.PipelineArtifacts;
@@ -40,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safe: {@link #generate} may run on several threads at once; each call has its own scheduler, generator
  * and invocations, so results depend only on the request (and its seed). Owns its artifacts: {@link #close} frees them.
  */
-public final class DiffusionPipeline implements AutoCloseable {
+final class DiffusionPipeline implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DiffusionPipeline.class);
     /** The scheduler AWS's SD 2.1 deployment swaps in: {@code DPMSolverMultistepScheduler.from_config(config)}. */
     public static final String DEFAULT_SCHEDULER = "DPMSolverMultistepScheduler";

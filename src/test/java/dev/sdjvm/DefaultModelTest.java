@@ -1,11 +1,8 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.LoadOptions;
-import dev.sdjvm.StableDiffusion;
 import java.io.OutputStream;
 import java.net.URI;
 import java.nio.file.Files;

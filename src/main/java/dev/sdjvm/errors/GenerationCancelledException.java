@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.errors;
 
 /** A generation was cancelled by its progress callback, a deadline or by closing the pipeline. */
 public class GenerationCancelledException extends StableDiffusionException {

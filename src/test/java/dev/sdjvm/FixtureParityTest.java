@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,10 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.GenerationResult;
-import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.TestModels;
 import dev.sdjvm.backend.torch.Tensors;
 import dev.sdjvm.model.DType;
 import java.nio.ByteBuffer;
@@ -66,10 +62,10 @@ class FixtureParityTest {
     @Test
     void bf16FixtureRunsItsUnetAndTextEncoderInBfloat16() {
         StableDiffusion sd = model("tiny-sd21-bf16");
-        assertEquals(DType.BFLOAT16, sd.info().artifacts().get("unet").inputDType());
+        assertEquals("bfloat16", sd.info().artifacts().get("unet").dtype());
         assertEquals("manifest", sd.info().artifacts().get("unet").source());
-        assertEquals(DType.FLOAT32, sd.info().artifacts().get("vae_decoder").inputDType());
-        assertEquals(DType.FLOAT32, model("tiny-sd21-fp32").info().artifacts().get("unet").inputDType());
+        assertEquals("float32", sd.info().artifacts().get("vae_decoder").dtype());
+        assertEquals("float32", model("tiny-sd21-fp32").info().artifacts().get("unet").dtype());
     }
 
     @ParameterizedTest(name = "{index}: {0}")

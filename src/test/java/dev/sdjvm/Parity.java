@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

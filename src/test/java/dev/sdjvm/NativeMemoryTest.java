@@ -1,10 +1,7 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.TestModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Assumptions;

@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,10 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.GenerationResult;
-import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.TestModels;
 import dev.sdjvm.backend.torch.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.errors;
 
 /**
  * A request is valid but costs more than the {@link RequestLimits} allow (the server answers 413).

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.errors;
 
 /**
  * A request or argument is invalid; thrown before any native work starts (diffusers' {@code check_inputs}).

@@ -1,9 +1,7 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.StableDiffusion;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;

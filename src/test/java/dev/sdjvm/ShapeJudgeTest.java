@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;

@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import dev.sdjvm.image.RgbImage;
 import java.util.Arrays;

@@ -1,6 +1,6 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
-import dev.sdjvm.ModelLoadException;
+import dev.sdjvm.errors.ModelLoadException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -27,7 +27,7 @@ import java.util.stream.Stream;
  * from files, so a jar's copy is extracted once into {@code ~/.cache/sdjvm/} (or {@code -Dsdjvm.cache=DIR}), in a
  * folder named by the content hash; from a classes directory it is used in place.
  */
-public final class DefaultModel {
+final class DefaultModel {
     /** Class path location of the embedded model. */
     public static final String RESOURCE = "dev/sdjvm/default-model";
 

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.errors;
 
 /**
  * Root of every exception this library throws on purpose. Unchecked, like the rest of the JVM ML stacks

@@ -1,12 +1,10 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.ModelLoadException;
-import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.TestModels;
+import dev.sdjvm.errors.ModelLoadException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;

@@ -1,4 +1,4 @@
-package dev.sdjvm.pipeline;
+package dev.sdjvm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,10 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.sdjvm.GenerationRequest;
-import dev.sdjvm.GenerationResult;
-import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.TestModels;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;
@@ -118,10 +114,10 @@ class ArtifactVariantsTest {
     void variantGivesTheFixtureImageExactly(Variant v, @TempDir Path tmp) throws IOException {
         Path dir = assemble(v, tmp);
         try (StableDiffusion sd = StableDiffusion.load(dir)) {
-            Map<String, ArtifactSpec> specs = sd.info().artifacts();
+            Map<String, ModelInfo.Artifact> specs = sd.info().artifacts();
             assertEquals(64, sd.info().height());
             assertEquals(64, sd.info().width());
-            assertEquals(DType.FLOAT32, specs.get("unet").inputDType());
+            assertEquals("float32", specs.get("unet").dtype());
             if (!v.manifest) {
                 assertNull(sd.info().manifest(), "no manifest in " + dir);
                 for (String role : ArtifactSpec.ROLES) {
@@ -138,7 +134,7 @@ class ArtifactVariantsTest {
             assertArrayEquals(baseNoCfg.latents(), noCfg.latents(), v + ": latents without CFG differ");
             assertArrayEquals(baseNoCfg.images().get(0).rgb(), noCfg.images().get(0).rgb(), v + ": image without CFG differs");
             System.out.printf("%s: loaded (unet %s from %s, batch %s), CFG and no-CFG images bitwise equal to the fixture's%n",
-                    v, specs.get("unet").inputDType(), specs.get("unet").source(), specs.get("unet").batch());
+                    v, specs.get("unet").dtype(), specs.get("unet").source(), specs.get("unet").batch());
         }
     }
 
@@ -162,12 +158,12 @@ class ArtifactVariantsTest {
             withManifest = sd.generate(CFG);
         }
         try (StableDiffusion sd = StableDiffusion.load(dir)) {
-            ArtifactSpec unet = sd.info().artifacts().get("unet");
+            ModelInfo.Artifact unet = sd.info().artifacts().get("unet");
             assertNull(sd.info().manifest());
-            assertEquals(DType.BFLOAT16, unet.inputDType());
+            assertEquals("bfloat16", unet.dtype());
             assertEquals("parameters", unet.source());
             assertNull(unet.batch());
-            assertEquals(DType.FLOAT32, sd.info().artifacts().get("vae_decoder").inputDType());
+            assertEquals("float32", sd.info().artifacts().get("vae_decoder").dtype());
             assertEquals(64, sd.info().height());
             GenerationResult r = sd.generate(CFG);
             assertTrue(r.images().get(0).rgb().length == 64 * 64 * 3);
@@ -175,7 +171,7 @@ class ArtifactVariantsTest {
             assertArrayEquals(withManifest.images().get(0).rgb(), r.images().get(0).rgb(),
                     "bf16 image with and without manifest");
             System.out.printf("bf16 without manifest: unet %s from %s, batch %s; image bitwise equal to the manifest run%n",
-                    unet.inputDType(), unet.source(), unet.batch());
+                    unet.dtype(), unet.source(), unet.batch());
         }
     }
 }

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.errors;
 
 /** libtorch or the Neuron runtime reported an error. The message carries the native message; {@link #status()} the native status name, when there is one. */
 public class BackendException extends StableDiffusionException {
