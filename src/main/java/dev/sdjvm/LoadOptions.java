@@ -112,6 +112,12 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits);
     }
 
+    /**
+     * These options with another work budget.
+     *
+     * @param l the limits every {@code generate} checks before any work
+     * @return the new options
+     */
     public LoadOptions withLimits(RequestLimits l) {
         return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l);
     }

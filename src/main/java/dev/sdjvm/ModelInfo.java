@@ -25,6 +25,22 @@ import java.util.Map;
 public record ModelInfo(Path root, int height, int width, Map<String, Artifact> artifacts, int unetReplicas,
                         int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig,
                         Manifest manifest, long loadNanos, boolean loaded) {
+    /**
+     * Keeps an unmodifiable copy of the artifacts.
+     *
+     * @param root            model directory
+     * @param height          image height
+     * @param width           image width
+     * @param artifacts       per role
+     * @param unetReplicas    UNet copies per pipeline
+     * @param pipelines       independent pipelines
+     * @param backend         what runs the artifacts
+     * @param backendDetail   the backend in one line
+     * @param schedulerConfig {@code scheduler/scheduler_config.json}
+     * @param manifest        our tools' manifest, or null
+     * @param loadNanos       load time
+     * @param loaded          whether the artifacts were loaded
+     */
     public ModelInfo {
         artifacts = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(artifacts));
     }
@@ -47,6 +63,19 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
      */
     public record Artifact(String role, Path file, String dtype, Integer batch, String device, String source, String neff,
                            List<String> inputs, List<String> outputs) {
+        /**
+         * Keeps unmodifiable copies of the tensor lists.
+         *
+         * @param role    the role
+         * @param file    the {@code .pt} file
+         * @param dtype   the dtype of its floating-point inputs, or null
+         * @param batch   its static batch, or null
+         * @param device  where it runs, or null
+         * @param source  where the facts come from
+         * @param neff    where its NEFF was found, or null
+         * @param inputs  its input tensors
+         * @param outputs its output tensors
+         */
         public Artifact {
             inputs = List.copyOf(inputs);
             outputs = List.copyOf(outputs);

@@ -31,6 +31,16 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
      */
     public static final long BYTES_PER_PIXEL = 4096;
 
+    /**
+     * Checks the limits.
+     *
+     * @param maxImagePixels largest height x width of one image, or 0 (derived)
+     * @param maxBatchPixels largest height x width x images, or 0 (derived)
+     * @param maxWork        largest height x width x images x steps, or 0 (derived)
+     * @param maxSteps       largest {@code num_inference_steps}, or 0 (the request maximum)
+     * @param maxImages      largest {@code num_images_per_prompt}, or 0 (the request maximum)
+     * @throws InvalidRequestException for a negative limit or one above what a request may ask
+     */
     public RequestLimits {
         if (maxImagePixels < 0 || maxBatchPixels < 0 || maxWork < 0 || maxSteps < 0 || maxImages < 0) {
             throw new InvalidRequestException("limits", "must be >= 0 (0 = derived), got " + maxImagePixels + ", "
@@ -46,32 +56,68 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
         }
     }
 
-    /** Every limit derived from the model and the machine. */
+    /** {@return every limit derived from the model and the machine} */
     public static RequestLimits auto() {
         return new RequestLimits(0, 0, 0, 0, 0);
     }
 
+    /**
+     * These limits with another largest height x width of one image.
+     *
+     * @param v the largest height x width of one image (0 = derived)
+     * @return the new limits
+     */
     public RequestLimits withMaxImagePixels(long v) {
         return new RequestLimits(v, maxBatchPixels, maxWork, maxSteps, maxImages);
     }
 
+    /**
+     * These limits with another largest height x width x images.
+     *
+     * @param v the largest height x width x images (0 = derived)
+     * @return the new limits
+     */
     public RequestLimits withMaxBatchPixels(long v) {
         return new RequestLimits(maxImagePixels, v, maxWork, maxSteps, maxImages);
     }
 
+    /**
+     * These limits with another largest height x width x images x steps.
+     *
+     * @param v the largest height x width x images x steps (0 = derived)
+     * @return the new limits
+     */
     public RequestLimits withMaxWork(long v) {
         return new RequestLimits(maxImagePixels, maxBatchPixels, v, maxSteps, maxImages);
     }
 
+    /**
+     * These limits with another largest step count.
+     *
+     * @param v the largest step count (0 = derived)
+     * @return the new limits
+     */
     public RequestLimits withMaxSteps(int v) {
         return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, v, maxImages);
     }
 
+    /**
+     * These limits with another largest image count.
+     *
+     * @param v the largest image count (0 = derived)
+     * @return the new limits
+     */
     public RequestLimits withMaxImages(int v) {
         return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, maxSteps, v);
     }
 
-    /** These limits with every 0 replaced by its value for a model making {@code height x width} images. */
+    /**
+     * These limits with every 0 replaced by its value for a model making {@code height x width} images.
+     *
+     * @param height the model's image height
+     * @param width  the model's image width
+     * @return the resolved limits (no 0 left)
+     */
     public RequestLimits resolve(int height, int width) {
         long own = (long) height * width;
         long image = maxImagePixels > 0 ? maxImagePixels : 4 * own;
@@ -86,9 +132,12 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
     }
 
     /**
-     * Checks a (validated) request for a model making {@code height x width} images by default. Pure arithmetic:
-     * call it before any allocation.
+     * Checks a request for a model making {@code height x width} images by default. Pure arithmetic: call it before
+     * any allocation.
      *
+     * @param r      the request
+     * @param height the model's image height
+     * @param width  the model's image width
      * @throws RequestLimitException naming the field and the limit
      */
     public void check(GenerationRequest r, int height, int width) {

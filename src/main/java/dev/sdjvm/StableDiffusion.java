@@ -130,7 +130,11 @@ public final class StableDiffusion implements AutoCloseable {
         };
     }
 
-    /** Loads the small model embedded in this library (see the README: what it can draw). */
+    /**
+     * Loads the small model embedded in this library (see the README: what it can draw).
+     *
+     * @return the loaded model; close it to free its native memory
+     */
     public static StableDiffusion loadDefault() {
         return load(defaultModelPath());
     }

@@ -3,7 +3,7 @@ package dev.sdjvm.backend;
 import dev.sdjvm.model.ModelDirectory;
 
 /**
- * Where a model's artifacts run, decided once per {@link dev.sdjvm.StableDiffusion} instance: libtorch on the CPU, or
+ * Where a model's artifacts run, decided once per {@code StableDiffusion} instance: libtorch on the CPU, or
  * the Neuron runtime running each artifact's NEFF. Loads the artifacts of a pipeline onto its devices and owns what is
  * shared between pipelines (on Neuron the process-wide runtime). {@link #close} after the pipelines are closed.
  */

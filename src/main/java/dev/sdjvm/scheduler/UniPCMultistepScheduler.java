@@ -109,9 +109,10 @@ public final class UniPCMultistepScheduler extends IndexedSigmaScheduler {
             ConfigChecks.thresholding(dynamicThresholdingRatio, sampleMaxValue);
             ConfigChecks.positive("flow_shift", flowShift);
             ConfigChecks.sigmaRange(sigmaMin, sigmaMax);
-            if (disableCorrector.size() > dev.sdjvm.GenerationRequest.MAX_STEPS) {
+            // a step index per inference step at most, and steps never exceed num_train_timesteps
+            if (disableCorrector.size() > ConfigChecks.MAX_TRAIN_TIMESTEPS) {
                 throw new SchedulerConfigException("disable_corrector", "at most "
-                        + dev.sdjvm.GenerationRequest.MAX_STEPS + " step indices, got " + disableCorrector.size());
+                        + ConfigChecks.MAX_TRAIN_TIMESTEPS + " step indices, got " + disableCorrector.size());
             }
             for (Integer step : disableCorrector) {
                 if (step == null || step < 0) {

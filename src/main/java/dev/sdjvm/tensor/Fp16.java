@@ -9,7 +9,12 @@ public final class Fp16 {
     private Fp16() {
     }
 
-    /** float32 -&gt; float16 bits, round to nearest even. */
+    /**
+     * float32 to float16, round to nearest even.
+     *
+     * @param value the float
+     * @return the float16 bits
+     */
     public static short fromFloat(float value) {
         int f = Float.floatToRawIntBits(value);
         int sign = (f >>> 16) & 0x8000;
@@ -44,7 +49,12 @@ public final class Fp16 {
         return (short) (sign | half);
     }
 
-    /** float16 bits -&gt; float32 (exact). */
+    /**
+     * float16 to float32 (exact).
+     *
+     * @param bits the float16 bits
+     * @return the float
+     */
     public static float toFloat(short bits) {
         int h = bits & 0xffff;
         int sign = (h & 0x8000) << 16;

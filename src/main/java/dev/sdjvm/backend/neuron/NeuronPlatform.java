@@ -18,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The availability check of the libtorchneuron fallback ({@link dev.sdjvm.Backend#TORCH_NEURON}): are Neuron devices,
+ * The availability check of the libtorchneuron fallback ({@code Backend.TORCH_NEURON}): are Neuron devices,
  * libnrt and a libtorchneuron compatible with this JVM's libtorch all here, and if so load libtorchneuron at the right
  * moment. Also tells whether a TorchScript artifact was compiled for Neuron (used by the backend selection for every
  * path). The default Neuron path does not go through this class: it runs each artifact's NEFF through libnrt

@@ -1,0 +1,109 @@
+package dev.sdjvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * docs/architecture.md's package table matches the sources: the project packages each package refers to (imports
+ * and qualified names in src/main/java) are exactly its "depends on" column; the graph has no cycle; nothing below the
+ * backends (nor the NEFF path's classes) refers to libtorch.
+ */
+class ArchitectureTest {
+    private static final Pattern PACKAGE = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE);
+    private static final Pattern REFERENCE = Pattern.compile("\\bdev\\.sdjvm\\.((?:[a-z]\\w*\\.)*)[A-Z]");
+    private static final Pattern ROW = Pattern.compile("^\\| `(dev\\.sdjvm[\\w.]*)` \\|.*\\| ([^|]*) \\|$", Pattern.MULTILINE);
+
+    /** Package -&gt; the project packages its sources refer to; and package -&gt; its sources' text. */
+    static Map<String, Set<String>> graph(Map<String, List<String>> sources) throws IOException {
+        Map<String, Set<String>> g = new TreeMap<>();
+        try (Stream<Path> files = Files.walk(Path.of("src/main/java"))) {
+            for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".java")
+                    && !p.endsWith("module-info.java"))::iterator) {
+                String s = Files.readString(f);
+                Matcher pm = PACKAGE.matcher(s);
+                assertTrue(pm.find(), f + " has no package");
+                String pkg = pm.group(1);
+                Set<String> d = g.computeIfAbsent(pkg, k -> new TreeSet<>());
+                sources.computeIfAbsent(pkg, k -> new ArrayList<>()).add(f.getFileName() + "\n" + s);
+                Matcher m = REFERENCE.matcher(s);
+                while (m.find()) {
+                    String q = ("dev.sdjvm." + m.group(1)).replaceAll("\\.$", "");
+                    if (!q.equals(pkg)) {
+                        d.add(q);
+                    }
+                }
+            }
+        }
+        return g;
+    }
+
+    @Test
+    void theDocumentedPackageTableIsTheImportGraphAndItHasNoCycle() throws IOException {
+        Map<String, List<String>> sources = new TreeMap<>();
+        Map<String, Set<String>> g = graph(sources);
+        String doc = Files.readString(Path.of("docs/architecture.md"));
+        Map<String, Set<String>> documented = new TreeMap<>();
+        Matcher row = ROW.matcher(doc);
+        while (row.find()) {
+            Set<String> d = new TreeSet<>();
+            for (String dep : row.group(2).split(",")) {
+                String name = dep.strip().replace("`", "");
+                if (!name.isEmpty() && !name.equals("-")) {
+                    d.add("dev.sdjvm." + name);
+                }
+            }
+            documented.put(row.group(1), d);
+        }
+        assertEquals(g.keySet(), documented.keySet(), "every package has a row in docs/architecture.md, and only they");
+        for (String pkg : g.keySet()) {
+            assertEquals(g.get(pkg), documented.get(pkg), pkg + ": the 'depends on' column of docs/architecture.md");
+        }
+        // no cycle: repeatedly remove packages without project dependencies left
+        Map<String, Set<String>> left = new TreeMap<>();
+        g.forEach((k, v) -> left.put(k, new TreeSet<>(v)));
+        boolean removed = true;
+        while (removed && !left.isEmpty()) {
+            removed = false;
+            for (String leaf : new ArrayList<>(left.keySet())) {
+                if (left.get(leaf).isEmpty()) {
+                    left.remove(leaf);
+                    left.values().forEach(s -> s.remove(leaf));
+                    removed = true;
+                }
+            }
+        }
+        assertTrue(left.isEmpty(), "package cycle among " + left);
+    }
+
+    @Test
+    void libtorchStaysInTheBackendsAndOffTheNeffPath() throws IOException {
+        Map<String, List<String>> sources = new TreeMap<>();
+        graph(sources);
+        for (String pkg : List.of("dev.sdjvm.tensor", "dev.sdjvm.tokenizer", "dev.sdjvm.scheduler", "dev.sdjvm.image",
+                "dev.sdjvm.errors", "dev.sdjvm.model", "dev.sdjvm.backend")) {
+            for (String src : sources.get(pkg)) {
+                assertTrue(!src.contains("org.bytedeco"), pkg + ": " + src.lines().findFirst().orElse("") + " names libtorch");
+            }
+        }
+        for (String src : sources.get("dev.sdjvm.backend.neuron")) {
+            String file = src.lines().findFirst().orElse("");
+            if (file.startsWith("Neff") || file.startsWith("Nrt") || file.equals("NeuronRuntime.java")) {
+                assertTrue(!src.contains("org.bytedeco"), file + " is on the NEFF path and names libtorch");
+            }
+        }
+    }
+}
