@@ -1,7 +1,5 @@
 package dev.sdjvm;
 
-import dev.sdjvm.errors.ModelLoadException;
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.neuron.NeffBackend;
 import dev.sdjvm.backend.neuron.NeffLocator;
@@ -9,6 +7,8 @@ import dev.sdjvm.backend.neuron.NeuronDevices;
 import dev.sdjvm.backend.neuron.NeuronPlatform;
 import dev.sdjvm.backend.neuron.NeuronRuntime;
 import dev.sdjvm.backend.torch.TorchBackend;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.ModelDirectory;
 import java.nio.file.Path;

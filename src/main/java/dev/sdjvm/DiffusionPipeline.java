@@ -1,12 +1,12 @@
 package dev.sdjvm;
 
-import dev.sdjvm.errors.BackendException;
-import dev.sdjvm.errors.GenerationCancelledException;
-import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.PipelineArtifacts;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.ModelDirectory;

@@ -1,11 +1,11 @@
 package dev.sdjvm;
 
-import dev.sdjvm.errors.ModelLoadException;
-import dev.sdjvm.errors.BackendException;
-import dev.sdjvm.errors.InvalidRequestException;
-import dev.sdjvm.errors.GenerationCancelledException;
-import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.backend.ArtifactBackend;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.tokenizer.ClipTokenizer;
 import java.awt.image.BufferedImage;

@@ -1,10 +1,10 @@
 package dev.sdjvm;
 
-import dev.sdjvm.errors.BackendException;
-import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

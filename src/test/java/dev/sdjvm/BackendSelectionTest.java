@@ -1,7 +1,7 @@
 package dev.sdjvm;
 
-import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

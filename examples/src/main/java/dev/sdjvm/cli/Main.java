@@ -6,16 +6,16 @@ import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.errors.StableDiffusionException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
-import java.io.OutputStreamWriter;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * {@code sd}: the command line of stable-diffusion-jvm. Run it through {@code bin/sd}.

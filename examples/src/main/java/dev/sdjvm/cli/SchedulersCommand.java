@@ -7,8 +7,8 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
 /** {@code sd schedulers}: every name {@code --scheduler} accepts, with what it creates. */
 @Command(name = "schedulers", mixinStandardHelpOptions = true,

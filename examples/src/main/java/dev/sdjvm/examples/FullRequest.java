@@ -1,9 +1,9 @@
 package dev.sdjvm.examples;
 
-import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.errors.GenerationCancelledException;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;

@@ -1,11 +1,11 @@
 package dev.sdjvm.examples;
 
-import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.LoadOptions;
 import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.time.Duration;

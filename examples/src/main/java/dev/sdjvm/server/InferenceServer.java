@@ -2,14 +2,14 @@ package dev.sdjvm.server;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.sdjvm.errors.BackendException;
-import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.errors.InvalidRequestException;
-import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.cli.GenerationParameters;
 import dev.sdjvm.cli.ImageFiles;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.image.RgbImage;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -474,12 +474,12 @@ public final class InferenceServer implements AutoCloseable {
             try {
                 GenerationRequest.Builder b = parseBody(contentType, body);
                 Job j = new Job(this);
-                GenerationRequest req = b.deadline(deadline)
-                        .listener((s, n, t, el) -> !j.cancelled && !forceCancel).build();
+                GenerationRequest req;
                 String schedulerClass;
                 try {
-                    // cheap checks before queueing; the model-dependent ones (height/width vs the artifacts) run in
-                    // the worker
+                    // building the request checks it; then the cheap checks before queueing (budget, scheduler).
+                    // The model-dependent ones (height/width vs the artifacts) run in the worker
+                    req = b.deadline(deadline).listener((s, n, t, el) -> !j.cancelled && !forceCancel).build();
                     eng.check(req);
                     schedulerClass = eng.schedulerClass(req);
                 } catch (InvalidRequestException e) {

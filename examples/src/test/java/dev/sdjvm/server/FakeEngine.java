@@ -1,10 +1,10 @@
 package dev.sdjvm.server;
 
-import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.RequestLimits;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.image.RgbImage;
 import java.time.Instant;
 import java.util.ArrayList;

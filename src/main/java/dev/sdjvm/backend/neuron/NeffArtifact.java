@@ -2,10 +2,10 @@ package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,13 +1,13 @@
 package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Memory;
-import dev.sdjvm.errors.BackendException;
-import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.PipelineArtifacts;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;

@@ -1,8 +1,8 @@
 package dev.sdjvm.backend.torch;
 
+import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
-import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;
 import dev.sdjvm.model.ModelDirectory;

@@ -1,8 +1,8 @@
 package dev.sdjvm.backend.torch;
 
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.tensor.Bf16;
 import java.util.ArrayList;

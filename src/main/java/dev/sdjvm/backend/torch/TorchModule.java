@@ -19,13 +19,12 @@ import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.Tuple;
 import org.bytedeco.pytorch.global.torch;
 
 /**
  * One TorchScript artifact loaded with {@code torch::jit::load}, in eval mode.
  *
- * <p>{@link #forward} may be called from several threads at once (libtorch's script modules are safe for concurrent
+ * <p>{@link #forwardOutputs} may be called from several threads at once (libtorch's script modules are safe for concurrent
  * inference). {@link #close} waits for running calls, frees the native module and is idempotent; a call after close
  * fails with {@link IllegalStateException}. libtorch errors become {@link BackendException}s carrying libtorch's message.
  */
@@ -97,31 +96,6 @@ public final class TorchModule implements AutoCloseable {
     }
 
     /**
-     * Runs {@code forward} and returns the primary output tensor: the tensor itself, the first element of a
-     * tuple/list, or of a dict the {@code preferredKey} entry (else its first entry). The result belongs to the
-     * caller's {@link PointerScope}.
-     */
-    public Tensor forwardTensor(String preferredKey, Tensor... inputs) {
-        lock.readLock().lock();
-        try (InferenceMode guard = new InferenceMode()) {
-            JitModule m = checkOpen();
-            IValueVector args = new IValueVector();
-            for (Tensor t : inputs) {
-                args.push_back(new IValue(t));
-            }
-            IValue out;
-            try {
-                out = m.forward(args);
-            } catch (RuntimeException e) {
-                throw new BackendException(role + " forward failed (" + file.getFileName() + "): " + firstLine(e.getMessage()), e);
-            }
-            return unwrap(out, preferredKey);
-        } finally {
-            lock.readLock().unlock();
-        }
-    }
-
-    /**
      * Runs {@code forward} and returns every output tensor, flattened in order: a tensor; the elements of a tuple or
      * list (nested ones flattened); the values of a dict, named by their keys (other outputs are named
      * {@code output0, output1, ...}). The tensors belong to the caller's {@link PointerScope}.
@@ -177,49 +151,6 @@ public final class TorchModule implements AutoCloseable {
             }
         }
         // other values (None, scalars) carry no tensor
-    }
-
-    private Tensor unwrap(IValue v, String preferredKey) {
-        if (v.isTensor()) {
-            return v.toTensor();
-        }
-        if (v.isTuple()) {
-            Tuple t = v.toTuple();
-            if (t.size() == 0) {
-                throw new BackendException(role + " returned an empty tuple");
-            }
-            return unwrap(t.elements().get(0), preferredKey);
-        }
-        if (v.isTensorList()) {
-            TensorVector tv = v.toTensorVector();
-            if (tv.size() == 0) {
-                throw new BackendException(role + " returned an empty list");
-            }
-            return tv.get(0);
-        }
-        if (v.isList()) {
-            var list = v.toList();
-            if (list.size() == 0) {
-                throw new BackendException(role + " returned an empty list");
-            }
-            return unwrap(list.get(0), preferredKey);
-        }
-        if (v.isGenericDict()) {
-            GenericDict d = v.toGenericDict();
-            if (preferredKey != null) {
-                IValue key = new IValue(preferredKey);
-                if (d.contains(key)) {
-                    return unwrap(d.at(key), null);
-                }
-            }
-            GenericDictIterator it = d.begin();
-            if (it.equals(d.end())) {
-                throw new BackendException(role + " returned an empty dict");
-            }
-            return unwrap(it.access().value(), null);
-        }
-        throw new BackendException(role + " returned " + v.tagKind().getString()
-                + "; expected a tensor, a tuple/list whose first element is one, or a dict");
     }
 
     private JitModule checkOpen() {

@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.sun.jna.Memory;
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.tensor.Bf16;
 import dev.sdjvm.tensor.Fp16;

@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sdjvm.Backend;
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.LoadOptions;
-import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.ModelLoadException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

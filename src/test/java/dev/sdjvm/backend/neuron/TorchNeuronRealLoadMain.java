@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.torch.Torch;
+import dev.sdjvm.errors.BackendException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
-import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.backend.neuron.TorchNeuronLoader;
+import dev.sdjvm.errors.BackendException;
 import org.junit.jupiter.api.Test;
 
 /**
