@@ -50,7 +50,8 @@ final class NeffArtifact implements Artifact {
      */
     static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, String role, Path file) {
         NeuronRuntime.Nrt nrt = runtime.api();
-        boolean current = runtime.version().sdk228OrLater();
+        NeuronRuntime.Version version = runtime.versionOrNull();
+        boolean current = version == null || version.sdk228OrLater();
         PointerByReference ref = new PointerByReference();
         // vnc_count: -1 from SDK 2.28 (libnrt 2.30) on, where it is deprecated; older runtimes take a count (where -1
         // meant "let the runtime decide"). Runtime versions are easily confused with SDK versions, so when the runtime
@@ -59,7 +60,7 @@ final class NeffArtifact implements Artifact {
         if (status == NrtStatus.NRT_INVALID.code()) {
             PointerByReference other = new PointerByReference();
             if (nrt.nrt_load(neff, size, vnc, current ? 1 : -1, other) == 0) {
-                LOG.debug("nrt_load accepted vnc_count {} (runtime {})", current ? 1 : -1, runtime.version());
+                LOG.debug("nrt_load accepted vnc_count {} (runtime {})", current ? 1 : -1, version);
                 status = 0;
                 ref = other;
             }

@@ -67,8 +67,9 @@ public final class NeffBackend implements ArtifactBackend {
 
     @Override
     public String describe() {
-        return "Neuron runtime " + runtime.version() + " (" + runtime.library() + "; " + visibleCores + " of "
-                + runtime.totalCoreCount() + " NeuronCores visible)";
+        NeuronRuntime.Version v = runtime.versionOrNull();
+        return "Neuron runtime " + (v == null ? "(version unknown)" : v) + " (" + runtime.library() + "; " + visibleCores + " of "
+                + runtime.totalCoreCountOrUnknown() + " NeuronCores visible)";
     }
 
     /** The cores of pipeline {@code pipeline} with {@code replicas} UNet replicas (see the class comment). */

@@ -225,11 +225,33 @@ public final class NeuronRuntime {
         return new Version(s.rt_major, s.rt_minor, s.rt_patch, s.rt_maintenance, cString(s.rt_detail), cString(s.git_hash));
     }
 
+    /**
+     * The version, or null when {@code nrt_get_version} fails (the NEFF path then assumes the current API: it needs
+     * the version only to choose {@code nrt_load}'s {@code vnc_count} convention and tries the other one anyway).
+     */
+    public Version versionOrNull() {
+        try {
+            return version();
+        } catch (BackendException e) {
+            LOG.warn("{}; assuming a runtime of Neuron SDK 2.28 or later", e.getMessage());
+            return null;
+        }
+    }
+
     /** {@code nrt_get_total_nc_count}: NeuronCores on the instance (ignores the visibility variables). */
     public int totalCoreCount() {
         IntByReference n = new IntByReference();
         NrtStatus.check(nrt.nrt_get_total_nc_count(n), "nrt_get_total_nc_count");
         return n.getValue();
+    }
+
+    /** {@link #totalCoreCount()} for messages: {@code ?} when the runtime cannot say. */
+    String totalCoreCountOrUnknown() {
+        try {
+            return Integer.toString(totalCoreCount());
+        } catch (BackendException | UnsatisfiedLinkError e) {
+            return "?";
+        }
     }
 
     /** {@code nrt_get_visible_nc_count}: NeuronCores visible to this process ({@code NEURON_RT_VISIBLE_CORES}). */
@@ -263,8 +285,8 @@ public final class NeuronRuntime {
             NrtStatus.check(nrt.nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", ""), "nrt_init");
             initialised = library;
             users = 1;
-            LOG.info("Neuron runtime {} initialised ({}; {} of {} NeuronCores visible)", version(), library,
-                    visibleCoreCount(), totalCoreCount());
+            LOG.info("Neuron runtime {} initialised ({}; {} of {} NeuronCores visible)", versionOrNull(), library,
+                    visibleCoreCount(), totalCoreCountOrUnknown());
         }
     }
 
