@@ -19,7 +19,7 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * The Java side of a denoising step on the NEFF path, at Stable Diffusion 2.1-base's 512x512 sizes (latents
- * 4x64x64, text embeddings 77x1024, bf16 UNet I/O), through the simulated Neuron runtime with two UNet replicas:
+ * 4x64x64, text embeddings 77x1024, bf16 UNet I/O), through the simulated Neuron runtime with one or two UNet replicas:
  * generations of 1 and 21 steps; (t21 - t1) / 20 is the cost of one step, which is the Java work (scale input, bf16
  * conversion, tensor writes/reads, execute calls on two threads, CFG, DPM-Solver++ step) plus the simulator's own
  * compute. The simulator's compute per step (its {@code exec_ns_total}) is printed at tear-down and subtracted in the
@@ -34,6 +34,11 @@ public class NeffStepBench {
     @Param({"1", "21"})
     public int steps;
 
+    /** 1: the CFG halves run one after the other on the calling thread, so (t21 - t1) / 20 minus the simulator's
+     *  compute per step is exactly the Java side; 2: the halves on two cores from two threads (AWS's placement). */
+    @Param({"1", "2"})
+    public int replicas;
+
     private Path dir;
     private StableDiffusion sd;
     private GenerationRequest request;
@@ -46,7 +51,7 @@ public class NeffStepBench {
         NrtSim.library();
         NrtSim.reset();
         dir = SimModels.sd21(Files.createTempDirectory("neff-bench"), 0);
-        sd = StableDiffusion.load(dir, LoadOptions.defaults().withUnetReplicas(2));
+        sd = StableDiffusion.load(dir, LoadOptions.defaults().withUnetReplicas(replicas));
         request = GenerationRequest.builder("a photo of an astronaut riding a horse on mars").steps(steps)
                 .guidanceScale(7.5).seed(1L).build();
     }
@@ -68,7 +73,7 @@ public class NeffStepBench {
         var s = NrtSim.stats();
         execNs += s.get("exec_ns_total");
         executes += s.get("executes");
-        System.out.printf("%n[steps %d] simulator compute: %.1f us per generation (%d executes)%n", steps,
+        System.out.printf("%n[steps %d replicas %d] simulator compute: %.1f us per generation (%d executes)%n", steps, replicas,
                 s.get("exec_ns_total") / 1e3 / Math.max(1, runs), s.get("executes") / Math.max(1, runs));
     }
 
