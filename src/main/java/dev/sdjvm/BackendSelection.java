@@ -110,7 +110,7 @@ final class BackendSelection {
     /** Opens the backend a plan chose. */
     static ArtifactBackend open(ModelDirectory dir, Plan plan, LoadOptions options) {
         ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(false, options.threads());
+            case CPU -> new TorchBackend(false, options.threads(), options.optimize());
             case NEURON -> {
                 Map<String, NeffLocator.NeffSource> neffs = new LinkedHashMap<>();
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
@@ -124,7 +124,7 @@ final class BackendSelection {
                             + neuron.reason());
                 }
                 // libtorch first (TorchBackend loads it with the JavaCPP cache guard), then libtorchneuron into it
-                TorchBackend torch = new TorchBackend(true, options.threads());
+                TorchBackend torch = new TorchBackend(true, options.threads(), false);
                 neuron.loadTorchNeuron();
                 yield torch;
             }

@@ -19,9 +19,14 @@ import dev.sdjvm.errors.InvalidRequestException;
  *                          1 by default; with more than 1, {@code maxConcurrent} is ignored (it is the pipeline count)
  * @param limits            what one generation may cost, checked before any work ({@link RequestLimits#auto()}: derived
  *                          from the model and the machine); null = auto
+ * @param optimize          CPU backend: rewrite the TorchScript graphs at load time for faster CPU inference (fused
+ *                          scaled-dot-product attention for the traced attention, float32 compute for bfloat16 artifacts
+ *                          on CPUs without bfloat16 instructions, channels-last convolutions; see
+ *                          {@code docs/performance.md}). Results stay within the parity tolerances. True by default;
+ *                          false runs the artifacts exactly as traced (for comparison). Ignored by the Neuron backends
  */
 public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
-                          int pipelines, RequestLimits limits) {
+                          int pipelines, RequestLimits limits, boolean optimize) {
     /**
      * Checks the options.
      *
@@ -32,6 +37,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param warmup        run every artifact once at load time
      * @param pipelines     independent pipelines, 1..64
      * @param limits        the work budget per request, not null
+     * @param optimize      optimize the TorchScript graphs at load time (CPU backend)
      * @throws InvalidRequestException naming the first invalid option
      */
     public LoadOptions {
@@ -53,9 +59,9 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         limits = limits == null ? RequestLimits.auto() : limits;
     }
 
-    /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on} */
+    /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on, graph optimization on} */
     public static LoadOptions defaults() {
-        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1, RequestLimits.auto());
+        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1, RequestLimits.auto(), true);
     }
 
     /**
@@ -64,7 +70,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param b where to run
      */
     public LoadOptions withBackend(Backend b) {
-        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits);
+        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize);
     }
 
     /**
@@ -73,7 +79,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param t libtorch intra-op threads (process-wide), or 0 for libtorch's default
      */
     public LoadOptions withThreads(int t) {
-        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines, limits);
+        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize);
     }
 
     /**
@@ -82,7 +88,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param r UNet copies, 1..64
      */
     public LoadOptions withUnetReplicas(int r) {
-        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines, limits);
+        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines, limits, optimize);
     }
 
     /**
@@ -91,7 +97,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param m generations allowed to run at once, &gt;= 1
      */
     public LoadOptions withMaxConcurrent(int m) {
-        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines, limits);
+        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines, limits, optimize);
     }
 
     /**
@@ -100,7 +106,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param w run every artifact once at load time
      */
     public LoadOptions withWarmup(boolean w) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines, limits);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines, limits, optimize);
     }
 
     /**
@@ -109,7 +115,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param p pipelines, 1..64
      */
     public LoadOptions withPipelines(int p) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits, optimize);
     }
 
     /**
@@ -119,6 +125,15 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @return the new options
      */
     public LoadOptions withLimits(RequestLimits l) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l, optimize);
+    }
+
+    /**
+     * {@return these options with the load-time graph optimization (CPU backend) on or off}
+     *
+     * @param o true: optimize the TorchScript graphs for CPU inference; false: run them exactly as traced
+     */
+    public LoadOptions withOptimize(boolean o) {
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, o);
     }
 }

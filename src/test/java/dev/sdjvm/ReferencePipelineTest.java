@@ -17,23 +17,26 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * End-to-end parity with diffusers: the images and latents of reference/pipeline/cases.json, which diffusers'
  * StableDiffusionPipeline logic (commit 58eb52c0, torch 1.13) made from the tiny-sd21-dev artifacts. Tolerances are
  * the ones its README states (section 5): image max |d| &lt;= 2 and mean |d| &lt;= 0.05 levels, final latents max |d|
- * &lt;= 1e-4 x max|ref|, initial latents bitwise.
+ * &lt;= 1e-4 x max|ref|, initial latents bitwise. Every case runs twice: with the load-time graph optimization
+ * ({@link LoadOptions#optimize()}, the default) and with the artifacts as traced.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ReferencePipelineTest {
     private static final Path CASES = TestModels.resource("reference/pipeline/cases.json");
-    private final java.util.Map<Path, StableDiffusion> models = new java.util.HashMap<>();
+    private final java.util.Map<String, StableDiffusion> models = new java.util.HashMap<>();
 
-    /** The case's model directory (field "model", beside cases.json), loaded once. */
-    private StableDiffusion model(JsonNode c) {
+    /** The case's model directory (field "model", beside cases.json), loaded once per optimization setting. */
+    private StableDiffusion model(JsonNode c, boolean optimize) {
         Path dir = CASES.getParent().resolve(c.path("model").asText("tiny-sd21-dev"));
-        return models.computeIfAbsent(dir, StableDiffusion::load);
+        return models.computeIfAbsent(dir + "|" + optimize,
+                k -> StableDiffusion.load(dir, LoadOptions.defaults().withOptimize(optimize)));
     }
 
     @AfterAll
@@ -41,22 +44,24 @@ class ReferencePipelineTest {
         models.values().forEach(StableDiffusion::close);
     }
 
-    static Stream<JsonNode> cases() throws Exception {
+    static Stream<Arguments> cases() throws Exception {
         JsonNode root = new ObjectMapper().readTree(CASES.toFile());
-        List<JsonNode> out = new ArrayList<>();
-        root.get("cases").forEach(out::add);
+        List<Arguments> out = new ArrayList<>();
+        for (boolean optimize : new boolean[] {true, false}) {
+            root.get("cases").forEach(c -> out.add(Arguments.of(c, optimize)));
+        }
         return out.stream();
     }
 
 
-    @ParameterizedTest(name = "{index}: {0}")
+    @ParameterizedTest(name = "{index}: {0}, optimize {1}")
     @MethodSource("cases")
-    void matchesDiffusers(JsonNode c) throws Exception {
+    void matchesDiffusers(JsonNode c, boolean optimize) throws Exception {
         Path dir = CASES.getParent();
         String prompt = c.get("prompt").asText();
         String neg = c.hasNonNull("negative_prompt") ? c.get("negative_prompt").asText() : null;
         long seed = c.get("seed").asLong();
-        StableDiffusion sd = model(c);
+        StableDiffusion sd = model(c, optimize);
         boolean bf16 = c.path("variant").asText("fp32").startsWith("bf16");
 
         // token ids as the reference fed the text encoder
@@ -97,7 +102,7 @@ class ReferencePipelineTest {
         int max = diff.max();
         double mean = diff.mean();
         double psnr = diff.psnr();
-        System.out.printf("%s: latents max|d| %.3g (max|ref| %.3g), %s%n", c.get("id").asText(), ld.maxAbs(),
+        System.out.printf("%s (optimize %s): latents max|d| %.3g (max|ref| %.3g), %s%n", c.get("id").asText(), optimize, ld.maxAbs(),
                 ld.maxRef(), diff);
         if (bf16) {
             assertTrue(mean <= 4.0, "image mean |d| " + mean + " > 4");

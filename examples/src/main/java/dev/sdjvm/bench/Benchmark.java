@@ -51,8 +51,8 @@ public final class Benchmark {
     public record Row(String model, String mode, String precision, int steps, int runs, int concurrency,
                       double p50Ms, double p90Ms, double p95Ms, double p99Ms, double meanMs,
                       double qpsSingle, double qpsConcurrent, double costPer10kSingle, double costPer10kConcurrent,
-                      double secondsPerStep, double overheadMsPerStep, double loadSeconds, long peakRssBytes,
-                      long weightBytes) {
+                      double secondsPerStep, double overheadMsPerStep, double decodeSeconds, double loadSeconds,
+                      long peakRssBytes, long weightBytes) {
     }
 
     private Benchmark() {
@@ -69,12 +69,14 @@ public final class Benchmark {
             double[] lat = new double[c.runs()];
             double sps = 0;
             double ovh = 0;
+            double dec = 0;
             long t0 = System.nanoTime();
             for (int i = 0; i < c.runs(); i++) {
                 Target.Sample s = target.generate(c.prompt(), steps, c.guidance(), c.seed() + seq.getAndIncrement());
                 lat[i] = s.latencySeconds();
                 sps += s.secondsPerStep();
                 ovh += s.overheadMsPerStep();
+                dec += s.decodeSeconds();
             }
             double wallSingle = (System.nanoTime() - t0) / 1e9;
             double qpsSingle = c.runs() / wallSingle;
@@ -86,7 +88,7 @@ public final class Benchmark {
                     1000 * percentile(lat, 0.50), 1000 * percentile(lat, 0.90), 1000 * percentile(lat, 0.95),
                     1000 * percentile(lat, 0.99), 1000 * Arrays.stream(lat).average().orElse(Double.NaN),
                     qpsSingle, qpsConc, cost(c.pricePerHour(), qpsSingle), cost(c.pricePerHour(), qpsConc),
-                    sps / c.runs(), ovh / c.runs(), f.loadSeconds(), f.peakRssBytes(), f.weightBytes());
+                    sps / c.runs(), ovh / c.runs(), dec / c.runs(), f.loadSeconds(), f.peakRssBytes(), f.weightBytes());
             rows.add(r);
             if (log != null) {
                 log.printf(Locale.ROOT, "bench: %s %s %d steps: p50 %.1f ms, %.3f QPS (1)%s%n", r.model(),
@@ -156,9 +158,9 @@ public final class Benchmark {
         if (conc) {
             sb.append("$/10k img (").append(n).append(") | ");
         }
-        sb.append("s/step | Java overhead ms/step | Load s | Peak RSS MiB | Weights MiB |\n");
+        sb.append("s/step | Java overhead ms/step | VAE decode s | Load s | Peak RSS MiB | Weights MiB |\n");
         sb.append("|---|---|---|---:|---:|---:|---:|---:|---:|").append(conc ? "---:|---:|" : "")
-                .append("---:|---:|---:|---:|---:|---:|\n");
+                .append("---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
             sb.append("| ").append(r.model()).append(" | ").append(r.mode()).append(" | ").append(r.precision())
                     .append(" | ").append(r.steps())
@@ -173,6 +175,7 @@ public final class Benchmark {
                 sb.append(" | ").append(f(r.costPer10kConcurrent(), 2));
             }
             sb.append(" | ").append(f(r.secondsPerStep(), 4)).append(" | ").append(f(r.overheadMsPerStep(), 3))
+                    .append(" | ").append(f(r.decodeSeconds(), 3))
                     .append(" | ").append(f(r.loadSeconds(), 2))
                     .append(" | ").append(r.peakRssBytes() < 0 ? "n/a" : f(r.peakRssBytes() / 1048576.0, 0))
                     .append(" | ").append(r.weightBytes() < 0 ? "n/a" : f(r.weightBytes() / 1048576.0, 1))

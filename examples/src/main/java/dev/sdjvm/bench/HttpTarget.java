@@ -81,7 +81,7 @@ public final class HttpTarget implements Target {
             }
             JsonNode t = JSON.readTree(r.body()).path("timings");
             return new Sample(lat, t.path("seconds_per_step").asDouble(Double.NaN),
-                    t.path("overhead_ms_per_step").asDouble(Double.NaN));
+                    t.path("overhead_ms_per_step").asDouble(Double.NaN), t.path("decode_ms").asDouble(Double.NaN) / 1000);
         } catch (IOException e) {
             throw new IllegalStateException("POST " + base + "/invocations failed: " + e, e);
         } catch (InterruptedException e) {

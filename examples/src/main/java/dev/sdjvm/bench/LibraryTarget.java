@@ -48,7 +48,8 @@ public final class LibraryTarget implements Target {
         GenerationResult r = sd.generate(GenerationRequest.builder(prompt).steps(steps).guidanceScale(guidance)
                 .seed(seed).height(height).width(width).build());
         double lat = (System.nanoTime() - t0) / 1e9;
-        return new Sample(lat, r.timings().secondsPerStep(), r.timings().overheadMillisPerStep());
+        return new Sample(lat, r.timings().secondsPerStep(), r.timings().overheadMillisPerStep(),
+                r.timings().decodeNanos() / 1e9);
     }
 
     @Override

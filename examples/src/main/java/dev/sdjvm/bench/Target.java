@@ -17,8 +17,9 @@ public interface Target extends AutoCloseable {
      * @param latencySeconds     client-side wall time
      * @param secondsPerStep     denoising seconds per step (server-side timings)
      * @param overheadMsPerStep  ms per step outside UNet forward calls
+     * @param decodeSeconds      VAE decode (post_quant_conv + decoder + RGB conversion), server-side timings
      */
-    record Sample(double latencySeconds, double secondsPerStep, double overheadMsPerStep) {
+    record Sample(double latencySeconds, double secondsPerStep, double overheadMsPerStep, double decodeSeconds) {
     }
 
     /**

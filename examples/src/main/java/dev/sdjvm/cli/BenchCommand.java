@@ -83,6 +83,16 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--unet-replicas", paramLabel = "N", defaultValue = "1", description = "UNet copies (library mode). Default: ${DEFAULT-VALUE}.")
     int unetReplicas;
 
+    @Option(names = "--optimize", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Optimize the TorchScript graphs at load time (library mode; LoadOptions.optimize). "
+                    + "--no-optimize runs them as traced. Default: ${DEFAULT-VALUE}.")
+    boolean optimize;
+
+    @Option(names = "--load-warmup", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Run every artifact once while loading (library mode; LoadOptions.warmup), which the Load "
+                    + "column then includes; --no-load-warmup times the load alone. Default: ${DEFAULT-VALUE}.")
+    boolean loadWarmup;
+
     @Option(names = "--height", paramLabel = "PX", description = "Image height (library mode; CPU-traced models take other sizes). Default: the model's.")
     Integer height;
 
@@ -117,7 +127,7 @@ public final class BenchCommand implements Callable<Integer> {
                     // a benchmark measures the sizes it is asked for: no work budget beyond steps and images
                     LoadOptions o = LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas)
                             .withMaxConcurrent(concurrency).withLimits(new dev.sdjvm.RequestLimits(Long.MAX_VALUE,
-                                    Long.MAX_VALUE, Long.MAX_VALUE, 0, 0));
+                                    Long.MAX_VALUE, Long.MAX_VALUE, 0, 0)).withOptimize(optimize).withWarmup(loadWarmup);
                     long t0 = System.nanoTime();
                     StableDiffusion sd = StableDiffusion.load(dir, o);
                     double load = (System.nanoTime() - t0) / 1e9;

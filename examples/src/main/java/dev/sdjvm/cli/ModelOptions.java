@@ -22,6 +22,11 @@ public final class ModelOptions {
                     + "SDJVM_UNET_REPLICAS. Default: ${DEFAULT-VALUE}.")
     int unetReplicas;
 
+    @Option(names = "--optimize", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Optimize the TorchScript graphs at load time (CPU); --no-optimize runs them as traced. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    boolean optimize;
+
     @Option(names = "--pipelines", paramLabel = "N", defaultValue = "${env:SDJVM_PIPELINES:-1}",
             description = "Independent pipelines serving concurrent requests (throughput mode; on Neuron each on its own "
                     + "group of cores). Environment: SDJVM_PIPELINES. Default: ${DEFAULT-VALUE}.")
@@ -75,7 +80,8 @@ public final class ModelOptions {
     public LoadOptions loadOptions(int maxConcurrent) {
         checkThreads();
         return LoadOptions.defaults().withBackend(backend).withThreads(threads).withUnetReplicas(unetReplicas)
-                .withMaxConcurrent(maxConcurrent).withPipelines(pipelines).withLimits(limits());
+                .withMaxConcurrent(maxConcurrent).withPipelines(pipelines).withLimits(limits())
+                .withOptimize(optimize);
     }
 
     /** {@return the pipelines asked for (throughput mode)} */

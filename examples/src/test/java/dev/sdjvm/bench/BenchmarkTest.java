@@ -24,7 +24,7 @@ class BenchmarkTest {
     static final ObjectMapper JSON = new ObjectMapper();
     static final List<String> ROW_KEYS = List.of("model", "mode", "precision", "steps", "runs", "concurrency", "p50Ms",
             "p90Ms", "p95Ms", "p99Ms", "meanMs", "qpsSingle", "qpsConcurrent", "costPer10kSingle",
-            "costPer10kConcurrent", "secondsPerStep", "overheadMsPerStep", "loadSeconds", "peakRssBytes", "weightBytes");
+            "costPer10kConcurrent", "secondsPerStep", "overheadMsPerStep", "decodeSeconds", "loadSeconds", "peakRssBytes", "weightBytes");
 
     static String[] run(String... args) {
         StringWriter out = new StringWriter();
@@ -110,7 +110,7 @@ class BenchmarkTest {
     @Test
     void oneClientHasOneQpsColumn() {
         Benchmark.Row row = new Benchmark.Row("m", "library", "float32", 20, 3, 1, 10, 11, 12, 13, 11, 2.0, 2.0,
-                0.5, 0.5, 0.01, 0.1, 1.0, -1, -1);
+                0.5, 0.5, 0.01, 0.1, 2.5, 1.0, -1, -1);
         String one = Benchmark.markdown(List.of(row), new Benchmark.Config(List.of(20), 3, 0, 1, 1.0, "p", 7.5, 0));
         assertTrue(one.contains("| QPS (1 client) | $/10k img (1) | s/step |"), one);
         assertTrue(!one.contains("clients)") && one.contains(", 1 client, "), one);

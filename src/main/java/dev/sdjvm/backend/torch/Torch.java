@@ -30,6 +30,7 @@ public final class Torch {
                 return;
             }
             long t0 = System.nanoTime();
+            TorchOptimizer.beforeLibtorchLoads();
             try {
                 Loader.cacheResource(torch.class, Loader.getPlatform() + "/libtorch_cpu.so");
                 Loader.load(torch.class);

@@ -19,14 +19,18 @@ import org.bytedeco.pytorch.InferenceMode;
  */
 public final class TorchBackend implements ArtifactBackend {
     private final boolean neuron;
+    private final boolean optimize;
 
     /**
      * @param neuron  false: the CPU; true: Neuron-compiled TorchScript through libtorchneuron (which the caller loads
      *                after this constructor has loaded libtorch), with explicit core placement
-     * @param threads libtorch intra-op threads, 0 = libtorch's default
+     * @param threads  libtorch intra-op threads, 0 = libtorch's default
+     * @param optimize CPU: rewrite the graphs for faster inference at load ({@link TorchOptimizer}); ignored with
+     *                 {@code neuron} (Neuron-compiled graphs are run as they are)
      */
-    public TorchBackend(boolean neuron, int threads) {
+    public TorchBackend(boolean neuron, int threads, boolean optimize) {
         this.neuron = neuron;
+        this.optimize = optimize && !neuron;
         Torch.load();
         if (threads > 0) {
             Torch.setNumThreads(threads);
@@ -41,7 +45,8 @@ public final class TorchBackend implements ArtifactBackend {
     @Override
     public String describe() {
         return "libtorch " + Torch.version() + " (" + (neuron ? "libtorchneuron" : "CPU") + ", "
-                + Torch.numThreads() + " threads)";
+                + Torch.numThreads() + " threads" + (neuron ? "" : optimize ? ", graphs optimized" : ", graphs as traced")
+                + ")";
     }
 
     @Override
@@ -53,15 +58,15 @@ public final class TorchBackend implements ArtifactBackend {
         int first = pipeline * group;
         try {
             place(first);
-            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder"));
+            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder", optimize));
             List<TorchModule> unets = new ArrayList<>();
             for (int i = 0; i < unetReplicas; i++) {
                 place(first + i);
-                unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet")));
+                unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet", optimize)));
             }
             place(first + group - 1);
-            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv"));
-            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder"));
+            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", optimize));
+            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", optimize));
 
             TorchArtifactProbe probe = new TorchArtifactProbe(dir);
             Map<String, TorchArtifactProbe.Facts> facts = new LinkedHashMap<>();
