@@ -13,10 +13,25 @@ import java.util.List;
 final class TorchArtifact implements Artifact {
     private final TorchModule module;
     private final List<TensorSpec> inputs;
+    private final boolean releaseMemoryFirst;
 
     TorchArtifact(TorchModule module, List<TensorSpec> inputs) {
+        this(module, inputs, false);
+    }
+
+    /**
+     * @param releaseMemoryFirst give the C heap's freed blocks back to the system before every run
+     *                           ({@link TorchOptimizer#releaseFreedMemory}): for the VAE decoder, whose activations
+     *                           at full size set the process's peak RSS right after the UNet's have been freed
+     */
+    TorchArtifact(TorchModule module, List<TensorSpec> inputs, boolean releaseMemoryFirst) {
         this.module = module;
         this.inputs = List.copyOf(inputs);
+        this.releaseMemoryFirst = releaseMemoryFirst;
+    }
+
+    boolean releaseMemoryFirst() {
+        return releaseMemoryFirst;
     }
 
     TorchModule module() {

@@ -68,6 +68,7 @@ public final class TorchBackend implements ArtifactBackend {
             TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", optimize));
             TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", optimize));
 
+            TorchOptimizer.releaseFreedMemory();  // the load's freed buffers, before the warm-up's activations
             TorchArtifactProbe probe = new TorchArtifactProbe(dir);
             Map<String, TorchArtifactProbe.Facts> facts = new LinkedHashMap<>();
             int hidden;
@@ -84,6 +85,7 @@ public final class TorchBackend implements ArtifactBackend {
                     facts.put(e.getKey(), f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
                 }
                 if (warmup) {
+                    TorchOptimizer.releaseFreedMemory();  // the UNet run's activations, before the VAE's
                     probe.checkVae(pqc, facts.get("vae_post_quant_conv").dtype(), dec, facts.get("vae_decoder").dtype());
                 }
             }
@@ -94,10 +96,12 @@ public final class TorchBackend implements ArtifactBackend {
             for (TorchModule u : unets) {
                 unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
             }
+            TorchOptimizer.releaseFreedMemory();  // and the warm-up's
             return new PipelineArtifacts(new TorchArtifact(te, probe.inputs("text_encoder", facts.get("text_encoder"), hidden)),
                     unetArtifacts,
                     new TorchArtifact(pqc, probe.inputs("vae_post_quant_conv", facts.get("vae_post_quant_conv"), hidden)),
-                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden)), specs);
+                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden), !neuron),
+                    specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;

@@ -127,6 +127,9 @@ final class TorchInvocation implements Invocation {
         if (closed) {
             throw new IllegalStateException("invocation of " + artifact.role() + " is closed");
         }
+        if (artifact.releaseMemoryFirst()) {
+            TorchOptimizer.releaseFreedMemory();
+        }
         try (PointerScope step = new PointerScope()) {
             Tensor[] args = inputs;
             for (int i = 0; i < args.length; i++) {
