@@ -667,11 +667,22 @@ public final class TorchOptimizer {
         private Cpu() {
         }
 
-        /** True when the CPU has bfloat16 dot-product instructions ({@code avx512_bf16} or {@code amx_bf16}). */
+        /**
+         * System property overriding the detection: {@code -Dsdjvm.cpu.bf16=false} computes bfloat16 artifacts in
+         * float32 on any CPU; {@code true} keeps them in bfloat16 (slow where libtorch falls back to scalar code).
+         */
+        static final String BF16_PROPERTY = "sdjvm.cpu.bf16";
+
+        /**
+         * True when the CPU has bfloat16 dot-product instructions ({@code avx512_bf16} or {@code amx_bf16}), unless
+         * {@value #BF16_PROPERTY} says otherwise.
+         */
         static boolean hasNativeBf16() {
             Boolean b = nativeBf16;
             if (b == null) {
-                b = flags().stream().anyMatch(f -> f.equals("avx512_bf16") || f.equals("amx_bf16"));
+                String forced = System.getProperty(BF16_PROPERTY);
+                b = forced != null ? Boolean.parseBoolean(forced)
+                        : flags().stream().anyMatch(f -> f.equals("avx512_bf16") || f.equals("amx_bf16"));
                 nativeBf16 = b;
             }
             return b;
