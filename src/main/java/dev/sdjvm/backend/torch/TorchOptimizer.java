@@ -610,13 +610,26 @@ public final class TorchOptimizer {
      * blocks in glibc's arenas that RSS keeps counting (measured: 175 MiB of 3071 MiB after loading SD 2.1-base).
      */
     public static void releaseFreedMemory() {
-        if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
-            return;
+        Function trim = MallocTrim.FUNCTION;
+        if (trim != null) {
+            trim.invokeInt(new Object[] {0});
         }
-        try {
-            Function.getFunction("c", "malloc_trim").invokeInt(new Object[] {0});
-        } catch (RuntimeException | LinkageError e) {
-            LOG.debug("malloc_trim unavailable (not glibc?): {}", e.toString());
+    }
+
+    /** glibc's {@code malloc_trim}, looked up once; null off Linux or without glibc. */
+    private static final class MallocTrim {
+        static final Function FUNCTION = lookup();
+
+        private static Function lookup() {
+            if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
+                return null;
+            }
+            try {
+                return Function.getFunction("c", "malloc_trim");
+            } catch (RuntimeException | LinkageError e) {
+                LOG.debug("malloc_trim unavailable (not glibc?): {}", e.toString());
+                return null;
+            }
         }
     }
 
