@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """CPU benchmark: the same model directory in Python torch and in the JVM (`bin/sd bench`), back to back, with ratios.
 
-    /usr/bin/python3 tools/bench_cpu.py --model /work/models-generated/sd21-base-bf16
+    /usr/bin/python3 tools/bench_cpu.py --model DIR   # DIR from make_tiny_sd.py --preset sd21-base --dtype bf16
     /usr/bin/python3 tools/bench_cpu.py --model DIR --repeat 2 --java-no-optimize   # also the unoptimized JVM
 
 Each repetition runs, one after the other and never at the same time:
