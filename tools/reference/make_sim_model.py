@@ -44,7 +44,7 @@ from torch import Tensor
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.dirname(HERE)
 REPO = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.join(TOOLS, "model"))
 import sd_arch  # noqa: E402  (config dicts with diffusers/transformers keys)
 
 REF = os.path.join(REPO, "src", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
@@ -269,8 +269,9 @@ def save_module(module, path, data_pkl_rewrite=None):
 NEFF_PLACEHOLDER = "NRTSIM-NEFF-PLACEHOLDER-7f3a9c21"
 
 
-class SimNeuronTextEncoder(torch.nn.Module):
-    """Stands in for a torch-neuronx traced text encoder: the NEFF is its payload, forward needs a Neuron runtime."""
+class SimNeuronArtifact(torch.nn.Module):
+    """Carries the NEFF like a torch-neuronx artifact: as a uint8 buffer, or (packing 'inline') as raw bytes that
+    write_neuron_artifact puts in place of NEFF_PLACEHOLDER."""
 
     def __init__(self, neff: bytes, packing: str):
         super().__init__()
@@ -278,31 +279,21 @@ class SimNeuronTextEncoder(torch.nn.Module):
             self.register_buffer("neff", torch.frombuffer(bytearray(neff), dtype=torch.uint8).clone())
         else:
             self.neff_state = NEFF_PLACEHOLDER
+
+
+class SimNeuronTextEncoder(SimNeuronArtifact):
+    """Stands in for a torch-neuronx traced text encoder: the NEFF is its payload, forward needs a Neuron runtime."""
 
     def forward(self, input_ids: Tensor) -> Dict[str, Tensor]:
         raise RuntimeError("nrt-sim artifact: run its NEFF with libnrt (native/nrt_sim.c), not with libtorch")
 
 
-class SimNeuronUNet(torch.nn.Module):
-    def __init__(self, neff: bytes, packing: str):
-        super().__init__()
-        if packing == "buffer":
-            self.register_buffer("neff", torch.frombuffer(bytearray(neff), dtype=torch.uint8).clone())
-        else:
-            self.neff_state = NEFF_PLACEHOLDER
-
+class SimNeuronUNet(SimNeuronArtifact):
     def forward(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor) -> Tuple[Tensor]:
         raise RuntimeError("nrt-sim artifact: run its NEFF with libnrt (native/nrt_sim.c), not with libtorch")
 
 
-class SimNeuronVae(torch.nn.Module):
-    def __init__(self, neff: bytes, packing: str):
-        super().__init__()
-        if packing == "buffer":
-            self.register_buffer("neff", torch.frombuffer(bytearray(neff), dtype=torch.uint8).clone())
-        else:
-            self.neff_state = NEFF_PLACEHOLDER
-
+class SimNeuronVae(SimNeuronArtifact):
     def forward(self, latent: Tensor) -> Tensor:
         raise RuntimeError("nrt-sim artifact: run its NEFF with libnrt (native/nrt_sim.c), not with libtorch")
 
