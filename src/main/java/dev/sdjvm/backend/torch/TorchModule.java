@@ -41,16 +41,6 @@ public final class TorchModule implements AutoCloseable {
     }
 
     /**
-     * Loads a TorchScript file and runs it as traced.
-     *
-     * @param role what the module is (e.g. "unet"), used in messages
-     * @throws ModelLoadException when the file is missing or not a loadable TorchScript archive
-     */
-    public static TorchModule load(Path file, String role) {
-        return load(file, role, false);
-    }
-
-    /**
      * Loads a TorchScript file.
      *
      * @param role     what the module is (e.g. "unet"), used in messages

@@ -81,7 +81,7 @@ public final class TorchOptimizer {
 
     /** What was done to one module. */
     record Report(String role, DType dtype, int attention, int float32Ops, int linearAsConv, int channelsLastWeights,
-                  boolean blasSingleThreaded, long micros) {
+                  long micros) {
         @Override
         public String toString() {
             return String.format("%s (%s): %d attention blocks -> scaled_dot_product_attention, %d conv/matmul ops in "
@@ -138,8 +138,8 @@ public final class TorchOptimizer {
         root.setInsertPoint(root.block());
         root.lint();
         int cl = channelsLastWeights(m);
-        boolean blas = singleThreadedBlas();
-        return new Report(role, dtype, attention, ops, linear, cl, blas, (System.nanoTime() - t0) / 1000);
+        singleThreadedBlas();
+        return new Report(role, dtype, attention, ops, linear, cl, (System.nanoTime() - t0) / 1000);
     }
 
     /** The method graphs of the module and its submodules, each once (modules of one type share their graphs). */
