@@ -110,7 +110,7 @@ final class BackendSelection {
     /** Opens the backend a plan chose. */
     static ArtifactBackend open(ModelDirectory dir, Plan plan, LoadOptions options) {
         ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(false, options.threads(), options.optimize());
+            case CPU -> new TorchBackend(false, options.threads(), torchSettings(options));
             case NEURON -> {
                 Map<String, NeffLocator.NeffSource> neffs = new LinkedHashMap<>();
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
@@ -124,7 +124,7 @@ final class BackendSelection {
                             + neuron.reason());
                 }
                 // libtorch first (TorchBackend loads it with the JavaCPP cache guard), then libtorchneuron into it
-                TorchBackend torch = new TorchBackend(true, options.threads(), false);
+                TorchBackend torch = new TorchBackend(true, options.threads(), torchSettings(options.withOptimize(false)));
                 neuron.loadTorchNeuron();
                 yield torch;
             }
@@ -153,5 +153,12 @@ final class BackendSelection {
                     + NeuronRuntime.PATH_PROPERTY + " / " + NeuronRuntime.PATH_ENV + "); " + devices);
         }
         return NeuronRuntime.open(lib);
+    }
+
+    /** The CPU backend's settings from the load options. */
+    static dev.sdjvm.backend.torch.TorchSettings torchSettings(LoadOptions o) {
+        CpuOptions c = o.cpu();
+        return new dev.sdjvm.backend.torch.TorchSettings(o.optimize(), c.measure(), c.tuningCache(), c.hugePages(),
+                c.singleThreadedBlas(), c.trimMemory(), c.passiveWait());
     }
 }

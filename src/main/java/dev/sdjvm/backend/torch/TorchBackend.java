@@ -12,28 +12,42 @@ import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.Tensor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU, or, with libtorchneuron loaded into the process
  * ({@code Backend.TORCH_NEURON}), Neuron-compiled TorchScript that libtorchneuron dispatches to the NeuronCores.
  */
 public final class TorchBackend implements ArtifactBackend {
+    private static final Logger LOG = LoggerFactory.getLogger(TorchBackend.class);
     private final boolean neuron;
     private final boolean optimize;
+    private final TorchSettings settings;
+    private final CpuTuning tuning;
+    /** role -> the rewrites made, for {@link #describe} (the same for every pipeline of this backend) */
+    private final Map<String, String> rewrites = new java.util.concurrent.ConcurrentSkipListMap<>();
 
     /**
-     * @param neuron  false: the CPU; true: Neuron-compiled TorchScript through libtorchneuron (which the caller loads
-     *                after this constructor has loaded libtorch), with explicit core placement
+     * @param neuron   false: the CPU; true: Neuron-compiled TorchScript through libtorchneuron (which the caller loads
+     *                 after this constructor has loaded libtorch), with explicit core placement
      * @param threads  libtorch intra-op threads, 0 = libtorch's default
-     * @param optimize CPU: rewrite the graphs for faster inference at load ({@link TorchOptimizer}); ignored with
-     *                 {@code neuron} (Neuron-compiled graphs are run as they are)
+     * @param settings CPU: which graph rewrites ({@link TorchOptimizer}, chosen by {@link RewriteTuner}) and process
+     *                 settings; the rewrites are ignored with {@code neuron} (Neuron-compiled graphs run as they are)
      */
-    public TorchBackend(boolean neuron, int threads, boolean optimize) {
+    public TorchBackend(boolean neuron, int threads, TorchSettings settings) {
         this.neuron = neuron;
-        this.optimize = optimize && !neuron;
+        this.settings = settings;
+        this.optimize = settings.optimize() && !neuron;
+        this.tuning = new CpuTuning(settings.tuningCache());
+        Torch.configure(settings.hugePages(), settings.passiveWait());
         Torch.load();
         if (threads > 0) {
             Torch.setNumThreads(threads);
+        }
+        if (settings.singleThreadedBlas()) {
+            TorchOptimizer.singleThreadedBlas();
         }
     }
 
@@ -45,7 +59,9 @@ public final class TorchBackend implements ArtifactBackend {
     @Override
     public String describe() {
         return "libtorch " + Torch.version() + " (" + (neuron ? "libtorchneuron" : "CPU") + ", "
-                + Torch.numThreads() + " threads" + (neuron ? "" : optimize ? ", graphs optimized" : ", graphs as traced")
+                + Torch.numThreads() + " threads" + (neuron ? "" : !optimize ? ", graphs as traced"
+                : ", graph rewrites " + (rewrites.isEmpty() ? "not chosen yet" : rewrites.entrySet().stream()
+                        .map(e -> e.getKey() + " " + e.getValue()).collect(java.util.stream.Collectors.joining(", "))))
                 + ")";
     }
 
@@ -57,19 +73,34 @@ public final class TorchBackend implements ArtifactBackend {
         int group = Math.max(1, unetReplicas);
         int first = pipeline * group;
         try {
+            TorchArtifactProbe probe = new TorchArtifactProbe(dir);
             place(first);
-            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder", optimize));
+            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder", false));
+            optimize(te, () -> new Tensor[] {Tensors.empty(DType.INT64, 1, TorchArtifactProbe.TOKENS).zero_()});
+            int teHidden = -1;
             List<TorchModule> unets = new ArrayList<>();
             for (int i = 0; i < unetReplicas; i++) {
                 place(first + i);
-                unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet", optimize)));
+                TorchModule u = track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet", false));
+                if (optimize && u.parameterDType().isPresent()) {
+                    if (teHidden < 0) {
+                        try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+                            teHidden = probe.textEncoderHiddenSize(te);
+                        }
+                    }
+                    DType d = probe.facts("unet", u).dtype();
+                    int h = teHidden;
+                    optimize(u, () -> probe.unetInputs(d == null ? DType.FLOAT32 : d, h));
+                }
+                unets.add(u);
             }
             place(first + group - 1);
-            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", optimize));
-            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", optimize));
+            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", false));
+            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", false));
+            optimize(pqc, () -> probe.latentInputs(pqc.parameterDType().orElse(DType.FLOAT32)));
+            optimize(dec, () -> probe.latentInputs(dec.parameterDType().orElse(DType.FLOAT32)));
 
-            TorchOptimizer.releaseFreedMemory();  // the load's freed buffers, before the warm-up's activations
-            TorchArtifactProbe probe = new TorchArtifactProbe(dir);
+            trim();  // the load's freed buffers, before the warm-up's activations
             Map<String, TorchArtifactProbe.Facts> facts = new LinkedHashMap<>();
             int hidden;
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
@@ -85,7 +116,7 @@ public final class TorchBackend implements ArtifactBackend {
                     facts.put(e.getKey(), f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
                 }
                 if (warmup) {
-                    TorchOptimizer.releaseFreedMemory();  // the UNet run's activations, before the VAE's
+                    trim();  // the UNet run's activations, before the VAE's
                     probe.checkVae(pqc, facts.get("vae_post_quant_conv").dtype(), dec, facts.get("vae_decoder").dtype());
                 }
             }
@@ -96,15 +127,50 @@ public final class TorchBackend implements ArtifactBackend {
             for (TorchModule u : unets) {
                 unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
             }
-            TorchOptimizer.releaseFreedMemory();  // and the warm-up's
+            trim();  // and the warm-up's
             return new PipelineArtifacts(new TorchArtifact(te, probe.inputs("text_encoder", facts.get("text_encoder"), hidden)),
                     unetArtifacts,
                     new TorchArtifact(pqc, probe.inputs("vae_post_quant_conv", facts.get("vae_post_quant_conv"), hidden)),
-                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden), !neuron),
+                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden),
+                            !neuron && settings.trimMemory()),
                     specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
+        }
+    }
+
+    /**
+     * Rewrites a module (loaded as traced) for this CPU: the rewrites measured faster here ({@link CpuTuning}), or all
+     * applicable ones when measuring is off. Nothing for modules without floating-point parameters.
+     */
+    private void optimize(TorchModule m, java.util.function.Supplier<Tensor[]> inputs) {
+        if (!optimize) {
+            return;
+        }
+        var dtype = m.parameterDType();
+        if (dtype.isEmpty()) {
+            return;  // Neuron-compiled or weightless: nothing to rewrite
+        }
+        RewriteTuner.Decision d;
+        Boolean forced = TorchOptimizer.Cpu.bf16Override();
+        if (!settings.measure()) {
+            d = RewriteTuner.all(dtype.get(), forced != null ? !forced : !TorchOptimizer.Cpu.hasNativeBf16());
+        } else {
+            d = tuning.decide(m.file(), m.role(), dtype.get(), inputs, forced);
+        }
+        TorchOptimizer.Report r = m.rewrite(dtype.get(), d.rewrites());
+        double speedup = d.speedup();
+        rewrites.put(m.role(), Rewrite.describe(d.rewrites()) + (Double.isNaN(speedup) ? ""
+                : String.format(" (%s, %.2fx)", d.how(), speedup)));
+        if (r != null) {
+            LOG.debug("optimized {}", r);
+        }
+    }
+
+    private void trim() {
+        if (settings.trimMemory()) {
+            TorchOptimizer.releaseFreedMemory();
         }
     }
 
