@@ -36,8 +36,18 @@ final class RewriteTuner {
     /** A rewrite is kept only if it makes the module at least this much faster (5%). */
     static final double MARGIN = 0.05;
 
-    /** What one variant measured. */
-    record Measurement(double seconds, double error) {
+    /**
+     * What one variant measured.
+     *
+     * @param seconds seconds per call
+     * @param error   max |output - reference| / max |reference|
+     * @param inert   a rewrite of the variant found nothing to change in this graph (such a variant is never chosen:
+     *                its timing is noise)
+     */
+    record Measurement(double seconds, double error, boolean inert) {
+        Measurement(double seconds, double error) {
+            this(seconds, error, false);
+        }
     }
 
     /**
@@ -65,14 +75,17 @@ final class RewriteTuner {
      *
      * @param rewrites the rewrites to make
      * @param timings  seconds per call of each variant timed, keyed by {@link Rewrite#describe}, in the order measured
-     * @param rejected variants rejected as wrong, with their relative error against the reference
+     * @param errors   each variant's relative error against the reference (max |out - ref| / max |ref|)
+     * @param rejected variants rejected as wrong (error above {@link #tolerance}), with their error
      * @param how      "measured", "cached", or "all" (unmeasured)
      */
-    record Decision(Set<Rewrite> rewrites, Map<String, Double> timings, Map<String, Double> rejected, String how) {
+    record Decision(Set<Rewrite> rewrites, Map<String, Double> timings, Map<String, Double> errors,
+                    Map<String, Double> rejected, String how) {
         Decision {
             rewrites = Collections.unmodifiableSet(rewrites.isEmpty() ? EnumSet.noneOf(Rewrite.class)
                     : EnumSet.copyOf(rewrites));
             timings = Collections.unmodifiableMap(new LinkedHashMap<>(timings));
+            errors = Collections.unmodifiableMap(new LinkedHashMap<>(errors));
             rejected = Collections.unmodifiableMap(new LinkedHashMap<>(rejected));
         }
 
@@ -93,7 +106,8 @@ final class RewriteTuner {
             if (!timings.isEmpty()) {
                 sb.append(":");
                 timings.forEach((k, v) -> sb.append(String.format(" %s %.3f s%s", k, v,
-                        rejected.containsKey(k) ? String.format(" [wrong: error %.2g]", rejected.get(k)) : "")));
+                        rejected.containsKey(k) ? String.format(" [wrong: error %.2g]", rejected.get(k))
+                        : errors.containsKey(k) && errors.get(k) > 0 ? String.format(" [error %.2g]", errors.get(k)) : "")));
             }
             return sb.append(")").toString();
         }
@@ -154,7 +168,7 @@ final class RewriteTuner {
             attention.add(Rewrite.FUSED_ATTENTION_FLOAT32);  // with float32 compute both forms are the same
         }
         run.tryAdd(best, attention, tBest);
-        return new Decision(best, run.timings, run.rejected, "measured");
+        return new Decision(best, run.timings, run.errors, run.rejected, "measured");
     }
 
     /** The measurements of one decision. */
@@ -162,6 +176,7 @@ final class RewriteTuner {
         final Trial trial;
         final double tolerance;
         final Map<String, Double> timings = new LinkedHashMap<>();
+        final Map<String, Double> errors = new LinkedHashMap<>();
         final Map<String, Double> rejected = new LinkedHashMap<>();
 
         Run(Trial trial, double tolerance) {
@@ -178,6 +193,10 @@ final class RewriteTuner {
             }
             String k = Rewrite.describe(v);
             timings.put(k, t);
+            errors.put(k, m.error());
+            if (m.inert()) {
+                return Double.POSITIVE_INFINITY;
+            }
             if (!(m.error() <= tolerance)) {  // NaN too
                 rejected.put(k, m.error());
                 return Double.POSITIVE_INFINITY;
@@ -218,7 +237,7 @@ final class RewriteTuner {
         if (!float32Compute) {
             s.remove(Rewrite.FLOAT32_COMPUTE);
         }
-        return new Decision(s, Map.of(), Map.of(), "all");
+        return new Decision(s, Map.of(), Map.of(), Map.of(), "all");
     }
 
     /**
