@@ -98,7 +98,9 @@ final class CpuTuning {
         Busy busy = Busy.start();
         RewriteTuner.Decision d;
         try {
-            d = RewriteTuner.decide(dtype, screen, new ModuleTrial(file, role, dtype, inputs));
+            try (ModuleTrial trial = new ModuleTrial(file, role, dtype, inputs)) {
+                d = RewriteTuner.decide(dtype, screen, trial);
+            }
         } catch (ReferenceFailed e) {
             // the artifact does not run on the expected inputs: left as traced; the load's checks report why
             LOG.debug("{}: cannot time the rewrites: {}", role, e.getMessage());
@@ -119,15 +121,22 @@ final class CpuTuning {
     }
 
     /**
-     * Measures variants of one artifact: a fresh load with the rewrites, a warm call, then the fastest of up to 3 calls
-     * (2 s at most); the output of the first variant measured is kept as the reference for the others.
+     * Measures variants of one artifact side by side: each variant is a load of the file with its rewrites (kept loaded
+     * while the tuner may measure it again), called once to warm up, then the variants are called in turn, 2-5 rounds
+     * (fewer for slow modules), and the fastest call of each counts. The output of the very first variant is the
+     * reference for the others.
      */
-    static final class ModuleTrial implements RewriteTuner.Trial {
+    static final class ModuleTrial implements RewriteTuner.Trial, AutoCloseable {
         private final Path file;
         private final String role;
         private final DType dtype;
         private final Supplier<Tensor[]> inputs;
+        private final Map<Set<Rewrite>, Loaded> loaded = new LinkedHashMap<>();
         private float[] reference;
+
+        /** A loaded variant; {@code failure} when it could not be loaded or run. */
+        private record Loaded(JitModule module, boolean inert, float[] output, String failure) {
+        }
 
         ModuleTrial(Path file, String role, DType dtype, Supplier<Tensor[]> inputs) {
             this.file = file;
@@ -137,48 +146,102 @@ final class CpuTuning {
         }
 
         @Override
-        public RewriteTuner.Measurement measure(Set<Rewrite> rewrites) {
-            try {
-                return run(rewrites);
-            } catch (RuntimeException e) {
-                if (reference == null) {
-                    throw new ReferenceFailed(TorchModule.firstLine(e.getMessage()));
-                }
-                LOG.warn("{} with {} failed, not used: {}", role, Rewrite.describe(rewrites),
-                        TorchModule.firstLine(e.getMessage()));
-                return new RewriteTuner.Measurement(0, Double.POSITIVE_INFINITY);
-            }
-        }
-
-        private RewriteTuner.Measurement run(Set<Rewrite> rewrites) {
+        public List<RewriteTuner.Measurement> measure(List<? extends Set<Rewrite>> variants) {
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-                JitModule m = torch.load(file.toAbsolutePath().toString());
-                m.eval();
-                TorchOptimizer.Report report = TorchOptimizer.rewrite(m, role, dtype, rewrites);
-                boolean inert = !report.allEffective() || !report.rewrites().equals(rewrites);
                 IValueVector args = new IValueVector();
                 for (Tensor t : inputs.get()) {
                     args.push_back(new IValue(t));
                 }
-                float[] out = firstOutput(m.forward(args));
-                double best = Double.POSITIVE_INFINITY;
-                double total = 0;
-                for (int i = 0; i < 3 && total < 2.0; i++) {
-                    double t = callOnce(m, args);
-                    best = Math.min(best, t);
-                    total += t;
+                List<Loaded> ls = new java.util.ArrayList<>();
+                for (Set<Rewrite> v : variants) {
+                    ls.add(load(v, args));
                 }
-                m.close();
-                double error;
+                double[] best = new double[ls.size()];
+                Arrays.fill(best, Double.POSITIVE_INFINITY);
+                double roundTime = 0;
+                for (int round = 0; round < 5 && (round < 2 || roundTime * round < 1.5); round++) {
+                    roundTime = 0;
+                    for (int i = 0; i < ls.size(); i++) {
+                        if (ls.get(i).failure() == null) {
+                            double t = callOnce(ls.get(i).module(), args);
+                            best[i] = Math.min(best[i], t);
+                            roundTime += t;
+                        }
+                    }
+                    if (round == 0 && roundTime > 20) {
+                        break;  // minutes-long calls: one timed round
+                    }
+                }
+                List<RewriteTuner.Measurement> out = new java.util.ArrayList<>();
+                for (int i = 0; i < ls.size(); i++) {
+                    Loaded l = ls.get(i);
+                    if (l.failure() != null) {
+                        out.add(new RewriteTuner.Measurement(0, Double.POSITIVE_INFINITY));
+                        continue;
+                    }
+                    double error = l.output() == reference ? 0 : relativeError(l.output(), reference);
+                    LOG.debug("{} with {}: {} s, error {}", role, Rewrite.describe(variants.get(i)), best[i], error);
+                    out.add(new RewriteTuner.Measurement(best[i], error, l.inert()));
+                }
+                return out;
+            }
+        }
+
+        /** The variant, loaded (and warmed up) if it is not yet. */
+        private Loaded load(Set<Rewrite> v, IValueVector args) {
+            Set<Rewrite> key = v.isEmpty() ? java.util.EnumSet.noneOf(Rewrite.class) : java.util.EnumSet.copyOf(v);
+            Loaded l = loaded.get(key);
+            if (l != null) {
+                return l;
+            }
+            JitModule m = null;
+            try (PointerScope scope = new PointerScope()) {
+                m = torch.load(file.toAbsolutePath().toString());
+                m.eval();
+                TorchOptimizer.Report report = TorchOptimizer.rewrite(m, role, dtype, key);
+                boolean inert = !report.allEffective() || !report.rewrites().equals(key);
+                float[] out = firstOutput(m.forward(args));
+                scope.detach(m);
                 if (reference == null) {
                     reference = out;
-                    error = 0;
-                } else {
-                    error = relativeError(out, reference);
                 }
-                LOG.debug("{} with {}: {} s, error {}", role, Rewrite.describe(rewrites), best, error);
-                return new RewriteTuner.Measurement(best, error, inert);
+                l = new Loaded(m, inert, out, null);
+            } catch (RuntimeException e) {
+                if (m != null) {
+                    m.close();
+                }
+                if (reference == null) {
+                    throw new ReferenceFailed(TorchModule.firstLine(e.getMessage()));
+                }
+                LOG.warn("{} with {} failed, not used: {}", role, Rewrite.describe(key), TorchModule.firstLine(e.getMessage()));
+                l = new Loaded(null, true, null, e.getMessage());
             }
+            loaded.put(key, l);
+            return l;
+        }
+
+        @Override
+        public void retain(Set<Rewrite> keep) {
+            var it = loaded.entrySet().iterator();
+            while (it.hasNext()) {
+                var e = it.next();
+                if (!e.getKey().equals(keep)) {
+                    if (e.getValue().module() != null) {
+                        e.getValue().module().close();
+                    }
+                    it.remove();
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            for (Loaded l : loaded.values()) {
+                if (l.module() != null) {
+                    l.module().close();
+                }
+            }
+            loaded.clear();
         }
 
         /** The first output tensor (a dict's first value), as float32 values. */
