@@ -138,7 +138,7 @@ def run_java(args, optimize):
     fd, js = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     steps = args.steps if optimize or not args.no_optimize_steps else args.no_optimize_steps
-    cmd = [os.path.join(REPO, "bin", "sd"), "bench", "--model", args.model, "--steps", str(steps),
+    cmd = [args.sd or os.path.join(REPO, "bin", "sd"), "bench", "--model", args.model, "--steps", str(steps),
            "--runs", str(args.java_runs), "--warmup", str(args.java_warmup), "--concurrency", "1",
            "--threads", str(args.threads), "--json", js]
     if args.height:
@@ -202,6 +202,7 @@ def main():
     ap.add_argument("--java-no-optimize", action="store_true", help="also run the JVM with --no-optimize")
     ap.add_argument("--no-optimize-steps", type=int, help="steps of the --no-optimize JVM run (default: --steps; "
                     "bf16 as traced on a CPU without bf16 instructions takes minutes per step)")
+    ap.add_argument("--sd", help="the sd launcher to run (default: bin/sd of this checkout)")
     ap.add_argument("--skip-python", action="store_true", help="JVM only (no ratios)")
     ap.add_argument("--skip-java", action="store_true", help="Python only (no ratios)")
     ap.add_argument("--json", help="write all results to this file")

@@ -105,7 +105,7 @@ final class CpuTuning {
             // the artifact does not run on the expected inputs: left as traced; the load's checks report why
             LOG.debug("{}: cannot time the rewrites: {}", role, e.getMessage());
             return new RewriteTuner.Decision(java.util.EnumSet.noneOf(Rewrite.class), Map.of(), Map.of(), Map.of(),
-                    "not timed: the artifact did not run on the expected inputs");
+                    "not timed: the artifact did not run on the expected inputs", List.of());
         }
         double others = busy.othersShare();
         if (others > BUSY) {
@@ -123,7 +123,7 @@ final class CpuTuning {
     /**
      * Measures variants of one artifact side by side: each variant is a load of the file with its rewrites (kept loaded
      * while the tuner may measure it again), called once to warm up, then the variants are called in turn, 2-5 rounds
-     * (fewer for slow modules), and the fastest call of each counts. The output of the very first variant is the
+     * (one when a round takes over 8 s), and the fastest call of each counts. The output of the very first variant is the
      * reference for the others.
      */
     static final class ModuleTrial implements RewriteTuner.Trial, AutoCloseable {
@@ -168,8 +168,8 @@ final class CpuTuning {
                             roundTime += t;
                         }
                     }
-                    if (round == 0 && roundTime > 20) {
-                        break;  // minutes-long calls: one timed round
+                    if (round == 0 && roundTime > 8) {
+                        break;  // slow calls (a 512x512 VAE decode): one interleaved round is enough
                     }
                 }
                 List<RewriteTuner.Measurement> out = new java.util.ArrayList<>();
@@ -403,8 +403,10 @@ final class CpuTuning {
             e.path("errors").fields().forEachRemaining(f -> errors.put(f.getKey(), f.getValue().asDouble()));
             Map<String, Double> rejected = new LinkedHashMap<>();
             e.path("rejected").fields().forEachRemaining(f -> rejected.put(f.getKey(), f.getValue().asDouble()));
+            List<String> rounds = new java.util.ArrayList<>();
+            e.path("rounds").forEach(r -> rounds.add(r.asText()));
             return new RewriteTuner.Decision(Rewrite.parse(e.path("rewrites").asText()), timings, errors, rejected,
-                    "cached");
+                    "cached", rounds);
         } catch (IllegalArgumentException bad) {
             return null;  // a rewrite this version does not know: measure again
         }
@@ -421,6 +423,8 @@ final class CpuTuning {
             ObjectNode r = e.putObject("rejected");
             d.rejected().forEach((k, v) -> r.put(k, Double.isFinite(v) ? v : Double.MAX_VALUE));
             e.put("how", d.how());
+            var rounds = e.putArray("rounds");
+            d.rounds().forEach(rounds::add);
             e.put("measured", Instant.now().toString());
             e.put("cpu_wait_per_run", Math.round(others * 1000) / 1000.0);
         });

@@ -86,10 +86,12 @@ final class RewriteTuner {
      * @param errors   each variant's relative error against the reference (max |out - ref| / max |ref|)
      * @param rejected variants rejected as wrong (error above {@link #tolerance}), with their error
      * @param how      "measured", "cached", or "all" (unmeasured)
+     * @param rounds   the side-by-side rounds, one line each ({@code none 3.35 s | channels_last 3.10 s})
      */
     record Decision(Set<Rewrite> rewrites, Map<String, Double> timings, Map<String, Double> errors,
-                    Map<String, Double> rejected, String how) {
+                    Map<String, Double> rejected, String how, List<String> rounds) {
         Decision {
+            rounds = List.copyOf(rounds);
             rewrites = Collections.unmodifiableSet(rewrites.isEmpty() ? EnumSet.noneOf(Rewrite.class)
                     : EnumSet.copyOf(rewrites));
             timings = Collections.unmodifiableMap(new LinkedHashMap<>(timings));
@@ -111,11 +113,8 @@ final class RewriteTuner {
         @Override
         public String toString() {
             StringBuilder sb = new StringBuilder(Rewrite.describe(rewrites)).append(" (").append(how);
-            if (!timings.isEmpty()) {
-                sb.append(":");
-                timings.forEach((k, v) -> sb.append(String.format(" %s %.3f s%s", k, v,
-                        rejected.containsKey(k) ? String.format(" [wrong: error %.2g]", rejected.get(k))
-                        : errors.containsKey(k) && errors.get(k) > 0 ? String.format(" [error %.2g]", errors.get(k)) : "")));
+            if (!rounds.isEmpty()) {
+                sb.append(": ").append(String.join("; ", rounds));
             }
             return sb.append(")").toString();
         }
@@ -179,7 +178,7 @@ final class RewriteTuner {
             best = run.challenge(best, Rewrite.FUSED_ATTENTION_FLOAT32);
         }
         trial.retain(Set.of());
-        return new Decision(best, run.timings, run.errors, run.rejected, "measured");
+        return new Decision(best, run.timings, run.errors, run.rejected, "measured", run.rounds);
     }
 
     /** The measurements of one decision. */
@@ -189,6 +188,7 @@ final class RewriteTuner {
         final Map<String, Double> timings = new LinkedHashMap<>();
         final Map<String, Double> errors = new LinkedHashMap<>();
         final Map<String, Double> rejected = new LinkedHashMap<>();
+        final List<String> rounds = new ArrayList<>();
 
         Run(Trial trial, double tolerance) {
             this.trial = trial;
@@ -220,6 +220,19 @@ final class RewriteTuner {
                     out[i] = t;
                 }
             }
+            StringBuilder line = new StringBuilder();
+            for (int i = 0; i < out.length; i++) {
+                String k = Rewrite.describe(variants.get(i));
+                line.append(i == 0 ? "" : " | ").append(String.format("%s %.3f s", k, ms.get(i).seconds()));
+                if (ms.get(i).inert()) {
+                    line.append(" [changes nothing]");
+                } else if (rejected.containsKey(k)) {
+                    line.append(String.format(" [wrong: error %.2g]", rejected.get(k)));
+                } else if (ms.get(i).error() > 0) {
+                    line.append(String.format(" [error %.2g]", ms.get(i).error()));
+                }
+            }
+            rounds.add(line.toString());
             return out;
         }
 
@@ -246,7 +259,7 @@ final class RewriteTuner {
         if (!float32Compute) {
             s.remove(Rewrite.FLOAT32_COMPUTE);
         }
-        return new Decision(s, Map.of(), Map.of(), Map.of(), "all");
+        return new Decision(s, Map.of(), Map.of(), Map.of(), "all", List.of());
     }
 
     /**
