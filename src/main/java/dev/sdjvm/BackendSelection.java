@@ -3,8 +3,8 @@ package dev.sdjvm;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.neuron.NeffBackend;
 import dev.sdjvm.backend.neuron.NeffLocator;
+import dev.sdjvm.backend.neuron.NeuronArchive;
 import dev.sdjvm.backend.neuron.NeuronDevices;
-import dev.sdjvm.backend.neuron.NeuronPlatform;
 import dev.sdjvm.backend.neuron.NeuronRuntime;
 import dev.sdjvm.backend.torch.TorchBackend;
 import dev.sdjvm.errors.BackendException;
@@ -25,12 +25,11 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>{@link Backend#AUTO}: a manifest with target {@code cpu} runs on libtorch's CPU. Otherwise each artifact's
  *       NEFF is looked for ({@link NeffLocator}: inside the {@code .pt}, beside it, in the compiler work directory):
- *       NEFFs for all four artifacts run through the Neuron runtime ({@link Backend#NEURON}, no libtorch); none, with
- *       Neuron-compiled artifacts (manifest target {@code neuron} or Neuron ops in {@code unet.pt}), fall back to
- *       libtorchneuron ({@link Backend#TORCH_NEURON}); none on CPU-traced artifacts run on the CPU.</li>
+ *       NEFFs for all four artifacts run through the Neuron runtime ({@link Backend#NEURON}, no libtorch); none on
+ *       CPU-traced artifacts run on the CPU; none on Neuron-compiled artifacts (manifest target {@code neuron} or
+ *       Neuron ops in {@code unet.pt}) is an error naming where the NEFFs were looked for.</li>
  *   <li>{@link Backend#CPU}: refuses Neuron-compiled artifacts.</li>
  *   <li>{@link Backend#NEURON}: needs a NEFF for every artifact and libnrt.</li>
- *   <li>{@link Backend#TORCH_NEURON}: needs Neuron-compiled TorchScript and a libtorchneuron built for this libtorch.</li>
  * </ul>
  */
 final class BackendSelection {
@@ -54,17 +53,11 @@ final class BackendSelection {
         Path unet = dir.artifacts().get("unet");
         switch (requested) {
             case CPU:
-                if ("neuron".equalsIgnoreCase(target) || NeuronPlatform.isNeuronCompiled(unet)) {
+                if ("neuron".equalsIgnoreCase(target) || NeuronArchive.isNeuronCompiled(unet)) {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
                             + "trace the model for CPU with tools/model/trace_cpu_sd21.py, or run on an inf2 instance");
                 }
                 return new Plan(Backend.CPU, Map.of(), "requested");
-            case TORCH_NEURON:
-                if (!"neuron".equalsIgnoreCase(target) && !NeuronPlatform.isNeuronCompiled(unet)) {
-                    throw new BackendException("backend TORCH_NEURON requested, but " + unet + " is not a Neuron-compiled "
-                            + "TorchScript archive (compile it with tools/model/neuron_compile_sd21.py)");
-                }
-                return new Plan(Backend.TORCH_NEURON, Map.of(), "requested");
             case NEURON:
             case AUTO:
                 break;
@@ -94,15 +87,15 @@ final class BackendSelection {
                     + where + "), although " + neffs.entrySet().stream().filter(e -> e.getValue().isPresent())
                     .map(Map.Entry::getKey).toList() + " have one: the NEFF path needs all four");
         }
-        boolean compiled = "neuron".equalsIgnoreCase(target) || NeuronPlatform.isNeuronCompiled(unet);
         if (requested == Backend.NEURON) {
             throw new ModelLoadException(unet, "backend NEURON runs each artifact's NEFF, and " + unet.getFileName()
-                    + " holds no NEFF (looked " + where + ")" + (compiled ? "; these Neuron-compiled artifacts can run "
-                    + "through libtorchneuron instead (Backend.TORCH_NEURON, see docs/neuron.md)" : ""));
+                    + " holds no NEFF (looked " + where + ")");
         }
-        if (compiled) {
-            return new Plan(Backend.TORCH_NEURON, neffs, "Neuron-compiled TorchScript without a NEFF to be found ("
-                    + unet.getFileName() + " holds none): the libtorchneuron fallback");
+        if ("neuron".equalsIgnoreCase(target) || NeuronArchive.isNeuronCompiled(unet)) {
+            throw new ModelLoadException(unet, "these artifacts are compiled for Neuron, but no NEFF was found (looked "
+                    + where + "); the JVM runs Neuron-compiled artifacts only through their NEFFs (docs/neuron.md): "
+                    + "put each compiled graph's .neff beside its .pt, or trace the model for CPU with "
+                    + "tools/model/trace_cpu_sd21.py");
         }
         return new Plan(Backend.CPU, neffs, "CPU-traced TorchScript (no NEFF, no Neuron ops)");
     }
@@ -110,23 +103,11 @@ final class BackendSelection {
     /** Opens the backend a plan chose. */
     static ArtifactBackend open(ModelDirectory dir, Plan plan, LoadOptions options) {
         ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(false, options.threads(), options.optimize());
+            case CPU -> new TorchBackend(options.threads(), options.optimize());
             case NEURON -> {
                 Map<String, NeffLocator.NeffSource> neffs = new LinkedHashMap<>();
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
                 yield new NeffBackend(neuronRuntime(), neffs);
-            }
-            case TORCH_NEURON -> {
-                NeuronPlatform neuron = NeuronPlatform.detect();
-                if (!neuron.available()) {
-                    throw new BackendException("the artifacts in " + dir.root() + " are Neuron-compiled TorchScript without "
-                            + "a NEFF the JVM can run directly, and the libtorchneuron fallback is not available here: "
-                            + neuron.reason());
-                }
-                // libtorch first (TorchBackend loads it with the JavaCPP cache guard), then libtorchneuron into it
-                TorchBackend torch = new TorchBackend(true, options.threads(), false);
-                neuron.loadTorchNeuron();
-                yield torch;
             }
             default -> throw new IllegalArgumentException(String.valueOf(plan.backend()));
         };

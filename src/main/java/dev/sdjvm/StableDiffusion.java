@@ -125,7 +125,6 @@ public final class StableDiffusion implements AutoCloseable {
     static int defaultUnetReplicas(Backend backend, int devices, int pipelines) {
         return switch (backend) {
             case NEURON -> devices / pipelines >= 2 ? 2 : 1;
-            case TORCH_NEURON -> 2;
             default -> 1;
         };
     }

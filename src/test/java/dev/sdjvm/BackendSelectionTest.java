@@ -5,7 +5,6 @@ import dev.sdjvm.errors.ModelLoadException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.sdjvm.model.ModelDirectory;
 import java.nio.file.Files;
@@ -39,18 +38,14 @@ class BackendSelectionTest {
     }
 
     @Test
-    void neuronCompiledTorchScriptWithoutNeffFallsBackToLibtorchneuron() throws Exception {
-        assumeFalse(Files.exists(Path.of("/dev/neuron0")), "this machine has NeuronCores");
+    void neuronCompiledTorchScriptWithoutNeffIsAClearError() throws Exception {
         Path d = TestModels.copy(TestModels.referenceTiny(), tmp.resolve("m"));
         Files.writeString(d.resolve("compiled_models/sdjvm-manifest.json"),
                 "{\"format\": \"sdjvm-manifest/1\", \"target\": \"neuron\", \"artifacts\": {}}");
         ModelDirectory dir = ModelDirectory.open(d);
-        BackendSelection.Plan auto = BackendSelection.plan(dir, Backend.AUTO);
-        assertEquals(Backend.TORCH_NEURON, auto.backend());
-        assertTrue(auto.reason().contains("holds none"), auto.reason());
-        BackendException open = assertThrows(BackendException.class,
-                () -> BackendSelection.open(dir, auto, LoadOptions.defaults()));
-        assertTrue(open.getMessage().contains("libtorchneuron fallback is not available here"), open.getMessage());
+        ModelLoadException auto = assertThrows(ModelLoadException.class, () -> BackendSelection.plan(dir, Backend.AUTO));
+        assertTrue(auto.getMessage().contains("compiled for Neuron, but no NEFF was found"), auto.getMessage());
+        assertTrue(auto.getMessage().contains("beside it as compiled_models/<name>.neff"), auto.getMessage());
         BackendException cpu = assertThrows(BackendException.class, () -> BackendSelection.plan(dir, Backend.CPU));
         assertTrue(cpu.getMessage().contains("is compiled for Neuron"), cpu.getMessage());
     }

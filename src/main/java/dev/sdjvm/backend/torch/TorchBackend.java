@@ -13,24 +13,16 @@ import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
 
-/**
- * libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU, or, with libtorchneuron loaded into the process
- * ({@code Backend.TORCH_NEURON}), Neuron-compiled TorchScript that libtorchneuron dispatches to the NeuronCores.
- */
+/** libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU. */
 public final class TorchBackend implements ArtifactBackend {
-    private final boolean neuron;
     private final boolean optimize;
 
     /**
-     * @param neuron  false: the CPU; true: Neuron-compiled TorchScript through libtorchneuron (which the caller loads
-     *                after this constructor has loaded libtorch), with explicit core placement
      * @param threads  libtorch intra-op threads, 0 = libtorch's default
-     * @param optimize CPU: rewrite the graphs for faster inference at load ({@link TorchOptimizer}); ignored with
-     *                 {@code neuron} (Neuron-compiled graphs are run as they are)
+     * @param optimize rewrite the graphs for faster inference at load ({@link TorchOptimizer})
      */
-    public TorchBackend(boolean neuron, int threads, boolean optimize) {
-        this.neuron = neuron;
-        this.optimize = optimize && !neuron;
+    public TorchBackend(int threads, boolean optimize) {
+        this.optimize = optimize;
         Torch.load();
         if (threads > 0) {
             Torch.setNumThreads(threads);
@@ -44,27 +36,19 @@ public final class TorchBackend implements ArtifactBackend {
 
     @Override
     public String describe() {
-        return "libtorch " + Torch.version() + " (" + (neuron ? "libtorchneuron" : "CPU") + ", "
-                + Torch.numThreads() + " threads" + (neuron ? "" : optimize ? ", graphs optimized" : ", graphs as traced")
-                + ")";
+        return "libtorch " + Torch.version() + " (CPU, " + Torch.numThreads() + " threads"
+                + (optimize ? ", graphs optimized" : ", graphs as traced") + ")";
     }
 
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
         List<TorchModule> opened = new ArrayList<>();
-        // on Neuron, pipeline p owns cores [p*k, p*k+k) (k = UNet replicas): UNet replica r on core p*k+r, the text
-        // encoder on the first and the VAE on the last, as the NEFF path places them
-        int group = Math.max(1, unetReplicas);
-        int first = pipeline * group;
         try {
-            place(first);
             TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder", optimize));
             List<TorchModule> unets = new ArrayList<>();
             for (int i = 0; i < unetReplicas; i++) {
-                place(first + i);
                 unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet", optimize)));
             }
-            place(first + group - 1);
             TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", optimize));
             TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", optimize));
 
@@ -91,7 +75,7 @@ public final class TorchBackend implements ArtifactBackend {
             }
             Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
             facts.forEach((role, f) -> specs.put(role, new ArtifactSpec(role, dir.artifacts().get(role), f.dtype(),
-                    f.batch(), device(role, first, group, unetReplicas), f.source(), null)));
+                    f.batch(), "cpu", f.source(), null)));
             List<Artifact> unetArtifacts = new ArrayList<>();
             for (TorchModule u : unets) {
                 unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
@@ -100,30 +84,11 @@ public final class TorchBackend implements ArtifactBackend {
             return new PipelineArtifacts(new TorchArtifact(te, probe.inputs("text_encoder", facts.get("text_encoder"), hidden)),
                     unetArtifacts,
                     new TorchArtifact(pqc, probe.inputs("vae_post_quant_conv", facts.get("vae_post_quant_conv"), hidden)),
-                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden), !neuron),
+                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden), true),
                     specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
-        }
-    }
-
-    private String device(String role, int first, int group, int replicas) {
-        if (!neuron) {
-            return "cpu";
-        }
-        return switch (role) {
-            case "text_encoder" -> "nc" + first;
-            case "unet" -> java.util.stream.IntStream.range(0, replicas).mapToObj(r -> "nc" + (first + r))
-                    .collect(java.util.stream.Collectors.joining(","));
-            default -> "nc" + (first + group - 1);
-        };
-    }
-
-    /** libtorchneuron: the next module loads onto NeuronCore {@code core}. Nothing on the CPU. */
-    private void place(int core) {
-        if (neuron) {
-            NeuronCorePlacement.setDefaultCores(core, 1);
         }
     }
 
