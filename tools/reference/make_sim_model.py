@@ -13,13 +13,14 @@ bit.
 
 Geometries: tiny (64x64 image, latents 4x8x8, text hidden 16, 77 tokens, VAE scale 8: the repo's tiny test models)
 and sd21 (SD 2.1-base 512: latents 4x64x64, hidden 1024). Dtypes as AWS's Inferentia2 deployment: text encoder int64
-ids -> bf16, unet bf16 in/out, post_quant_conv and decoder float32. Static batch 1.
+ids -> bf16, unet bf16 in/out, post_quant_conv, decoder and encoder float32. Static batch 1.
 
 The program functions (native/README.md has the authoritative text). Every step is one float32 operation:
   text_encoder  hidden[b,s,j] = float((id*(j+1) + 7*s) mod 64) * 0.03125 - 1;  pooled[b,j] = hidden[b,S-1,j]
   unet          p = (c*h + y)*w + x; e = ehs[b, p % S, p % H]; eps = (sample*0.5 + e*0.25) + t[b]*0.0009765625
   post_quant_conv  r = z*0.5 + 0.125
   vae_decoder   img[b,k,Y,X] = q[b,k%C,Y/f,X/f]*0.25 + q[b,(k+1)%C,Y/f,X/f]*0.125
+  vae_encoder   m[b,k,y,x] = img[b,k%3,y*f,x*f]*0.5 + img[b,(k+1)%3,y*f+f-1,x*f+f-1]*0.25  (k < 2C: mean, logvar)
 Run with Debian's /usr/bin/python3 (torch 1.13); NEFFs need only the standard library (tarfile, struct, hashlib).
 """
 import argparse
@@ -49,9 +50,9 @@ import sd_arch  # noqa: E402  (config dicts with diffusers/transformers keys)
 
 REF = os.path.join(REPO, "src", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
 CREATED_BY = "tools/reference/make_sim_model.py"
-ROLES = ["text_encoder", "unet", "vae_post_quant_conv", "vae_decoder"]
+ROLES = ["text_encoder", "unet", "vae_post_quant_conv", "vae_decoder", "vae_encoder"]
 FN_OF_ROLE = {"text_encoder": "text_encoder", "unet": "unet", "vae_post_quant_conv": "post_quant_conv",
-              "vae_decoder": "vae_decoder"}
+              "vae_decoder": "vae_decoder", "vae_encoder": "vae_encoder"}
 INLINE_ROLES_MIXED = ("unet", "vae_decoder")
 
 GEOMETRIES = {
@@ -79,11 +80,12 @@ def signatures(geo, batch=1):
     g = GEOMETRIES[geo]
     B, C, L, H, S, img = batch, g["channels"], g["latent"], g["hidden"], g["tokens"], g["image"]
     return {
-        # pooler_output is declared FIRST (the JVM must pick outputs by shape); the input sits between the outputs
-        # so that nothing can rely on inputs coming first in nrt_get_model_tensor_info
-        "text_encoder": [("out", "output0", "bfloat16", [B, H], "pooler_output"),
+        # output1 (pooler_output) is declared FIRST (the JVM must order tensors by the index in their names, the
+        # argument order: output0 = last_hidden_state, as CLIPTextModel returns it); the input sits between the
+        # outputs so that nothing can rely on inputs coming first in nrt_get_model_tensor_info
+        "text_encoder": [("out", "output1", "bfloat16", [B, H], "pooler_output"),
                          ("in", "input0", "int64", [B, S], "input_ids"),
-                         ("out", "output1", "bfloat16", [B, S, H], "last_hidden_state")],
+                         ("out", "output0", "bfloat16", [B, S, H], "last_hidden_state")],
         "unet": [("in", "input0", "bfloat16", [B, C, L, L], "sample"),
                  ("in", "input1", "bfloat16", [B], "timestep"),
                  ("in", "input2", "bfloat16", [B, S, H], "encoder_hidden_states"),
@@ -92,6 +94,8 @@ def signatures(geo, batch=1):
                                 ("out", "output0", "float32", [B, C, L, L], "latent")],
         "vae_decoder": [("in", "input0", "float32", [B, C, L, L], "latent"),
                         ("out", "output0", "float32", [B, 3, img, img], "image")],
+        "vae_encoder": [("in", "input0", "float32", [B, 3, img, img], "image"),
+                        ("out", "output0", "float32", [B, 2 * C, L, L], "latent_parameters")],
     }
 
 
@@ -299,7 +303,7 @@ class SimNeuronVae(SimNeuronArtifact):
 
 
 NEURON_CLASSES = {"text_encoder": SimNeuronTextEncoder, "unet": SimNeuronUNet,
-                  "vae_post_quant_conv": SimNeuronVae, "vae_decoder": SimNeuronVae}
+                  "vae_post_quant_conv": SimNeuronVae, "vae_decoder": SimNeuronVae, "vae_encoder": SimNeuronVae}
 
 
 def write_neuron_artifact(role, neff, packing, path):
@@ -379,11 +383,29 @@ class TwinVaeDecoder(torch.nn.Module):
         return a + c
 
 
+class TwinVaeEncoder(torch.nn.Module):
+    """optimum-neuron's VAE encoder export: image [B,3,H,W] -> {"latent_parameters": moments [B,2C,h,w]}."""
+
+    def __init__(self, factor, moments_channels):
+        super().__init__()
+        self.factor = factor
+        self.moments_channels = moments_channels
+
+    def forward(self, image):
+        x = image.float()
+        f = self.factor
+        k = torch.arange(self.moments_channels)
+        a = x[:, :, ::f, ::f].index_select(1, k % x.shape[1]) * 0.5
+        c = x[:, :, f - 1::f, f - 1::f].index_select(1, (k + 1) % x.shape[1]) * 0.25
+        return {"latent_parameters": a + c}
+
+
 def twin_modules(geo):
     g = GEOMETRIES[geo]
     return {"text_encoder": TwinTextEncoder(g["hidden"]).eval(), "unet": TwinUNet().eval(),
             "vae_post_quant_conv": TwinPostQuantConv().eval(),
-            "vae_decoder": TwinVaeDecoder(g["image"] // g["latent"]).eval()}
+            "vae_decoder": TwinVaeDecoder(g["image"] // g["latent"]).eval(),
+            "vae_encoder": TwinVaeEncoder(g["image"] // g["latent"], 2 * g["channels"]).eval()}
 
 
 def example_inputs(geo, role, gen, batch=1):
@@ -404,14 +426,14 @@ def trace_twin(geo, role, module):
     gen = torch.Generator().manual_seed(0)
     ins = tuple(example_inputs(geo, role, gen))
     with torch.no_grad():
-        return torch.jit.trace(module, ins, strict=(role != "text_encoder"), check_trace=False)
+        return torch.jit.trace(module, ins, strict=(role not in ("text_encoder", "vae_encoder")), check_trace=False)
 
 
 def twin_outputs(module, role, inputs):
     """Twin outputs keyed by contract name."""
     with torch.no_grad():
         r = module(*inputs)
-    if role == "text_encoder":
+    if role in ("text_encoder", "vae_encoder"):
         return dict(r)
     if role == "unet":
         return {"noise_pred": r[0]}
@@ -438,7 +460,7 @@ def manifest(geo, kind):
             outs = sorted(outs, key=lambda t: t["name"] != "last_hidden_state")
         dynamic = kind == "cpu" and role != "text_encoder"  # twins accept any batch; NEFFs are static
         a = {"file": role + ".pt", "batch": None if dynamic else 1, "inputs": ins, "outputs": outs}
-        if role == "text_encoder":
+        if role in ("text_encoder", "vae_encoder"):
             a["output_kind"] = "dict"
         elif role == "unet":
             a["output_kind"] = "tuple"
@@ -524,7 +546,8 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
     title = "Neuron-style artifacts carrying nrt-sim NEFFs" if kind == "neuron" else "CPU twins of the nrt-sim NEFFs"
     lines += ["# %s (%s geometry): test fixture, not a model" % (title, geo), ""]
     if kind == "neuron":
-        lines += ["The four artifacts of an AWS Inferentia2 Stable Diffusion directory (`compiled_models/*.pt`), each a "
+        lines += ["The artifacts of an AWS Inferentia2 Stable Diffusion directory (`compiled_models/*.pt`: the four of "
+                  "AWS's deployment plus the optional VAE encoder), each a "
                   "TorchScript archive carrying a NEFF for the simulated Neuron runtime `native/nrt_sim.c` "
                   "(built by `native/build.sh` as `libnrt.so`). The NEFFs are real NEFF containers (1024-byte "
                   "`neff_header_t`, pkg_version 1, sha256 of the tar in `hash`, NEFF version 2.0, name = role) "
@@ -546,7 +569,8 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
                   "pipeline give the same bits (checked by `make_sim_model.py --check`). bf16 twins cast their "
                   "inputs `.float()`, compute in the written order and cast the result `.to(torch.bfloat16)`. The "
                   "text encoder returns a dict {last_hidden_state, pooler_output} like CLIPTextModel, the unet a "
-                  "1-tuple, the VAE parts tensors. The unet and VAE twins accept any batch (manifest "
+                  "1-tuple, the VAE encoder a dict {latent_parameters} as optimum-neuron exports it, the other VAE "
+                  "parts tensors. The unet and VAE twins accept any batch (manifest "
                   "`\"batch\": null`)." % torch.__version__, ""]
     lines += ["Made with (`/usr/bin/python3`, torch %s):" % torch.__version__, "```", command or "", "```",
               "Rerunning the command rewrites the same bytes.", "",
@@ -562,6 +586,8 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
         "unet": "p = (c*h + y)*w + x; e = ehs[b, p % S, p % H]; eps = (s*0.5 + e*0.25) + t[b]*0.0009765625",
         "vae_post_quant_conv": "r = z*0.5 + 0.125",
         "vae_decoder": "img[b,k,Y,X] = q[b,k%C,Y/f,X/f]*0.25 + q[b,(k+1)%C,Y/f,X/f]*0.125, f = 8",
+        "vae_encoder": "m[b,k,y,x] = img[b,k%3,y*f,x*f]*0.5 + img[b,(k+1)%3,y*f+f-1,x*f+f-1]*0.25, f = 8 "
+                       "(channels 0-3: mean, 4-7: logvar)",
     }
     for role in ROLES:
         if kind == "neuron":
@@ -569,7 +595,7 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
         else:
             def fmt(u):
                 return ", ".join("`%s` %s %s" % (c, d, "x".join(map(str, s))) for uu, n, d, s, c in sig[role] if uu == u)
-            wrap = {"text_encoder": "dict {%s}", "unet": "(%s,)"}.get(role, "%s")
+            wrap = {"text_encoder": "dict {%s}", "vae_encoder": "dict {%s}", "unet": "(%s,)"}.get(role, "%s")
             ts = "%s -> %s" % (fmt("in"), wrap % fmt("out"))
         lines.append("| %s | %s | %s |" % (role, ts, what[role].replace("|", "\\|")))
     lines += ["", "bf16 results: round to nearest even, NaN -> 0xFFFF (torch's contiguous `.to(torch.bfloat16)`). "

@@ -9,11 +9,11 @@ import dev.sdjvm.backend.neuron.NeuronRuntime;
 import dev.sdjvm.backend.torch.TorchBackend;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
-import dev.sdjvm.model.ArtifactSpec;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>{@link Backend#AUTO}: a manifest with target {@code cpu} runs on libtorch's CPU. Otherwise each artifact's
  *       NEFF is looked for ({@link NeffLocator}: inside the {@code .pt}, beside it, in the compiler work directory):
- *       NEFFs for all four artifacts run through the Neuron runtime ({@link Backend#NEURON}, no libtorch); none on
+ *       NEFFs for every artifact of the directory run through the Neuron runtime ({@link Backend#NEURON}, no libtorch); none on
  *       CPU-traced artifacts run on the CPU; none on Neuron-compiled artifacts (manifest target {@code neuron} or
  *       Neuron ops in {@code unet.pt}) is an error naming where the NEFFs were looked for.</li>
  *   <li>{@link Backend#CPU}: refuses Neuron-compiled artifacts.</li>
@@ -45,12 +45,12 @@ final class BackendSelection {
      * @param neffs     per role, the NEFF found (empty when none was looked for or found)
      * @param reason    why this backend, in one sentence
      */
-    record Plan(Backend backend, Map<String, Optional<NeffLocator.NeffSource>> neffs, String reason) {
+    record Plan(Backend backend, Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs, String reason) {
     }
 
     static Plan plan(ModelDirectory dir, Backend requested) {
         String target = dir.manifest() == null ? null : dir.manifest().target();
-        Path unet = dir.artifacts().get("unet");
+        Path unet = dir.artifact(ArtifactRole.UNET);
         switch (requested) {
             case CPU:
                 if ("neuron".equalsIgnoreCase(target) || NeuronArchive.isNeuronCompiled(unet)) {
@@ -67,25 +67,25 @@ final class BackendSelection {
         if (requested == Backend.AUTO && "cpu".equalsIgnoreCase(target)) {
             return new Plan(Backend.CPU, Map.of(), "the manifest's target is cpu");
         }
-        Map<String, Optional<NeffLocator.NeffSource>> neffs = new LinkedHashMap<>();
-        for (String role : ArtifactSpec.ROLES) {
+        Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs = new EnumMap<>(ArtifactRole.class);
+        for (ArtifactRole role : dir.artifacts().keySet()) {
             neffs.put(role, NeffLocator.find(dir, role));
         }
-        List<String> missing = new ArrayList<>();
-        for (String role : ArtifactSpec.ROLES) {
-            if (neffs.getOrDefault(role, Optional.empty()).isEmpty()) {
+        List<ArtifactRole> missing = new ArrayList<>();
+        neffs.forEach((role, neff) -> {
+            if (neff.isEmpty()) {
                 missing.add(role);
             }
-        }
+        });
         if (missing.isEmpty()) {
             return new Plan(Backend.NEURON, neffs, "every artifact carries its NEFF");
         }
         String where = "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
                 + "or in " + dir.root().resolve("compiler_workdir") + "/<role>/";
-        if (missing.size() < ArtifactSpec.ROLES.size()) {
-            throw new ModelLoadException(dir.artifacts().get(missing.get(0)), "no NEFF found for " + missing + " (looked "
+        if (missing.size() < neffs.size()) {
+            throw new ModelLoadException(dir.artifact(missing.get(0)), "no NEFF found for " + missing + " (looked "
                     + where + "), although " + neffs.entrySet().stream().filter(e -> e.getValue().isPresent())
-                    .map(Map.Entry::getKey).toList() + " have one: the NEFF path needs all four");
+                    .map(Map.Entry::getKey).toList() + " have one: the NEFF path needs one for every artifact");
         }
         if (requested == Backend.NEURON) {
             throw new ModelLoadException(unet, "backend NEURON runs each artifact's NEFF, and " + unet.getFileName()
@@ -105,7 +105,7 @@ final class BackendSelection {
         ArtifactBackend b = switch (plan.backend()) {
             case CPU -> new TorchBackend(options.threads(), options.optimize());
             case NEURON -> {
-                Map<String, NeffLocator.NeffSource> neffs = new LinkedHashMap<>();
+                Map<ArtifactRole, NeffLocator.NeffSource> neffs = new EnumMap<>(ArtifactRole.class);
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
                 yield new NeffBackend(neuronRuntime(), neffs);
             }

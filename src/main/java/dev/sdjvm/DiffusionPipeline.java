@@ -3,11 +3,13 @@ package dev.sdjvm;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.PipelineArtifacts;
+import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.image.RgbImage;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.scheduler.Scheduler;
@@ -95,7 +97,7 @@ final class DiffusionPipeline implements AutoCloseable {
     }
 
     /** What was found out about each artifact (dtype, batch, device, source). */
-    public Map<String, ArtifactSpec> specs() {
+    public Map<ArtifactRole, ArtifactSpec> specs() {
         return artifacts.specs();
     }
 
@@ -231,29 +233,18 @@ final class DiffusionPipeline implements AutoCloseable {
             inv.write(0, 0, ids, 0, ids.length);
             inv.run();
             List<TensorSpec> outs = inv.outputs();
-            int k = hiddenStates(outs, ids.length);
-            float[] out = new float[(int) outs.get(k).numel()];
+            int k = TensorBinding.output(ArtifactRole.TEXT_ENCODER, outs, "last_hidden_state");
+            TensorSpec h = outs.get(k);
+            if (h.rank() != 3 || h.dim(0) != 1 || h.dim(1) != ids.length) {
+                throw new BackendException("text_encoder returned last_hidden_state " + h + "; expected [1," + ids.length
+                        + ",H]");
+            }
+            float[] out = new float[(int) h.numel()];
             inv.read(k, out, 0);  // diffusers: prompt_embeds.to(float32) in a float32 pipeline
             return out;
         } finally {
             textEncoder.release(inv);
         }
-    }
-
-    /** The {@code last_hidden_state} output: by name, else the [1, tokens, H] one (a NEFF lists pooler_output too). */
-    private int hiddenStates(List<TensorSpec> outs, int tokens) {
-        for (int i = 0; i < outs.size(); i++) {
-            if ("last_hidden_state".equals(outs.get(i).name())) {
-                return i;
-            }
-        }
-        for (int i = 0; i < outs.size(); i++) {
-            TensorSpec s = outs.get(i);
-            if (s.rank() == 3 && s.dim(0) == 1 && s.dim(1) == tokens) {
-                return i;
-            }
-        }
-        throw new BackendException("text_encoder returned " + outs + "; expected last_hidden_state [1," + tokens + ",H]");
     }
 
     /** diffusers' {@code prepare_latents}: the caller's latents, or {@code randn(generator)}, times init_noise_sigma. */
@@ -343,10 +334,10 @@ final class DiffusionPipeline implements AutoCloseable {
                 }
                 pqc.write(0, 0, z, 0, rowSize);
                 pqc.run();
-                read(pqc, "vae_post_quant_conv", shape, q);
+                read(pqc, ArtifactRole.VAE_POST_QUANT_CONV, "latents", shape, q);
                 dec.write(0, 0, q, 0, rowSize);
                 dec.run();
-                read(dec, "vae_decoder", new long[] {1, 3, plan.height(), plan.width()}, pixels);
+                read(dec, ArtifactRole.VAE_DECODER, "image", new long[] {1, 3, plan.height(), plan.width()}, pixels);
                 images.add(RgbImage.fromDecoderOutput(pixels, 0, plan.height(), plan.width()));
             }
         } finally {
@@ -358,16 +349,14 @@ final class DiffusionPipeline implements AutoCloseable {
         return images;
     }
 
-    /** Reads the output of {@code shape} (the only one, or the first of that size) into {@code out}. */
-    private static void read(Invocation inv, String role, long[] shape, float[] out) {
+    /** Reads output {@code name} of the invocation's role, checked to have {@code shape}, into {@code out}. */
+    private static void read(Invocation inv, ArtifactRole role, String name, long[] shape, float[] out) {
         List<TensorSpec> outs = inv.outputs();
-        for (int i = 0; i < outs.size(); i++) {
-            if (outs.get(i).numel() == out.length) {
-                inv.read(i, out, 0);
-                return;
-            }
+        int i = TensorBinding.output(role, outs, name);
+        if (!outs.get(i).accepts(shape)) {
+            throw new BackendException(role + " returned " + name + " " + outs.get(i) + ", expected " + Arrays.toString(shape));
         }
-        throw new BackendException(role + " returned " + outs + ", expected " + Arrays.toString(shape));
+        inv.read(i, out, 0);
     }
 
     @Override

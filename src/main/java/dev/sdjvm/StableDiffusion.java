@@ -6,6 +6,7 @@ import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.errors.RequestLimitException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.tokenizer.ClipTokenizer;
 import java.awt.image.BufferedImage;
@@ -230,10 +231,10 @@ public final class StableDiffusion implements AutoCloseable {
         BackendSelection.Plan plan = BackendSelection.plan(dir, Backend.AUTO);
         Map<String, ModelInfo.Artifact> arts = new LinkedHashMap<>();
         for (var e : dir.artifacts().entrySet()) {
-            String role = e.getKey();
-            var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role);
+            ArtifactRole role = e.getKey();
+            var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role.id());
             var neff = plan.neffs().getOrDefault(role, java.util.Optional.empty());
-            arts.put(role, new ModelInfo.Artifact(role, e.getValue(),
+            arts.put(role.id(), new ModelInfo.Artifact(role.id(), e.getValue(),
                     a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName(),
                     a == null ? null : a.batch(), null, a != null ? "manifest" : neff.isPresent() ? "neff" : "unknown (not loaded)",
                     neff.map(n -> n.describe()).orElse(null),
@@ -260,13 +261,8 @@ public final class StableDiffusion implements AutoCloseable {
         var m = pipeline.model();
         Map<String, ModelInfo.Artifact> arts = new LinkedHashMap<>();
         for (var spec : pipeline.specs().values()) {
-            dev.sdjvm.backend.Artifact a = switch (spec.role()) {
-                case "text_encoder" -> pipeline.artifacts().textEncoder();
-                case "unet" -> pipeline.artifacts().unets().get(0);
-                case "vae_post_quant_conv" -> pipeline.artifacts().postQuantConv();
-                default -> pipeline.artifacts().decoder();
-            };
-            arts.put(spec.role(), new ModelInfo.Artifact(spec.role(), spec.file(),
+            dev.sdjvm.backend.Artifact a = pipeline.artifacts().get(spec.role());
+            arts.put(spec.role().id(), new ModelInfo.Artifact(spec.role().id(), spec.file(),
                     spec.inputDType() == null ? null : spec.inputDType().manifestName(), spec.batch(), spec.device(),
                     spec.source(), spec.neff(), a.inputs().stream().map(Object::toString).toList(),
                     a.outputs().stream().map(Object::toString).toList()));

@@ -2,9 +2,11 @@ package dev.sdjvm;
 
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
+import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -54,21 +56,22 @@ final class UNetRunner {
             throw new ModelLoadException(a.file(), "unet takes " + in.size() + " inputs " + in
                     + "; expected sample, timestep, encoder_hidden_states (a NEFF compiled without inlined weights?)");
         }
-        // compiled artifacts say the shapes: sample is 4-D, timestep 1-D, encoder_hidden_states 3-D; else argument order
-        int[] byRank = {-1, -1, -1, -1, -1};
-        boolean shapes = in.stream().allMatch(s -> s.rank() >= 1 && s.rank() <= 4);
-        for (int i = 0; shapes && i < 3; i++) {
-            int r = in.get(i).rank();
-            if (byRank[r] >= 0) {
-                shapes = false;
-            }
-            byRank[r] = i;
+        try {
+            this.sample = TensorBinding.input(a, "sample");
+            this.timestep = TensorBinding.input(a, "timestep");
+            this.hidden = TensorBinding.input(a, "encoder_hidden_states");
+        } catch (BackendException e) {
+            throw new ModelLoadException(a.file(), e.getMessage(), e);
         }
-        shapes = shapes && byRank[4] >= 0 && byRank[1] >= 0 && byRank[3] >= 0;
-        this.sample = shapes ? byRank[4] : 0;
-        this.timestep = shapes ? byRank[1] : 1;
-        this.hidden = shapes ? byRank[3] : 2;
         this.sampleSpec = in.get(sample);
+        int[][] ranks = {{sample, 4}, {timestep, 1}, {hidden, 3}};
+        for (int[] r : ranks) {
+            if (in.get(r[0]).rank() >= 0 && in.get(r[0]).rank() != r[1]) {
+                throw new ModelLoadException(a.file(), "unet input " + in.get(r[0]) + " is bound as its "
+                        + a.role().inputs().get(r[0] == sample ? 0 : r[0] == timestep ? 1 : 2) + ", which has " + r[1]
+                        + " dimensions");
+            }
+        }
         long b = sampleSpec.rank() == 4 ? sampleSpec.dim(0) : -1;
         this.staticBatch = b > 0 ? (int) b : null;
         if (sampleSpec.rank() == 4) {
@@ -250,14 +253,12 @@ final class UNetRunner {
             }
 
             private int outputIndex(List<TensorSpec> outs) {
-                long want = (long) count * rowSize;
-                for (int i = 0; i < outs.size(); i++) {
-                    if (outs.get(i).numel() == want && outs.get(i).rank() == 4) {
-                        return i;
-                    }
+                int i = TensorBinding.output(ArtifactRole.UNET, outs, "noise_pred");
+                if (outs.get(i).rank() != 4 || outs.get(i).numel() != (long) count * rowSize) {
+                    throw new BackendException("unet returned " + outs.get(i) + " for a batch of " + count
+                            + " samples of " + rowSize + " values");
                 }
-                throw new BackendException("unet returned " + outs + " for a batch of " + count + " samples of "
-                        + rowSize + " values");
+                return i;
             }
         }
     }

@@ -22,7 +22,7 @@ class BackendSelectionTest {
         ModelDirectory dir = ModelDirectory.open(TestModels.referenceTiny());
         BackendSelection.Plan auto = BackendSelection.plan(dir, Backend.AUTO);
         assertEquals(Backend.CPU, auto.backend());
-        assertTrue(auto.neffs().get("unet").isEmpty(), "the CPU archive was scanned and holds no NEFF");
+        assertTrue(auto.neffs().get(dev.sdjvm.model.ArtifactRole.UNET).isEmpty(), "the CPU archive was scanned and holds no NEFF");
         assertEquals(Backend.CPU, BackendSelection.plan(dir, Backend.CPU).backend());
     }
 

@@ -3,11 +3,13 @@ package dev.sdjvm.backend.torch;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.PipelineArtifacts;
+import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
@@ -44,48 +46,66 @@ public final class TorchBackend implements ArtifactBackend {
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
         List<TorchModule> opened = new ArrayList<>();
         try {
-            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder", optimize));
-            List<TorchModule> unets = new ArrayList<>();
-            for (int i = 0; i < unetReplicas; i++) {
-                unets.add(track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet", optimize)));
+            Map<ArtifactRole, List<TorchModule>> modules = new EnumMap<>(ArtifactRole.class);
+            for (ArtifactRole role : ArtifactRole.values()) {
+                if (!dir.has(role)) {
+                    continue;
+                }
+                int copies = role.placement() == ArtifactRole.Placement.REPLICAS ? unetReplicas : 1;
+                List<TorchModule> list = new ArrayList<>();
+                for (int i = 0; i < copies; i++) {
+                    list.add(track(opened, TorchModule.load(dir.artifact(role), role.id(), optimize)));
+                }
+                modules.put(role, list);
             }
-            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", optimize));
-            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", optimize));
+            TorchModule te = modules.get(ArtifactRole.TEXT_ENCODER).get(0);
+            TorchModule unet = modules.get(ArtifactRole.UNET).get(0);
 
             TorchOptimizer.releaseFreedMemory();  // the load's freed buffers, before the warm-up's activations
             TorchArtifactProbe probe = new TorchArtifactProbe(dir);
-            Map<String, TorchArtifactProbe.Facts> facts = new LinkedHashMap<>();
+            Map<ArtifactRole, TorchArtifactProbe.Facts> facts = new EnumMap<>(ArtifactRole.class);
             int hidden;
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-                facts.put("text_encoder", probe.facts("text_encoder", te));
+                facts.put(ArtifactRole.TEXT_ENCODER, probe.facts(ArtifactRole.TEXT_ENCODER, te));
                 hidden = warmup ? probe.textEncoderHiddenSize(te) : 0;
-                TorchArtifactProbe.Facts u = probe.facts("unet", unets.get(0));
+                TorchArtifactProbe.Facts u = probe.facts(ArtifactRole.UNET, unet);
                 if (warmup || u.dtype() == null) {  // no dtype: a "probe" artifact, learnt by running it
-                    u = probe.probeUnet(unets.get(0), u, hidden > 0 ? hidden : probe.textEncoderHiddenSize(te));
+                    u = probe.probeUnet(unet, u, hidden > 0 ? hidden : probe.textEncoderHiddenSize(te));
                 }
-                facts.put("unet", u);
-                for (var e : Map.of("vae_post_quant_conv", pqc, "vae_decoder", dec).entrySet()) {
-                    TorchArtifactProbe.Facts f = probe.facts(e.getKey(), e.getValue());
-                    facts.put(e.getKey(), f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
+                facts.put(ArtifactRole.UNET, u);
+                for (ArtifactRole role : modules.keySet()) {
+                    if (!facts.containsKey(role)) {  // the VAE's parts: float32 unless they say otherwise
+                        TorchArtifactProbe.Facts f = probe.facts(role, modules.get(role).get(0));
+                        facts.put(role, f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
+                    }
                 }
                 if (warmup) {
                     TorchOptimizer.releaseFreedMemory();  // the UNet run's activations, before the VAE's
-                    probe.checkVae(pqc, facts.get("vae_post_quant_conv").dtype(), dec, facts.get("vae_decoder").dtype());
+                    probe.checkVae(modules.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0),
+                            facts.get(ArtifactRole.VAE_POST_QUANT_CONV).dtype(),
+                            modules.get(ArtifactRole.VAE_DECODER).get(0), facts.get(ArtifactRole.VAE_DECODER).dtype());
+                    if (modules.containsKey(ArtifactRole.VAE_ENCODER)) {
+                        probe.checkEncoder(modules.get(ArtifactRole.VAE_ENCODER).get(0),
+                                facts.get(ArtifactRole.VAE_ENCODER).dtype());
+                    }
                 }
             }
-            Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
-            facts.forEach((role, f) -> specs.put(role, new ArtifactSpec(role, dir.artifacts().get(role), f.dtype(),
-                    f.batch(), "cpu", f.source(), null)));
-            List<Artifact> unetArtifacts = new ArrayList<>();
-            for (TorchModule u : unets) {
-                unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
+            Map<ArtifactRole, ArtifactSpec> specs = new EnumMap<>(ArtifactRole.class);
+            Map<ArtifactRole, List<Artifact>> artifacts = new EnumMap<>(ArtifactRole.class);
+            for (var e : modules.entrySet()) {
+                ArtifactRole role = e.getKey();
+                TorchArtifactProbe.Facts f = facts.get(role);
+                specs.put(role, new ArtifactSpec(role, dir.artifact(role), f.dtype(), f.batch(), "cpu", f.source(), null));
+                List<TensorSpec> inputs = probe.inputs(role, f, hidden);
+                boolean releaseFirst = role == ArtifactRole.VAE_DECODER || role == ArtifactRole.VAE_ENCODER;
+                List<Artifact> list = new ArrayList<>();
+                for (TorchModule m : e.getValue()) {
+                    list.add(new TorchArtifact(role, m, inputs, releaseFirst));
+                }
+                artifacts.put(role, list);
             }
             TorchOptimizer.releaseFreedMemory();  // and the warm-up's
-            return new PipelineArtifacts(new TorchArtifact(te, probe.inputs("text_encoder", facts.get("text_encoder"), hidden)),
-                    unetArtifacts,
-                    new TorchArtifact(pqc, probe.inputs("vae_post_quant_conv", facts.get("vae_post_quant_conv"), hidden)),
-                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden), true),
-                    specs);
+            return new PipelineArtifacts(artifacts, specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
