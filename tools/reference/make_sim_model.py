@@ -7,6 +7,8 @@ bit.
     /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind neuron --packing mixed
     # CPU kind: compiled_models/*.pt are traced twins (with a manifest)
     /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind cpu
+    # the CPU VAE encoder twin returning a bare tensor and a 1-tuple (vae_encoder_{tensor,tuple}.pt)
+    /usr/bin/python3 tools/reference/make_sim_model.py --encoder-variants DIR --geometry tiny
     # self-check: generate both kinds in a temporary folder, run every NEFF through LIBNRT with ctypes and demand
     # bit-equality with the twins; plus conversions, validation and runtime-semantics checks
     /usr/bin/python3 tools/reference/make_sim_model.py --check target/nrt-sim/libnrt.so [--geometry sd21]
@@ -398,6 +400,31 @@ class TwinVaeEncoder(torch.nn.Module):
         a = x[:, :, ::f, ::f].index_select(1, k % x.shape[1]) * 0.5
         c = x[:, :, f - 1::f, f - 1::f].index_select(1, (k + 1) % x.shape[1]) * 0.25
         return {"latent_parameters": a + c}
+
+
+class TwinVaeEncoderWrapped(torch.nn.Module):
+    """The VAE encoder twin under another output wrapper: "tensor" (bare moments) or "tuple" (a 1-tuple)."""
+
+    def __init__(self, inner, wrapper):
+        super().__init__()
+        self.inner = inner
+        self.wrapper = wrapper
+
+    def forward(self, image):
+        m = self.inner(image)["latent_parameters"]
+        return m if self.wrapper == "tensor" else (m,)
+
+
+def write_encoder_variants(out, geo):
+    """vae_encoder_tensor.pt / vae_encoder_tuple.pt: the sim-cpu encoder twin returning a bare tensor / a 1-tuple."""
+    os.makedirs(out, exist_ok=True)
+    inner = twin_modules(geo)["vae_encoder"]
+    for wrapper in ("tensor", "tuple"):
+        gen = torch.Generator().manual_seed(0)
+        ins = tuple(example_inputs(geo, "vae_encoder", gen))
+        with torch.no_grad():
+            traced = torch.jit.trace(TwinVaeEncoderWrapped(inner, wrapper).eval(), ins, check_trace=False)
+        save_module(traced, os.path.join(out, "vae_encoder_%s.pt" % wrapper))
 
 
 def twin_modules(geo):
@@ -1247,6 +1274,8 @@ def main():
     ap.add_argument("--manifest", action="store_true", help="neuron kind: also write sdjvm-manifest.json")
     ap.add_argument("--no-manifest", action="store_true", help="cpu kind: no sdjvm-manifest.json")
     ap.add_argument("--delay-us", type=int, default=0, help="neuron kind: delay_us of the unet program")
+    ap.add_argument("--encoder-variants", metavar="DIR", help="write vae_encoder_{tensor,tuple}.pt: the cpu encoder "
+                                                              "twin returning a bare tensor / a 1-tuple")
     ap.add_argument("--check", metavar="LIBNRT", help="self-check against the built simulator (libnrt.so)")
     ap.add_argument("--trials", type=int, default=3, help="--check: random input sets per role")
     ap.add_argument("--keep", metavar="DIR", help="--check: write the generated directories here instead of a "
@@ -1254,6 +1283,10 @@ def main():
     args = ap.parse_args()
     if args.check:
         sys.exit(check(args.check, args.geometry, args.trials, args.keep))
+    if args.encoder_variants:
+        write_encoder_variants(args.encoder_variants, args.geometry)
+        print("wrote", args.encoder_variants)
+        return
     if not args.out:
         ap.error("--out or --check is required")
     if args.kind == "cpu" and (args.packing != "buffer" or args.manifest or args.delay_us):

@@ -1,6 +1,7 @@
 package dev.sdjvm.backend.neuron;
 
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
 import java.io.IOException;
 import java.io.InputStream;
@@ -33,7 +34,7 @@ public final class NeuronArchive {
         if (dir.manifest() != null && dir.manifest().target() != null) {
             return "neuron".equalsIgnoreCase(dir.manifest().target());
         }
-        return isNeuronCompiled(dir.artifacts().get("unet"));
+        return isNeuronCompiled(dir.artifact(ArtifactRole.UNET));
     }
 
     /**

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.pipeline;
 
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.neuron.NeffBackend;
@@ -6,6 +6,7 @@ import dev.sdjvm.backend.neuron.NeffLocator;
 import dev.sdjvm.backend.neuron.NeuronArchive;
 import dev.sdjvm.backend.neuron.NeuronDevices;
 import dev.sdjvm.backend.neuron.NeuronRuntime;
+import dev.sdjvm.backend.torch.Torch;
 import dev.sdjvm.backend.torch.TorchBackend;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
@@ -21,34 +22,63 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Decides, once per load, what runs a model directory, and opens that backend.
+ * Decides, once per load, what runs a model directory, and opens that backend: the one place that knows the concrete
+ * backends ({@code backend.torch}, {@code backend.neuron}), so that the facade does not.
  * <ul>
- *   <li>{@link Backend#AUTO}: a manifest with target {@code cpu} runs on libtorch's CPU. Otherwise each artifact's
+ *   <li>{@link Kind#AUTO}: a manifest with target {@code cpu} runs on libtorch's CPU. Otherwise each artifact's
  *       NEFF is looked for ({@link NeffLocator}: inside the {@code .pt}, beside it, in the compiler work directory):
- *       NEFFs for every artifact of the directory run through the Neuron runtime ({@link Backend#NEURON}, no libtorch); none on
+ *       NEFFs for every artifact of the directory run through the Neuron runtime ({@link Kind#NEURON}, no libtorch); none on
  *       CPU-traced artifacts run on the CPU; none on Neuron-compiled artifacts (manifest target {@code neuron} or
  *       Neuron ops in {@code unet.pt}) is an error naming where the NEFFs were looked for.</li>
- *   <li>{@link Backend#CPU}: refuses Neuron-compiled artifacts.</li>
- *   <li>{@link Backend#NEURON}: needs a NEFF for every artifact and libnrt.</li>
+ *   <li>{@link Kind#CPU}: refuses Neuron-compiled artifacts.</li>
+ *   <li>{@link Kind#NEURON}: needs a NEFF for every artifact and libnrt.</li>
  * </ul>
  */
-final class BackendSelection {
+public final class BackendSelection {
     private static final Logger LOG = LoggerFactory.getLogger(BackendSelection.class);
 
     private BackendSelection() {
     }
 
+    /** A backend: the facade's {@code Backend}, value for value. */
+    public enum Kind {
+        /** Chosen from the artifacts. */
+        AUTO,
+        /** libtorch on the CPU. */
+        CPU,
+        /** Each artifact's NEFF through libnrt. */
+        NEURON
+    }
+
     /**
      * What will run a model directory.
      *
-     * @param backend   the backend chosen
+     * @param backend   the backend chosen ({@link Kind#CPU} or {@link Kind#NEURON})
      * @param neffs     per role, the NEFF found (empty when none was looked for or found)
      * @param reason    why this backend, in one sentence
      */
-    record Plan(Backend backend, Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs, String reason) {
+    public record Plan(Kind backend, Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs, String reason) {
+        /**
+         * Where a role's NEFF was found.
+         *
+         * @param role a role
+         * @return e.g. {@code unet.pt record 'unet/data/0' at byte 64 (NEFF ...)}, or null when none was found
+         */
+        public String neff(ArtifactRole role) {
+            return neffs.getOrDefault(role, Optional.empty()).map(NeffLocator.NeffSource::describe).orElse(null);
+        }
     }
 
-    static Plan plan(ModelDirectory dir, Backend requested) {
+    /**
+     * Decides what runs a model directory, from its files (each artifact's NEFF is looked for; nothing is loaded).
+     *
+     * @param dir       the model directory
+     * @param requested the backend asked for
+     * @return the plan
+     * @throws BackendException   when CPU is asked for Neuron-compiled artifacts
+     * @throws ModelLoadException when NEFFs are missing where they are needed, naming where they were looked for
+     */
+    public static Plan plan(ModelDirectory dir, Kind requested) {
         String target = dir.manifest() == null ? null : dir.manifest().target();
         Path unet = dir.artifact(ArtifactRole.UNET);
         switch (requested) {
@@ -57,15 +87,15 @@ final class BackendSelection {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
                             + "trace the model for CPU with tools/model/trace_cpu_sd21.py, or run on an inf2 instance");
                 }
-                return new Plan(Backend.CPU, Map.of(), "requested");
+                return new Plan(Kind.CPU, Map.of(), "requested");
             case NEURON:
             case AUTO:
                 break;
             default:
                 throw new IllegalArgumentException(String.valueOf(requested));
         }
-        if (requested == Backend.AUTO && "cpu".equalsIgnoreCase(target)) {
-            return new Plan(Backend.CPU, Map.of(), "the manifest's target is cpu");
+        if (requested == Kind.AUTO && "cpu".equalsIgnoreCase(target)) {
+            return new Plan(Kind.CPU, Map.of(), "the manifest's target is cpu");
         }
         Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs = new EnumMap<>(ArtifactRole.class);
         for (ArtifactRole role : dir.artifacts().keySet()) {
@@ -78,7 +108,7 @@ final class BackendSelection {
             }
         });
         if (missing.isEmpty()) {
-            return new Plan(Backend.NEURON, neffs, "every artifact carries its NEFF");
+            return new Plan(Kind.NEURON, neffs, "every artifact carries its NEFF");
         }
         String where = "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
                 + "or in " + dir.root().resolve("compiler_workdir") + "/<role>/";
@@ -87,7 +117,7 @@ final class BackendSelection {
                     + where + "), although " + neffs.entrySet().stream().filter(e -> e.getValue().isPresent())
                     .map(Map.Entry::getKey).toList() + " have one: the NEFF path needs one for every artifact");
         }
-        if (requested == Backend.NEURON) {
+        if (requested == Kind.NEURON) {
             throw new ModelLoadException(unet, "backend NEURON runs each artifact's NEFF, and " + unet.getFileName()
                     + " holds no NEFF (looked " + where + ")");
         }
@@ -97,13 +127,22 @@ final class BackendSelection {
                     + "put each compiled graph's .neff beside its .pt, or trace the model for CPU with "
                     + "tools/model/trace_cpu_sd21.py");
         }
-        return new Plan(Backend.CPU, neffs, "CPU-traced TorchScript (no NEFF, no Neuron ops)");
+        return new Plan(Kind.CPU, neffs, "CPU-traced TorchScript (no NEFF, no Neuron ops)");
     }
 
-    /** Opens the backend a plan chose. */
-    static ArtifactBackend open(ModelDirectory dir, Plan plan, LoadOptions options) {
+    /**
+     * Opens the backend a plan chose.
+     *
+     * @param dir      the model directory
+     * @param plan     its plan
+     * @param threads  CPU: libtorch intra-op threads, 0 = libtorch's default
+     * @param optimize CPU: rewrite the graphs for speed at load
+     * @return the backend; close it after the pipelines loaded on it
+     * @throws BackendException when the backend cannot start (libtorch or libnrt missing, no NeuronCore)
+     */
+    public static ArtifactBackend open(ModelDirectory dir, Plan plan, int threads, boolean optimize) {
         ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(options.threads(), options.optimize());
+            case CPU -> new TorchBackend(threads, optimize);
             case NEURON -> {
                 Map<ArtifactRole, NeffLocator.NeffSource> neffs = new EnumMap<>(ArtifactRole.class);
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
@@ -113,6 +152,28 @@ final class BackendSelection {
         };
         LOG.info("backend: {} for {} ({}): {}", plan.backend(), dir.root(), plan.reason(), b.describe());
         return b;
+    }
+
+    /**
+     * UNet replicas when the caller asks for automatic (0): 2 on Neuron, AWS's {@code DataParallel(unet, [0, 1])}
+     * (the CFG halves on two cores at once), when the visible cores allow two per pipeline; 1 on the CPU (one
+     * generation already uses every core).
+     *
+     * @param backend   the backend the plan chose
+     * @param devices   its devices ({@link ArtifactBackend#devices()})
+     * @param pipelines pipelines to place on them
+     * @return the replicas per pipeline
+     */
+    public static int defaultUnetReplicas(Kind backend, int devices, int pipelines) {
+        return backend == Kind.NEURON && devices / pipelines >= 2 ? 2 : 1;
+    }
+
+    /**
+     * {@return the version of the org.bytedeco:pytorch artifact on the class path (e.g. {@code 2.10.0-1.5.13}), read
+     * without loading native code; {@code unknown}, or {@code none} without it}
+     */
+    public static String libtorchVersion() {
+        return Torch.version();
     }
 
     /** libnrt.so bound; when it is missing, the message also says what the device scan found. */
