@@ -24,9 +24,12 @@ import dev.sdjvm.errors.InvalidRequestException;
  *                          on CPUs without bfloat16 instructions, channels-last convolutions; see
  *                          {@code docs/performance.md}). Results stay within the parity tolerances. True by default;
  *                          false runs the artifacts exactly as traced (for comparison). Ignored by the Neuron backends
+ * @param cpu               CPU backend: how rewrites are chosen (measured on this CPU and cached, by default) and which
+ *                          process-wide settings the library may make ({@link CpuOptions#defaults()}; the CLI and the
+ *                          server use {@link CpuOptions#application()}); null = defaults
  */
 public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
-                          int pipelines, RequestLimits limits, boolean optimize) {
+                          int pipelines, RequestLimits limits, boolean optimize, CpuOptions cpu) {
     /**
      * Checks the options.
      *
@@ -38,6 +41,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param pipelines     independent pipelines, 1..64
      * @param limits        the work budget per request, not null
      * @param optimize      optimize the TorchScript graphs at load time (CPU backend)
+     * @param cpu           CPU tuning and process settings, or null for {@link CpuOptions#defaults()}
      * @throws InvalidRequestException naming the first invalid option
      */
     public LoadOptions {
@@ -57,11 +61,12 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
             throw new InvalidRequestException("pipelines", "must be in 1..64, got " + pipelines);
         }
         limits = limits == null ? RequestLimits.auto() : limits;
+        cpu = cpu == null ? CpuOptions.defaults() : cpu;
     }
 
-    /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on, graph optimization on} */
+    /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on, graph optimization on, {@link CpuOptions#defaults()}} */
     public static LoadOptions defaults() {
-        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1, RequestLimits.auto(), true);
+        return new LoadOptions(Backend.AUTO, 0, 0, 1, true, 1, RequestLimits.auto(), true, CpuOptions.defaults());
     }
 
     /**
@@ -70,7 +75,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param b where to run
      */
     public LoadOptions withBackend(Backend b) {
-        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize);
+        return new LoadOptions(b, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize, cpu);
     }
 
     /**
@@ -79,7 +84,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param t libtorch intra-op threads (process-wide), or 0 for libtorch's default
      */
     public LoadOptions withThreads(int t) {
-        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize);
+        return new LoadOptions(backend, t, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize, cpu);
     }
 
     /**
@@ -88,7 +93,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param r UNet copies, 1..64
      */
     public LoadOptions withUnetReplicas(int r) {
-        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines, limits, optimize);
+        return new LoadOptions(backend, threads, r, maxConcurrent, warmup, pipelines, limits, optimize, cpu);
     }
 
     /**
@@ -97,7 +102,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param m generations allowed to run at once, &gt;= 1
      */
     public LoadOptions withMaxConcurrent(int m) {
-        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines, limits, optimize);
+        return new LoadOptions(backend, threads, unetReplicas, m, warmup, pipelines, limits, optimize, cpu);
     }
 
     /**
@@ -106,7 +111,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param w run every artifact once at load time
      */
     public LoadOptions withWarmup(boolean w) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines, limits, optimize);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, w, pipelines, limits, optimize, cpu);
     }
 
     /**
@@ -115,7 +120,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param p pipelines, 1..64
      */
     public LoadOptions withPipelines(int p) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits, optimize);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, p, limits, optimize, cpu);
     }
 
     /**
@@ -125,7 +130,7 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @return the new options
      */
     public LoadOptions withLimits(RequestLimits l) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l, optimize);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, l, optimize, cpu);
     }
 
     /**
@@ -134,6 +139,16 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
      * @param o true: optimize the TorchScript graphs for CPU inference; false: run them exactly as traced
      */
     public LoadOptions withOptimize(boolean o) {
-        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, o);
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, o, cpu);
+    }
+
+    /**
+     * {@return these options with other CPU tuning and process settings}
+     *
+     * @param c how rewrites are chosen and which process-wide settings are made, not null
+     */
+    public LoadOptions withCpu(CpuOptions c) {
+        return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize,
+                java.util.Objects.requireNonNull(c, "cpu"));
     }
 }

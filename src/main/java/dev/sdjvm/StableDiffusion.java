@@ -99,7 +99,10 @@ public final class StableDiffusion implements AutoCloseable {
         ModelDirectory dir = ModelDirectory.open(modelDir);
         ClipTokenizer tokenizer = ClipTokenizer.load(dir.tokenizerDir());
         BackendSelection.Plan plan = BackendSelection.plan(dir, kind(options.backend()));
-        ArtifactBackend backend = BackendSelection.open(dir, plan, options.threads(), options.optimize());
+        CpuOptions cpu = options.cpu();
+        ArtifactBackend backend = BackendSelection.open(dir, plan, new BackendSelection.Options(options.threads(),
+                options.optimize(), cpu.measure(), cpu.tuningCache(), cpu.hugePages(), cpu.singleThreadedBlas(),
+                cpu.trimMemory(), cpu.passiveWait()));
         int replicas = options.unetReplicas() > 0 ? options.unetReplicas()
                 : BackendSelection.defaultUnetReplicas(plan.backend(), backend.devices(), options.pipelines());
         List<PipelineComponents> ps = new ArrayList<>();

@@ -73,9 +73,15 @@ class ArtifactVariantsTest {
         }
     }
 
+    /**
+     * Every applicable rewrite, unmeasured: the variants are different files, and measured decisions (which depend on
+     * timings) could differ between them and change the last bits.
+     */
+    private static final LoadOptions EXACT = LoadOptions.defaults().withCpu(CpuOptions.defaults().withMeasure(false));
+
     @BeforeAll
     void base() {
-        try (StableDiffusion sd = StableDiffusion.load(FP32)) {
+        try (StableDiffusion sd = StableDiffusion.load(FP32, EXACT)) {
             baseCfg = sd.generate(CFG);
             baseNoCfg = sd.generate(NO_CFG);
         }
@@ -113,7 +119,7 @@ class ArtifactVariantsTest {
     @EnumSource(Variant.class)
     void variantGivesTheFixtureImageExactly(Variant v, @TempDir Path tmp) throws IOException {
         Path dir = assemble(v, tmp);
-        try (StableDiffusion sd = StableDiffusion.load(dir)) {
+        try (StableDiffusion sd = StableDiffusion.load(dir, EXACT)) {
             Map<String, ModelInfo.Artifact> specs = sd.info().artifacts();
             assertEquals(64, sd.info().height());
             assertEquals(64, sd.info().width());
@@ -154,10 +160,10 @@ class ArtifactVariantsTest {
         Path dir = TestModels.copy(BF16, tmp.resolve("bf16-no-manifest"));
         Files.delete(dir.resolve("compiled_models").resolve(Manifest.FILE_NAME));
         GenerationResult withManifest;
-        try (StableDiffusion sd = StableDiffusion.load(BF16)) {
+        try (StableDiffusion sd = StableDiffusion.load(BF16, EXACT)) {
             withManifest = sd.generate(CFG);
         }
-        try (StableDiffusion sd = StableDiffusion.load(dir)) {
+        try (StableDiffusion sd = StableDiffusion.load(dir, EXACT)) {
             ModelInfo.Artifact unet = sd.info().artifacts().get("unet");
             assertNull(sd.info().manifest());
             assertEquals("bfloat16", unet.dtype());

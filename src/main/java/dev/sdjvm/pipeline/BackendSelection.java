@@ -8,6 +8,7 @@ import dev.sdjvm.backend.neuron.NeuronDevices;
 import dev.sdjvm.backend.neuron.NeuronRuntime;
 import dev.sdjvm.backend.torch.Torch;
 import dev.sdjvm.backend.torch.TorchBackend;
+import dev.sdjvm.backend.torch.TorchSettings;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactRole;
@@ -48,6 +49,23 @@ public final class BackendSelection {
         CPU,
         /** Each artifact's NEFF through libnrt. */
         NEURON
+    }
+
+    /**
+     * How to open a backend: the facade's {@code LoadOptions} and {@code CpuOptions} as the pipeline sees them (it does
+     * not depend on the facade's package). All but {@code threads} apply to the CPU backend only.
+     *
+     * @param threads            libtorch intra-op threads, 0 = libtorch's default
+     * @param optimize           rewrite the TorchScript graphs at load
+     * @param measure            keep only the rewrites measured faster on this CPU
+     * @param tuningCache        where measured decisions are cached, or null
+     * @param hugePages          transparent huge pages for libtorch's allocator
+     * @param singleThreadedBlas OpenBLAS on one thread
+     * @param trimMemory         {@code malloc_trim} after loading and before VAE runs
+     * @param passiveWait        {@code OMP_WAIT_POLICY=PASSIVE}
+     */
+    public record Options(int threads, boolean optimize, boolean measure, Path tuningCache, boolean hugePages,
+                          boolean singleThreadedBlas, boolean trimMemory, boolean passiveWait) {
     }
 
     /**
@@ -133,16 +151,17 @@ public final class BackendSelection {
     /**
      * Opens the backend a plan chose.
      *
-     * @param dir      the model directory
-     * @param plan     its plan
-     * @param threads  CPU: libtorch intra-op threads, 0 = libtorch's default
-     * @param optimize CPU: rewrite the graphs for speed at load
+     * @param dir     the model directory
+     * @param plan    its plan
+     * @param options how to open it
      * @return the backend; close it after the pipelines loaded on it
      * @throws BackendException when the backend cannot start (libtorch or libnrt missing, no NeuronCore)
      */
-    public static ArtifactBackend open(ModelDirectory dir, Plan plan, int threads, boolean optimize) {
+    public static ArtifactBackend open(ModelDirectory dir, Plan plan, Options options) {
         ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(threads, optimize);
+            case CPU -> new TorchBackend(options.threads(), new TorchSettings(options.optimize(), options.measure(),
+                    options.tuningCache(), options.hugePages(), options.singleThreadedBlas(), options.trimMemory(),
+                    options.passiveWait()));
             case NEURON -> {
                 Map<ArtifactRole, NeffLocator.NeffSource> neffs = new EnumMap<>(ArtifactRole.class);
                 plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));

@@ -62,7 +62,8 @@ class VaeEncoderTest {
 
     private static Loaded load(Path dir, BackendSelection.Kind kind, int replicas) {
         ModelDirectory d = ModelDirectory.open(dir);
-        ArtifactBackend backend = BackendSelection.open(d, BackendSelection.plan(d, kind), 1, true);
+        ArtifactBackend backend = BackendSelection.open(d, BackendSelection.plan(d, kind),
+                new BackendSelection.Options(1, true, false, null, false, false, false, true));
         try {
             return new Loaded(PipelineComponents.load(d, ClipTokenizer.load(d.tokenizerDir()), backend, 0, replicas,
                     true), backend);

@@ -88,6 +88,15 @@ public final class BenchCommand implements Callable<Integer> {
                     + "--no-optimize runs them as traced. Default: ${DEFAULT-VALUE}.")
     boolean optimize;
 
+    @Option(names = "--cpu-rewrites", paramLabel = "MODE", defaultValue = "measured",
+            description = "With --optimize (library mode): 'measured' keeps each rewrite only where it measured faster "
+                    + "on this CPU (cached); 'all' makes every applicable rewrite. Default: ${DEFAULT-VALUE}.")
+    String cpuRewrites;
+
+    @Option(names = "--tuning-cache", paramLabel = "DIR",
+            description = "Where measured rewrite decisions are cached ('none': measure at every load; library mode).")
+    String tuningCache;
+
     @Option(names = "--load-warmup", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Run every artifact once while loading (library mode; LoadOptions.warmup), which the Load "
                     + "column then includes; --no-load-warmup times the load alone. Default: ${DEFAULT-VALUE}.")
@@ -127,10 +136,12 @@ public final class BenchCommand implements Callable<Integer> {
                     // a benchmark measures the sizes it is asked for: no work budget beyond steps and images
                     LoadOptions o = LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas)
                             .withMaxConcurrent(concurrency).withLimits(new dev.sdjvm.RequestLimits(Long.MAX_VALUE,
-                                    Long.MAX_VALUE, Long.MAX_VALUE, 0, 0)).withOptimize(optimize).withWarmup(loadWarmup);
+                                    Long.MAX_VALUE, Long.MAX_VALUE, 0, 0)).withOptimize(optimize).withWarmup(loadWarmup)
+                            .withCpu(ModelOptions.cpuOptions(cpuRewrites, tuningCache));
                     long t0 = System.nanoTime();
                     StableDiffusion sd = StableDiffusion.load(dir, o);
                     double load = (System.nanoTime() - t0) / 1e9;
+                    err.println("bench: " + sd.info().backendDetail());
                     try (LibraryTarget t = new LibraryTarget(sd, load, height, width)) {
                         rows.addAll(Benchmark.run(t, cfg, err));
                     }

@@ -1,5 +1,6 @@
 package dev.sdjvm.cli;
 
+import dev.sdjvm.CpuOptions;
 import dev.sdjvm.LoadOptions;
 import dev.sdjvm.RequestLimits;
 import dev.sdjvm.StableDiffusion;
@@ -26,6 +27,17 @@ public final class ModelOptions {
             description = "Optimize the TorchScript graphs at load time (CPU); --no-optimize runs them as traced. "
                     + "Default: ${DEFAULT-VALUE}.")
     boolean optimize;
+
+    @Option(names = "--cpu-rewrites", paramLabel = "MODE", defaultValue = "measured",
+            description = "With --optimize on the CPU: 'measured' keeps each graph rewrite only where it measured faster "
+                    + "(and right) on this CPU, timed once per CPU and artifact and cached; 'all' makes every rewrite "
+                    + "that applies. Default: ${DEFAULT-VALUE}.")
+    String cpuRewrites;
+
+    @Option(names = "--tuning-cache", paramLabel = "DIR",
+            description = "Where measured rewrite decisions are cached ('none': measure at every load). Default: "
+                    + "$XDG_CACHE_HOME/sdjvm or ~/.cache/sdjvm.")
+    String tuningCache;
 
     @Option(names = "--pipelines", paramLabel = "N", defaultValue = "${env:SDJVM_PIPELINES:-1}",
             description = "Independent pipelines serving concurrent requests (throughput mode; on Neuron each on its own "
@@ -81,7 +93,28 @@ public final class ModelOptions {
         checkThreads();
         return LoadOptions.defaults().withBackend(backend).withThreads(threads).withUnetReplicas(unetReplicas)
                 .withMaxConcurrent(maxConcurrent).withPipelines(pipelines).withLimits(limits())
-                .withOptimize(optimize);
+                .withOptimize(optimize).withCpu(cpuOptions(cpuRewrites, tuningCache));
+    }
+
+    /**
+     * The CPU options of the programs: {@link CpuOptions#application()} (the process only generates: huge pages, one
+     * OpenBLAS thread and malloc_trim on, measured to help) with the rewrite mode and cache asked for.
+     *
+     * @param mode  "measured" or "all"
+     * @param cache a directory, "none", or null for the default
+     */
+    public static CpuOptions cpuOptions(String mode, String cache) {
+        CpuOptions c = CpuOptions.application();
+        switch (mode == null ? "measured" : mode.toLowerCase(java.util.Locale.ROOT)) {
+            case "measured" -> { }
+            case "all" -> c = c.withMeasure(false);
+            default -> throw new dev.sdjvm.errors.InvalidRequestException("cpu-rewrites",
+                    "--cpu-rewrites must be 'measured' or 'all', got '" + mode + "'");
+        }
+        if (cache != null) {
+            c = c.withTuningCache(cache.isBlank() || cache.equals("none") ? null : Path.of(cache));
+        }
+        return c;
     }
 
     /** {@return the pipelines asked for (throughput mode)} */

@@ -79,6 +79,13 @@ public final class Tensors {
     }
 
     /** A CPU generator seeded as {@code torch.Generator().manual_seed(seed)}. */
+    /** A tensor of seeded standard-normal values in the given dtype (drawn in float32). */
+    public static Tensor normal(long seed, DType dtype, long... shape) {
+        Tensor t = torch.randn(shape, new org.bytedeco.pytorch.GeneratorOptional(torch.createCPUGenerator(seed)),
+                new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Float));
+        return dtype == DType.FLOAT32 ? t : to(t, dtype);
+    }
+
     public static Generator generator(long seed) {
         Torch.load();
         return torch.createCPUGenerator(seed);

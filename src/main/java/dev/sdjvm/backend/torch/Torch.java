@@ -16,8 +16,31 @@ import org.slf4j.LoggerFactory;
 public final class Torch {
     private static final Logger LOG = LoggerFactory.getLogger(Torch.class);
     private static volatile boolean loaded;
+    private static volatile boolean hugePages;
+    private static volatile boolean passiveWait = true;
 
     private Torch() {
+    }
+
+    /**
+     * The process settings libtorch reads once, at its start: applied by the first {@link #load}, ignored (with a log
+     * line) once libtorch is loaded.
+     *
+     * @param thp     {@code THP_MEM_ALLOC_ENABLE=1}: transparent huge pages for libtorch's large buffers
+     * @param passive {@code OMP_WAIT_POLICY=PASSIVE}: waiting OpenMP threads sleep instead of spinning
+     */
+    public static void configure(boolean thp, boolean passive) {
+        synchronized (Torch.class) {
+            if (loaded) {
+                if (thp != hugePages || passive != passiveWait) {
+                    LOG.info("libtorch is already loaded with huge pages {} and passive OpenMP waits {}: the requested "
+                            + "{} / {} apply only to a new process", hugePages, passiveWait, thp, passive);
+                }
+                return;
+            }
+            hugePages = thp;
+            passiveWait = passive;
+        }
     }
 
     /** Loads libtorch if needed; idempotent and thread-safe. */
@@ -30,7 +53,7 @@ public final class Torch {
                 return;
             }
             long t0 = System.nanoTime();
-            TorchOptimizer.beforeLibtorchLoads();
+            TorchOptimizer.beforeLibtorchLoads(hugePages, passiveWait);
             try {
                 Loader.cacheResource(torch.class, Loader.getPlatform() + "/libtorch_cpu.so");
                 Loader.load(torch.class);

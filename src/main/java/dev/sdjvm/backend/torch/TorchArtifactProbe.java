@@ -109,6 +109,24 @@ final class TorchArtifactProbe {
         }
     }
 
+    /** Seeded normal UNet inputs at the model's latent size, batch 1 (for timing rewrites). */
+    Tensor[] unetInputs(DType d, int hidden) {
+        return new Tensor[] {
+            Tensors.normal(1, d, 1, model.latentChannels(), model.latentHeight(), model.latentWidth()),
+            Tensors.to(Tensors.empty(DType.FLOAT32, 1).fill_(new Scalar(500.0)), d),
+            Tensors.normal(2, d, 1, TOKENS, hidden)};
+    }
+
+    /** Seeded normal latents at the model's latent size, batch 1 (for timing rewrites of the VAE artifacts). */
+    Tensor[] latentInputs(DType d) {
+        return new Tensor[] {Tensors.normal(3, d, 1, model.latentChannels(), model.latentHeight(), model.latentWidth())};
+    }
+
+    /** A seeded normal image at the model's size, batch 1 (for timing rewrites of the VAE encoder). */
+    Tensor[] imageInputs(DType d) {
+        return new Tensor[] {Tensors.normal(4, d, 1, 3, model.height(), model.width())};
+    }
+
     /** Runs post_quant_conv and the decoder on zero latents and checks the shapes against the model directory. */
     void checkVae(TorchModule pqc, DType pqcType, TorchModule decoder, DType decType) {
         try (PointerScope s = new PointerScope()) {

@@ -12,22 +12,38 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.Tensor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU. */
 public final class TorchBackend implements ArtifactBackend {
+    private static final Logger LOG = LoggerFactory.getLogger(TorchBackend.class);
     private final boolean optimize;
+    private final TorchSettings settings;
+    private final CpuTuning tuning;
+    /** role -> the rewrites made, for {@link #describe} (the same for every pipeline of this backend) */
+    private final Map<String, String> rewrites = new java.util.concurrent.ConcurrentSkipListMap<>();
 
     /**
      * @param threads  libtorch intra-op threads, 0 = libtorch's default
-     * @param optimize rewrite the graphs for faster inference at load ({@link TorchOptimizer})
+     * @param settings which graph rewrites ({@link TorchOptimizer}, chosen by {@link RewriteTuner}) and process
+     *                 settings
      */
-    public TorchBackend(int threads, boolean optimize) {
-        this.optimize = optimize;
+    public TorchBackend(int threads, TorchSettings settings) {
+        this.settings = settings;
+        this.optimize = settings.optimize();
+        this.tuning = new CpuTuning(settings.tuningCache());
+        Torch.configure(settings.hugePages(), settings.passiveWait());
         Torch.load();
         if (threads > 0) {
             Torch.setNumThreads(threads);
+        }
+        if (settings.singleThreadedBlas()) {
+            TorchOptimizer.singleThreadedBlas();
         }
     }
 
@@ -38,15 +54,19 @@ public final class TorchBackend implements ArtifactBackend {
 
     @Override
     public String describe() {
-        return "libtorch " + Torch.version() + " (CPU, " + Torch.numThreads() + " threads"
-                + (optimize ? ", graphs optimized" : ", graphs as traced") + ")";
+        return "libtorch " + Torch.version() + " (CPU, " + Torch.numThreads() + " threads" + (!optimize
+                ? ", graphs as traced" : ", graph rewrites " + (rewrites.isEmpty() ? "not chosen yet"
+                : rewrites.entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+                        .collect(java.util.stream.Collectors.joining(", ")))) + ")";
     }
 
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
         List<TorchModule> opened = new ArrayList<>();
         try {
+            TorchArtifactProbe probe = new TorchArtifactProbe(dir);
             Map<ArtifactRole, List<TorchModule>> modules = new EnumMap<>(ArtifactRole.class);
+            int teHidden = -1;
             for (ArtifactRole role : ArtifactRole.values()) {
                 if (!dir.has(role)) {
                     continue;
@@ -54,15 +74,35 @@ public final class TorchBackend implements ArtifactBackend {
                 int copies = role.placement() == ArtifactRole.Placement.REPLICAS ? unetReplicas : 1;
                 List<TorchModule> list = new ArrayList<>();
                 for (int i = 0; i < copies; i++) {
-                    list.add(track(opened, TorchModule.load(dir.artifact(role), role.id(), optimize)));
+                    // loaded as traced, then rewritten with the rewrites chosen for this CPU on the role's inputs
+                    TorchModule m = track(opened, TorchModule.load(dir.artifact(role), role.id(), false));
+                    DType d = m.parameterDType().orElse(DType.FLOAT32);
+                    switch (role) {
+                        case TEXT_ENCODER -> optimize(m, () -> new Tensor[] {
+                            Tensors.empty(DType.INT64, 1, TorchArtifactProbe.TOKENS).zero_()});
+                        case UNET -> {
+                            if (optimize && m.parameterDType().isPresent()) {
+                                if (teHidden < 0) {
+                                    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+                                        teHidden = probe.textEncoderHiddenSize(modules.get(ArtifactRole.TEXT_ENCODER).get(0));
+                                    }
+                                }
+                                DType u = probe.facts(role, m).dtype();
+                                int h = teHidden;
+                                optimize(m, () -> probe.unetInputs(u == null ? DType.FLOAT32 : u, h));
+                            }
+                        }
+                        case VAE_POST_QUANT_CONV, VAE_DECODER -> optimize(m, () -> probe.latentInputs(d));
+                        case VAE_ENCODER -> optimize(m, () -> probe.imageInputs(d));
+                    }
+                    list.add(m);
                 }
                 modules.put(role, list);
             }
             TorchModule te = modules.get(ArtifactRole.TEXT_ENCODER).get(0);
             TorchModule unet = modules.get(ArtifactRole.UNET).get(0);
 
-            TorchOptimizer.releaseFreedMemory();  // the load's freed buffers, before the warm-up's activations
-            TorchArtifactProbe probe = new TorchArtifactProbe(dir);
+            trim();  // the load's freed buffers, before the warm-up's activations
             Map<ArtifactRole, TorchArtifactProbe.Facts> facts = new EnumMap<>(ArtifactRole.class);
             int hidden;
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
@@ -80,7 +120,7 @@ public final class TorchBackend implements ArtifactBackend {
                     }
                 }
                 if (warmup) {
-                    TorchOptimizer.releaseFreedMemory();  // the UNet run's activations, before the VAE's
+                    trim();  // the UNet run's activations, before the VAE's
                     probe.checkVae(modules.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0),
                             facts.get(ArtifactRole.VAE_POST_QUANT_CONV).dtype(),
                             modules.get(ArtifactRole.VAE_DECODER).get(0), facts.get(ArtifactRole.VAE_DECODER).dtype());
@@ -97,18 +137,54 @@ public final class TorchBackend implements ArtifactBackend {
                 TorchArtifactProbe.Facts f = facts.get(role);
                 specs.put(role, new ArtifactSpec(role, dir.artifact(role), f.dtype(), f.batch(), "cpu", f.source(), null));
                 List<TensorSpec> inputs = probe.inputs(role, f, hidden);
-                boolean releaseFirst = role == ArtifactRole.VAE_DECODER || role == ArtifactRole.VAE_ENCODER;
+                // the VAE's full-size activations set the peak RSS right after the UNet's were freed
+                boolean trimFirst = settings.trimMemory()
+                        && (role == ArtifactRole.VAE_DECODER || role == ArtifactRole.VAE_ENCODER);
                 List<Artifact> list = new ArrayList<>();
                 for (TorchModule m : e.getValue()) {
-                    list.add(new TorchArtifact(role, m, inputs, releaseFirst));
+                    list.add(new TorchArtifact(role, m, inputs, trimFirst));
                 }
                 artifacts.put(role, list);
             }
-            TorchOptimizer.releaseFreedMemory();  // and the warm-up's
+            trim();  // and the warm-up's
             return new PipelineArtifacts(artifacts, specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
+        }
+    }
+
+    /**
+     * Rewrites a module (loaded as traced) for this CPU: the rewrites measured faster here ({@link CpuTuning}), or all
+     * applicable ones when measuring is off. Nothing for modules without floating-point parameters.
+     */
+    private void optimize(TorchModule m, Supplier<Tensor[]> inputs) {
+        if (!optimize) {
+            return;
+        }
+        var dtype = m.parameterDType();
+        if (dtype.isEmpty()) {
+            return;  // Neuron-compiled or weightless: nothing to rewrite
+        }
+        RewriteTuner.Decision d;
+        Boolean forced = TorchOptimizer.Cpu.bf16Override();
+        if (!settings.measure()) {
+            d = RewriteTuner.all(dtype.get(), forced != null ? !forced : !TorchOptimizer.Cpu.hasNativeBf16());
+        } else {
+            d = tuning.decide(m.file(), m.role(), dtype.get(), inputs, forced);
+        }
+        TorchOptimizer.Report r = m.rewrite(dtype.get(), d.rewrites());
+        double speedup = d.speedup();
+        rewrites.put(m.role(), Rewrite.describe(d.rewrites()) + (Double.isNaN(speedup) ? ""
+                : String.format(" (%s, %.2fx)", d.how(), speedup)));
+        if (r != null) {
+            LOG.debug("optimized {}", r);
+        }
+    }
+
+    private void trim() {
+        if (settings.trimMemory()) {
+            TorchOptimizer.releaseFreedMemory();
         }
     }
 

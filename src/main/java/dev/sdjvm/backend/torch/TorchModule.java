@@ -44,7 +44,9 @@ public final class TorchModule implements AutoCloseable {
      * Loads a TorchScript file.
      *
      * @param role     what the module is (e.g. "unet"), used in messages
-     * @param optimize rewrite the graph for faster CPU inference ({@link TorchOptimizer}); false runs it as traced
+     * @param optimize make every rewrite of {@link TorchOptimizer} that applies (unmeasured: tests and tools; the
+     *                 backend loads as traced and then applies the rewrites {@link RewriteTuner} chose); false runs it
+     *                 as traced
      * @throws ModelLoadException when the file is missing or not a loadable TorchScript archive
      */
     public static TorchModule load(Path file, String role, boolean optimize) {
@@ -57,13 +59,42 @@ public final class TorchModule implements AutoCloseable {
             m = torch.load(file.toAbsolutePath().toString());
             m.eval();
             if (optimize) {
-                m = TorchOptimizer.optimize(m, file, role);
+                var dt = TorchOptimizer.floatDType(m);
+                if (dt.isPresent()) {
+                    TorchOptimizer.rewrite(m, role, dt.get(), RewriteTuner.all(dt.get(), dt.get() != DType.FLOAT32
+                            && !TorchOptimizer.Cpu.hasNativeBf16()).rewrites());
+                }
             }
             m.retainReference();  // survive the scope: closed by close()
         } catch (RuntimeException e) {
             throw new ModelLoadException(file, "cannot load " + role + " as TorchScript: " + firstLine(e.getMessage()), e);
         }
         return new TorchModule(file, role, m);
+    }
+
+    /**
+     * Rewrites the module in place ({@link TorchOptimizer#rewrite}); waits for running calls. If a rewrite fails, the
+     * artifact is reloaded and runs as traced, with a warning, and null is returned.
+     */
+    TorchOptimizer.Report rewrite(DType dtype, java.util.Set<Rewrite> rewrites) {
+        lock.writeLock().lock();
+        try (PointerScope scope = new PointerScope()) {
+            JitModule m = checkOpen();
+            try {
+                return TorchOptimizer.rewrite(m, role, dtype, rewrites);
+            } catch (RuntimeException e) {
+                org.slf4j.LoggerFactory.getLogger(TorchModule.class).warn("{}: graph rewrite failed, running it as traced: {}",
+                        role, firstLine(e.getMessage()));
+                JitModule raw = torch.load(file.toAbsolutePath().toString());
+                raw.eval();
+                raw.retainReference();
+                m.close();
+                module = raw;
+                return null;
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
     }
 
     /** The loaded module, for inspection in tests (not for running it: {@link #forwardOutputs} locks). */

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -80,66 +81,91 @@ public final class TorchOptimizer {
     }
 
     /** What was done to one module. */
-    record Report(String role, DType dtype, int attention, int float32Ops, int linearAsConv, int channelsLastWeights,
-                  long micros) {
+    record Report(String role, DType dtype, Set<Rewrite> rewrites, int attention, int float32Ops, int linearAsConv,
+                  int channelsLastWeights, long micros) {
         @Override
         public String toString() {
-            return String.format("%s (%s): %d attention blocks -> scaled_dot_product_attention, %d conv/matmul ops in "
-                    + "float32, %d linear -> 1x1 convolution, %d channels-last weights, in %.2f s", role, dtype,
-                    attention, float32Ops, linearAsConv, channelsLastWeights, micros / 1e6);
+            return String.format("%s (%s): rewrites %s: %d attention blocks -> scaled_dot_product_attention, %d "
+                    + "conv/matmul ops in float32, %d linear -> 1x1 convolution, %d channels-last weights, in %.2f s",
+                    role, dtype, Rewrite.describe(rewrites), attention, float32Ops, linearAsConv, channelsLastWeights,
+                    micros / 1e6);
         }
+    }
+
+    /** The rewrites that apply to a module of this dtype (what {@link RewriteTuner} chooses among). */
+    static EnumSet<Rewrite> applicable(DType dtype) {
+        EnumSet<Rewrite> s = EnumSet.of(Rewrite.LINEAR_AS_CONV, Rewrite.CHANNELS_LAST, Rewrite.FUSED_ATTENTION);
+        if (dtype == DType.BFLOAT16 || dtype == DType.FLOAT16) {
+            s.add(Rewrite.FLOAT32_COMPUTE);
+            s.add(Rewrite.FUSED_ATTENTION_FLOAT32);
+        }
+        return s;
+    }
+
+    /** The floating-point dtype of a module's parameters, empty when it has none (e.g. Neuron-compiled). */
+    static Optional<DType> floatDType(JitModule m) {
+        var params = m.parameters(true);
+        long n = params.size();
+        var it = params.begin();
+        for (long i = 0; i < n; i++, it = it.increment()) {
+            DType d = TorchModule.toDType(it.access().scalar_type());
+            if (d == DType.FLOAT32 || d == DType.BFLOAT16 || d == DType.FLOAT16) {
+                return Optional.of(d);
+            }
+        }
+        return Optional.empty();
     }
 
     /**
-     * Optimizes a loaded module (in eval mode). Returns the module to run: {@code m} itself (rewritten in place), or
-     * on failure a fresh, unoptimized load of {@code file}.
+     * Rewrites a loaded module (in eval mode) in place with the given rewrites (those that do not apply to its dtype
+     * are ignored). {@link Rewrite#LINEAR_AS_CONV} applies only where linear layers compute in float32 (a float32
+     * module, or with {@link Rewrite#FLOAT32_COMPUTE}).
      */
-    static JitModule optimize(JitModule m, Path file, String role) {
+    static Report rewrite(JitModule m, String role, DType dtype, Set<Rewrite> wanted) {
         long t0 = System.nanoTime();
-        Optional<DType> dt = floatDType(m);
-        if (dt.isEmpty()) {
-            LOG.debug("{}: no floating-point parameters, left as is", role);
-            return m;
+        EnumSet<Rewrite> rw = EnumSet.noneOf(Rewrite.class);
+        rw.addAll(wanted);
+        rw.retainAll(applicable(dtype));
+        boolean float32 = rw.contains(Rewrite.FLOAT32_COMPUTE);
+        if (!(dtype == DType.FLOAT32 || float32)) {
+            rw.remove(Rewrite.LINEAR_AS_CONV);
         }
-        try {
-            Report r = rewrite(m, role, dt.get(), dt.get() == DType.BFLOAT16 && !Cpu.hasNativeBf16(), t0);
-            LOG.info("optimized {}", r);
-            return m;
-        } catch (RuntimeException e) {
-            LOG.warn("{}: graph optimization failed, running it as traced: {}", role,
-                    TorchModule.firstLine(e.getMessage()));
-            JitModule raw = torch.load(file.toAbsolutePath().toString());
-            raw.eval();
-            return raw;
+        if (rw.contains(Rewrite.FUSED_ATTENTION_FLOAT32)) {
+            rw.remove(Rewrite.FUSED_ATTENTION);
         }
-    }
-
-    static Report rewrite(JitModule m, String role, DType dtype, boolean float32, long t0) {
-        int attention = 0;
+        boolean attention = rw.contains(Rewrite.FUSED_ATTENTION) || rw.contains(Rewrite.FUSED_ATTENTION_FLOAT32);
+        boolean attention32 = float32 || rw.contains(Rewrite.FUSED_ATTENTION_FLOAT32);
+        int att = 0;
         int ops = 0;
         int linear = 0;
-        // linear layers computed in float32 run on OpenBLAS; as 1x1 convolutions they run on oneDNN
-        boolean linearAsConv = dtype == DType.FLOAT32 || float32;
-        for (Graph g : methodGraphs(m)) {
-            attention += rewriteAttention(g, float32);
-            if (float32) {
-                ops += computeInFloat32(g);
+        int cl = 0;
+        if (!rw.isEmpty()) {
+            for (Graph g : methodGraphs(m)) {
+                if (attention) {
+                    att += rewriteAttention(g, attention32);
+                }
+                if (float32) {
+                    ops += computeInFloat32(g);
+                }
+                if (rw.contains(Rewrite.LINEAR_AS_CONV)) {
+                    linear += linearAsConvolution(g);
+                }
+                if (rw.contains(Rewrite.CHANNELS_LAST)) {
+                    channelsLastConvolutions(g);
+                }
+                removeDeadNodes(g);
+                g.setInsertPoint(g.block());  // never leave the insert point on a destroyed node
+                g.lint();
             }
-            if (linearAsConv) {
-                linear += linearAsConvolution(g);
+            if (rw.contains(Rewrite.CHANNELS_LAST)) {
+                Graph root = m.get_method("forward").graph();
+                denseOutputs(root);
+                root.setInsertPoint(root.block());
+                root.lint();
+                cl = channelsLastWeights(m);
             }
-            channelsLastConvolutions(g);
-            removeDeadNodes(g);
-            g.setInsertPoint(g.block());  // never leave the insert point on a destroyed node
-            g.lint();
         }
-        Graph root = m.get_method("forward").graph();
-        denseOutputs(root);
-        root.setInsertPoint(root.block());
-        root.lint();
-        int cl = channelsLastWeights(m);
-        singleThreadedBlas();
-        return new Report(role, dtype, attention, ops, linear, cl, (System.nanoTime() - t0) / 1000);
+        return new Report(role, dtype, rw, att, ops, linear, cl, (System.nanoTime() - t0) / 1000);
     }
 
     /** The method graphs of the module and its submodules, each once (modules of one type share their graphs). */
@@ -162,19 +188,6 @@ public final class TorchOptimizer {
             }
         }
         return out;
-    }
-
-    private static Optional<DType> floatDType(JitModule m) {
-        var params = m.parameters(true);
-        long n = params.size();
-        var it = params.begin();
-        for (long i = 0; i < n; i++, it = it.increment()) {
-            DType d = TorchModule.toDType(it.access().scalar_type());
-            if (d == DType.FLOAT32 || d == DType.BFLOAT16 || d == DType.FLOAT16) {
-                return Optional.of(d);
-            }
-        }
-        return Optional.empty();
     }
 
     // ------------------------------------------------------------------------------------------------ graph helpers
@@ -584,23 +597,34 @@ public final class TorchOptimizer {
     // ------------------------------------------------------------------------------------------------ process settings
 
     /**
-     * Before libtorch loads (called by {@link Torch#load}): asks libtorch's CPU allocator for transparent huge pages
-     * on buffers of 2 MB and more ({@code THP_MEM_ALLOC_ENABLE=1}, read by c10 at its first allocation), unless the
-     * environment already says. Fewer page faults when the large activations are allocated and freed at every step
-     * (measured once, SD 2.1-base at 512x512 on a 2-vCPU Zen 3: 23.1 -> 17.3 s per UNet step, peak RSS 3857 vs
-     * 3917 MiB; {@code THP_MEM_ALLOC_ENABLE=0} turns it off). Linux only; process-wide, so it also applies
-     * to modules loaded with {@code optimize} false.
+     * Before libtorch loads (called by {@link Torch#load}): sets the environment variables that libtorch's allocator and
+     * its OpenMP runtime read once, when they start, unless the environment already has them. {@code hugePages}:
+     * {@code THP_MEM_ALLOC_ENABLE=1} (c10 asks for transparent huge pages on buffers of 2 MB and more);
+     * {@code passiveWait}: {@code OMP_WAIT_POLICY=PASSIVE} (waiting OpenMP threads sleep instead of spinning). Linux
+     * only; process-wide.
      */
-    static void beforeLibtorchLoads() {
-        if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")
-                || System.getenv("THP_MEM_ALLOC_ENABLE") != null) {
+    static void beforeLibtorchLoads(boolean hugePages, boolean passiveWait) {
+        if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
+            return;
+        }
+        if (hugePages) {
+            setenvIfUnset("THP_MEM_ALLOC_ENABLE", "1");
+        }
+        if (passiveWait) {
+            setenvIfUnset("OMP_WAIT_POLICY", "PASSIVE");
+        }
+    }
+
+    private static void setenvIfUnset(String name, String value) {
+        if (System.getenv(name) != null) {
+            LOG.debug("{} is set in the environment ({}): left as is", name, System.getenv(name));
             return;
         }
         try {
-            int rc = Function.getFunction("c", "setenv").invokeInt(new Object[] {"THP_MEM_ALLOC_ENABLE", "1", 0});
-            LOG.debug("THP_MEM_ALLOC_ENABLE=1 ({})", rc == 0 ? "set" : "setenv failed");
+            int rc = Function.getFunction("c", "setenv").invokeInt(new Object[] {name, value, 0});
+            LOG.debug("{}={} ({})", name, value, rc == 0 ? "set" : "setenv failed");
         } catch (RuntimeException | LinkageError e) {
-            LOG.debug("cannot set THP_MEM_ALLOC_ENABLE: {}", e.toString());
+            LOG.debug("cannot set {}: {}", name, e.toString());
         }
     }
 
@@ -634,7 +658,7 @@ public final class TorchOptimizer {
     }
 
     /** Sets OpenBLAS (the BLAS libtorch was built with) to one thread, once per process. */
-    private static boolean singleThreadedBlas() {
+    static boolean singleThreadedBlas() {
         if (blasThreadsSet) {
             return true;
         }
@@ -700,6 +724,36 @@ public final class TorchOptimizer {
                 nativeBf16 = b;
             }
             return b;
+        }
+
+        /**
+         * The {@value #BF16_PROPERTY} system property: true = keep bfloat16 compute, false = compute in float32, null
+         * when unset (decided by measurement, or by the CPU flags when measuring is off).
+         */
+        static Boolean bf16Override() {
+            String forced = System.getProperty(BF16_PROPERTY);
+            return forced == null || forced.isBlank() ? null : Boolean.parseBoolean(forced.trim());
+        }
+
+        /** {@code family F model M} from /proc/cpuinfo, or "unknown family". */
+        static String family() {
+            String fam = null;
+            String model = null;
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                    if (fam == null && line.startsWith("cpu family")) {
+                        fam = line.substring(line.indexOf(':') + 1).trim();
+                    } else if (model == null && line.startsWith("model") && !line.startsWith("model name")) {
+                        model = line.substring(line.indexOf(':') + 1).trim();
+                    }
+                    if (fam != null && model != null) {
+                        break;
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("cannot read /proc/cpuinfo: {}", e.toString());
+            }
+            return fam == null ? "unknown family" : "family " + fam + " model " + model;
         }
 
         static Set<String> flags() {

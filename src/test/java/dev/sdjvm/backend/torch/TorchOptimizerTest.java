@@ -167,7 +167,10 @@ class TorchOptimizerTest {
             Tensor w = randn(64, 64).to(bf);
             Tensor b = randn(64).to(bf);
             Tensor cw = randn(2, 2, 3, 3).to(bf);
-            Tensor expected = call(compile(src), x, w, b, cw);
+            // against float64 (not the bf16 kernels: libtorch 2.10's bf16 convolution with few output channels is
+            // wrong on some CPUs, e.g. AMD Zen 5; see RewriteTuner)
+            torch.ScalarType f64 = torch.ScalarType.Double;
+            Tensor expected = call(compile(src), x.to(f64), w.to(f64), b.to(f64), cw.to(f64));
             Function f = compile(src);
             Graph graph = torch.toGraphFunction(f).graph();
             assertEquals(3, TorchOptimizer.computeInFloat32(graph));
@@ -187,7 +190,7 @@ class TorchOptimizerTest {
             JitModule opt = torch.load(file.toString());
             opt.eval();
             DType dt = TorchModule.toDType(raw.parameters(true).begin().access().scalar_type());
-            TorchOptimizer.Report r = TorchOptimizer.rewrite(opt, role, dt, float32, System.nanoTime());
+            TorchOptimizer.Report r = TorchOptimizer.rewrite(opt, role, dt, RewriteTuner.all(dt, float32).rewrites());
             assertTrue(r.attention() > 0, "no attention rewritten in " + role + ": " + r);
             assertEquals(float32, r.float32Ops() > 0, r.toString());
             IValueVector args = new IValueVector();
@@ -262,8 +265,7 @@ class TorchOptimizerTest {
         try (PointerScope s = new PointerScope()) {
             JitModule m = new JitModule(new org.bytedeco.pytorch.QualifiedName("NoWeights"));
             m.define(src);
-            JitModule out = TorchOptimizer.optimize(m, Path.of("none.pt"), "test");
-            assertEquals(m.address(), out.address());
+            assertTrue(TorchOptimizer.floatDType(m).isEmpty(), "no floating-point parameters: nothing to rewrite");
             List<String> kinds = kinds(m.get_method("forward").graph());
             assertTrue(kinds.contains("aten::softmax"), kinds.toString());
         }
@@ -278,7 +280,7 @@ class TorchOptimizerTest {
         try (PointerScope s = new PointerScope()) {
             JitModule m = torch.load(FP32.resolve("unet.pt").toString());
             m.eval();
-            TorchOptimizer.rewrite(m, "unet", DType.FLOAT32, false, System.nanoTime());
+            TorchOptimizer.rewrite(m, "unet", DType.FLOAT32, java.util.EnumSet.of(Rewrite.FUSED_ATTENTION));
             int softmax = 0;
             int sdpa = 0;
             for (Graph g : TorchOptimizer.methodGraphs(m)) {

@@ -1,0 +1,233 @@
+package dev.sdjvm.backend.torch;
+
+import dev.sdjvm.model.DType;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Chooses the rewrites of one artifact by measurement: every rewrite must earn its place on the CPU it runs on, and
+ * every variant must compute what the artifact computes.
+ *
+ * <p>Each variant is timed by a {@link Trial} (a fresh load with those rewrites, one warm call, then the fastest of a
+ * few calls on the artifact's real input shapes) and its output compared with a reference variant's. The reference is
+ * the graph as traced for a float32 artifact and float32 compute ({@link Rewrite#FLOAT32_COMPUTE}) for a bfloat16 or
+ * float16 one: libtorch's low-precision kernels are not always right (measured with libtorch 2.10 on an AMD Zen 5:
+ * a bfloat16 convolution with fewer than 16 output channels in the default layout is off by 20-90%, as SD's
+ * {@code conv_out} is; the channels-last kernel is right). A variant whose output is further from the reference than
+ * {@link #tolerance} is rejected, however fast.
+ *
+ * <p>For a low-precision artifact the compute dtype is chosen first: float32 compute (the reference) against the
+ * graph as traced, or, where that is wrong, as traced with channels-last convolutions. Then, greedily, each remaining
+ * candidate is added to the best set so far and kept only if it is faster by more than {@link #MARGIN}: linear as
+ * convolution (where linear layers compute in float32), channels-last, and the fastest of the fused attention forms.
+ * Ties keep the variant found first, so the result is never slower than the graph it started from by more than the
+ * measurement's noise.
+ *
+ * <p>A bfloat16 artifact first goes through a kernel screen ({@link Screen}): where libtorch's bfloat16 convolution and
+ * matmul are many times slower than their float32 form (scalar fallbacks on CPUs without bfloat16 instructions),
+ * timing the traced graph would take minutes, and only float32-compute variants are timed.
+ */
+final class RewriteTuner {
+    /** A rewrite is kept only if it makes the module at least this much faster (5%). */
+    static final double MARGIN = 0.05;
+
+    /** What one variant measured. */
+    record Measurement(double seconds, double error) {
+    }
+
+    /**
+     * Times a variant and compares its output with the reference's. The first variant a {@link #decide} measures is
+     * the reference (its error is 0).
+     */
+    @FunctionalInterface
+    interface Trial {
+        /** @return seconds per call, and max |output - reference| / max |reference| over the outputs */
+        Measurement measure(Set<Rewrite> rewrites);
+    }
+
+    /** What the kernel screen found about bfloat16 on this CPU. */
+    enum Screen {
+        /** bfloat16 kernels are many times slower than float32 ones: compute in float32, don't time the traced graph. */
+        BF16_EMULATED,
+        /** bfloat16 kernels are not many times slower: low-precision compute is timed on the module. */
+        BF16_USABLE,
+        /** Not a bfloat16/float16 module (nothing to screen). */
+        NOT_APPLICABLE
+    }
+
+    /**
+     * The chosen rewrites and every measurement taken.
+     *
+     * @param rewrites the rewrites to make
+     * @param timings  seconds per call of each variant timed, keyed by {@link Rewrite#describe}, in the order measured
+     * @param rejected variants rejected as wrong, with their relative error against the reference
+     * @param how      "measured", "cached", or "all" (unmeasured)
+     */
+    record Decision(Set<Rewrite> rewrites, Map<String, Double> timings, Map<String, Double> rejected, String how) {
+        Decision {
+            rewrites = Collections.unmodifiableSet(rewrites.isEmpty() ? EnumSet.noneOf(Rewrite.class)
+                    : EnumSet.copyOf(rewrites));
+            timings = Collections.unmodifiableMap(new LinkedHashMap<>(timings));
+            rejected = Collections.unmodifiableMap(new LinkedHashMap<>(rejected));
+        }
+
+        /** {@return the speed-up of the chosen variant over the graph as traced (or the first variant timed), or NaN} */
+        double speedup() {
+            if (timings.isEmpty()) {
+                return Double.NaN;
+            }
+            Double base = timings.get("none");
+            double first = base != null ? base : timings.values().iterator().next();
+            Double chosen = timings.get(Rewrite.describe(rewrites));
+            return chosen == null ? Double.NaN : first / chosen;
+        }
+
+        @Override
+        public String toString() {
+            StringBuilder sb = new StringBuilder(Rewrite.describe(rewrites)).append(" (").append(how);
+            if (!timings.isEmpty()) {
+                sb.append(":");
+                timings.forEach((k, v) -> sb.append(String.format(" %s %.3f s%s", k, v,
+                        rejected.containsKey(k) ? String.format(" [wrong: error %.2g]", rejected.get(k)) : "")));
+            }
+            return sb.append(")").toString();
+        }
+    }
+
+    private RewriteTuner() {
+    }
+
+    /** The largest relative error against the reference that a variant may have. */
+    static double tolerance(DType dtype) {
+        // bfloat16 keeps 8 bits of mantissa: a whole module in bf16 against float32 compute measured 0.4-2% on the
+        // fixtures and SD 2.1-base; the wrong kernels seen give 20-90%. float32 rewrites differ by summation order.
+        return dtype == DType.FLOAT32 ? 1e-3 : 0.08;
+    }
+
+    /**
+     * Decides the rewrites of a module of this dtype.
+     *
+     * @param dtype  the module's floating-point dtype
+     * @param screen the kernel screen's verdict (bfloat16/float16 modules), else {@link Screen#NOT_APPLICABLE}
+     * @param trial  measures a variant; the first one asked for is the reference
+     */
+    static Decision decide(DType dtype, Screen screen, Trial trial) {
+        Set<Rewrite> applicable = TorchOptimizer.applicable(dtype);
+        Run run = new Run(trial, tolerance(dtype));
+        boolean lowPrecision = dtype == DType.BFLOAT16 || dtype == DType.FLOAT16;
+        EnumSet<Rewrite> best = EnumSet.noneOf(Rewrite.class);
+        double tBest;
+        if (lowPrecision) {
+            best.add(Rewrite.FLOAT32_COMPUTE);
+            tBest = run.time(best);  // the reference
+            if (screen != Screen.BF16_EMULATED) {
+                // the low-precision graph: as traced, or with channels-last where the traced one is wrong
+                EnumSet<Rewrite> low = EnumSet.noneOf(Rewrite.class);
+                double tLow = run.time(low);
+                if (Double.isInfinite(tLow)) {
+                    low = EnumSet.of(Rewrite.CHANNELS_LAST);
+                    tLow = run.time(low);
+                }
+                if (tLow < tBest * (1 - MARGIN)) {
+                    best = low;
+                    tBest = tLow;
+                }
+            }
+        } else {
+            tBest = run.time(best);  // the reference: as traced
+        }
+        boolean float32Linear = dtype == DType.FLOAT32 || best.contains(Rewrite.FLOAT32_COMPUTE);
+        if (float32Linear && applicable.contains(Rewrite.LINEAR_AS_CONV)) {
+            tBest = run.tryAdd(best, List.of(Rewrite.LINEAR_AS_CONV), tBest);
+        }
+        if (!best.contains(Rewrite.CHANNELS_LAST)) {
+            tBest = run.tryAdd(best, List.of(Rewrite.CHANNELS_LAST), tBest);
+        }
+        List<Rewrite> attention = new ArrayList<>();
+        attention.add(Rewrite.FUSED_ATTENTION);
+        if (lowPrecision && !best.contains(Rewrite.FLOAT32_COMPUTE)) {
+            attention.add(Rewrite.FUSED_ATTENTION_FLOAT32);  // with float32 compute both forms are the same
+        }
+        run.tryAdd(best, attention, tBest);
+        return new Decision(best, run.timings, run.rejected, "measured");
+    }
+
+    /** The measurements of one decision. */
+    private static final class Run {
+        final Trial trial;
+        final double tolerance;
+        final Map<String, Double> timings = new LinkedHashMap<>();
+        final Map<String, Double> rejected = new LinkedHashMap<>();
+
+        Run(Trial trial, double tolerance) {
+            this.trial = trial;
+            this.tolerance = tolerance;
+        }
+
+        /** Seconds per call of the variant, or +infinity when its output is wrong. */
+        double time(Set<Rewrite> v) {
+            Measurement m = trial.measure(v);
+            double t = m.seconds();
+            if (!(t >= 0) || Double.isInfinite(t)) {
+                throw new IllegalStateException("trial of " + Rewrite.describe(v) + " gave " + t + " s");
+            }
+            String k = Rewrite.describe(v);
+            timings.put(k, t);
+            if (!(m.error() <= tolerance)) {  // NaN too
+                rejected.put(k, m.error());
+                return Double.POSITIVE_INFINITY;
+            }
+            return t;
+        }
+
+        /**
+         * Tries each alternative added to {@code best}; keeps the fastest right one if it beats {@code tBest} by the
+         * margin. Returns the new best time.
+         */
+        double tryAdd(EnumSet<Rewrite> best, List<Rewrite> alternatives, double tBest) {
+            Rewrite winner = null;
+            double tWinner = Double.POSITIVE_INFINITY;
+            for (Rewrite r : alternatives) {
+                EnumSet<Rewrite> v = EnumSet.noneOf(Rewrite.class);
+                v.addAll(best);
+                v.add(r);
+                double t = time(v);
+                if (t < tWinner) {
+                    winner = r;
+                    tWinner = t;
+                }
+            }
+            if (winner != null && tWinner < tBest * (1 - MARGIN)) {
+                best.add(winner);
+                return tWinner;
+            }
+            return tBest;
+        }
+    }
+
+    /** Every applicable rewrite, unmeasured (as the optimizer did before it measured). */
+    static Decision all(DType dtype, boolean float32Compute) {
+        EnumSet<Rewrite> s = EnumSet.noneOf(Rewrite.class);
+        s.addAll(TorchOptimizer.applicable(dtype));
+        s.remove(Rewrite.FUSED_ATTENTION_FLOAT32);
+        if (!float32Compute) {
+            s.remove(Rewrite.FLOAT32_COMPUTE);
+        }
+        return new Decision(s, Map.of(), Map.of(), "all");
+    }
+
+    /**
+     * The screen's verdict from the time of the same kernels in bfloat16 and in float32 compute.
+     *
+     * @param bf16    seconds for the bfloat16 kernels
+     * @param float32 seconds for the same kernels computed in float32 (with the casts)
+     */
+    static Screen screen(double bf16, double float32) {
+        return bf16 / float32 > 3 ? Screen.BF16_EMULATED : Screen.BF16_USABLE;
+    }
+}
