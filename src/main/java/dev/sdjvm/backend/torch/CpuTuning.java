@@ -38,15 +38,16 @@ import org.slf4j.LoggerFactory;
  * <p>A decision is cached under a key made of the CPU (model name and a hash of its flags), the libtorch version, the
  * intra-op thread count, the artifact (SHA-256 of its file), its dtype, the input shapes it was timed on and the
  * version of the rewrites. The cache is one JSON file, {@code cpu-rewrites.json}, in the tuning cache directory,
- * written atomically; a missing or unreadable file means measuring again. A decision measured while other processes
- * used more than a quarter of the CPUs is used for that load only and not cached.
+ * written atomically; a missing or unreadable file means measuring again. A decision measured while this
+ * process's threads waited for a CPU more than a quarter of the time they ran (other processes competing for the
+ * cores) is used for that load only and not cached.
  */
 final class CpuTuning {
     private static final Logger LOG = LoggerFactory.getLogger(CpuTuning.class);
     /** Bumped whenever a rewrite changes what it produces: older cached decisions are then ignored. */
     static final int VERSION = 2;
     static final String FILE = "cpu-rewrites.json";
-    /** Other processes' share of the CPUs above which a measurement is not cached. */
+    /** Time waited for a CPU per unit of time run above which a measurement is not cached. */
     static final double BUSY = 0.25;
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -97,17 +98,20 @@ final class CpuTuning {
         Busy busy = Busy.start();
         RewriteTuner.Decision d;
         try {
-            d = RewriteTuner.decide(dtype, screen, new ModuleTrial(file, role, dtype, inputs));
+            try (ModuleTrial trial = new ModuleTrial(file, role, dtype, inputs)) {
+                d = RewriteTuner.decide(dtype, screen, trial);
+            }
         } catch (ReferenceFailed e) {
             // the artifact does not run on the expected inputs: left as traced; the load's checks report why
             LOG.debug("{}: cannot time the rewrites: {}", role, e.getMessage());
-            return new RewriteTuner.Decision(java.util.EnumSet.noneOf(Rewrite.class), Map.of(), Map.of(),
+            return new RewriteTuner.Decision(java.util.EnumSet.noneOf(Rewrite.class), Map.of(), Map.of(), Map.of(),
                     "not timed: the artifact did not run on the expected inputs");
         }
         double others = busy.othersShare();
         if (others > BUSY) {
-            LOG.warn("{}: other processes used {}% of the CPUs while the rewrites were timed: the decision ({}) is used "
-                    + "for this load only, not cached", role, Math.round(others * 100), d);
+            LOG.warn("{}: the machine was busy while the rewrites were timed (this process waited {} ms for a CPU per "
+                    + "second it ran): the decision ({}) is used for this load only, not cached", role,
+                    Math.round(others * 1000), d);
         } else {
             store(key, d, others);
         }
@@ -117,15 +121,22 @@ final class CpuTuning {
     }
 
     /**
-     * Measures variants of one artifact: a fresh load with the rewrites, a warm call, then the fastest of up to 3 calls
-     * (2 s at most); the output of the first variant measured is kept as the reference for the others.
+     * Measures variants of one artifact side by side: each variant is a load of the file with its rewrites (kept loaded
+     * while the tuner may measure it again), called once to warm up, then the variants are called in turn, 2-5 rounds
+     * (fewer for slow modules), and the fastest call of each counts. The output of the very first variant is the
+     * reference for the others.
      */
-    static final class ModuleTrial implements RewriteTuner.Trial {
+    static final class ModuleTrial implements RewriteTuner.Trial, AutoCloseable {
         private final Path file;
         private final String role;
         private final DType dtype;
         private final Supplier<Tensor[]> inputs;
+        private final Map<Set<Rewrite>, Loaded> loaded = new LinkedHashMap<>();
         private float[] reference;
+
+        /** A loaded variant; {@code failure} when it could not be loaded or run. */
+        private record Loaded(JitModule module, boolean inert, float[] output, String failure) {
+        }
 
         ModuleTrial(Path file, String role, DType dtype, Supplier<Tensor[]> inputs) {
             this.file = file;
@@ -135,47 +146,102 @@ final class CpuTuning {
         }
 
         @Override
-        public RewriteTuner.Measurement measure(Set<Rewrite> rewrites) {
-            try {
-                return run(rewrites);
-            } catch (RuntimeException e) {
-                if (reference == null) {
-                    throw new ReferenceFailed(TorchModule.firstLine(e.getMessage()));
-                }
-                LOG.warn("{} with {} failed, not used: {}", role, Rewrite.describe(rewrites),
-                        TorchModule.firstLine(e.getMessage()));
-                return new RewriteTuner.Measurement(0, Double.POSITIVE_INFINITY);
-            }
-        }
-
-        private RewriteTuner.Measurement run(Set<Rewrite> rewrites) {
+        public List<RewriteTuner.Measurement> measure(List<? extends Set<Rewrite>> variants) {
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-                JitModule m = torch.load(file.toAbsolutePath().toString());
-                m.eval();
-                TorchOptimizer.rewrite(m, role, dtype, rewrites);
                 IValueVector args = new IValueVector();
                 for (Tensor t : inputs.get()) {
                     args.push_back(new IValue(t));
                 }
-                float[] out = firstOutput(m.forward(args));
-                double best = Double.POSITIVE_INFINITY;
-                double total = 0;
-                for (int i = 0; i < 3 && total < 2.0; i++) {
-                    double t = callOnce(m, args);
-                    best = Math.min(best, t);
-                    total += t;
+                List<Loaded> ls = new java.util.ArrayList<>();
+                for (Set<Rewrite> v : variants) {
+                    ls.add(load(v, args));
                 }
-                m.close();
-                double error;
+                double[] best = new double[ls.size()];
+                Arrays.fill(best, Double.POSITIVE_INFINITY);
+                double roundTime = 0;
+                for (int round = 0; round < 5 && (round < 2 || roundTime * round < 1.5); round++) {
+                    roundTime = 0;
+                    for (int i = 0; i < ls.size(); i++) {
+                        if (ls.get(i).failure() == null) {
+                            double t = callOnce(ls.get(i).module(), args);
+                            best[i] = Math.min(best[i], t);
+                            roundTime += t;
+                        }
+                    }
+                    if (round == 0 && roundTime > 20) {
+                        break;  // minutes-long calls: one timed round
+                    }
+                }
+                List<RewriteTuner.Measurement> out = new java.util.ArrayList<>();
+                for (int i = 0; i < ls.size(); i++) {
+                    Loaded l = ls.get(i);
+                    if (l.failure() != null) {
+                        out.add(new RewriteTuner.Measurement(0, Double.POSITIVE_INFINITY));
+                        continue;
+                    }
+                    double error = l.output() == reference ? 0 : relativeError(l.output(), reference);
+                    LOG.debug("{} with {}: {} s, error {}", role, Rewrite.describe(variants.get(i)), best[i], error);
+                    out.add(new RewriteTuner.Measurement(best[i], error, l.inert()));
+                }
+                return out;
+            }
+        }
+
+        /** The variant, loaded (and warmed up) if it is not yet. */
+        private Loaded load(Set<Rewrite> v, IValueVector args) {
+            Set<Rewrite> key = v.isEmpty() ? java.util.EnumSet.noneOf(Rewrite.class) : java.util.EnumSet.copyOf(v);
+            Loaded l = loaded.get(key);
+            if (l != null) {
+                return l;
+            }
+            JitModule m = null;
+            try (PointerScope scope = new PointerScope()) {
+                m = torch.load(file.toAbsolutePath().toString());
+                m.eval();
+                TorchOptimizer.Report report = TorchOptimizer.rewrite(m, role, dtype, key);
+                boolean inert = !report.allEffective() || !report.rewrites().equals(key);
+                float[] out = firstOutput(m.forward(args));
+                scope.detach(m);
                 if (reference == null) {
                     reference = out;
-                    error = 0;
-                } else {
-                    error = relativeError(out, reference);
                 }
-                LOG.debug("{} with {}: {} s, error {}", role, Rewrite.describe(rewrites), best, error);
-                return new RewriteTuner.Measurement(best, error);
+                l = new Loaded(m, inert, out, null);
+            } catch (RuntimeException e) {
+                if (m != null) {
+                    m.close();
+                }
+                if (reference == null) {
+                    throw new ReferenceFailed(TorchModule.firstLine(e.getMessage()));
+                }
+                LOG.warn("{} with {} failed, not used: {}", role, Rewrite.describe(key), TorchModule.firstLine(e.getMessage()));
+                l = new Loaded(null, true, null, e.getMessage());
             }
+            loaded.put(key, l);
+            return l;
+        }
+
+        @Override
+        public void retain(Set<Rewrite> keep) {
+            var it = loaded.entrySet().iterator();
+            while (it.hasNext()) {
+                var e = it.next();
+                if (!e.getKey().equals(keep)) {
+                    if (e.getValue().module() != null) {
+                        e.getValue().module().close();
+                    }
+                    it.remove();
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            for (Loaded l : loaded.values()) {
+                if (l.module() != null) {
+                    l.module().close();
+                }
+            }
+            loaded.clear();
         }
 
         /** The first output tensor (a dict's first value), as float32 values. */
@@ -333,9 +399,12 @@ final class CpuTuning {
         try {
             Map<String, Double> timings = new LinkedHashMap<>();
             e.path("timings").fields().forEachRemaining(f -> timings.put(f.getKey(), f.getValue().asDouble()));
+            Map<String, Double> errors = new LinkedHashMap<>();
+            e.path("errors").fields().forEachRemaining(f -> errors.put(f.getKey(), f.getValue().asDouble()));
             Map<String, Double> rejected = new LinkedHashMap<>();
             e.path("rejected").fields().forEachRemaining(f -> rejected.put(f.getKey(), f.getValue().asDouble()));
-            return new RewriteTuner.Decision(Rewrite.parse(e.path("rewrites").asText()), timings, rejected, "cached");
+            return new RewriteTuner.Decision(Rewrite.parse(e.path("rewrites").asText()), timings, errors, rejected,
+                    "cached");
         } catch (IllegalArgumentException bad) {
             return null;  // a rewrite this version does not know: measure again
         }
@@ -347,11 +416,13 @@ final class CpuTuning {
             e.put("rewrites", Rewrite.describe(d.rewrites()));
             ObjectNode t = e.putObject("timings");
             d.timings().forEach(t::put);
+            ObjectNode er = e.putObject("errors");
+            d.errors().forEach((k, v) -> er.put(k, Double.isFinite(v) ? v : Double.MAX_VALUE));
             ObjectNode r = e.putObject("rejected");
             d.rejected().forEach((k, v) -> r.put(k, Double.isFinite(v) ? v : Double.MAX_VALUE));
             e.put("how", d.how());
             e.put("measured", Instant.now().toString());
-            e.put("others_cpu_share", Math.round(others * 1000) / 1000.0);
+            e.put("cpu_wait_per_run", Math.round(others * 1000) / 1000.0);
         });
     }
 
@@ -414,52 +485,45 @@ final class CpuTuning {
 
     // -------------------------------------------------------------------------------------------- busy machine
 
-    /** CPU time used by other processes over an interval, from /proc/stat and /proc/self/stat (Linux). */
-    record Busy(long[] total, long self, long nanos) {
+    /**
+     * How much the measurement was slowed by other processes: the time this process's threads spent runnable but
+     * waiting for a CPU ({@code /proc/self/task/*}{@code /schedstat}, Linux), against the time its threads ran. Other
+     * processes' CPU use alone says little (they take idle cores during loads and single-threaded phases); waiting for a
+     * CPU is what skews a timing.
+     */
+    record Busy(long[] begin, long nanos) {
         static Busy start() {
-            return new Busy(procStat(), selfTicks(), System.nanoTime());
+            return new Busy(schedstat(), System.nanoTime());
         }
 
-        /** Other processes' share of all CPUs since {@link #start}, 0 when unknown. */
+        /** Time waited for a CPU per unit of time run, since {@link #start}; 0 when unknown. */
         double othersShare() {
-            long[] now = procStat();
-            long selfNow = selfTicks();
-            if (now == null || total == null || self < 0 || selfNow < 0) {
+            long[] now = schedstat();
+            if (now == null || begin == null) {
                 return 0;
             }
-            double busyTicks = (now[0] - total[0]) - (selfNow - self);
-            double allTicks = now[1] - total[1];
-            return allTicks <= 0 ? 0 : Math.max(0, busyTicks / allTicks);
+            double ran = now[0] - begin[0];
+            double waited = now[1] - begin[1];
+            return ran <= 0 ? 0 : Math.max(0, waited / ran);
         }
 
-        /** {busy, total} jiffies of the aggregate "cpu" line. */
-        private static long[] procStat() {
-            try {
-                List<String> lines = Files.readAllLines(Path.of("/proc/stat"));
-                String[] f = lines.get(0).trim().split("\\s+");
-                long all = 0;
-                long idle = 0;
-                for (int i = 1; i < f.length && i <= 8; i++) {
-                    long v = Long.parseLong(f[i]);
-                    all += v;
-                    if (i == 4 || i == 5) {  // idle, iowait
-                        idle += v;
+        /** {run, wait} nanoseconds summed over this process's threads (threads that ended are not counted). */
+        private static long[] schedstat() {
+            try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+                long run = 0;
+                long wait = 0;
+                for (Path t : (Iterable<Path>) tasks::iterator) {
+                    try {
+                        String[] f = Files.readString(t.resolve("schedstat")).trim().split("\\s+");
+                        run += Long.parseLong(f[0]);
+                        wait += Long.parseLong(f[1]);
+                    } catch (IOException | RuntimeException gone) {
+                        // the thread ended meanwhile
                     }
                 }
-                return new long[] {all - idle, all};
+                return new long[] {run, wait};
             } catch (IOException | RuntimeException e) {
                 return null;
-            }
-        }
-
-        /** utime + stime of this process, in jiffies. */
-        private static long selfTicks() {
-            try {
-                String s = Files.readString(Path.of("/proc/self/stat"));
-                String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
-                return Long.parseLong(f[11]) + Long.parseLong(f[12]);
-            } catch (IOException | RuntimeException e) {
-                return -1;
             }
         }
     }

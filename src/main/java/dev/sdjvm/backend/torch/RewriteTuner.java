@@ -13,8 +13,9 @@ import java.util.Set;
  * Chooses the rewrites of one artifact by measurement: every rewrite must earn its place on the CPU it runs on, and
  * every variant must compute what the artifact computes.
  *
- * <p>Each variant is timed by a {@link Trial} (a fresh load with those rewrites, one warm call, then the fastest of a
- * few calls on the artifact's real input shapes) and its output compared with a reference variant's. The reference is
+ * <p>Variants are timed side by side by a {@link Trial} (each a load with those rewrites, one warm call, then calls of
+ * the variants interleaved on the artifact's real input shapes, the fastest of each counted), and each output is
+ * compared with a reference variant's. The reference is
  * the graph as traced for a float32 artifact and float32 compute ({@link Rewrite#FLOAT32_COMPUTE}) for a bfloat16 or
  * float16 one: libtorch's low-precision kernels are not always right (measured with libtorch 2.10 on an AMD Zen 5:
  * a bfloat16 convolution with fewer than 16 output channels in the default layout is off by 20-90%, as SD's
@@ -23,10 +24,10 @@ import java.util.Set;
  *
  * <p>For a low-precision artifact the compute dtype is chosen first: float32 compute (the reference) against the
  * graph as traced, or, where that is wrong, as traced with channels-last convolutions. Then, greedily, each remaining
- * candidate is added to the best set so far and kept only if it is faster by more than {@link #MARGIN}: linear as
- * convolution (where linear layers compute in float32), channels-last, and the fastest of the fused attention forms.
- * Ties keep the variant found first, so the result is never slower than the graph it started from by more than the
- * measurement's noise.
+ * candidate is added to the best set so far, measured side by side with it, and kept only if it is faster by more than
+ * {@link #MARGIN}: linear as convolution (where linear layers compute in float32), channels-last, fused attention, and
+ * for low-precision compute fused attention in float32. Ties keep the incumbent, so the result is never slower than
+ * the graph it started from by more than the measurement's noise.
  *
  * <p>A bfloat16 artifact first goes through a kernel screen ({@link Screen}): where libtorch's bfloat16 convolution and
  * matmul are many times slower than their float32 form (scalar fallbacks on CPUs without bfloat16 instructions),
@@ -36,18 +37,35 @@ final class RewriteTuner {
     /** A rewrite is kept only if it makes the module at least this much faster (5%). */
     static final double MARGIN = 0.05;
 
-    /** What one variant measured. */
-    record Measurement(double seconds, double error) {
+    /**
+     * What one variant measured.
+     *
+     * @param seconds seconds per call
+     * @param error   max |output - reference| / max |reference|
+     * @param inert   a rewrite of the variant found nothing to change in this graph (such a variant is never chosen:
+     *                its timing is noise)
+     */
+    record Measurement(double seconds, double error, boolean inert) {
+        Measurement(double seconds, double error) {
+            this(seconds, error, false);
+        }
     }
 
     /**
-     * Times a variant and compares its output with the reference's. The first variant a {@link #decide} measures is
-     * the reference (its error is 0).
+     * Times variants side by side and compares their outputs with the reference's. The first variant of the first
+     * round a {@link #decide} measures is the reference (its error is 0).
      */
-    @FunctionalInterface
     interface Trial {
-        /** @return seconds per call, and max |output - reference| / max |reference| over the outputs */
-        Measurement measure(Set<Rewrite> rewrites);
+        /**
+         * Measures the variants in one round: calls interleaved, so that they are timed under the same conditions.
+         *
+         * @return per variant: seconds per call, and max |output - reference| / max |reference|
+         */
+        List<Measurement> measure(List<? extends Set<Rewrite>> variants);
+
+        /** A hint: only {@code keep} will be measured again (other loaded variants may be freed). */
+        default void retain(Set<Rewrite> keep) {
+        }
     }
 
     /** What the kernel screen found about bfloat16 on this CPU. */
@@ -65,14 +83,17 @@ final class RewriteTuner {
      *
      * @param rewrites the rewrites to make
      * @param timings  seconds per call of each variant timed, keyed by {@link Rewrite#describe}, in the order measured
-     * @param rejected variants rejected as wrong, with their relative error against the reference
+     * @param errors   each variant's relative error against the reference (max |out - ref| / max |ref|)
+     * @param rejected variants rejected as wrong (error above {@link #tolerance}), with their error
      * @param how      "measured", "cached", or "all" (unmeasured)
      */
-    record Decision(Set<Rewrite> rewrites, Map<String, Double> timings, Map<String, Double> rejected, String how) {
+    record Decision(Set<Rewrite> rewrites, Map<String, Double> timings, Map<String, Double> errors,
+                    Map<String, Double> rejected, String how) {
         Decision {
             rewrites = Collections.unmodifiableSet(rewrites.isEmpty() ? EnumSet.noneOf(Rewrite.class)
                     : EnumSet.copyOf(rewrites));
             timings = Collections.unmodifiableMap(new LinkedHashMap<>(timings));
+            errors = Collections.unmodifiableMap(new LinkedHashMap<>(errors));
             rejected = Collections.unmodifiableMap(new LinkedHashMap<>(rejected));
         }
 
@@ -93,7 +114,8 @@ final class RewriteTuner {
             if (!timings.isEmpty()) {
                 sb.append(":");
                 timings.forEach((k, v) -> sb.append(String.format(" %s %.3f s%s", k, v,
-                        rejected.containsKey(k) ? String.format(" [wrong: error %.2g]", rejected.get(k)) : "")));
+                        rejected.containsKey(k) ? String.format(" [wrong: error %.2g]", rejected.get(k))
+                        : errors.containsKey(k) && errors.get(k) > 0 ? String.format(" [error %.2g]", errors.get(k)) : "")));
             }
             return sb.append(")").toString();
         }
@@ -120,41 +142,44 @@ final class RewriteTuner {
         Set<Rewrite> applicable = TorchOptimizer.applicable(dtype);
         Run run = new Run(trial, tolerance(dtype));
         boolean lowPrecision = dtype == DType.BFLOAT16 || dtype == DType.FLOAT16;
-        EnumSet<Rewrite> best = EnumSet.noneOf(Rewrite.class);
-        double tBest;
+        EnumSet<Rewrite> none = EnumSet.noneOf(Rewrite.class);
+        EnumSet<Rewrite> best;
         if (lowPrecision) {
-            best.add(Rewrite.FLOAT32_COMPUTE);
-            tBest = run.time(best);  // the reference
-            if (screen != Screen.BF16_EMULATED) {
+            EnumSet<Rewrite> reference = EnumSet.of(Rewrite.FLOAT32_COMPUTE);
+            best = reference;
+            if (screen == Screen.BF16_EMULATED) {
+                run.round(List.of(reference));
+            } else {
                 // the low-precision graph: as traced, or with channels-last where the traced one is wrong
-                EnumSet<Rewrite> low = EnumSet.noneOf(Rewrite.class);
-                double tLow = run.time(low);
-                if (Double.isInfinite(tLow)) {
+                double[] t = run.round(List.of(reference, none));
+                EnumSet<Rewrite> low = none;
+                if (Double.isInfinite(t[1])) {
                     low = EnumSet.of(Rewrite.CHANNELS_LAST);
-                    tLow = run.time(low);
+                    t = run.round(List.of(reference, low));
                 }
-                if (tLow < tBest * (1 - MARGIN)) {
+                if (t[1] < t[0] * (1 - MARGIN)) {
                     best = low;
-                    tBest = tLow;
                 }
             }
         } else {
-            tBest = run.time(best);  // the reference: as traced
+            best = none;
+            run.round(List.of(none));  // the reference: as traced
         }
+        trial.retain(best);
         boolean float32Linear = dtype == DType.FLOAT32 || best.contains(Rewrite.FLOAT32_COMPUTE);
         if (float32Linear && applicable.contains(Rewrite.LINEAR_AS_CONV)) {
-            tBest = run.tryAdd(best, List.of(Rewrite.LINEAR_AS_CONV), tBest);
+            best = run.challenge(best, Rewrite.LINEAR_AS_CONV);
         }
         if (!best.contains(Rewrite.CHANNELS_LAST)) {
-            tBest = run.tryAdd(best, List.of(Rewrite.CHANNELS_LAST), tBest);
+            best = run.challenge(best, Rewrite.CHANNELS_LAST);
         }
-        List<Rewrite> attention = new ArrayList<>();
-        attention.add(Rewrite.FUSED_ATTENTION);
+        best = run.challenge(best, Rewrite.FUSED_ATTENTION);
         if (lowPrecision && !best.contains(Rewrite.FLOAT32_COMPUTE)) {
-            attention.add(Rewrite.FUSED_ATTENTION_FLOAT32);  // with float32 compute both forms are the same
+            // with float32 compute both forms are the same; else the float32 form challenges (or replaces) the other
+            best = run.challenge(best, Rewrite.FUSED_ATTENTION_FLOAT32);
         }
-        run.tryAdd(best, attention, tBest);
-        return new Decision(best, run.timings, run.rejected, "measured");
+        trial.retain(Set.of());
+        return new Decision(best, run.timings, run.errors, run.rejected, "measured");
     }
 
     /** The measurements of one decision. */
@@ -162,6 +187,7 @@ final class RewriteTuner {
         final Trial trial;
         final double tolerance;
         final Map<String, Double> timings = new LinkedHashMap<>();
+        final Map<String, Double> errors = new LinkedHashMap<>();
         final Map<String, Double> rejected = new LinkedHashMap<>();
 
         Run(Trial trial, double tolerance) {
@@ -169,44 +195,46 @@ final class RewriteTuner {
             this.tolerance = tolerance;
         }
 
-        /** Seconds per call of the variant, or +infinity when its output is wrong. */
-        double time(Set<Rewrite> v) {
-            Measurement m = trial.measure(v);
-            double t = m.seconds();
-            if (!(t >= 0) || Double.isInfinite(t)) {
-                throw new IllegalStateException("trial of " + Rewrite.describe(v) + " gave " + t + " s");
-            }
-            String k = Rewrite.describe(v);
-            timings.put(k, t);
-            if (!(m.error() <= tolerance)) {  // NaN too
-                rejected.put(k, m.error());
-                return Double.POSITIVE_INFINITY;
-            }
-            return t;
-        }
-
         /**
-         * Tries each alternative added to {@code best}; keeps the fastest right one if it beats {@code tBest} by the
-         * margin. Returns the new best time.
+         * Measures the variants together (interleaved, so that a change of machine load hits all alike); returns each
+         * one's seconds per call, +infinity for a wrong or inert one.
          */
-        double tryAdd(EnumSet<Rewrite> best, List<Rewrite> alternatives, double tBest) {
-            Rewrite winner = null;
-            double tWinner = Double.POSITIVE_INFINITY;
-            for (Rewrite r : alternatives) {
-                EnumSet<Rewrite> v = EnumSet.noneOf(Rewrite.class);
-                v.addAll(best);
-                v.add(r);
-                double t = time(v);
-                if (t < tWinner) {
-                    winner = r;
-                    tWinner = t;
+        double[] round(List<? extends Set<Rewrite>> variants) {
+            List<Measurement> ms = trial.measure(variants);
+            double[] out = new double[variants.size()];
+            for (int i = 0; i < out.length; i++) {
+                Measurement m = ms.get(i);
+                double t = m.seconds();
+                if (!(t >= 0) || Double.isInfinite(t)) {
+                    throw new IllegalStateException("trial of " + Rewrite.describe(variants.get(i)) + " gave " + t + " s");
+                }
+                String k = Rewrite.describe(variants.get(i));
+                timings.put(k, t);
+                errors.put(k, m.error());
+                if (m.inert()) {
+                    out[i] = Double.POSITIVE_INFINITY;
+                } else if (!(m.error() <= tolerance)) {  // NaN too
+                    rejected.put(k, m.error());
+                    out[i] = Double.POSITIVE_INFINITY;
+                } else {
+                    out[i] = t;
                 }
             }
-            if (winner != null && tWinner < tBest * (1 - MARGIN)) {
-                best.add(winner);
-                return tWinner;
+            return out;
+        }
+
+        /** {@code best} with {@code r} added if that is right and faster by the margin, measured side by side. */
+        EnumSet<Rewrite> challenge(EnumSet<Rewrite> best, Rewrite r) {
+            EnumSet<Rewrite> v = EnumSet.noneOf(Rewrite.class);
+            v.addAll(best);
+            if (r == Rewrite.FUSED_ATTENTION_FLOAT32) {
+                v.remove(Rewrite.FUSED_ATTENTION);  // one attention form at a time
             }
-            return tBest;
+            v.add(r);
+            double[] t = round(List.of(best, v));
+            EnumSet<Rewrite> winner = t[1] < t[0] * (1 - MARGIN) ? v : best;
+            trial.retain(winner);
+            return winner;
         }
     }
 
@@ -218,7 +246,7 @@ final class RewriteTuner {
         if (!float32Compute) {
             s.remove(Rewrite.FLOAT32_COMPUTE);
         }
-        return new Decision(s, Map.of(), Map.of(), "all");
+        return new Decision(s, Map.of(), Map.of(), Map.of(), "all");
     }
 
     /**

@@ -83,6 +83,22 @@ public final class TorchOptimizer {
     /** What was done to one module. */
     record Report(String role, DType dtype, Set<Rewrite> rewrites, int attention, int float32Ops, int linearAsConv,
                   int channelsLastWeights, long micros) {
+        /** {@return true when every rewrite asked for changed something in the graph} */
+        boolean allEffective() {
+            for (Rewrite r : rewrites) {
+                boolean changed = switch (r) {
+                    case FUSED_ATTENTION, FUSED_ATTENTION_FLOAT32 -> attention > 0;
+                    case FLOAT32_COMPUTE -> float32Ops > 0;
+                    case LINEAR_AS_CONV -> linearAsConv > 0;
+                    case CHANNELS_LAST -> channelsLastWeights > 0;
+                };
+                if (!changed) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
         @Override
         public String toString() {
             return String.format("%s (%s): rewrites %s: %d attention blocks -> scaled_dot_product_attention, %d "

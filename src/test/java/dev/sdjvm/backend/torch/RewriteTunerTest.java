@@ -38,15 +38,19 @@ class RewriteTunerTest {
         }
 
         @Override
-        public RewriteTuner.Measurement measure(Set<Rewrite> rewrites) {
-            EnumSet<Rewrite> v = EnumSet.noneOf(Rewrite.class);
-            v.addAll(rewrites);
-            calls.add(v);
-            double t = base;
-            for (Rewrite r : rewrites) {
-                t *= factor.getOrDefault(r, 1.0);
+        public List<RewriteTuner.Measurement> measure(List<? extends Set<Rewrite>> variants) {
+            List<RewriteTuner.Measurement> out = new ArrayList<>();
+            for (Set<Rewrite> rewrites : variants) {
+                EnumSet<Rewrite> v = EnumSet.noneOf(Rewrite.class);
+                v.addAll(rewrites);
+                calls.add(v);
+                double t = base;
+                for (Rewrite r : rewrites) {
+                    t *= factor.getOrDefault(r, 1.0);
+                }
+                out.add(new RewriteTuner.Measurement(t, calls.size() == 1 ? 0 : wrong.test(v) ? 0.5 : 1e-4));
             }
-            return new RewriteTuner.Measurement(t, calls.size() == 1 ? 0 : wrong.test(v) ? 0.5 : 1e-4);
+            return out;
         }
     }
 
