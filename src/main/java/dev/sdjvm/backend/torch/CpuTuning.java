@@ -201,7 +201,7 @@ final class CpuTuning {
                 TorchOptimizer.Report report = TorchOptimizer.rewrite(m, role, dtype, key);
                 boolean inert = !report.allEffective() || !report.rewrites().equals(key);
                 float[] out = firstOutput(m.forward(args));
-                scope.detach(m);
+                m.retainReference();  // survives the scope: closed by retain/close
                 if (reference == null) {
                     reference = out;
                 }
