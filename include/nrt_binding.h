@@ -7,12 +7,9 @@
  *
  * The simulated runtime in native/ (used by the tests; no Inferentia needed) implements exactly these declarations.
  *
- * Two ownership modes (see docs/neuron.md):
- *  - NEFF path (default): the JVM owns the runtime: nrt_init once per process, nrt_load per model and core,
- *    device tensors + tensor sets allocated once per model and core, nrt_tensor_write / nrt_execute /
- *    nrt_tensor_read per step, nrt_close after the last model is unloaded.
- *  - libtorchneuron fallback: torch-neuronx owns the runtime (it calls nrt_init itself); the JVM then only calls the
- *    functions marked "safe before nrt_init" below.
+ * The JVM owns the runtime (see docs/neuron.md): nrt_init once per process, nrt_load per model and core, device
+ * tensors + tensor sets allocated once per model and core, nrt_tensor_write / nrt_execute / nrt_tensor_read per step,
+ * nrt_close after the last model is unloaded. Functions marked "Safe before nrt_init" may also be called before it.
  */
 #ifndef SDJVM_NRT_BINDING_H
 #define SDJVM_NRT_BINDING_H
@@ -73,7 +70,7 @@ typedef struct nrt_version {
     char git_hash[GIT_HASH_LEN];
 } nrt_version_t;
 
-/* Safe before nrt_init and while torch-neuronx owns the runtime. size = sizeof(nrt_version_t). */
+/* Safe before nrt_init. size = sizeof(nrt_version_t). */
 NRT_STATUS nrt_get_version(nrt_version_t *ver, size_t size);
 
 /* ------------------------------------------------------------------------------------------------------- nrt.h */
@@ -138,11 +135,10 @@ typedef enum {                       /* before SDK 2.28 (nrt_experimental.h): sa
 } nrt_legacy_dtype_t;
 
 /* Initialises the runtime and reserves the visible NeuronCores (NEURON_RT_VISIBLE_CORES) for this process.
- * NEFF path: once per process, framework NRT_FRAMEWORK_TYPE_NO_FW, fw_version "" and fal_version "".
- * Never while libtorchneuron is loaded (it owns the runtime). */
+ * Once per process, framework NRT_FRAMEWORK_TYPE_NO_FW, fw_version "" and fal_version "". */
 NRT_STATUS nrt_init(nrt_framework_type_t framework, const char *fw_version, const char *fal_version);
 
-/* Closes all devices and frees the runtime state. After the last nrt_unload; never under torch-neuronx. */
+/* Closes all devices and frees the runtime state. After the last nrt_unload. */
 void nrt_close(void);
 
 /* Loads a NEFF (header + tarball) onto VNC `vnc` (-1: the runtime picks the first free one). vnc_count: before SDK

@@ -273,9 +273,10 @@ static int list_has(const link_t *head, const void *p) {
     return 0;
 }
 
-typedef enum { FN_ECHO, FN_TEXT_ENCODER, FN_UNET, FN_POST_QUANT_CONV, FN_VAE_DECODER } sim_fn;
+typedef enum { FN_ECHO, FN_TEXT_ENCODER, FN_UNET, FN_POST_QUANT_CONV, FN_VAE_DECODER, FN_VAE_ENCODER } sim_fn;
 
-static const char *const FN_NAMES[] = {"echo", "text_encoder", "unet", "post_quant_conv", "vae_decoder"};
+static const char *const FN_NAMES[] = {"echo", "text_encoder", "unet", "post_quant_conv", "vae_decoder",
+                                       "vae_encoder"};
 
 typedef struct {
     char name[NRT_TENSOR_NAME_MAX];
@@ -1311,6 +1312,21 @@ static NRT_STATUS program_check(program_t *p) {
         }
         return check_outputs_float(p, fn);
     }
+    case FN_VAE_ENCODER: {
+        if (p->nin != 1 || p->nout != 1) {
+            return program_error(0, "vae_encoder takes one input and has one output");
+        }
+        const tdecl_t *x = &p->t[p->in_idx[0]], *o = &p->t[p->out_idx[0]];
+        if (x->ndim != 4 || o->ndim != 4 || x->shape[0] != o->shape[0] || x->shape[1] != 3) {
+            return program_error(0, "vae_encoder needs input [B,3,H,W] and output [B,K,h,w] with the same B");
+        }
+        if (x->shape[2] % o->shape[2] != 0 || x->shape[3] % o->shape[3] != 0
+            || x->shape[2] / o->shape[2] != x->shape[3] / o->shape[3]) {
+            return program_error(0, "vae_encoder input %ux%u is not the output %ux%u times one integer factor",
+                                 x->shape[2], x->shape[3], o->shape[2], o->shape[3]);
+        }
+        return check_outputs_float(p, fn);
+    }
     }
     return program_error(0, "unknown function");
 }
@@ -1377,7 +1393,7 @@ static NRT_STATUS program_parse(const unsigned char *src, size_t len, program_t 
             }
             if (p->fn < 0) {
                 st = program_error(line, "unknown function '%s' (echo, text_encoder, unet, post_quant_conv, "
-                                         "vae_decoder)", tok[1]);
+                                         "vae_decoder, vae_encoder)", tok[1]);
                 goto done;
             }
         } else if (strcmp(tok[0], "in") == 0 || strcmp(tok[0], "out") == 0) {
@@ -2184,6 +2200,32 @@ static NRT_STATUS compute(exec_ctx_t *x) {
                         float a = q[(b * C + c0) * h * w + yx] * 0.25f;
                         float c = q[(b * C + c1) * h * w + yx] * 0.125f;
                         out[((b * K + k) * Hh + Y) * W + X] = a + c;
+                    }
+                }
+            }
+        }
+        store_all_f32(od, x->buf[p->out_idx[0]], out);
+        break;
+    }
+    case FN_VAE_ENCODER: {
+        const tdecl_t *id = &p->t[p->in_idx[0]], *od = &p->t[p->out_idx[0]];
+        in[0] = load_all_f32(id, x->buf[p->in_idx[0]]);
+        out = malloc(od->numel * sizeof(float));
+        if (!in[0] || !out) {
+            st = NRT_RESOURCE;
+            break;
+        }
+        uint64_t B = id->shape[0], C = id->shape[1], Hh = id->shape[2], W = id->shape[3];
+        uint64_t K = od->shape[1], h = od->shape[2], w = od->shape[3], f = Hh / h;
+        const float *img = in[0];
+        for (uint64_t b = 0; b < B; b++) {
+            for (uint64_t k = 0; k < K; k++) {
+                uint64_t c0 = k % C, c1 = (k + 1) % C;
+                for (uint64_t y = 0; y < h; y++) {
+                    for (uint64_t xx = 0; xx < w; xx++) {
+                        float a = img[((b * C + c0) * Hh + y * f) * W + xx * f] * 0.5f;
+                        float c = img[((b * C + c1) * Hh + y * f + f - 1) * W + xx * f + f - 1] * 0.25f;
+                        out[((b * K + k) * h + y) * w + xx] = a + c;
                     }
                 }
             }

@@ -27,8 +27,8 @@ Output (copy the whole directory to the inf2 host, then `bin/sd generate --model
 
 Run on an inf2/trn1 instance with the Neuron DLAMI's PyTorch venv (/opt/aws_neuronx_venv_pytorch_*) plus
 `pip install diffusers transformers accelerate`; compiling the UNet needs ~30 GB of host RAM (inf2.8xlarge or
-larger, or swap). The torch of that venv is the one libtorchneuron.so is built for: run stable-diffusion-jvm with
-the matching org.bytedeco:pytorch (-Dpytorch.version=..., see docs/neuron.md).
+larger, or swap). stable-diffusion-jvm then runs each part's NEFF through libnrt (docs/neuron.md): the instance
+that serves the model needs neither this venv nor libtorch.
 
 Imports torch / torch_neuronx / diffusers only after the arguments are parsed (--help works anywhere).
 """

@@ -7,19 +7,22 @@ bit.
     /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind neuron --packing mixed
     # CPU kind: compiled_models/*.pt are traced twins (with a manifest)
     /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind cpu
+    # the CPU VAE encoder twin returning a bare tensor and a 1-tuple (vae_encoder_{tensor,tuple}.pt)
+    /usr/bin/python3 tools/reference/make_sim_model.py --encoder-variants DIR --geometry tiny
     # self-check: generate both kinds in a temporary folder, run every NEFF through LIBNRT with ctypes and demand
     # bit-equality with the twins; plus conversions, validation and runtime-semantics checks
     /usr/bin/python3 tools/reference/make_sim_model.py --check target/nrt-sim/libnrt.so [--geometry sd21]
 
 Geometries: tiny (64x64 image, latents 4x8x8, text hidden 16, 77 tokens, VAE scale 8: the repo's tiny test models)
 and sd21 (SD 2.1-base 512: latents 4x64x64, hidden 1024). Dtypes as AWS's Inferentia2 deployment: text encoder int64
-ids -> bf16, unet bf16 in/out, post_quant_conv and decoder float32. Static batch 1.
+ids -> bf16, unet bf16 in/out, post_quant_conv, decoder and encoder float32. Static batch 1.
 
 The program functions (native/README.md has the authoritative text). Every step is one float32 operation:
   text_encoder  hidden[b,s,j] = float((id*(j+1) + 7*s) mod 64) * 0.03125 - 1;  pooled[b,j] = hidden[b,S-1,j]
   unet          p = (c*h + y)*w + x; e = ehs[b, p % S, p % H]; eps = (sample*0.5 + e*0.25) + t[b]*0.0009765625
   post_quant_conv  r = z*0.5 + 0.125
   vae_decoder   img[b,k,Y,X] = q[b,k%C,Y/f,X/f]*0.25 + q[b,(k+1)%C,Y/f,X/f]*0.125
+  vae_encoder   m[b,k,y,x] = img[b,k%3,y*f,x*f]*0.5 + img[b,(k+1)%3,y*f+f-1,x*f+f-1]*0.25  (k < 2C: mean, logvar)
 Run with Debian's /usr/bin/python3 (torch 1.13); NEFFs need only the standard library (tarfile, struct, hashlib).
 """
 import argparse
@@ -49,9 +52,9 @@ import sd_arch  # noqa: E402  (config dicts with diffusers/transformers keys)
 
 REF = os.path.join(REPO, "src", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
 CREATED_BY = "tools/reference/make_sim_model.py"
-ROLES = ["text_encoder", "unet", "vae_post_quant_conv", "vae_decoder"]
+ROLES = ["text_encoder", "unet", "vae_post_quant_conv", "vae_decoder", "vae_encoder"]
 FN_OF_ROLE = {"text_encoder": "text_encoder", "unet": "unet", "vae_post_quant_conv": "post_quant_conv",
-              "vae_decoder": "vae_decoder"}
+              "vae_decoder": "vae_decoder", "vae_encoder": "vae_encoder"}
 INLINE_ROLES_MIXED = ("unet", "vae_decoder")
 
 GEOMETRIES = {
@@ -79,11 +82,12 @@ def signatures(geo, batch=1):
     g = GEOMETRIES[geo]
     B, C, L, H, S, img = batch, g["channels"], g["latent"], g["hidden"], g["tokens"], g["image"]
     return {
-        # pooler_output is declared FIRST (the JVM must pick outputs by shape); the input sits between the outputs
-        # so that nothing can rely on inputs coming first in nrt_get_model_tensor_info
-        "text_encoder": [("out", "output0", "bfloat16", [B, H], "pooler_output"),
+        # output1 (pooler_output) is declared FIRST (the JVM must order tensors by the index in their names, the
+        # argument order: output0 = last_hidden_state, as CLIPTextModel returns it); the input sits between the
+        # outputs so that nothing can rely on inputs coming first in nrt_get_model_tensor_info
+        "text_encoder": [("out", "output1", "bfloat16", [B, H], "pooler_output"),
                          ("in", "input0", "int64", [B, S], "input_ids"),
-                         ("out", "output1", "bfloat16", [B, S, H], "last_hidden_state")],
+                         ("out", "output0", "bfloat16", [B, S, H], "last_hidden_state")],
         "unet": [("in", "input0", "bfloat16", [B, C, L, L], "sample"),
                  ("in", "input1", "bfloat16", [B], "timestep"),
                  ("in", "input2", "bfloat16", [B, S, H], "encoder_hidden_states"),
@@ -92,6 +96,8 @@ def signatures(geo, batch=1):
                                 ("out", "output0", "float32", [B, C, L, L], "latent")],
         "vae_decoder": [("in", "input0", "float32", [B, C, L, L], "latent"),
                         ("out", "output0", "float32", [B, 3, img, img], "image")],
+        "vae_encoder": [("in", "input0", "float32", [B, 3, img, img], "image"),
+                        ("out", "output0", "float32", [B, 2 * C, L, L], "latent_parameters")],
     }
 
 
@@ -299,7 +305,7 @@ class SimNeuronVae(SimNeuronArtifact):
 
 
 NEURON_CLASSES = {"text_encoder": SimNeuronTextEncoder, "unet": SimNeuronUNet,
-                  "vae_post_quant_conv": SimNeuronVae, "vae_decoder": SimNeuronVae}
+                  "vae_post_quant_conv": SimNeuronVae, "vae_decoder": SimNeuronVae, "vae_encoder": SimNeuronVae}
 
 
 def write_neuron_artifact(role, neff, packing, path):
@@ -379,11 +385,54 @@ class TwinVaeDecoder(torch.nn.Module):
         return a + c
 
 
+class TwinVaeEncoder(torch.nn.Module):
+    """optimum-neuron's VAE encoder export: image [B,3,H,W] -> {"latent_parameters": moments [B,2C,h,w]}."""
+
+    def __init__(self, factor, moments_channels):
+        super().__init__()
+        self.factor = factor
+        self.moments_channels = moments_channels
+
+    def forward(self, image):
+        x = image.float()
+        f = self.factor
+        k = torch.arange(self.moments_channels)
+        a = x[:, :, ::f, ::f].index_select(1, k % x.shape[1]) * 0.5
+        c = x[:, :, f - 1::f, f - 1::f].index_select(1, (k + 1) % x.shape[1]) * 0.25
+        return {"latent_parameters": a + c}
+
+
+class TwinVaeEncoderWrapped(torch.nn.Module):
+    """The VAE encoder twin under another output wrapper: "tensor" (bare moments) or "tuple" (a 1-tuple)."""
+
+    def __init__(self, inner, wrapper):
+        super().__init__()
+        self.inner = inner
+        self.wrapper = wrapper
+
+    def forward(self, image):
+        m = self.inner(image)["latent_parameters"]
+        return m if self.wrapper == "tensor" else (m,)
+
+
+def write_encoder_variants(out, geo):
+    """vae_encoder_tensor.pt / vae_encoder_tuple.pt: the sim-cpu encoder twin returning a bare tensor / a 1-tuple."""
+    os.makedirs(out, exist_ok=True)
+    inner = twin_modules(geo)["vae_encoder"]
+    for wrapper in ("tensor", "tuple"):
+        gen = torch.Generator().manual_seed(0)
+        ins = tuple(example_inputs(geo, "vae_encoder", gen))
+        with torch.no_grad():
+            traced = torch.jit.trace(TwinVaeEncoderWrapped(inner, wrapper).eval(), ins, check_trace=False)
+        save_module(traced, os.path.join(out, "vae_encoder_%s.pt" % wrapper))
+
+
 def twin_modules(geo):
     g = GEOMETRIES[geo]
     return {"text_encoder": TwinTextEncoder(g["hidden"]).eval(), "unet": TwinUNet().eval(),
             "vae_post_quant_conv": TwinPostQuantConv().eval(),
-            "vae_decoder": TwinVaeDecoder(g["image"] // g["latent"]).eval()}
+            "vae_decoder": TwinVaeDecoder(g["image"] // g["latent"]).eval(),
+            "vae_encoder": TwinVaeEncoder(g["image"] // g["latent"], 2 * g["channels"]).eval()}
 
 
 def example_inputs(geo, role, gen, batch=1):
@@ -404,14 +453,14 @@ def trace_twin(geo, role, module):
     gen = torch.Generator().manual_seed(0)
     ins = tuple(example_inputs(geo, role, gen))
     with torch.no_grad():
-        return torch.jit.trace(module, ins, strict=(role != "text_encoder"), check_trace=False)
+        return torch.jit.trace(module, ins, strict=(role not in ("text_encoder", "vae_encoder")), check_trace=False)
 
 
 def twin_outputs(module, role, inputs):
     """Twin outputs keyed by contract name."""
     with torch.no_grad():
         r = module(*inputs)
-    if role == "text_encoder":
+    if role in ("text_encoder", "vae_encoder"):
         return dict(r)
     if role == "unet":
         return {"noise_pred": r[0]}
@@ -438,7 +487,7 @@ def manifest(geo, kind):
             outs = sorted(outs, key=lambda t: t["name"] != "last_hidden_state")
         dynamic = kind == "cpu" and role != "text_encoder"  # twins accept any batch; NEFFs are static
         a = {"file": role + ".pt", "batch": None if dynamic else 1, "inputs": ins, "outputs": outs}
-        if role == "text_encoder":
+        if role in ("text_encoder", "vae_encoder"):
             a["output_kind"] = "dict"
         elif role == "unet":
             a["output_kind"] = "tuple"
@@ -524,7 +573,8 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
     title = "Neuron-style artifacts carrying nrt-sim NEFFs" if kind == "neuron" else "CPU twins of the nrt-sim NEFFs"
     lines += ["# %s (%s geometry): test fixture, not a model" % (title, geo), ""]
     if kind == "neuron":
-        lines += ["The four artifacts of an AWS Inferentia2 Stable Diffusion directory (`compiled_models/*.pt`), each a "
+        lines += ["The artifacts of an AWS Inferentia2 Stable Diffusion directory (`compiled_models/*.pt`: the four of "
+                  "AWS's deployment plus the optional VAE encoder), each a "
                   "TorchScript archive carrying a NEFF for the simulated Neuron runtime `native/nrt_sim.c` "
                   "(built by `native/build.sh` as `libnrt.so`). The NEFFs are real NEFF containers (1024-byte "
                   "`neff_header_t`, pkg_version 1, sha256 of the tar in `hash`, NEFF version 2.0, name = role) "
@@ -546,7 +596,8 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
                   "pipeline give the same bits (checked by `make_sim_model.py --check`). bf16 twins cast their "
                   "inputs `.float()`, compute in the written order and cast the result `.to(torch.bfloat16)`. The "
                   "text encoder returns a dict {last_hidden_state, pooler_output} like CLIPTextModel, the unet a "
-                  "1-tuple, the VAE parts tensors. The unet and VAE twins accept any batch (manifest "
+                  "1-tuple, the VAE encoder a dict {latent_parameters} as optimum-neuron exports it, the other VAE "
+                  "parts tensors. The unet and VAE twins accept any batch (manifest "
                   "`\"batch\": null`)." % torch.__version__, ""]
     lines += ["Made with (`/usr/bin/python3`, torch %s):" % torch.__version__, "```", command or "", "```",
               "Rerunning the command rewrites the same bytes.", "",
@@ -562,6 +613,8 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
         "unet": "p = (c*h + y)*w + x; e = ehs[b, p % S, p % H]; eps = (s*0.5 + e*0.25) + t[b]*0.0009765625",
         "vae_post_quant_conv": "r = z*0.5 + 0.125",
         "vae_decoder": "img[b,k,Y,X] = q[b,k%C,Y/f,X/f]*0.25 + q[b,(k+1)%C,Y/f,X/f]*0.125, f = 8",
+        "vae_encoder": "m[b,k,y,x] = img[b,k%3,y*f,x*f]*0.5 + img[b,(k+1)%3,y*f+f-1,x*f+f-1]*0.25, f = 8 "
+                       "(channels 0-3: mean, 4-7: logvar)",
     }
     for role in ROLES:
         if kind == "neuron":
@@ -569,7 +622,7 @@ def write_readme(out, geo, kind, packing, with_manifest, delay_us, command):
         else:
             def fmt(u):
                 return ", ".join("`%s` %s %s" % (c, d, "x".join(map(str, s))) for uu, n, d, s, c in sig[role] if uu == u)
-            wrap = {"text_encoder": "dict {%s}", "unet": "(%s,)"}.get(role, "%s")
+            wrap = {"text_encoder": "dict {%s}", "vae_encoder": "dict {%s}", "unet": "(%s,)"}.get(role, "%s")
             ts = "%s -> %s" % (fmt("in"), wrap % fmt("out"))
         lines.append("| %s | %s | %s |" % (role, ts, what[role].replace("|", "\\|")))
     lines += ["", "bf16 results: round to nearest even, NaN -> 0xFFFF (torch's contiguous `.to(torch.bfloat16)`). "
@@ -1221,6 +1274,8 @@ def main():
     ap.add_argument("--manifest", action="store_true", help="neuron kind: also write sdjvm-manifest.json")
     ap.add_argument("--no-manifest", action="store_true", help="cpu kind: no sdjvm-manifest.json")
     ap.add_argument("--delay-us", type=int, default=0, help="neuron kind: delay_us of the unet program")
+    ap.add_argument("--encoder-variants", metavar="DIR", help="write vae_encoder_{tensor,tuple}.pt: the cpu encoder "
+                                                              "twin returning a bare tensor / a 1-tuple")
     ap.add_argument("--check", metavar="LIBNRT", help="self-check against the built simulator (libnrt.so)")
     ap.add_argument("--trials", type=int, default=3, help="--check: random input sets per role")
     ap.add_argument("--keep", metavar="DIR", help="--check: write the generated directories here instead of a "
@@ -1228,6 +1283,10 @@ def main():
     args = ap.parse_args()
     if args.check:
         sys.exit(check(args.check, args.geometry, args.trials, args.keep))
+    if args.encoder_variants:
+        write_encoder_variants(args.encoder_variants, args.geometry)
+        print("wrote", args.encoder_variants)
+        return
     if not args.out:
         ap.error("--out or --check is required")
     if args.kind == "cpu" and (args.packing != "buffer" or args.manifest or args.delay_us):

@@ -11,7 +11,8 @@ import java.util.Map;
  * @param root            model directory
  * @param height          image height
  * @param width           image width
- * @param artifacts       per role ({@code text_encoder}, {@code unet}, {@code vae_post_quant_conv}, {@code vae_decoder})
+ * @param artifacts       per role, in load order: {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv},
+ *                        {@code vae_decoder}, and {@code vae_encoder} when the model has one (image-to-image needs it)
  * @param unetReplicas    UNet copies loaded per pipeline (0 when not loaded)
  * @param pipelines       independent pipelines, throughput mode (0 when not loaded)
  * @param backend         what runs (or would run) the artifacts
@@ -48,7 +49,8 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
     /**
      * One artifact.
      *
-     * @param role    {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv} or {@code vae_decoder}
+     * @param role    {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv}, {@code vae_decoder} or
+     *                {@code vae_encoder}
      * @param file    the {@code .pt} file
      * @param dtype   the dtype its floating-point inputs take ({@code float32}, {@code bfloat16}, ...; for the text encoder the
      *                dtype it computes in), or null when unknown

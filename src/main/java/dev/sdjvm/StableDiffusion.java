@@ -6,7 +6,14 @@ import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.errors.RequestLimitException;
+import dev.sdjvm.model.ArtifactRole;
+import dev.sdjvm.model.DefaultModel;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.pipeline.BackendSelection;
+import dev.sdjvm.pipeline.PipelineComponents;
+import dev.sdjvm.pipeline.Pipelines;
+import dev.sdjvm.pipeline.Request;
+import dev.sdjvm.pipeline.Result;
 import dev.sdjvm.tokenizer.ClipTokenizer;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
@@ -40,9 +47,9 @@ import org.slf4j.LoggerFactory;
 public final class StableDiffusion implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StableDiffusion.class);
 
-    private final DiffusionPipeline pipeline;
-    private final List<DiffusionPipeline> all;
-    private final BlockingQueue<DiffusionPipeline> idle;
+    private final PipelineComponents pipeline;
+    private final List<PipelineComponents> all;
+    private final BlockingQueue<PipelineComponents> idle;
     private final LoadOptions options;
     private final Semaphore permits;
     private final AtomicInteger running = new AtomicInteger();
@@ -51,7 +58,7 @@ public final class StableDiffusion implements AutoCloseable {
     private final Backend kind;
     private final long loadNanos;
 
-    private StableDiffusion(List<DiffusionPipeline> pipelines, LoadOptions options, ArtifactBackend backend, Backend kind,
+    private StableDiffusion(List<PipelineComponents> pipelines, LoadOptions options, ArtifactBackend backend, Backend kind,
                             long loadNanos) {
         this.backend = backend;
         this.kind = kind;
@@ -91,17 +98,20 @@ public final class StableDiffusion implements AutoCloseable {
         long t0 = System.nanoTime();
         ModelDirectory dir = ModelDirectory.open(modelDir);
         ClipTokenizer tokenizer = ClipTokenizer.load(dir.tokenizerDir());
-        BackendSelection.Plan plan = BackendSelection.plan(dir, options.backend());
-        ArtifactBackend backend = BackendSelection.open(dir, plan, options);
+        BackendSelection.Plan plan = BackendSelection.plan(dir, kind(options.backend()));
+        CpuOptions cpu = options.cpu();
+        ArtifactBackend backend = BackendSelection.open(dir, plan, new BackendSelection.Options(options.threads(),
+                options.optimize(), cpu.measure(), cpu.tuningCache(), cpu.hugePages(), cpu.singleThreadedBlas(),
+                cpu.trimMemory(), cpu.passiveWait()));
         int replicas = options.unetReplicas() > 0 ? options.unetReplicas()
-                : defaultUnetReplicas(plan.backend(), backend.devices(), options.pipelines());
-        List<DiffusionPipeline> ps = new ArrayList<>();
+                : BackendSelection.defaultUnetReplicas(plan.backend(), backend.devices(), options.pipelines());
+        List<PipelineComponents> ps = new ArrayList<>();
         try {
             for (int i = 0; i < options.pipelines(); i++) {
-                ps.add(DiffusionPipeline.load(dir, tokenizer, backend, i, replicas, options.warmup()));
+                ps.add(PipelineComponents.load(dir, tokenizer, backend, i, replicas, options.warmup()));
             }
         } catch (RuntimeException e) {
-            for (DiffusionPipeline p : ps) {
+            for (PipelineComponents p : ps) {
                 try {
                     p.close();
                 } catch (RuntimeException suppressed) {
@@ -114,20 +124,15 @@ public final class StableDiffusion implements AutoCloseable {
         long dt = System.nanoTime() - t0;
         LOG.info("model ready in {} ms ({} pipeline(s), {} UNet replica(s) each, {})", dt / 1_000_000, ps.size(), replicas,
                 backend.describe());
-        return new StableDiffusion(ps, options, backend, plan.backend(), dt);
+        return new StableDiffusion(ps, options, backend, backend(plan.backend()), dt);
     }
 
-    /**
-     * UNet replicas when {@link LoadOptions#unetReplicas()} is 0 (automatic): 2 on Neuron, AWS's
-     * {@code DataParallel(unet, [0, 1])} (the CFG halves on two cores at once), when the visible cores allow two per
-     * pipeline; 1 on the CPU (one generation already uses every core).
-     */
-    static int defaultUnetReplicas(Backend backend, int devices, int pipelines) {
-        return switch (backend) {
-            case NEURON -> devices / pipelines >= 2 ? 2 : 1;
-            case TORCH_NEURON -> 2;
-            default -> 1;
-        };
+    private static BackendSelection.Kind kind(Backend b) {
+        return BackendSelection.Kind.valueOf(b.name());
+    }
+
+    private static Backend backend(BackendSelection.Kind k) {
+        return Backend.valueOf(k.name());
     }
 
     /**
@@ -160,7 +165,7 @@ public final class StableDiffusion implements AutoCloseable {
     }
 
     /**
-     * Runs the pipeline (diffusers' {@code StableDiffusionPipeline.__call__}).
+     * Runs the pipeline (diffusers' {@code StablePipelineComponents.__call__}).
      *
      * @param request what to generate
      * @return the images, the seed and the timings
@@ -182,12 +187,12 @@ public final class StableDiffusion implements AutoCloseable {
             throw new GenerationCancelledException("interrupted while waiting for a free slot");
         }
         running.incrementAndGet();
-        DiffusionPipeline p = null;
+        PipelineComponents p = null;
         try {
             checkOpen();
             // throughput mode: a pipeline per request; a permit guarantees one is idle
             p = all.size() > 1 ? idle.poll() : pipeline;
-            return p.generate(request, () -> closed);
+            return result(Pipelines.generate(p, request(request), () -> closed));
         } finally {
             if (all.size() > 1 && p != null) {
                 idle.add(p);
@@ -197,6 +202,20 @@ public final class StableDiffusion implements AutoCloseable {
         }
     }
 
+    /** The pipeline's view of a request (its own record: the pipeline package does not depend on this one). */
+    private static Request request(GenerationRequest r) {
+        StepListener l = r.listener();
+        return new Request(r.prompt(), r.negativePrompt(), r.steps(), r.guidanceScale(), r.seed(), r.numImages(),
+                r.scheduler(), r.schedulerOverrides(), r.height(), r.width(), r.latents(), l == null ? null : l::onStep,
+                r.deadline());
+    }
+
+    private static GenerationResult result(Result r) {
+        return new GenerationResult(r.images(), r.seed(), r.latents(), new GenerationResult.Timings(r.tokenizeNanos(),
+                r.encodeNanos(), r.denoiseNanos(), r.unetNanos(), r.decodeNanos(), r.totalNanos(), r.steps()),
+                r.promptTruncated(), r.scheduler());
+    }
+
     /**
      * The version of the org.bytedeco:pytorch artifact on the class path (e.g. {@code 2.10.0-1.5.13}), read without
      * loading native code.
@@ -204,7 +223,7 @@ public final class StableDiffusion implements AutoCloseable {
      * @return the version, or {@code unknown}
      */
     public static String libtorchVersion() {
-        return dev.sdjvm.backend.torch.Torch.version();
+        return BackendSelection.libtorchVersion();
     }
 
     /**
@@ -228,20 +247,20 @@ public final class StableDiffusion implements AutoCloseable {
      */
     public static ModelInfo inspect(Path modelDir) {
         ModelDirectory dir = ModelDirectory.open(modelDir);
-        BackendSelection.Plan plan = BackendSelection.plan(dir, Backend.AUTO);
+        BackendSelection.Plan plan = BackendSelection.plan(dir, BackendSelection.Kind.AUTO);
         Map<String, ModelInfo.Artifact> arts = new LinkedHashMap<>();
         for (var e : dir.artifacts().entrySet()) {
-            String role = e.getKey();
-            var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role);
-            var neff = plan.neffs().getOrDefault(role, java.util.Optional.empty());
-            arts.put(role, new ModelInfo.Artifact(role, e.getValue(),
+            ArtifactRole role = e.getKey();
+            var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role.id());
+            String neff = plan.neff(role);
+            arts.put(role.id(), new ModelInfo.Artifact(role.id(), e.getValue(),
                     a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName(),
-                    a == null ? null : a.batch(), null, a != null ? "manifest" : neff.isPresent() ? "neff" : "unknown (not loaded)",
-                    neff.map(n -> n.describe()).orElse(null),
+                    a == null ? null : a.batch(), null, a != null ? "manifest" : neff != null ? "neff" : "unknown (not loaded)",
+                    neff,
                     a == null ? List.of() : a.inputs().stream().map(StableDiffusion::describe).toList(),
                     a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
         }
-        return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, plan.backend(), plan.reason(),
+        return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
                 dir.schedulerConfig(), manifest(dir), 0, false);
     }
 
@@ -261,13 +280,8 @@ public final class StableDiffusion implements AutoCloseable {
         var m = pipeline.model();
         Map<String, ModelInfo.Artifact> arts = new LinkedHashMap<>();
         for (var spec : pipeline.specs().values()) {
-            dev.sdjvm.backend.Artifact a = switch (spec.role()) {
-                case "text_encoder" -> pipeline.artifacts().textEncoder();
-                case "unet" -> pipeline.artifacts().unets().get(0);
-                case "vae_post_quant_conv" -> pipeline.artifacts().postQuantConv();
-                default -> pipeline.artifacts().decoder();
-            };
-            arts.put(spec.role(), new ModelInfo.Artifact(spec.role(), spec.file(),
+            dev.sdjvm.backend.Artifact a = pipeline.artifacts().get(spec.role());
+            arts.put(spec.role().id(), new ModelInfo.Artifact(spec.role().id(), spec.file(),
                     spec.inputDType() == null ? null : spec.inputDType().manifestName(), spec.batch(), spec.device(),
                     spec.source(), spec.neff(), a.inputs().stream().map(Object::toString).toList(),
                     a.outputs().stream().map(Object::toString).toList()));
@@ -310,7 +324,7 @@ public final class StableDiffusion implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         try {
-            all.forEach(DiffusionPipeline::close);
+            all.forEach(PipelineComponents::close);
         } finally {
             backend.close();
         }

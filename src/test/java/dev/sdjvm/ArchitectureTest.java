@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Test;
 /**
  * docs/architecture.md's package table matches the sources: the project packages each package refers to (imports
  * and qualified names in src/main/java) are exactly its "depends on" column; the graph has no cycle; nothing below the
- * backends (nor the NEFF path's classes) refers to libtorch.
+ * backends (nor the NEFF path's classes) refers to libtorch; the root package is the API (no concrete backend, nothing
+ * depends on it); the artifact roles are written down once, in model.ArtifactRole.
  */
 class ArchitectureTest {
     private static final Pattern PACKAGE = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE);
@@ -105,5 +106,41 @@ class ArchitectureTest {
                 assertTrue(!src.contains("org.bytedeco"), file + " is on the NEFF path and names libtorch");
             }
         }
+    }
+
+    @Test
+    void theRootPackageIsTheApiAndNamesNoConcreteBackend() throws IOException {
+        Map<String, Set<String>> g = graph(new TreeMap<>());
+        for (String backend : List.of("dev.sdjvm.backend.neuron", "dev.sdjvm.backend.torch")) {
+            assertTrue(!g.get("dev.sdjvm").contains(backend), "dev.sdjvm refers to " + backend
+                    + ": backends are chosen and opened by pipeline.BackendSelection");
+        }
+        g.forEach((pkg, deps) -> assertTrue(!deps.contains("dev.sdjvm"), pkg + " depends on the facade's package"));
+        assertTrue(!g.get("dev.sdjvm.pipeline").isEmpty() && g.get("dev.sdjvm").contains("dev.sdjvm.pipeline"));
+    }
+
+    @Test
+    void artifactRoleNamesAreWrittenOnlyInArtifactRole() throws IOException {
+        List<String> ids = List.of("text_encoder", "unet", "vae_post_quant_conv", "vae_decoder", "vae_encoder");
+        Map<String, List<String>> sources = new TreeMap<>();
+        graph(sources);
+        List<String> found = new ArrayList<>();
+        sources.forEach((pkg, srcs) -> {
+            for (String src : srcs) {
+                String file = src.lines().findFirst().orElse("");
+                if (file.equals("ArtifactRole.java")) {
+                    continue;
+                }
+                // code only (comments may name roles); the diffusers folder unet/ (unet/config.json) is not the role
+                String code = src.replaceAll("/\\*[\\s\\S]*?\\*/", "").replaceAll("(?m)//[^\"\n]*$", "")
+                        .replace("resolve(\"unet\").resolve(\"config.json\")", "");
+                for (String id : ids) {
+                    if (code.contains("\"" + id + "\"")) {
+                        found.add(pkg + "." + file + ": \"" + id + "\"");
+                    }
+                }
+            }
+        });
+        assertEquals(List.of(), found, "role names as string literals outside model.ArtifactRole");
     }
 }

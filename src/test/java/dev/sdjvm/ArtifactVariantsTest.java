@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.sdjvm.model.ArtifactSpec;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;
 import java.io.IOException;
@@ -126,9 +126,9 @@ class ArtifactVariantsTest {
             assertEquals("float32", specs.get("unet").dtype());
             if (!v.manifest) {
                 assertNull(sd.info().manifest(), "no manifest in " + dir);
-                for (String role : ArtifactSpec.ROLES) {
-                    assertEquals("parameters", specs.get(role).source(), role + " source");
-                    assertNull(specs.get(role).batch(), role + " batch");
+                for (ArtifactRole role : ArtifactRole.requiredRoles()) {
+                    assertEquals("parameters", specs.get(role.id()).source(), role + " source");
+                    assertNull(specs.get(role.id()).batch(), role + " batch");
                 }
             } else {
                 assertEquals("manifest", specs.get("unet").source());

@@ -1,5 +1,6 @@
 package dev.sdjvm.backend;
 
+import dev.sdjvm.model.ArtifactRole;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -11,8 +12,8 @@ import java.util.List;
  * #close} frees them (idempotent) after the open invocations are closed.
  */
 public interface Artifact extends AutoCloseable {
-    /** {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv} or {@code vae_decoder}. */
-    String role();
+    /** {@return the part of the model this artifact is} */
+    ArtifactRole role();
 
     /** The file the artifact was loaded from (the {@code .pt}, or the {@code .neff} found for it). */
     Path file();
@@ -21,8 +22,9 @@ public interface Artifact extends AutoCloseable {
     String device();
 
     /**
-     * The inputs, in argument order. Compiled artifacts (NEFF) know names, dtypes and static shapes; a TorchScript
-     * artifact knows what its manifest or parameters say (dtype and batch; -1 for dynamic dimensions).
+     * The inputs, in argument order. Compiled artifacts (NEFF) know names ({@code input0, ...}), dtypes and static
+     * shapes; a TorchScript artifact has its role's input names and knows what its manifest or parameters say (dtype
+     * and batch; -1 for dynamic dimensions). Find one with {@link TensorBinding#input}.
      */
     List<TensorSpec> inputs();
 

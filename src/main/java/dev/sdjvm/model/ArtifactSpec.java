@@ -1,14 +1,13 @@
 package dev.sdjvm.model;
 
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * What the pipeline knows about one artifact: its file, the dtype its floating inputs must be cast to, and its batch
  * (null = any batch, as CPU-traced modules accept; an integer = the only batch it accepts, as Neuron-compiled
  * modules are static).
  *
- * @param role       {@code text_encoder}, {@code unet}, {@code vae_post_quant_conv} or {@code vae_decoder}
+ * @param role       the part of the model
  * @param file       the TorchScript file
  * @param inputDType dtype of the floating-point inputs; for the text encoder (int64 ids) the dtype it computes in
  * @param batch      static batch, or null for dynamic
@@ -16,14 +15,11 @@ import java.util.List;
  * @param source     where the facts come from: "manifest", "parameters", "probe", or "neff"
  * @param neff       where the artifact's NEFF was found, or null
  */
-public record ArtifactSpec(String role, Path file, DType inputDType, Integer batch, String device, String source,
+public record ArtifactSpec(ArtifactRole role, Path file, DType inputDType, Integer batch, String device, String source,
                            String neff) {
     public ArtifactSpec {
         if (batch != null && batch < 1) {
             throw new IllegalArgumentException(role + ": batch must be >= 1 or null, got " + batch);
         }
     }
-
-    /** The four artifact roles, in the order the pipeline uses them. */
-    public static final List<String> ROLES = List.of("text_encoder", "unet", "vae_post_quant_conv", "vae_decoder");
 }

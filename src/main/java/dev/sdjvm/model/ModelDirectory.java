@@ -16,11 +16,12 @@ import java.util.Map;
 /**
  * A Stable Diffusion model directory in the layout AWS's Inferentia2 deployment writes ({@code sd2_512_root}):
  * <pre>
- * compiled_models/text_encoder.pt  unet.pt  vae_decoder.pt  vae_post_quant_conv.pt  [sdjvm-manifest.json]
+ * compiled_models/text_encoder.pt  unet.pt  vae_decoder.pt  vae_post_quant_conv.pt  [vae_encoder.pt]  [sdjvm-manifest.json]
  * model_index.json  scheduler/scheduler_config.json  tokenizer/{vocab.json,merges.txt,...}
  * text_encoder/config.json  unet/config.json  vae/config.json
  * </pre>
- * Reading it validates the layout and the configs the pipeline needs; it loads no native code.
+ * The artifacts are the roles of {@link ArtifactRole}: the required ones must exist, optional ones (the VAE encoder)
+ * are used when present. Reading it validates the layout and the configs the pipeline needs; it loads no native code.
  *
  * @param root            the directory
  * @param tokenizerDir    {@code tokenizer/}
@@ -31,14 +32,34 @@ import java.util.Map;
  * @param latentHeight    latent height (manifest, else unet {@code sample_size})
  * @param latentWidth     latent width
  * @param manifest        our export tools' manifest, or null
- * @param artifacts       role -&gt; file, for the four roles of {@link ArtifactSpec#ROLES}
+ * @param artifacts       role -&gt; file: every required role of {@link ArtifactRole}, then the optional ones present
  */
 public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> schedulerConfig, double scalingFactor,
                              int vaeScaleFactor, int latentChannels, int latentHeight, int latentWidth,
-                             Manifest manifest, Map<String, Path> artifacts) {
+                             Manifest manifest, Map<ArtifactRole, Path> artifacts) {
 
     /** The diffusers default {@code AutoencoderKL.scaling_factor}. */
     public static final double DEFAULT_SCALING_FACTOR = 0.18215;
+
+    /**
+     * The file of a role's artifact.
+     *
+     * @param role a role the model has (every required one)
+     * @return the file
+     * @throws IllegalArgumentException for an optional role the model does not have ({@link #has})
+     */
+    public Path artifact(ArtifactRole role) {
+        Path p = artifacts.get(role);
+        if (p == null) {
+            throw new IllegalArgumentException(root + " has no " + role + " artifact");
+        }
+        return p;
+    }
+
+    /** {@return true when the model has the artifact of {@code role} (always, for a required role)} */
+    public boolean has(ArtifactRole role) {
+        return artifacts.containsKey(role);
+    }
 
     /** Image height in pixels. */
     public int height() {
@@ -85,17 +106,21 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         Path manifestFile = compiled.resolve(Manifest.FILE_NAME);
         Manifest manifest = Files.isRegularFile(manifestFile) ? Manifest.read(manifestFile) : null;
 
-        Map<String, Path> artifacts = new LinkedHashMap<>();
-        for (String role : ArtifactSpec.ROLES) {
-            String name = role + ".pt";
-            if (manifest != null && manifest.artifacts().containsKey(role)) {
-                name = manifest.artifacts().get(role).file();
+        Map<ArtifactRole, Path> artifacts = new LinkedHashMap<>();
+        for (ArtifactRole role : ArtifactRole.values()) {
+            String name = role.fileName();
+            boolean listed = manifest != null && manifest.artifacts().containsKey(role.id());
+            if (listed) {
+                name = manifest.artifacts().get(role.id()).file();
             }
             Path f = compiled.resolve(name);
-            if (!Files.isRegularFile(f)) {
+            if (Files.isRegularFile(f)) {
+                artifacts.put(role, f);
+            } else if (role.required()) {
                 throw new ModelLoadException(f, role + " artifact not found");
+            } else if (listed) {
+                throw new ModelLoadException(f, role + " artifact not found (the manifest lists it)");
             }
-            artifacts.put(role, f);
         }
 
         Path tokenizer = root.resolve("tokenizer");

@@ -23,8 +23,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = {"Shows what a model directory holds: the artifacts (file, size, input dtype, static batch, the "
                 + "NeuronCores they run on, where that was learnt, the NEFF each carries and where it was found, their "
-                + "tensors), image size, scheduler config, manifest versions, and the path that runs it (cpu, neuron: the "
-                + "NEFFs through libnrt, torch_neuron: the libtorchneuron fallback).",
+                + "tensors), image size, scheduler config, manifest versions, and the path that runs it (cpu: libtorch, "
+                + "neuron: the NEFFs through libnrt).",
                 "By default the model is loaded (with its warm-up), which finds dtype and batch of artifacts without "
                         + "a manifest and the NEFFs' tensors; --no-load only reads the files."})
 public final class InfoCommand implements Callable<Integer> {

@@ -45,8 +45,8 @@ public final class ModelOptions {
     int pipelines;
 
     @Option(names = "--backend", paramLabel = "B", defaultValue = "${env:SDJVM_BACKEND:-AUTO}",
-            description = "AUTO, CPU, NEURON (each artifact's NEFF through libnrt) or TORCH_NEURON (the libtorchneuron "
-                    + "fallback). Environment: SDJVM_BACKEND. Default: ${DEFAULT-VALUE}.")
+            description = "AUTO, CPU or NEURON (each artifact's NEFF through libnrt). Environment: SDJVM_BACKEND. "
+                    + "Default: ${DEFAULT-VALUE}.")
     dev.sdjvm.Backend backend;
 
     @Option(names = "--max-image-pixels", paramLabel = "N", defaultValue = "0",

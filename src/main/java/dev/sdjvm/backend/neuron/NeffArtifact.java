@@ -6,6 +6,7 @@ import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.model.ArtifactRole;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,7 +22,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class NeffArtifact implements Artifact {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(NeffArtifact.class);
     private final NeuronRuntime runtime;
-    private final String role;
+    private final ArtifactRole role;
     private final Path file;
     private final int vnc;
     private final List<NrtTensorInfo> inputs;
@@ -31,7 +32,7 @@ final class NeffArtifact implements Artifact {
     private final Set<NeffInvocation> open = ConcurrentHashMap.newKeySet();
     private volatile Pointer model;
 
-    private NeffArtifact(NeuronRuntime runtime, String role, Path file, int vnc, Pointer model, List<NrtTensorInfo> tensors) {
+    private NeffArtifact(NeuronRuntime runtime, ArtifactRole role, Path file, int vnc, Pointer model, List<NrtTensorInfo> tensors) {
         this.runtime = runtime;
         this.role = role;
         this.file = file;
@@ -48,7 +49,7 @@ final class NeffArtifact implements Artifact {
      *
      * @param neff the NEFF bytes in native memory ({@link NeffLocator.NeffSource#load()})
      */
-    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, String role, Path file) {
+    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file) {
         NeuronRuntime.Nrt nrt = runtime.api();
         NeuronRuntime.Version version = runtime.versionOrNull();
         boolean current = version == null || version.sdk228OrLater();
@@ -119,7 +120,7 @@ final class NeffArtifact implements Artifact {
     }
 
     @Override
-    public String role() {
+    public ArtifactRole role() {
         return role;
     }
 

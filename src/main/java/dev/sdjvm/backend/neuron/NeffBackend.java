@@ -5,15 +5,17 @@ import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.PipelineArtifacts;
+import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -28,23 +30,24 @@ import org.slf4j.LoggerFactory;
  * Pipeline {@code p} of {@code k} UNet replicas owns the cores {@code [p*k, p*k + k)} of the visible ones
  * ({@code NEURON_RT_VISIBLE_CORES}): UNet replica {@code r} on core {@code p*k + r} (two replicas = AWS's
  * {@code DataParallel(unet, [0, 1])}: the CFG halves run on two cores at once), the text encoder on the group's first
- * core and the VAE (post_quant_conv + decoder) on its last. Throughput mode ({@code pipelines > 1}) thus puts
+ * core and the VAE (post_quant_conv, decoder, and the encoder when the model has one) on its last: each role's
+ * {@link ArtifactRole#placement()}. Throughput mode ({@code pipelines > 1}) thus puts
  * independent pipelines on disjoint core groups (inf2.xlarge/8xlarge: 2 cores, inf2.24xlarge 12, inf2.48xlarge 24).
  */
 public final class NeffBackend implements ArtifactBackend {
     private static final Logger LOG = LoggerFactory.getLogger(NeffBackend.class);
 
     private final NeuronRuntime runtime;
-    private final Map<String, NeffLocator.NeffSource> neffs;
+    private final Map<ArtifactRole, NeffLocator.NeffSource> neffs;
     private final int visibleCores;
     private volatile boolean closed;
 
     /**
      * Initialises the runtime (process-wide, see {@link NeuronRuntime#attach()}).
      *
-     * @param neffs the NEFF of each of the four roles
+     * @param neffs the NEFF of each role the model directory has
      */
-    public NeffBackend(NeuronRuntime runtime, Map<String, NeffLocator.NeffSource> neffs) {
+    public NeffBackend(NeuronRuntime runtime, Map<ArtifactRole, NeffLocator.NeffSource> neffs) {
         this.runtime = runtime;
         this.neffs = Map.copyOf(neffs);
         runtime.attach();
@@ -96,46 +99,56 @@ public final class NeffBackend implements ArtifactBackend {
         int[] cores = cores(pipeline, unetReplicas, visibleCores);
         List<Artifact> loaded = new ArrayList<>();
         try {
-            NeffArtifact te = load("text_encoder", cores[0], 1, loaded).get(0);
-            List<NeffArtifact> unets = new ArrayList<>();
-            int[] unetCores = new int[unetReplicas];
-            for (int r = 0; r < unetReplicas; r++) {
-                unetCores[r] = cores[r % cores.length];
+            Map<ArtifactRole, List<NeffArtifact>> byRole = new EnumMap<>(ArtifactRole.class);
+            for (ArtifactRole role : ArtifactRole.values()) {
+                if (!dir.has(role)) {
+                    continue;
+                }
+                int[] on = switch (role.placement()) {
+                    case FIRST_CORE -> new int[] {cores[0]};
+                    case LAST_CORE -> new int[] {cores[cores.length - 1]};
+                    case REPLICAS -> {
+                        int[] c = new int[unetReplicas];
+                        for (int r = 0; r < unetReplicas; r++) {
+                            c[r] = cores[r % cores.length];
+                        }
+                        yield c;
+                    }
+                };
+                byRole.put(role, loadOn(role, on, loaded));
             }
-            unets.addAll(loadOn("unet", unetCores, loaded));
-            NeffArtifact pqc = load("vae_post_quant_conv", cores[cores.length - 1], 1, loaded).get(0);
-            NeffArtifact dec = load("vae_decoder", cores[cores.length - 1], 1, loaded).get(0);
-            int hidden = checkTextEncoder(te);
-            for (NeffArtifact u : unets) {
-                checkUnet(u, dir, hidden);
+            int hidden = checkTextEncoder(byRole.get(ArtifactRole.TEXT_ENCODER).get(0));
+            for (NeffArtifact u : byRole.get(ArtifactRole.UNET)) {
+                checkUnet(u, hidden);
             }
-            checkVae(pqc, dec, dir);
+            checkVae(byRole.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0), byRole.get(ArtifactRole.VAE_DECODER).get(0), dir);
+            if (byRole.containsKey(ArtifactRole.VAE_ENCODER)) {
+                checkEncoder(byRole.get(ArtifactRole.VAE_ENCODER).get(0), dir);
+            }
             if (warmup) {
                 for (Artifact a : loaded) {
                     warm(a);
                 }
             }
-            Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
-            specs.put("text_encoder", spec(te, outputDType(te), List.of(te)));
-            specs.put("unet", spec(unets.get(0), inputDType(unets.get(0)), unets));
-            specs.put("vae_post_quant_conv", spec(pqc, inputDType(pqc), List.of(pqc)));
-            specs.put("vae_decoder", spec(dec, inputDType(dec), List.of(dec)));
+            Map<ArtifactRole, ArtifactSpec> specs = new EnumMap<>(ArtifactRole.class);
+            Map<ArtifactRole, List<Artifact>> artifacts = new EnumMap<>(ArtifactRole.class);
+            byRole.forEach((role, list) -> {
+                NeffArtifact a = list.get(0);
+                DType dtype = role == ArtifactRole.TEXT_ENCODER  // it takes int ids: the dtype it computes in
+                        ? a.outputs().get(bindOutput(a, "last_hidden_state")).dtype() : inputDType(a);
+                specs.put(role, spec(a, dtype, list));
+                artifacts.put(role, new ArrayList<>(list));
+            });
             LOG.info("pipeline {}: NEFFs loaded on NeuronCores {} ({})", pipeline, Arrays.toString(cores), specs.values());
-            return new PipelineArtifacts(te, new ArrayList<>(unets), pqc, dec, specs);
+            return new PipelineArtifacts(artifacts, specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(loaded, e);
             throw e;
         }
     }
 
-    private List<NeffArtifact> load(String role, int core, int copies, List<Artifact> loaded) {
-        int[] on = new int[copies];
-        Arrays.fill(on, core);
-        return loadOn(role, on, loaded);
-    }
-
     /** Reads the role's NEFF once and loads it onto each core of {@code on}. */
-    private List<NeffArtifact> loadOn(String role, int[] on, List<Artifact> loaded) {
+    private List<NeffArtifact> loadOn(ArtifactRole role, int[] on, List<Artifact> loaded) {
         NeffLocator.NeffSource src = neffs.get(role);
         if (src == null) {
             throw new ModelLoadException(null, "no NEFF for " + role);
@@ -157,45 +170,72 @@ public final class NeffBackend implements ArtifactBackend {
         return out;
     }
 
-    /** The text encoder: one [1,T] integer input; an output [1,T,H] (last_hidden_state). Returns H. */
+    /** The text encoder: one [1,T] integer input; its last_hidden_state output [1,T,H]. Returns H. */
     private static int checkTextEncoder(NeffArtifact te) {
-        List<TensorSpec> in = te.inputs();
-        if (in.size() != 1 || in.get(0).rank() != 2 || in.get(0).dim(0) != 1
-                || (in.get(0).dtype() != DType.INT64 && in.get(0).dtype() != DType.INT32)) {
+        TensorSpec in = te.inputs().get(bindInput(te, "input_ids"));
+        if (te.inputs().size() != 1 || in.rank() != 2 || in.dim(0) != 1
+                || (in.dtype() != DType.INT64 && in.dtype() != DType.INT32)) {
             throw misfit(te, "expected one input of token ids [1,77] (int64 or int32), the NEFF has " + te.inputs());
         }
-        long tokens = in.get(0).dim(1);
-        for (TensorSpec o : te.outputs()) {
-            if (o.rank() == 3 && o.dim(0) == 1 && o.dim(1) == tokens) {
-                return Math.toIntExact(o.dim(2));
-            }
+        long tokens = in.dim(1);
+        TensorSpec o = te.outputs().get(bindOutput(te, "last_hidden_state"));
+        if (o.rank() != 3 || o.dim(0) != 1 || o.dim(1) != tokens) {
+            throw misfit(te, "its last_hidden_state " + o + " is not [1," + tokens + ",H] (outputs " + te.outputs() + ")");
         }
-        throw misfit(te, "expected an output last_hidden_state [1," + tokens + ",H], the NEFF has " + te.outputs());
+        return Math.toIntExact(o.dim(2));
     }
 
-    private static void checkUnet(NeffArtifact u, ModelDirectory dir, int hidden) {
-        for (TensorSpec s : u.inputs()) {
-            if (s.rank() == 3 && s.dim(2) != hidden) {
-                throw misfit(u, "encoder_hidden_states " + s + " does not take the text encoder's hidden size " + hidden);
-            }
+    /** The UNet's encoder_hidden_states take the text encoder's hidden size (the sample is checked by the pipeline). */
+    private static void checkUnet(NeffArtifact u, int hidden) {
+        TensorSpec s = u.inputs().get(bindInput(u, "encoder_hidden_states"));
+        if (s.rank() != 3 || s.dim(2) != hidden) {
+            throw misfit(u, "encoder_hidden_states " + s + " does not take the text encoder's hidden size " + hidden);
         }
-        // the sample's layout is checked by the pipeline's UNet runner against the model directory
     }
 
     private static void checkVae(NeffArtifact pqc, NeffArtifact dec, ModelDirectory dir) {
         long[] lat = {1, dir.latentChannels(), dir.latentHeight(), dir.latentWidth()};
         for (NeffArtifact a : List.of(pqc, dec)) {
-            if (a.inputs().size() != 1 || !Arrays.equals(a.inputs().get(0).shape(), lat)) {
+            if (a.inputs().size() != 1 || !Arrays.equals(a.inputs().get(bindInput(a, "latents")).shape(), lat)) {
                 throw misfit(a, "expected one input of latents " + Arrays.toString(lat) + " (from unet/config.json and "
                         + "vae/config.json), the NEFF has " + a.inputs());
             }
         }
-        if (pqc.outputs().stream().noneMatch(o -> Arrays.equals(o.shape(), lat))) {
+        if (!Arrays.equals(pqc.outputs().get(bindOutput(pqc, "latents")).shape(), lat)) {
             throw misfit(pqc, "expected an output " + Arrays.toString(lat) + ", the NEFF has " + pqc.outputs());
         }
         long[] img = {1, 3, dir.height(), dir.width()};
-        if (dec.outputs().stream().noneMatch(o -> Arrays.equals(o.shape(), img))) {
+        if (!Arrays.equals(dec.outputs().get(bindOutput(dec, "image")).shape(), img)) {
             throw misfit(dec, "expected an image output " + Arrays.toString(img) + ", the NEFF has " + dec.outputs());
+        }
+    }
+
+    /** The VAE encoder: one image input [1,3,H,W]; moments [1, 2 x latent channels, h, w] out. */
+    private static void checkEncoder(NeffArtifact enc, ModelDirectory dir) {
+        long[] img = {1, 3, dir.height(), dir.width()};
+        if (enc.inputs().size() != 1 || !Arrays.equals(enc.inputs().get(bindInput(enc, "image")).shape(), img)) {
+            throw misfit(enc, "expected one input of an image " + Arrays.toString(img) + ", the NEFF has " + enc.inputs());
+        }
+        long[] moments = {1, 2L * dir.latentChannels(), dir.latentHeight(), dir.latentWidth()};
+        if (!Arrays.equals(enc.outputs().get(bindOutput(enc, "latent_parameters")).shape(), moments)) {
+            throw misfit(enc, "expected the latent distribution's parameters " + Arrays.toString(moments)
+                    + " out, the NEFF has " + enc.outputs());
+        }
+    }
+
+    private static int bindInput(NeffArtifact a, String name) {
+        try {
+            return TensorBinding.input(a, name);
+        } catch (BackendException e) {
+            throw misfit(a, "no input " + name + " (input" + a.role().inputs().indexOf(name) + "): " + a.inputs());
+        }
+    }
+
+    private static int bindOutput(NeffArtifact a, String name) {
+        try {
+            return TensorBinding.output(a.role(), a.outputs(), name);
+        } catch (BackendException e) {
+            throw misfit(a, "no output " + name + " (output" + a.role().outputs().indexOf(name) + "): " + a.outputs());
         }
     }
 
@@ -226,10 +266,6 @@ public final class NeffBackend implements ArtifactBackend {
     private static DType inputDType(NeffArtifact a) {
         return a.inputs().stream().map(TensorSpec::dtype).filter(d -> d != DType.INT64 && d != DType.INT32)
                 .findFirst().orElse(null);
-    }
-
-    private static DType outputDType(NeffArtifact a) {
-        return a.outputs().stream().filter(o -> o.rank() == 3).map(TensorSpec::dtype).findFirst().orElse(null);
     }
 
     private ArtifactSpec spec(NeffArtifact a, DType dtype, List<NeffArtifact> replicas) {

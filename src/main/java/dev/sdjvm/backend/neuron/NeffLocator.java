@@ -2,6 +2,7 @@ package dev.sdjvm.backend.neuron;
 
 import com.sun.jna.Memory;
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.Manifest;
 import dev.sdjvm.model.ModelDirectory;
 import java.io.IOException;
@@ -112,16 +113,16 @@ public final class NeffLocator {
      *
      * @throws ModelLoadException when a source exists but is unreadable or holds several different NEFFs
      */
-    public static Optional<NeffSource> find(ModelDirectory dir, String role) {
-        Path pt = dir.artifacts().get(role);
+    public static Optional<NeffSource> find(ModelDirectory dir, ArtifactRole role) {
+        Path pt = dir.artifact(role);
         Optional<NeffSource> inPt = inArtifact(pt);
         if (inPt.isPresent()) {
             return inPt;
         }
         Path compiled = pt.getParent();
         Manifest mf = dir.manifest();
-        if (mf != null && mf.artifacts().containsKey(role) && mf.artifacts().get(role).neff() != null) {
-            Path f = compiled.resolve(mf.artifacts().get(role).neff());
+        if (mf != null && mf.artifacts().containsKey(role.id()) && mf.artifacts().get(role.id()).neff() != null) {
+            Path f = compiled.resolve(mf.artifacts().get(role.id()).neff());
             if (Files.isRegularFile(f)) {
                 return Optional.of(neffFile(f, "manifest"));
             }
@@ -133,7 +134,7 @@ public final class NeffLocator {
         if (Files.isRegularFile(beside)) {
             return Optional.of(neffFile(beside, "beside"));
         }
-        Path workdir = dir.root().resolve("compiler_workdir").resolve(role);
+        Path workdir = dir.root().resolve("compiler_workdir").resolve(role.id());
         if (Files.isDirectory(workdir)) {
             List<Path> found;
             try (Stream<Path> s = Files.walk(workdir)) {

@@ -27,9 +27,8 @@ import org.slf4j.LoggerFactory;
  * <h2>Who owns the runtime</h2>
  * On the NEFF path the JVM owns it: {@link #attach()} calls {@code nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", "")} for the
  * first user in the process and {@link #detach()} calls {@code nrt_close} after the last one (all models unloaded).
- * When libtorchneuron runs the models instead (the fallback), it initialises the runtime itself: then only
- * {@link #version()}, {@link #totalCoreCount()} and {@link #visibleCoreCount()} are called, which the Neuron
- * documentation lists as callable before {@code nrt_init}, and {@link #attach()} is refused.
+ * {@link #version()}, {@link #totalCoreCount()} and {@link #visibleCoreCount()} may also be called before
+ * {@code nrt_init}, as the Neuron documentation allows.
  *
  * <h2>Where libnrt.so is looked for</h2>
  * In this order: system property {@value #PATH_PROPERTY}, environment variable {@value #PATH_ENV} (each a file or
@@ -265,15 +264,10 @@ public final class NeuronRuntime {
      * Becomes a user of the runtime: {@code nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", "")} for the first user in the
      * process. Pair with {@link #detach()}.
      *
-     * @throws BackendException if libtorchneuron is loaded (it owns the runtime), if another libnrt.so was initialised
-     *                          in this process, or with the runtime's status
+     * @throws BackendException if another libnrt.so was initialised in this process, or with the runtime's status
      */
     public void attach() {
         synchronized (OWNER) {
-            if (TorchNeuronLoader.isLoaded()) {
-                throw new BackendException("nrt_init refused: libtorchneuron is loaded and owns the Neuron runtime "
-                        + "(it calls nrt_init itself); the NEFF path and the libtorchneuron fallback cannot share a process");
-            }
             if (users > 0) {
                 if (!initialised.equals(library)) {
                     throw new BackendException("the Neuron runtime " + initialised + " is already initialised in this process; "

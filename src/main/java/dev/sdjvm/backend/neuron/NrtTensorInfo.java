@@ -16,8 +16,9 @@ import java.util.regex.Pattern;
  *
  * <p>The runtime's {@code nrt_dtype_t} was renumbered in Neuron SDK 2.28 (libnrt 2.30), and both numberings are in
  * use, so the type is never read from the dtype code alone: the element width is {@code size / numel}, and the code
- * only tells 2-byte floats apart (bf16 is 3 before 2.28 and 6 after; fp16 is 2 before and 7 after). Tensors are matched
- * to their role by size and shape, never by dtype.
+ * only tells 2-byte floats apart (bf16 is 3 before 2.28 and 6 after; fp16 is 2 before and 7 after). Tensors are bound
+ * to their role's contract by name ({@code input<k>} / {@code output<k>} = the k-th argument, see
+ * {@link dev.sdjvm.backend.TensorBinding}), never by dtype.
  *
  * @param name   the NEFF's tensor name ({@code input0}, {@code output0}, ...)
  * @param input  usage {@code NRT_TENSOR_USAGE_INPUT}

@@ -3,6 +3,7 @@ package dev.sdjvm.backend.torch;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.model.ArtifactRole;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -11,20 +12,19 @@ import java.util.List;
  * the module's parameters, or probing at load time ({@link TorchArtifactProbe}).
  */
 final class TorchArtifact implements Artifact {
+    private final ArtifactRole role;
     private final TorchModule module;
     private final List<TensorSpec> inputs;
     private final boolean releaseMemoryFirst;
 
-    TorchArtifact(TorchModule module, List<TensorSpec> inputs) {
-        this(module, inputs, false);
-    }
-
     /**
      * @param releaseMemoryFirst give the C heap's freed blocks back to the system before every run
-     *                           ({@link TorchOptimizer#releaseFreedMemory}): for the VAE decoder, whose activations
-     *                           at full size set the process's peak RSS right after the UNet's have been freed
+     *                           ({@link TorchOptimizer#releaseFreedMemory}): for the VAE decoder (and encoder), whose
+     *                           activations at full size set the process's peak RSS right after the UNet's have been
+     *                           freed
      */
-    TorchArtifact(TorchModule module, List<TensorSpec> inputs, boolean releaseMemoryFirst) {
+    TorchArtifact(ArtifactRole role, TorchModule module, List<TensorSpec> inputs, boolean releaseMemoryFirst) {
+        this.role = role;
         this.module = module;
         this.inputs = List.copyOf(inputs);
         this.releaseMemoryFirst = releaseMemoryFirst;
@@ -39,8 +39,8 @@ final class TorchArtifact implements Artifact {
     }
 
     @Override
-    public String role() {
-        return module.role();
+    public ArtifactRole role() {
+        return role;
     }
 
     @Override

@@ -1,21 +1,26 @@
 package dev.sdjvm.backend.torch;
 
+import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;
 import dev.sdjvm.model.ModelDirectory;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 
 /**
  * Load-time facts about TorchScript artifacts: the dtype their floating inputs take and their batch (from our tools'
- * manifest, else the module's parameters, else by running them), and checks that the four fit together and fit the
- * model directory (text encoder [1,77] ids -&gt; [1,77,H]; UNet sample/timestep/hidden states; VAE latents -&gt; image).
+ * manifest, else the module's parameters, else by running them), and checks that they fit together and fit the
+ * model directory (text encoder [1,77] ids -&gt; [1,77,H]; UNet sample/timestep/hidden states; VAE latents -&gt; image;
+ * VAE encoder image -&gt; moments). Outputs are found by name ({@link TensorBinding}), their shapes checked.
  */
 final class TorchArtifactProbe {
     /** CLIP's context length: the text encoder takes [B, 77] token ids. */
@@ -32,10 +37,10 @@ final class TorchArtifactProbe {
     }
 
     /** Facts from the manifest or the module's parameters; dtype null when neither says (Neuron-compiled modules). */
-    Facts facts(String role, TorchModule m) {
+    Facts facts(ArtifactRole role, TorchModule m) {
         Manifest mf = model.manifest();
-        if (mf != null && mf.artifacts().containsKey(role)) {
-            Manifest.Artifact a = mf.artifacts().get(role);
+        if (mf != null && mf.artifacts().containsKey(role.id())) {
+            Manifest.Artifact a = mf.artifacts().get(role.id());
             // the text encoder takes int64 ids: report the dtype it computes in (its parameters)
             DType d = a.floatInputDType() != null ? a.floatInputDType() : m.parameterDType().orElse(null);
             return new Facts(d, a.batch(), "manifest");
@@ -51,9 +56,8 @@ final class TorchArtifactProbe {
     int textEncoderHiddenSize(TorchModule m) {
         try (PointerScope s = new PointerScope()) {
             Tensor ids = Tensors.empty(DType.INT64, 1, TOKENS).zero_();
-            var outs = forward(m, "int64 input_ids [1," + TOKENS + "]", ids);
-            Tensor out = outs.stream().filter(e -> "last_hidden_state".equals(e.getKey())).map(java.util.Map.Entry::getValue)
-                    .findFirst().orElse(outs.get(0).getValue());
+            Tensor out = output(m, ArtifactRole.TEXT_ENCODER, "last_hidden_state",
+                    forward(m, "int64 input_ids [1," + TOKENS + "]", ids));
             long[] sh = Tensors.shape(out);
             if (sh.length != 3 || sh[0] != 1 || sh[1] != TOKENS) {
                 throw new ModelLoadException(m.file(), "text_encoder returned " + Arrays.toString(sh)
@@ -97,7 +101,7 @@ final class TorchArtifactProbe {
                     model.latentWidth()).zero_(), d);
             Tensor t = Tensors.to(Tensors.empty(DType.FLOAT32, b).fill_(new Scalar(999.0)), d);
             Tensor e = Tensors.to(Tensors.empty(DType.FLOAT32, b, TOKENS, hidden).zero_(), d);
-            Tensor out = m.forwardOutputs(x, t, e).get(0).getValue();
+            Tensor out = output(m, ArtifactRole.UNET, "noise_pred", m.forwardOutputs(x, t, e));
             if (!Arrays.equals(Tensors.shape(out), Tensors.shape(x))) {
                 throw new ModelLoadException(m.file(), "unet returned " + Tensors.shapeString(out) + " for a sample "
                         + Tensors.shapeString(x));
@@ -118,17 +122,23 @@ final class TorchArtifactProbe {
         return new Tensor[] {Tensors.normal(3, d, 1, model.latentChannels(), model.latentHeight(), model.latentWidth())};
     }
 
+    /** A seeded normal image at the model's size, batch 1 (for timing rewrites of the VAE encoder). */
+    Tensor[] imageInputs(DType d) {
+        return new Tensor[] {Tensors.normal(4, d, 1, 3, model.height(), model.width())};
+    }
+
     /** Runs post_quant_conv and the decoder on zero latents and checks the shapes against the model directory. */
     void checkVae(TorchModule pqc, DType pqcType, TorchModule decoder, DType decType) {
         try (PointerScope s = new PointerScope()) {
             long[] lat = {1, model.latentChannels(), model.latentHeight(), model.latentWidth()};
             Tensor z = Tensors.to(Tensors.empty(DType.FLOAT32, lat).zero_(), pqcType);
-            Tensor q = forward(pqc, "latents " + Arrays.toString(lat), z).get(0).getValue();
+            Tensor q = output(pqc, ArtifactRole.VAE_POST_QUANT_CONV, "latents", forward(pqc, "latents " + Arrays.toString(lat), z));
             if (!Arrays.equals(Tensors.shape(q), lat)) {
                 throw new ModelLoadException(pqc.file(), "vae_post_quant_conv returned " + Tensors.shapeString(q)
                         + ", expected " + Arrays.toString(lat));
             }
-            Tensor img = forward(decoder, "latents " + Arrays.toString(lat), Tensors.to(q, decType)).get(0).getValue();
+            Tensor img = output(decoder, ArtifactRole.VAE_DECODER, "image",
+                    forward(decoder, "latents " + Arrays.toString(lat), Tensors.to(q, decType)));
             long[] expect = {1, 3, model.height(), model.width()};
             if (!Arrays.equals(Tensors.shape(img), expect)) {
                 throw new ModelLoadException(decoder.file(), "vae_decoder returned " + Tensors.shapeString(img)
@@ -138,7 +148,35 @@ final class TorchArtifactProbe {
         }
     }
 
-    private static List<java.util.Map.Entry<String, Tensor>> forward(TorchModule m, String what, Tensor... in) {
+    /** Runs the VAE encoder on a zero image and checks its moments [1, 2 x latent channels, h, w] against the model directory. */
+    void checkEncoder(TorchModule encoder, DType type) {
+        try (PointerScope s = new PointerScope()) {
+            long[] img = {1, 3, model.height(), model.width()};
+            Tensor x = Tensors.to(Tensors.empty(DType.FLOAT32, img).zero_(), type);
+            Tensor moments = output(encoder, ArtifactRole.VAE_ENCODER, "latent_parameters",
+                    forward(encoder, "an image " + Arrays.toString(img), x));
+            long[] expect = {1, 2L * model.latentChannels(), model.latentHeight(), model.latentWidth()};
+            if (!Arrays.equals(Tensors.shape(moments), expect)) {
+                throw new ModelLoadException(encoder.file(), "vae_encoder returned " + Tensors.shapeString(moments)
+                        + ", expected the latent distribution's parameters (mean, logvar) " + Arrays.toString(expect));
+            }
+        }
+    }
+
+    /** The output {@code name} of a role's contract among a module's outputs ({@link TensorBinding}). */
+    private static Tensor output(TorchModule m, ArtifactRole role, String name, List<Map.Entry<String, Tensor>> outs) {
+        List<TensorSpec> specs = new ArrayList<>(outs.size());
+        for (Map.Entry<String, Tensor> e : outs) {
+            specs.add(new TensorSpec(e.getKey(), TorchModule.toDType(e.getValue().scalar_type()), Tensors.shape(e.getValue())));
+        }
+        try {
+            return outs.get(TensorBinding.output(role, specs, name)).getValue();
+        } catch (BackendException e) {
+            throw new ModelLoadException(m.file(), e.getMessage(), e);
+        }
+    }
+
+    private static List<Map.Entry<String, Tensor>> forward(TorchModule m, String what, Tensor... in) {
         try {
             return m.forwardOutputs(in);
         } catch (BackendException e) {
@@ -146,20 +184,25 @@ final class TorchArtifactProbe {
         }
     }
 
-    /** The input specs of an artifact: role-specific names, the dtype found, the static batch or -1 (dynamic). */
-    List<TensorSpec> inputs(String role, Facts f, int hidden) {
+    /** The input specs of an artifact: its role's input names, the dtype found, the static batch or -1 (dynamic). */
+    List<TensorSpec> inputs(ArtifactRole role, Facts f, int hidden) {
         DType d = f.dtype() == null ? DType.FLOAT32 : f.dtype();
         long b = f.batch() == null ? -1 : f.batch();
         // static-batch artifacts are compiled for the model's latent size; CPU traces take any size
         long lh = f.batch() == null ? -1 : model.latentHeight();
         long lw = f.batch() == null ? -1 : model.latentWidth();
         long c = model.latentChannels();
-        return switch (role) {
-            case "text_encoder" -> List.of(new TensorSpec("input_ids", DType.INT64, new long[] {b, TOKENS}));
-            case "unet" -> List.of(new TensorSpec("sample", d, new long[] {b, c, lh, lw}),
-                    new TensorSpec("timestep", d, new long[] {b}),
-                    new TensorSpec("encoder_hidden_states", d, new long[] {b, TOKENS, hidden > 0 ? hidden : -1}));
-            default -> List.of(new TensorSpec("latents", d, new long[] {b, c, lh, lw}));
+        long[][] shapes = switch (role) {
+            case TEXT_ENCODER -> new long[][] {{b, TOKENS}};
+            case UNET -> new long[][] {{b, c, lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
+            case VAE_POST_QUANT_CONV, VAE_DECODER -> new long[][] {{b, c, lh, lw}};
+            case VAE_ENCODER -> new long[][] {{b, 3, f.batch() == null ? -1 : model.height(),
+                    f.batch() == null ? -1 : model.width()}};
         };
+        List<TensorSpec> specs = new ArrayList<>();
+        for (int i = 0; i < shapes.length; i++) {
+            specs.add(new TensorSpec(role.inputs().get(i), role == ArtifactRole.TEXT_ENCODER ? DType.INT64 : d, shapes[i]));
+        }
+        return List.copyOf(specs);
     }
 }

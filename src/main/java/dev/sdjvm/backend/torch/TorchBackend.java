@@ -3,26 +3,25 @@ package dev.sdjvm.backend.torch;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
 import dev.sdjvm.backend.PipelineArtifacts;
+import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.Tensor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/**
- * libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU, or, with libtorchneuron loaded into the process
- * ({@code Backend.TORCH_NEURON}), Neuron-compiled TorchScript that libtorchneuron dispatches to the NeuronCores.
- */
+/** libtorch (org.bytedeco:pytorch): TorchScript artifacts on the CPU. */
 public final class TorchBackend implements ArtifactBackend {
     private static final Logger LOG = LoggerFactory.getLogger(TorchBackend.class);
-    private final boolean neuron;
     private final boolean optimize;
     private final TorchSettings settings;
     private final CpuTuning tuning;
@@ -30,16 +29,13 @@ public final class TorchBackend implements ArtifactBackend {
     private final Map<String, String> rewrites = new java.util.concurrent.ConcurrentSkipListMap<>();
 
     /**
-     * @param neuron   false: the CPU; true: Neuron-compiled TorchScript through libtorchneuron (which the caller loads
-     *                 after this constructor has loaded libtorch), with explicit core placement
      * @param threads  libtorch intra-op threads, 0 = libtorch's default
-     * @param settings CPU: which graph rewrites ({@link TorchOptimizer}, chosen by {@link RewriteTuner}) and process
-     *                 settings; the rewrites are ignored with {@code neuron} (Neuron-compiled graphs run as they are)
+     * @param settings which graph rewrites ({@link TorchOptimizer}, chosen by {@link RewriteTuner}) and process
+     *                 settings
      */
-    public TorchBackend(boolean neuron, int threads, TorchSettings settings) {
-        this.neuron = neuron;
+    public TorchBackend(int threads, TorchSettings settings) {
         this.settings = settings;
-        this.optimize = settings.optimize() && !neuron;
+        this.optimize = settings.optimize();
         this.tuning = new CpuTuning(settings.tuningCache());
         Torch.configure(settings.hugePages(), settings.passiveWait());
         Torch.load();
@@ -58,82 +54,100 @@ public final class TorchBackend implements ArtifactBackend {
 
     @Override
     public String describe() {
-        return "libtorch " + Torch.version() + " (" + (neuron ? "libtorchneuron" : "CPU") + ", "
-                + Torch.numThreads() + " threads" + (neuron ? "" : !optimize ? ", graphs as traced"
-                : ", graph rewrites " + (rewrites.isEmpty() ? "not chosen yet" : rewrites.entrySet().stream()
-                        .map(e -> e.getKey() + " " + e.getValue()).collect(java.util.stream.Collectors.joining(", "))))
-                + ")";
+        return "libtorch " + Torch.version() + " (CPU, " + Torch.numThreads() + " threads" + (!optimize
+                ? ", graphs as traced" : ", graph rewrites " + (rewrites.isEmpty() ? "not chosen yet"
+                : rewrites.entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+                        .collect(java.util.stream.Collectors.joining(", ")))) + ")";
     }
 
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
         List<TorchModule> opened = new ArrayList<>();
-        // on Neuron, pipeline p owns cores [p*k, p*k+k) (k = UNet replicas): UNet replica r on core p*k+r, the text
-        // encoder on the first and the VAE on the last, as the NEFF path places them
-        int group = Math.max(1, unetReplicas);
-        int first = pipeline * group;
         try {
             TorchArtifactProbe probe = new TorchArtifactProbe(dir);
-            place(first);
-            TorchModule te = track(opened, TorchModule.load(dir.artifacts().get("text_encoder"), "text_encoder", false));
-            optimize(te, () -> new Tensor[] {Tensors.empty(DType.INT64, 1, TorchArtifactProbe.TOKENS).zero_()});
+            Map<ArtifactRole, List<TorchModule>> modules = new EnumMap<>(ArtifactRole.class);
             int teHidden = -1;
-            List<TorchModule> unets = new ArrayList<>();
-            for (int i = 0; i < unetReplicas; i++) {
-                place(first + i);
-                TorchModule u = track(opened, TorchModule.load(dir.artifacts().get("unet"), "unet", false));
-                if (optimize && u.parameterDType().isPresent()) {
-                    if (teHidden < 0) {
-                        try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-                            teHidden = probe.textEncoderHiddenSize(te);
-                        }
-                    }
-                    DType d = probe.facts("unet", u).dtype();
-                    int h = teHidden;
-                    optimize(u, () -> probe.unetInputs(d == null ? DType.FLOAT32 : d, h));
+            for (ArtifactRole role : ArtifactRole.values()) {
+                if (!dir.has(role)) {
+                    continue;
                 }
-                unets.add(u);
+                int copies = role.placement() == ArtifactRole.Placement.REPLICAS ? unetReplicas : 1;
+                List<TorchModule> list = new ArrayList<>();
+                for (int i = 0; i < copies; i++) {
+                    // loaded as traced, then rewritten with the rewrites chosen for this CPU on the role's inputs
+                    TorchModule m = track(opened, TorchModule.load(dir.artifact(role), role.id(), false));
+                    DType d = m.parameterDType().orElse(DType.FLOAT32);
+                    switch (role) {
+                        case TEXT_ENCODER -> optimize(m, () -> new Tensor[] {
+                            Tensors.empty(DType.INT64, 1, TorchArtifactProbe.TOKENS).zero_()});
+                        case UNET -> {
+                            if (optimize && m.parameterDType().isPresent()) {
+                                if (teHidden < 0) {
+                                    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+                                        teHidden = probe.textEncoderHiddenSize(modules.get(ArtifactRole.TEXT_ENCODER).get(0));
+                                    }
+                                }
+                                DType u = probe.facts(role, m).dtype();
+                                int h = teHidden;
+                                optimize(m, () -> probe.unetInputs(u == null ? DType.FLOAT32 : u, h));
+                            }
+                        }
+                        case VAE_POST_QUANT_CONV, VAE_DECODER -> optimize(m, () -> probe.latentInputs(d));
+                        case VAE_ENCODER -> optimize(m, () -> probe.imageInputs(d));
+                    }
+                    list.add(m);
+                }
+                modules.put(role, list);
             }
-            place(first + group - 1);
-            TorchModule pqc = track(opened, TorchModule.load(dir.artifacts().get("vae_post_quant_conv"), "vae_post_quant_conv", false));
-            TorchModule dec = track(opened, TorchModule.load(dir.artifacts().get("vae_decoder"), "vae_decoder", false));
-            optimize(pqc, () -> probe.latentInputs(pqc.parameterDType().orElse(DType.FLOAT32)));
-            optimize(dec, () -> probe.latentInputs(dec.parameterDType().orElse(DType.FLOAT32)));
+            TorchModule te = modules.get(ArtifactRole.TEXT_ENCODER).get(0);
+            TorchModule unet = modules.get(ArtifactRole.UNET).get(0);
 
             trim();  // the load's freed buffers, before the warm-up's activations
-            Map<String, TorchArtifactProbe.Facts> facts = new LinkedHashMap<>();
+            Map<ArtifactRole, TorchArtifactProbe.Facts> facts = new EnumMap<>(ArtifactRole.class);
             int hidden;
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-                facts.put("text_encoder", probe.facts("text_encoder", te));
+                facts.put(ArtifactRole.TEXT_ENCODER, probe.facts(ArtifactRole.TEXT_ENCODER, te));
                 hidden = warmup ? probe.textEncoderHiddenSize(te) : 0;
-                TorchArtifactProbe.Facts u = probe.facts("unet", unets.get(0));
+                TorchArtifactProbe.Facts u = probe.facts(ArtifactRole.UNET, unet);
                 if (warmup || u.dtype() == null) {  // no dtype: a "probe" artifact, learnt by running it
-                    u = probe.probeUnet(unets.get(0), u, hidden > 0 ? hidden : probe.textEncoderHiddenSize(te));
+                    u = probe.probeUnet(unet, u, hidden > 0 ? hidden : probe.textEncoderHiddenSize(te));
                 }
-                facts.put("unet", u);
-                for (var e : Map.of("vae_post_quant_conv", pqc, "vae_decoder", dec).entrySet()) {
-                    TorchArtifactProbe.Facts f = probe.facts(e.getKey(), e.getValue());
-                    facts.put(e.getKey(), f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
+                facts.put(ArtifactRole.UNET, u);
+                for (ArtifactRole role : modules.keySet()) {
+                    if (!facts.containsKey(role)) {  // the VAE's parts: float32 unless they say otherwise
+                        TorchArtifactProbe.Facts f = probe.facts(role, modules.get(role).get(0));
+                        facts.put(role, f.dtype() != null ? f : new TorchArtifactProbe.Facts(DType.FLOAT32, f.batch(), "default"));
+                    }
                 }
                 if (warmup) {
                     trim();  // the UNet run's activations, before the VAE's
-                    probe.checkVae(pqc, facts.get("vae_post_quant_conv").dtype(), dec, facts.get("vae_decoder").dtype());
+                    probe.checkVae(modules.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0),
+                            facts.get(ArtifactRole.VAE_POST_QUANT_CONV).dtype(),
+                            modules.get(ArtifactRole.VAE_DECODER).get(0), facts.get(ArtifactRole.VAE_DECODER).dtype());
+                    if (modules.containsKey(ArtifactRole.VAE_ENCODER)) {
+                        probe.checkEncoder(modules.get(ArtifactRole.VAE_ENCODER).get(0),
+                                facts.get(ArtifactRole.VAE_ENCODER).dtype());
+                    }
                 }
             }
-            Map<String, ArtifactSpec> specs = new LinkedHashMap<>();
-            facts.forEach((role, f) -> specs.put(role, new ArtifactSpec(role, dir.artifacts().get(role), f.dtype(),
-                    f.batch(), device(role, first, group, unetReplicas), f.source(), null)));
-            List<Artifact> unetArtifacts = new ArrayList<>();
-            for (TorchModule u : unets) {
-                unetArtifacts.add(new TorchArtifact(u, probe.inputs("unet", facts.get("unet"), hidden)));
+            Map<ArtifactRole, ArtifactSpec> specs = new EnumMap<>(ArtifactRole.class);
+            Map<ArtifactRole, List<Artifact>> artifacts = new EnumMap<>(ArtifactRole.class);
+            for (var e : modules.entrySet()) {
+                ArtifactRole role = e.getKey();
+                TorchArtifactProbe.Facts f = facts.get(role);
+                specs.put(role, new ArtifactSpec(role, dir.artifact(role), f.dtype(), f.batch(), "cpu", f.source(), null));
+                List<TensorSpec> inputs = probe.inputs(role, f, hidden);
+                // the VAE's full-size activations set the peak RSS right after the UNet's were freed
+                boolean trimFirst = settings.trimMemory()
+                        && (role == ArtifactRole.VAE_DECODER || role == ArtifactRole.VAE_ENCODER);
+                List<Artifact> list = new ArrayList<>();
+                for (TorchModule m : e.getValue()) {
+                    list.add(new TorchArtifact(role, m, inputs, trimFirst));
+                }
+                artifacts.put(role, list);
             }
             trim();  // and the warm-up's
-            return new PipelineArtifacts(new TorchArtifact(te, probe.inputs("text_encoder", facts.get("text_encoder"), hidden)),
-                    unetArtifacts,
-                    new TorchArtifact(pqc, probe.inputs("vae_post_quant_conv", facts.get("vae_post_quant_conv"), hidden)),
-                    new TorchArtifact(dec, probe.inputs("vae_decoder", facts.get("vae_decoder"), hidden),
-                            !neuron && settings.trimMemory()),
-                    specs);
+            return new PipelineArtifacts(artifacts, specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
@@ -144,7 +158,7 @@ public final class TorchBackend implements ArtifactBackend {
      * Rewrites a module (loaded as traced) for this CPU: the rewrites measured faster here ({@link CpuTuning}), or all
      * applicable ones when measuring is off. Nothing for modules without floating-point parameters.
      */
-    private void optimize(TorchModule m, java.util.function.Supplier<Tensor[]> inputs) {
+    private void optimize(TorchModule m, Supplier<Tensor[]> inputs) {
         if (!optimize) {
             return;
         }
@@ -171,25 +185,6 @@ public final class TorchBackend implements ArtifactBackend {
     private void trim() {
         if (settings.trimMemory()) {
             TorchOptimizer.releaseFreedMemory();
-        }
-    }
-
-    private String device(String role, int first, int group, int replicas) {
-        if (!neuron) {
-            return "cpu";
-        }
-        return switch (role) {
-            case "text_encoder" -> "nc" + first;
-            case "unet" -> java.util.stream.IntStream.range(0, replicas).mapToObj(r -> "nc" + (first + r))
-                    .collect(java.util.stream.Collectors.joining(","));
-            default -> "nc" + (first + group - 1);
-        };
-    }
-
-    /** libtorchneuron: the next module loads onto NeuronCore {@code core}. Nothing on the CPU. */
-    private void place(int core) {
-        if (neuron) {
-            NeuronCorePlacement.setDefaultCores(core, 1);
         }
     }
 

@@ -17,7 +17,7 @@ import java.util.zip.ZipOutputStream;
  * Builds NEFF files for tests from the documented format: a 1024-byte {@code neff_header_t} (little-endian) followed by
  * a POSIX ustar tarball, and TorchScript-like zip archives that carry them.
  */
-final class NeffFiles {
+public final class NeffFiles {
     private NeffFiles() {
     }
 
@@ -84,7 +84,7 @@ final class NeffFiles {
     }
 
     /** A NEFF holding one member {@code program.nrtsim} (the simulator's program) plus a neff.json. */
-    static byte[] neffWithProgram(String name, String program) {
+    public static byte[] neffWithProgram(String name, String program) {
         return neff(name, tar(Map.of("neff.json", ("{\"name\": \"" + name + "\"}").getBytes(StandardCharsets.UTF_8),
                 "sg00/program.nrtsim", program.getBytes(StandardCharsets.UTF_8))));
     }

@@ -8,6 +8,7 @@ import com.sun.jna.Memory;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.tensor.Bf16;
 import dev.sdjvm.tensor.Fp16;
@@ -61,7 +62,7 @@ class NeffIoTest {
         byte[] neff = NeffFiles.neffWithProgram("echo", PROGRAM);
         try (Memory m = new Memory(neff.length)) {
             m.write(0, neff, 0, neff.length);
-            NeffArtifact a = NeffArtifact.load(runtime, m, neff.length, 1, "echo", Path.of("echo.neff"));
+            NeffArtifact a = NeffArtifact.load(runtime, m, neff.length, 1, ArtifactRole.UNET, Path.of("echo.neff"));
             try {
                 assertEquals("nc1", a.device());
                 assertEquals(List.of("input0", "input1", "input2", "input3", "input4"),
@@ -136,7 +137,7 @@ class NeffIoTest {
         try (Memory m = new Memory(neff.length)) {
             m.write(0, neff, 0, neff.length);
             BackendException e = assertThrows(BackendException.class,
-                    () -> NeffArtifact.load(runtime, m, neff.length, 0, "bad", Path.of("bad.neff")));
+                    () -> NeffArtifact.load(runtime, m, neff.length, 0, ArtifactRole.UNET, Path.of("bad.neff")));
             assertEquals("NRT_INVALID", e.status());
             assertEquals(0, NrtSim.stats().get("live_models"));
         }

@@ -227,7 +227,7 @@ class NeffPipelineTest {
         // 1. beside: compiled_models/<name>.neff next to .pt files that hold none (CPU twins stand in for them)
         Path beside = NrtSim.model("sim-neuron", tmp.resolve("beside"));
         Path work = NrtSim.model("sim-neuron", tmp.resolve("workdir"));
-        for (String role : dev.sdjvm.model.ArtifactSpec.ROLES) {
+        for (dev.sdjvm.model.ArtifactRole role : dev.sdjvm.model.ArtifactRole.values()) {
             Files.copy(cpuArtifacts.resolve(role + ".pt"), beside.resolve("compiled_models/" + role + ".pt"),
                     java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             Files.copy(beside.resolve("neff/" + role + ".neff"), beside.resolve("compiled_models/" + role + ".neff"));
@@ -240,7 +240,7 @@ class NeffPipelineTest {
         }
         // 3. deflated records (torch writes stored ones; the scan reads through the compression)
         Path deflated = NrtSim.model("sim-neuron", tmp.resolve("deflated"));
-        for (String role : dev.sdjvm.model.ArtifactSpec.ROLES) {
+        for (dev.sdjvm.model.ArtifactRole role : dev.sdjvm.model.ArtifactRole.values()) {
             rezip(deflated.resolve("compiled_models/" + role + ".pt"));
         }
         for (Path d : new Path[] {beside, work, deflated}) {
@@ -301,7 +301,8 @@ class NeffPipelineTest {
         // the notebook's layout: <root>/<part>/model.pt with the compiler's files (graph.neff) beside
         Path nb = tmp.resolve("sd2_compile_dir_512");
         Path hf = NrtSim.model("sim-neuron", tmp.resolve("hf-snapshot"));  // configs + tokenizer, as a diffusers snapshot
-        for (String role : dev.sdjvm.model.ArtifactSpec.ROLES) {
+        for (dev.sdjvm.model.ArtifactRole required : dev.sdjvm.model.ArtifactRole.requiredRoles()) {
+            String role = required.id();
             Path d = Files.createDirectories(nb.resolve(role).resolve("2026-11-30T10-00-00"));
             Files.copy(fixture.resolve("compiled_models/" + role + ".pt"), nb.resolve(role).resolve("model.pt"));
             Files.copy(fixture.resolve("neff/" + role + ".neff"), d.resolve("graph.neff"));

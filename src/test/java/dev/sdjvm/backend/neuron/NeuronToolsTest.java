@@ -68,7 +68,7 @@ class NeuronToolsTest {
             System.out.println("SKIPPED: /usr/bin/python3 with torch not available");
         }
         assumeTrue(py != null, "/usr/bin/python3 with torch not available");
-        Path src = NeuronPlatformTest.FIXTURE.getParent();
+        Path src = NeuronArchiveTest.FIXTURE.getParent();
         Path dst = tmp.resolve("model");
         List<Path> files = new ArrayList<>();
         try (Stream<Path> s = Files.walk(src)) {

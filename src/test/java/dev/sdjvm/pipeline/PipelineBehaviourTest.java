@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.pipeline;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,6 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.GenerationResult;
+import dev.sdjvm.LoadOptions;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.TestModels;
 import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.model.Manifest;

@@ -1,10 +1,12 @@
-package dev.sdjvm;
+package dev.sdjvm.pipeline;
 
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;
+import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -18,8 +20,13 @@ import java.util.concurrent.Future;
  * {@code i % replicas}: with a batch-1 UNet and two replicas, the uncond and cond halves of classifier-free guidance
  * run side by side, as AWS's {@code torch_neuronx.DataParallel(unet, [0, 1])} does on two NeuronCores.
  *
+ * <p>The UNet's inputs are data: {@code sample} and {@code timestep} change every step, every other input is a
+ * {@link Conditioning} the pipeline family provides per generation, by name ({@code encoder_hidden_states} for SD;
+ * a later family adds its own names to {@link ArtifactRole#UNET}'s contract). Each is bound by name
+ * ({@link TensorBinding}); an artifact input the family does not provide fails the load.
+ *
  * <p>One {@link Session} per generation takes an {@link Invocation} per chunk from its replica's pool (on Neuron:
- * device tensors allocated once per core), writes the chunk's text embeddings once, and per step writes sample and
+ * device tensors allocated once per core), writes the chunk's conditioning once, and per step writes sample and
  * timestep, runs, and reads the noise prediction: nothing is allocated per step.
  */
 final class UNetRunner {
@@ -34,52 +41,84 @@ final class UNetRunner {
 
     static volatile ChunkObserver observer;
 
+    /**
+     * A UNet input written once per generation: {@code rows} rows of {@code rowShape}, float32, flat.
+     *
+     * @param name     the input's name in {@link ArtifactRole#UNET}'s contract, e.g. {@code encoder_hidden_states}
+     * @param values   [rows, rowShape...] flat
+     * @param rowShape the shape of one row, e.g. [77, H]
+     */
+    record Conditioning(String name, float[] values, long[] rowShape) {
+    }
+
     private final List<InvocationPool> replicas;
     private final ExecutorService pool;
+    private final Artifact artifact;
     private final int sample;
     private final int timestep;
-    private final int hidden;
     private final TensorSpec sampleSpec;
     private final Integer staticBatch;
 
-    UNetRunner(List<InvocationPool> replicas, ExecutorService pool, long channels, long latentHeight, long latentWidth) {
+    /**
+     * @param replicas     the UNet replicas' invocation pools
+     * @param pool         threads for replicas 1.., or null with one replica
+     * @param conditioning the names of the inputs the pipeline family writes per generation (besides sample and
+     *                     timestep): together they must be every input of the artifact
+     * @param channels     latent channels the sample has
+     * @param latentHeight latent height (of the model's image size)
+     * @param latentWidth  latent width
+     */
+    UNetRunner(List<InvocationPool> replicas, ExecutorService pool, List<String> conditioning, long channels,
+               long latentHeight, long latentWidth) {
         if (replicas.isEmpty()) {
             throw new IllegalArgumentException("no UNet replica");
         }
         this.replicas = List.copyOf(replicas);
         this.pool = pool;
-        Artifact a = replicas.get(0).artifact();
-        List<TensorSpec> in = a.inputs();
-        if (in.size() != 3) {
-            throw new ModelLoadException(a.file(), "unet takes " + in.size() + " inputs " + in
-                    + "; expected sample, timestep, encoder_hidden_states (a NEFF compiled without inlined weights?)");
+        this.artifact = replicas.get(0).artifact();
+        List<TensorSpec> in = artifact.inputs();
+        List<String> names = new ArrayList<>(List.of("sample", "timestep"));
+        names.addAll(conditioning);
+        int[] bound = new int[names.size()];
+        for (int i = 0; i < bound.length; i++) {
+            bound[i] = bind(names.get(i));
         }
-        // compiled artifacts say the shapes: sample is 4-D, timestep 1-D, encoder_hidden_states 3-D; else argument order
-        int[] byRank = {-1, -1, -1, -1, -1};
-        boolean shapes = in.stream().allMatch(s -> s.rank() >= 1 && s.rank() <= 4);
-        for (int i = 0; shapes && i < 3; i++) {
-            int r = in.get(i).rank();
-            if (byRank[r] >= 0) {
-                shapes = false;
-            }
-            byRank[r] = i;
+        if (in.size() != names.size() || Arrays.stream(bound).distinct().count() != bound.length) {
+            throw new ModelLoadException(artifact.file(), "unet takes " + in.size() + " inputs " + in + "; the pipeline "
+                    + "provides " + names + " (a NEFF compiled without inlined weights?)");
         }
-        shapes = shapes && byRank[4] >= 0 && byRank[1] >= 0 && byRank[3] >= 0;
-        this.sample = shapes ? byRank[4] : 0;
-        this.timestep = shapes ? byRank[1] : 1;
-        this.hidden = shapes ? byRank[3] : 2;
+        this.sample = bound[0];
+        this.timestep = bound[1];
         this.sampleSpec = in.get(sample);
+        checkRank(sampleSpec, "sample", 4);
+        checkRank(in.get(timestep), "timestep", 1);
         long b = sampleSpec.rank() == 4 ? sampleSpec.dim(0) : -1;
         this.staticBatch = b > 0 ? (int) b : null;
         if (sampleSpec.rank() == 4) {
             long[] expect = {b, channels, latentHeight, latentWidth};
             for (int d = 1; d < 4; d++) {
                 if (sampleSpec.dim(d) >= 0 && sampleSpec.dim(d) != expect[d]) {
-                    throw new ModelLoadException(a.file(), "unet sample input " + sampleSpec + " does not fit the model's latents "
-                            + Arrays.toString(new long[] {channels, latentHeight, latentWidth})
+                    throw new ModelLoadException(artifact.file(), "unet sample input " + sampleSpec + " does not fit the "
+                            + "model's latents " + Arrays.toString(new long[] {channels, latentHeight, latentWidth})
                             + " (unet/config.json, vae/config.json or the manifest disagree with the compiled artifact)");
                 }
             }
+        }
+    }
+
+    private int bind(String name) {
+        try {
+            return TensorBinding.input(artifact, name);
+        } catch (BackendException e) {
+            throw new ModelLoadException(artifact.file(), e.getMessage(), e);
+        }
+    }
+
+    /** A shape guard on a bound input: when its shape is known it has {@code rank} dimensions. */
+    private void checkRank(TensorSpec s, String name, int rank) {
+        if (s.rank() >= 0 && s.rank() != rank) {
+            throw new ModelLoadException(artifact.file(), "unet input " + s + " is bound as its " + name + ", which has "
+                    + rank + " dimension(s)");
         }
     }
 
@@ -101,10 +140,18 @@ final class UNetRunner {
      * Opens a session for {@code rows} UNet rows of {@code rowShape} each. Row {@code r} takes its sample from source
      * row {@code r % sourceRows} (so CFG's {@code cat([latents] * 2)} needs no copy).
      *
-     * @param embeddings float32 [rows, 77, H], written once per chunk here
+     * @param conditioning the other inputs, [rows, ...] each, written once per chunk here
      */
-    Session open(int rows, int sourceRows, long[] rowShape, float[] embeddings, int hiddenSize) {
-        return new Session(rows, sourceRows, rowShape, embeddings, hiddenSize);
+    Session open(int rows, int sourceRows, long[] rowShape, List<Conditioning> conditioning) {
+        return new Session(rows, sourceRows, rowShape, conditioning);
+    }
+
+    private static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
     }
 
     /** Per-generation state: one invocation per chunk. */
@@ -114,33 +161,42 @@ final class UNetRunner {
         private final Chunk[] chunks;
         private final List<Future<?>> futures;
 
-        private Session(int rows, int sourceRows, long[] rowShape, float[] embeddings, int hiddenSize) {
+        private Session(int rows, int sourceRows, long[] rowShape, List<Conditioning> conditioning) {
             this.sourceRows = sourceRows;
-            long size = 1;
-            for (long d : rowShape) {
-                size *= d;
-            }
-            this.rowSize = Math.toIntExact(size);
+            this.rowSize = Math.toIntExact(numel(rowShape));
             int per = staticBatch == null ? rows : staticBatch;
             if (rows % per != 0) {
                 throw new IllegalStateException("rows " + rows + " not divisible by the UNet batch " + per);
             }
             int n = rows / per;
-            long[][] shapes = new long[3][];
-            long[] s = new long[rowShape.length + 1];
-            s[0] = per;
-            System.arraycopy(rowShape, 0, s, 1, rowShape.length);
-            shapes[sample] = s;
+            long[][] shapes = new long[artifact.inputs().size()][];
+            shapes[sample] = withBatch(per, rowShape);
             shapes[timestep] = new long[] {per};
-            shapes[hidden] = new long[] {per, embeddings.length / rows / hiddenSize, hiddenSize};
-            int embRow = embeddings.length / rows;
+            int[] index = new int[conditioning.size()];
+            for (int c = 0; c < index.length; c++) {
+                Conditioning cond = conditioning.get(c);
+                index[c] = TensorBinding.input(artifact, cond.name());
+                shapes[index[c]] = withBatch(per, cond.rowShape());
+                if (cond.values().length != rows * numel(cond.rowShape())) {
+                    throw new IllegalArgumentException(cond.name() + ": " + cond.values().length + " values for " + rows
+                            + " rows of " + Arrays.toString(cond.rowShape()));
+                }
+            }
+            for (int i = 0; i < shapes.length; i++) {
+                if (shapes[i] == null) {
+                    throw new IllegalArgumentException("no value for unet input " + artifact.inputs().get(i));
+                }
+            }
             chunks = new Chunk[n];
             try {
                 for (int i = 0; i < n; i++) {
                     InvocationPool p = replicas.get(i % replicas.size());
                     Invocation inv = p.acquire(shapes);
                     chunks[i] = new Chunk(p, inv, i * per, per);
-                    inv.write(hidden, 0, embeddings, i * per * embRow, per * embRow);
+                    for (int c = 0; c < index.length; c++) {
+                        int row = Math.toIntExact(numel(conditioning.get(c).rowShape()));
+                        inv.write(index[c], 0, conditioning.get(c).values(), i * per * row, per * row);
+                    }
                 }
             } catch (RuntimeException e) {
                 close();
@@ -188,6 +244,13 @@ final class UNetRunner {
             if (failure != null) {
                 throw failure;
             }
+        }
+
+        private static long[] withBatch(int batch, long[] rowShape) {
+            long[] s = new long[rowShape.length + 1];
+            s[0] = batch;
+            System.arraycopy(rowShape, 0, s, 1, rowShape.length);
+            return s;
         }
 
         private static RuntimeException add(RuntimeException first, RuntimeException next) {
@@ -250,14 +313,12 @@ final class UNetRunner {
             }
 
             private int outputIndex(List<TensorSpec> outs) {
-                long want = (long) count * rowSize;
-                for (int i = 0; i < outs.size(); i++) {
-                    if (outs.get(i).numel() == want && outs.get(i).rank() == 4) {
-                        return i;
-                    }
+                int i = TensorBinding.output(ArtifactRole.UNET, outs, "noise_pred");
+                if (outs.get(i).rank() != 4 || outs.get(i).numel() != (long) count * rowSize) {
+                    throw new BackendException("unet returned " + outs.get(i) + " for a batch of " + count
+                            + " samples of " + rowSize + " values");
                 }
-                throw new BackendException("unet returned " + outs + " for a batch of " + count + " samples of "
-                        + rowSize + " values");
+                return i;
             }
         }
     }

@@ -1,12 +1,16 @@
-package dev.sdjvm;
+package dev.sdjvm.pipeline;
 
+import dev.sdjvm.Backend;
+import dev.sdjvm.LoadOptions;
+import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.TestModels;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,16 +25,16 @@ class BackendSelectionTest {
     @Test
     void cpuTracedArtifactsRunOnCpu() {
         ModelDirectory dir = ModelDirectory.open(TestModels.referenceTiny());
-        BackendSelection.Plan auto = BackendSelection.plan(dir, Backend.AUTO);
-        assertEquals(Backend.CPU, auto.backend());
-        assertTrue(auto.neffs().get("unet").isEmpty(), "the CPU archive was scanned and holds no NEFF");
-        assertEquals(Backend.CPU, BackendSelection.plan(dir, Backend.CPU).backend());
+        BackendSelection.Plan auto = BackendSelection.plan(dir, BackendSelection.Kind.AUTO);
+        assertEquals(BackendSelection.Kind.CPU, auto.backend());
+        assertTrue(auto.neffs().get(ArtifactRole.UNET).isEmpty(), "the CPU archive was scanned and holds no NEFF");
+        assertEquals(BackendSelection.Kind.CPU, BackendSelection.plan(dir, BackendSelection.Kind.CPU).backend());
     }
 
     @Test
     void neuronRequestedForArtifactsWithoutNeffIsAClearError() {
         ModelDirectory dir = ModelDirectory.open(TestModels.referenceTiny());
-        ModelLoadException e = assertThrows(ModelLoadException.class, () -> BackendSelection.plan(dir, Backend.NEURON));
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> BackendSelection.plan(dir, BackendSelection.Kind.NEURON));
         assertTrue(e.getMessage().contains("holds no NEFF"), e.getMessage());
         assertTrue(e.getMessage().contains("unet.pt"), e.getMessage());
         // through the facade too, before any artifact is loaded
@@ -39,19 +43,15 @@ class BackendSelectionTest {
     }
 
     @Test
-    void neuronCompiledTorchScriptWithoutNeffFallsBackToLibtorchneuron() throws Exception {
-        assumeFalse(Files.exists(Path.of("/dev/neuron0")), "this machine has NeuronCores");
+    void neuronCompiledTorchScriptWithoutNeffIsAClearError() throws Exception {
         Path d = TestModels.copy(TestModels.referenceTiny(), tmp.resolve("m"));
         Files.writeString(d.resolve("compiled_models/sdjvm-manifest.json"),
                 "{\"format\": \"sdjvm-manifest/1\", \"target\": \"neuron\", \"artifacts\": {}}");
         ModelDirectory dir = ModelDirectory.open(d);
-        BackendSelection.Plan auto = BackendSelection.plan(dir, Backend.AUTO);
-        assertEquals(Backend.TORCH_NEURON, auto.backend());
-        assertTrue(auto.reason().contains("holds none"), auto.reason());
-        BackendException open = assertThrows(BackendException.class,
-                () -> BackendSelection.open(dir, auto, LoadOptions.defaults()));
-        assertTrue(open.getMessage().contains("libtorchneuron fallback is not available here"), open.getMessage());
-        BackendException cpu = assertThrows(BackendException.class, () -> BackendSelection.plan(dir, Backend.CPU));
+        ModelLoadException auto = assertThrows(ModelLoadException.class, () -> BackendSelection.plan(dir, BackendSelection.Kind.AUTO));
+        assertTrue(auto.getMessage().contains("compiled for Neuron, but no NEFF was found"), auto.getMessage());
+        assertTrue(auto.getMessage().contains("beside it as compiled_models/<name>.neff"), auto.getMessage());
+        BackendException cpu = assertThrows(BackendException.class, () -> BackendSelection.plan(dir, BackendSelection.Kind.CPU));
         assertTrue(cpu.getMessage().contains("is compiled for Neuron"), cpu.getMessage());
     }
 }

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.pipeline;
 
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.Invocation;

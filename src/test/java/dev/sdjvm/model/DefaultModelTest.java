@@ -1,8 +1,11 @@
-package dev.sdjvm;
+package dev.sdjvm.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.LoadOptions;
+import dev.sdjvm.StableDiffusion;
 import java.io.OutputStream;
 import java.net.URI;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package dev.sdjvm;
+package dev.sdjvm.model;
 
 import dev.sdjvm.errors.ModelLoadException;
 import java.io.IOException;
@@ -27,7 +27,7 @@ import java.util.stream.Stream;
  * from files, so a jar's copy is extracted once into {@code ~/.cache/sdjvm/} (or {@code -Dsdjvm.cache=DIR}), in a
  * folder named by the content hash; from a classes directory it is used in place.
  */
-final class DefaultModel {
+public final class DefaultModel {
     /** Class path location of the embedded model. */
     public static final String RESOURCE = "dev/sdjvm/default-model";
 

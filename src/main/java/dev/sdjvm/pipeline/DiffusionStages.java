@@ -1,0 +1,401 @@
+package dev.sdjvm.pipeline;
+
+import dev.sdjvm.backend.Invocation;
+import dev.sdjvm.backend.TensorBinding;
+import dev.sdjvm.backend.TensorSpec;
+import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.GenerationCancelledException;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.image.RgbImage;
+import dev.sdjvm.model.ArtifactRole;
+import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.scheduler.Scheduler;
+import dev.sdjvm.scheduler.Schedulers;
+import dev.sdjvm.tensor.TorchGenerator;
+import dev.sdjvm.tokenizer.ClipTokenizer;
+import dev.sdjvm.tokenizer.Encoding;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The stages the Stable Diffusion task pipelines share, as diffusers' {@code StableDiffusionPipeline} methods that
+ * its image-to-image and inpainting siblings copy: {@link #checkInputs}, {@link #tokenize} and {@link #encodePrompt},
+ * {@link #prepareTimesteps}, {@link #prepareLatents}, {@link #denoise}, {@link #decodeLatents}, and
+ * {@link #encodeImage} (the VAE encoder, for the tasks that start from an image). A task pipeline
+ * ({@link TextToImagePipeline}) is a subclass whose {@code generate} runs them in diffusers' numbered order and
+ * overrides the stages its task changes (image-to-image: the timesteps and the latents).
+ *
+ * <p>Pure Java apart from the artifacts, which run on the backend chosen at load time through the
+ * {@link PipelineComponents}. Stateless between calls: each generation has its own scheduler, generator and
+ * invocations, so concurrent generations on the same components depend only on their requests.
+ */
+public abstract class DiffusionStages {
+    private static final Logger LOG = LoggerFactory.getLogger(DiffusionStages.class);
+    /** The scheduler AWS's SD 2.1 deployment swaps in: {@code DPMSolverMultistepScheduler.from_config(config)}. */
+    public static final String DEFAULT_SCHEDULER = "DPMSolverMultistepScheduler";
+
+    /** The UNet inputs the SD family writes once per generation, besides sample and timestep ({@link #denoise}). */
+    static final List<String> UNET_CONDITIONING = List.of("encoder_hidden_states");
+
+    /** The loaded model the stages run on. */
+    protected final PipelineComponents components;
+    /** {@code components.model()}. */
+    protected final ModelDirectory model;
+    /** {@code components.tokenizer()}. */
+    protected final ClipTokenizer tokenizer;
+
+    /**
+     * Stages over loaded components.
+     *
+     * @param components the loaded model
+     */
+    protected DiffusionStages(PipelineComponents components) {
+        this.components = components;
+        this.model = components.model();
+        this.tokenizer = components.tokenizer();
+    }
+
+    /**
+     * A request checked against the model: sizes, scheduler and seed resolved.
+     *
+     * @param height       image height
+     * @param width        image width
+     * @param latentHeight latent height
+     * @param latentWidth  latent width
+     * @param images       images per prompt
+     * @param cfg          classifier-free guidance runs
+     * @param guidance     the guidance scale, float32 as the CFG arithmetic uses it
+     * @param seed         the seed of the generator (the request's or a random one)
+     * @param scheduler    the scheduler, configured but without timesteps ({@link #prepareTimesteps})
+     * @param rowSize      values in one image's latents
+     */
+    protected record Plan(int height, int width, int latentHeight, int latentWidth, int images, boolean cfg,
+                          float guidance, long seed, Scheduler scheduler, int rowSize) {
+        /** {@return UNet rows per step: the images, twice under classifier-free guidance} */
+        public int rows() {
+            return cfg ? 2 * images : images;
+        }
+    }
+
+    /**
+     * The tokenized prompts.
+     *
+     * @param prompt   the prompt
+     * @param negative the negative prompt under classifier-free guidance, else null
+     */
+    protected record Prompts(Encoding prompt, Encoding negative) {
+    }
+
+    /** {@return the scheduler name a request resolves to: its own, else {@value #DEFAULT_SCHEDULER}} */
+    static String schedulerName(Request r) {
+        return r.scheduler() == null || r.scheduler().isBlank() ? DEFAULT_SCHEDULER : r.scheduler();
+    }
+
+    /** {@return the scheduler a request asks for, from the model's config and the request's overrides} */
+    protected Scheduler scheduler(Request r) {
+        String name = schedulerName(r);
+        if ("config".equalsIgnoreCase(name)) {
+            return Schedulers.fromConfig(model.schedulerConfig(), r.schedulerOverrides());
+        }
+        return Schedulers.create(name, model.schedulerConfig(), r.schedulerOverrides());
+    }
+
+    /**
+     * diffusers' {@code check_inputs} against the model: size, latents, scheduler (the request checked itself when it
+     * was built). Throws before any native work.
+     *
+     * @param req the request
+     * @return the plan
+     * @throws InvalidRequestException naming the field that does not fit the model
+     */
+    protected Plan checkInputs(Request req) {
+        final int vs = model.vaeScaleFactor();
+        final int height = req.height() != null ? req.height() : model.height();
+        final int width = req.width() != null ? req.width() : model.width();
+        if (height != model.height() || width != model.width()) {
+            // CPU-traced artifacts take any size; compiled ones (a static batch, Neuron) only their own
+            if (components.unet().fixedSize()) {
+                throw new InvalidRequestException(height != model.height() ? "height" : "width", "the artifacts are compiled for "
+                        + model.height() + "x" + model.width() + " images; got " + height + "x" + width);
+            }
+            if (height % vs != 0 || width % vs != 0) {
+                throw new InvalidRequestException(height % vs != 0 ? "height" : "width", "must be a multiple of "
+                        + vs + " (the VAE scale factor); got " + height + "x" + width);
+            }
+        }
+        int lh = height / vs;
+        int lw = width / vs;
+        int n = req.numImages();
+        int rowSize = model.latentChannels() * lh * lw;
+        if (req.latents() != null && req.latents().length != n * rowSize) {
+            throw new InvalidRequestException("latents", "expected " + n + "x" + model.latentChannels() + "x"
+                    + lh + "x" + lw + " = " + (n * rowSize) + " values, got " + req.latents().length);
+        }
+        Scheduler scheduler = scheduler(req);
+        scheduler.setBatchSize(n);  // per-sample thresholding over the [n,4,h,w] latents
+        long seed = req.seed() != null ? req.seed() : ThreadLocalRandom.current().nextLong(0, 1L << 53);
+        return new Plan(height, width, lh, lw, n, req.doClassifierFreeGuidance(), (float) req.guidanceScale(), seed,
+                scheduler, rowSize);
+    }
+
+    /**
+     * diffusers' {@code retrieve_timesteps}: {@code scheduler.set_timesteps(num_inference_steps)}. Pure Java, so a
+     * task pipeline runs it right after {@link #checkInputs}, before any native work, as a refusal of the step count
+     * is a bad request. Image-to-image overrides it to keep the last {@code strength} of them.
+     *
+     * @param req  the request
+     * @param plan its plan
+     * @return the timesteps the denoising loop runs, in order
+     */
+    protected double[] prepareTimesteps(Request req, Plan plan) {
+        plan.scheduler().setTimesteps(req.steps());
+        return plan.scheduler().timesteps();
+    }
+
+    /**
+     * Tokenizes the prompt, and the negative prompt ({@code ""} when none) under classifier-free guidance; warns when
+     * one was truncated to the text encoder's length, as diffusers does.
+     *
+     * @param req  the request
+     * @param plan its plan
+     * @return the token ids
+     */
+    protected Prompts tokenize(Request req, Plan plan) {
+        Encoding pos = tokenizer.tokenize(req.prompt());
+        Encoding neg = plan.cfg() ? tokenizer.tokenize(req.negativePrompt() == null ? "" : req.negativePrompt()) : null;
+        if (pos.truncated()) {
+            LOG.warn("The prompt has {} tokens; the text encoder takes {}: the part after token {} was truncated",
+                    pos.tokenCount(), tokenizer.maxLength() - 2, tokenizer.maxLength() - 2);
+        }
+        if (neg != null && neg.truncated()) {
+            LOG.warn("The negative prompt has {} tokens and was truncated to {}", neg.tokenCount(), tokenizer.maxLength() - 2);
+        }
+        return new Prompts(pos, neg);
+    }
+
+    /**
+     * diffusers' {@code encode_prompt}: the text encoder's {@code last_hidden_state} for each prompt, as float32, one
+     * row per UNet row: {@code [uncond] * n + [cond] * n} under CFG, else {@code [cond] * n}.
+     *
+     * @param prompts the token ids
+     * @param plan    the plan
+     * @return float32 [rows, 77, H] flat
+     */
+    protected float[] encodePrompt(Prompts prompts, Plan plan) {
+        float[] cond = encode(prompts.prompt());
+        float[] uncond = prompts.negative() != null ? encode(prompts.negative()) : null;
+        int row = cond.length;
+        float[] emb = new float[plan.rows() * row];
+        for (int r = 0; r < plan.rows(); r++) {
+            System.arraycopy(plan.cfg() && r < plan.images() ? uncond : cond, 0, emb, r * row, row);
+        }
+        return emb;
+    }
+
+    private float[] encode(Encoding e) {
+        int[] ids = e.inputIds();
+        InvocationPool pool = components.pool(ArtifactRole.TEXT_ENCODER);
+        Invocation inv = pool.acquire(new long[] {1, ids.length});
+        try {
+            inv.write(0, 0, ids, 0, ids.length);
+            inv.run();
+            List<TensorSpec> outs = inv.outputs();
+            int k = TensorBinding.output(ArtifactRole.TEXT_ENCODER, outs, "last_hidden_state");
+            TensorSpec h = outs.get(k);
+            if (h.rank() != 3 || h.dim(0) != 1 || h.dim(1) != ids.length) {
+                throw new BackendException("text_encoder returned last_hidden_state " + h + "; expected [1,"
+                        + ids.length + ",H]");
+            }
+            float[] out = new float[(int) h.numel()];
+            inv.read(k, out, 0);  // diffusers: prompt_embeds.to(float32) in a float32 pipeline
+            return out;
+        } finally {
+            pool.release(inv);
+        }
+    }
+
+    /**
+     * diffusers' {@code prepare_latents}: the caller's latents, or {@code randn(generator)}, times init_noise_sigma.
+     *
+     * @param given     the request's latents, or null
+     * @param plan      the plan (with timesteps set: {@code init_noise_sigma} may depend on them)
+     * @param generator the request's generator
+     * @return the initial latents [n,4,h,w] flat
+     */
+    protected float[] prepareLatents(float[] given, Plan plan, TorchGenerator generator) {
+        float[] latents = given != null ? given.clone() : new float[plan.images() * plan.rowSize()];
+        if (given == null) {
+            generator.randn(latents);  // torch.randn's values depend only on numel, not on the shape
+        }
+        float sigma0 = plan.scheduler().initNoiseSigma();
+        for (int i = 0; i < latents.length; i++) {
+            latents[i] = latents[i] * sigma0;
+        }
+        return latents;
+    }
+
+    /**
+     * The denoising loop: scale the input, run the UNet on every row, combine the CFG halves in float32, step the
+     * scheduler in place; after every step the cancellation, the listener and the deadline are checked.
+     *
+     * @param latents    [n,4,h,w] flat, denoised in place
+     * @param embeddings the text embeddings, one row per UNet row ({@link #encodePrompt})
+     * @param timesteps  the timesteps to run ({@link #prepareTimesteps})
+     * @param plan       the plan
+     * @param listener   called after every step, or null
+     * @param deadline   checked after every step, or null
+     * @param cancelled  checked after every step (e.g. the model is closing), or null
+     * @return the nanoseconds spent in UNet calls
+     * @throws GenerationCancelledException when cancelled, refused by the listener or past the deadline
+     */
+    protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
+                           Instant deadline, BooleanSupplier cancelled) {
+        Scheduler scheduler = plan.scheduler();
+        int n = plan.images();
+        int rowSize = plan.rowSize();
+        boolean cfg = plan.cfg();
+        float g = plan.guidance();
+        float[] scaled = new float[latents.length];
+        float[] noise = new float[plan.rows() * rowSize];
+        float[] eps = cfg ? new float[latents.length] : noise;
+        int tokens = tokenizer.maxLength();
+        int hidden = embeddings.length / plan.rows() / tokens;
+        List<UNetRunner.Conditioning> conditioning = List.of(
+                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
+        long unetNanos = 0;
+        long loopStart = System.nanoTime();
+        try (UNetRunner.Session session = components.unet().open(plan.rows(), n,
+                new long[] {model.latentChannels(), plan.latentHeight(), plan.latentWidth()}, conditioning)) {
+            for (int k = 0; k < timesteps.length; k++) {
+                double t = timesteps[k];
+                scheduler.scaleModelInput(latents, t, scaled);
+                long u0 = System.nanoTime();
+                session.run(scaled, (float) t, noise);
+                unetNanos += System.nanoTime() - u0;
+                if (cfg) {
+                    // noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond), float32
+                    int half = n * rowSize;
+                    for (int i = 0; i < half; i++) {
+                        float u = noise[i];
+                        eps[i] = u + g * (noise[half + i] - u);
+                    }
+                }
+                scheduler.step(eps, t, latents, latents);
+                long now = System.nanoTime();
+                if (cancelled != null && cancelled.getAsBoolean()) {
+                    throw new GenerationCancelledException("cancelled: the pipeline is closing");
+                }
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new GenerationCancelledException("cancelled: the generating thread was interrupted");
+                }
+                if (listener != null && !listener.onStep(k + 1, timesteps.length, t, now - loopStart)) {
+                    throw new GenerationCancelledException("cancelled by the step listener after step " + (k + 1)
+                            + " of " + timesteps.length);
+                }
+                if (deadline != null && Instant.now().isAfter(deadline)) {
+                    throw new GenerationCancelledException("deadline " + deadline + " passed after step " + (k + 1)
+                            + " of " + timesteps.length);
+                }
+            }
+        }
+        return unetNanos;
+    }
+
+    /**
+     * diffusers' decode: {@code vae.decode(latents / scaling_factor)} (post_quant_conv, then the decoder) and
+     * {@code VaeImageProcessor.postprocess} to 8-bit RGB.
+     *
+     * @param latents the final latents [n,4,h,w] flat
+     * @param plan    the plan
+     * @return one image per latent
+     */
+    protected List<RgbImage> decodeLatents(float[] latents, Plan plan) {
+        int rowSize = plan.rowSize();
+        long[] shape = {1, model.latentChannels(), plan.latentHeight(), plan.latentWidth()};
+        float sf = (float) model.scalingFactor();
+        float[] z = new float[rowSize];
+        float[] q = new float[rowSize];
+        float[] pixels = new float[3 * plan.height() * plan.width()];
+        List<RgbImage> images = new ArrayList<>(plan.images());
+        InvocationPool postQuantConv = components.pool(ArtifactRole.VAE_POST_QUANT_CONV);
+        InvocationPool decoder = components.pool(ArtifactRole.VAE_DECODER);
+        Invocation pqc = postQuantConv.acquire(shape);
+        Invocation dec = null;
+        try {
+            dec = decoder.acquire(shape);
+            for (int i = 0; i < plan.images(); i++) {
+                for (int j = 0; j < rowSize; j++) {
+                    z[j] = latents[i * rowSize + j] / sf;  // float32 division, as torch's latents / scaling_factor
+                }
+                pqc.write(0, 0, z, 0, rowSize);
+                pqc.run();
+                read(pqc, ArtifactRole.VAE_POST_QUANT_CONV, "latents", shape, q);
+                dec.write(0, 0, q, 0, rowSize);
+                dec.run();
+                read(dec, ArtifactRole.VAE_DECODER, "image", new long[] {1, 3, plan.height(), plan.width()}, pixels);
+                images.add(RgbImage.fromDecoderOutput(pixels, 0, plan.height(), plan.width()));
+            }
+        } finally {
+            postQuantConv.release(pqc);
+            if (dec != null) {
+                decoder.release(dec);
+            }
+        }
+        return images;
+    }
+
+    /**
+     * The VAE encoder (with quant_conv) on images: the latent distribution's parameters, diffusers'
+     * {@code vae.encode(image).latent_dist} as {@code moments} = (mean, logvar) along the channels. Image-to-image
+     * and inpainting start from it.
+     *
+     * @param pixels images [n,3,height,width] flat, float32 in [-1,1] (diffusers' {@code VaeImageProcessor.preprocess})
+     * @param n      images
+     * @param height image height
+     * @param width  image width
+     * @return moments [n, 2 x latent channels, height/8, width/8] flat: per image the mean's channels, then the logvar's
+     * @throws InvalidRequestException (field {@code image}) when the model has no VAE encoder, naming its file
+     */
+    protected float[] encodeImage(float[] pixels, int n, int height, int width) {
+        InvocationPool encoder = components.vaeEncoder();
+        int vs = model.vaeScaleFactor();
+        long[] in = {1, 3, height, width};
+        long[] out = {1, 2L * model.latentChannels(), height / vs, width / vs};
+        int inRow = 3 * height * width;
+        int outRow = Math.toIntExact(out[1] * out[2] * out[3]);
+        if (pixels.length != n * inRow) {
+            throw new IllegalArgumentException(pixels.length + " values for " + n + " images of " + Arrays.toString(in));
+        }
+        float[] moments = new float[n * outRow];
+        float[] row = new float[outRow];
+        Invocation inv = encoder.acquire(in);
+        try {
+            for (int i = 0; i < n; i++) {
+                inv.write(0, 0, pixels, i * inRow, inRow);
+                inv.run();
+                read(inv, ArtifactRole.VAE_ENCODER, "latent_parameters", out, row);
+                System.arraycopy(row, 0, moments, i * outRow, outRow);
+            }
+        } finally {
+            encoder.release(inv);
+        }
+        return moments;
+    }
+
+    /** Reads output {@code name} of a role's invocation, checked to have {@code shape}, into {@code out}. */
+    private static void read(Invocation inv, ArtifactRole role, String name, long[] shape, float[] out) {
+        List<TensorSpec> outs = inv.outputs();
+        int i = TensorBinding.output(role, outs, name);
+        if (!outs.get(i).accepts(shape)) {
+            throw new BackendException(role + " returned " + name + " " + outs.get(i) + ", expected "
+                    + Arrays.toString(shape));
+        }
+        inv.read(i, out, 0);
+    }
+}
