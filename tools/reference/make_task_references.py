@@ -817,6 +817,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     dist = install_stubs(args.diffusers_src)
+    work = tempfile.mkdtemp(prefix="task-refs-")
     try:
         import diffusers
         record_draws()
@@ -829,7 +830,6 @@ def main():
                 ids = Tokenizer(os.path.join(MODELS, FP32))(text, padding="max_length", max_length=77,
                                                            truncation=True).input_ids[0].tolist()
                 assert ids == st.input_ids_77(text), text
-        work = tempfile.mkdtemp(prefix="task-refs-")
         inputs_dir = os.path.join(work, "inputs")
         os.makedirs(inputs_dir)
         for fn, make in INPUTS.items():
@@ -944,6 +944,7 @@ def main():
         print("wrote", os.path.join(args.out, "cases.json"))
     finally:
         shutil.rmtree(dist, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def diff_summary(key, a, b):
