@@ -6,22 +6,34 @@ random (seeded) weights, traced to TorchScript with torch.jit.trace on CPU.
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype bf16 --out src/test/resources/models/tiny-sd21-bf16
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sd21-base --out /tmp/sd21-base-random   # ~5 GB, benchmarks
 
+img2img / inpainting fixtures (the VAE encoder as a fifth artifact; a 9-channel inpainting unet):
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --with-vae-encoder \
+        --out src/test/resources/models/tiny-sd21-fp32 --update
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --with-vae-encoder --unet-in-channels 9 \
+        --link-identical src/test/resources/models/tiny-sd21-fp32 --out src/test/resources/models/tiny-sd21-inpaint-fp32
+Add --check to any command to compare a fresh run with the --out directory instead of writing it.
+
 Layout written:
     compiled_models/{text_encoder.pt,unet.pt,vae_decoder.pt,vae_post_quant_conv.pt,sdjvm-manifest.json}
+    [compiled_models/vae_encoder.pt with --with-vae-encoder]
     model_index.json scheduler/scheduler_config.json tokenizer/* feature_extractor/preprocessor_config.json
     text_encoder/config.json unet/config.json vae/config.json README.md
 The module wrappers follow AWS's sample (see sd_arch.TextEncoderWrap / UNetWrap). ``export_model`` is also used
 by train_shapes.py to export trained weights.
 """
 import argparse
+import copy
 import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
+import textwrap
 import time
 
 import torch
+import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sd_arch  # noqa: E402
@@ -137,8 +149,10 @@ def strip_debug_records(src, dst):
 
 def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width, dtype=torch.float32,
                  text_output="dict", unet_output="tuple", manifest=True, note=None, readme=None,
-                 created_by="tools/model/make_tiny_sd.py"):
-    """Trace the four AWS-style modules and write the whole model directory. Returns the manifest dict."""
+                 created_by="tools/model/make_tiny_sd.py", vae_encoder=False, pipeline_class=None):
+    """Trace the four AWS-style modules (and, with vae_encoder, the VAE encoder as a fifth) and write the whole
+    model directory. The unet's sample has unet_cfg["in_channels"] channels (9 for an inpainting unet).
+    pipeline_class overrides model_index.json's _class_name. Returns the manifest dict."""
     os.makedirs(os.path.join(out, "compiled_models"), exist_ok=True)
     cm = os.path.join(out, "compiled_models")
     lh, lw = height // 8, width // 8
@@ -160,13 +174,14 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         pooled = torch.empty(1, H, dtype=dtype)
         te_outs = [io("last_hidden_state", last)] + ([io("pooler_output", pooled)] if text_output != "tensor" else [])
 
-        sample = torch.randn(1, 4, lh, lw, generator=torch.Generator().manual_seed(0)).to(dtype)
+        cin = unet_cfg.get("in_channels", 4)
+        sample = torch.randn(1, cin, lh, lw, generator=torch.Generator().manual_seed(0)).to(dtype)
         timestep = torch.tensor(999.0).expand((1,)).to(dtype)
         ehs = torch.randn(1, 77, H, generator=torch.Generator().manual_seed(1)).to(dtype)
         t0 = time.time()
         uw = sd_arch.UNetWrap(unet_d, unet_output).eval()
         trace_save(uw, (sample, timestep, ehs), os.path.join(cm, "unet.pt"))
-        u_out = torch.empty(1, 4, lh, lw, dtype=dtype)
+        u_out = torch.empty(1, unet_cfg.get("out_channels", 4), lh, lw, dtype=dtype)
         times["unet"] = time.time() - t0
 
         z = torch.randn(1, 4, lh, lw, generator=torch.Generator().manual_seed(2))
@@ -176,6 +191,12 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         dw = sd_arch.VAEDecoderWrap(vae.decoder).eval()
         trace_save(dw, (z,), os.path.join(cm, "vae_decoder.pt"))
         img = torch.empty(1, 3, height, width)
+        if vae_encoder:
+            # image in [-1, 1]; traced non-strict for the dict output, as optimum-neuron exports the encoder
+            x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(3)) * 2 - 1
+            ew = sd_arch.VAEEncoderWrap(vae.encoder, vae.quant_conv).eval()
+            trace_save(ew, (x,), os.path.join(cm, "vae_encoder.pt"), strict=False)
+            moments = torch.empty(1, 2 * vae_cfg["latent_channels"], lh, lw)
         times["vae"] = time.time() - t0
         te.float()
         unet.float()
@@ -196,6 +217,10 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
                             "inputs": [io("latent", z)], "outputs": [io("image", img)]},
         },
     }
+    if vae_encoder:
+        man["artifacts"]["vae_encoder"] = {"file": "vae_encoder.pt", "batch": None, "output_kind": "dict",
+                                           "inputs": [io("sample", x)],
+                                           "outputs": [io("latent_parameters", moments)]}
     if manifest:
         write_json(os.path.join(cm, "sdjvm-manifest.json"), man)
 
@@ -206,6 +231,12 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         dst = os.path.join(out, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(os.path.join(REF, rel), dst)
+    if pipeline_class:
+        mi = os.path.join(out, "model_index.json")
+        with open(mi) as f:
+            idx = json.load(f)
+        idx["_class_name"] = pipeline_class
+        write_json(mi, idx)
     dname = "bfloat16" if dtype == torch.bfloat16 else "float32"
     tc = dict(text_cfg)
     tc["torch_dtype"] = dname
@@ -224,39 +255,190 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
 
 
 def dir_listing(out):
+    """(relative path, bytes, link) for every file under out, through directory links; link is the target of a
+    file that is a symbolic link, else None."""
     rows = []
-    for root, _, files in os.walk(out):
+    for root, _, files in os.walk(out, followlinks=True):
         for fn in sorted(files):
             p = os.path.join(root, fn)
-            rows.append((os.path.relpath(p, out), os.path.getsize(p)))
+            rows.append((os.path.relpath(p, out), os.path.getsize(p), os.readlink(p) if os.path.islink(p) else None))
     return sorted(rows)
 
 
-def tiny_readme(args, man, out):
+def dir_links(out):
+    """Top-level directories of out that are symbolic links: {name: target}."""
+    return {d: os.readlink(os.path.join(out, d)) for d in sorted(os.listdir(out))
+            if os.path.islink(os.path.join(out, d)) and os.path.isdir(os.path.join(out, d))}
+
+
+def calibrate_vae_encoder(vae, seed, h, w):
+    """Rescale quant_conv (used by the encoder artifact only: the other artifacts stay byte-identical) so that on
+    a probe image in [-1, 1] the posterior mean times scaling_factor has std ~1 (the latent scale the unet was
+    fitted to) and logvar is ~N(-1, 0.5^2), i.e. a posterior std of ~0.6 in unscaled units (~0.11 after
+    scaling_factor): big enough that the random draw of DiagonalGaussianDistribution.sample visibly matters."""
+    lc = vae.config["latent_channels"]
+    sf = vae.config["scaling_factor"]
+    g = torch.Generator().manual_seed(seed + 3)
+    x = torch.rand(1, 3, min(h, 64), min(w, 64), generator=g) * 2 - 1
+    qc = vae.quant_conv
+    with torch.no_grad():
+        m = qc(vae.encoder(x))
+        f = (1.0 / sf) / m[:, :lc].std().item()
+        qc.weight[:lc] *= f
+        qc.bias[:lc] *= f
+        f = 0.5 / m[:, lc:].std().item()
+        qc.weight[lc:] *= f
+        qc.bias[lc:] *= f
+        m = qc(vae.encoder(x))
+        qc.bias[lc:] += -1.0 - m[:, lc:].mean()
+
+
+def inpaint_unet(unet, unet_cfg, seed):
+    """The 9-channel unet of SD inpainting checkpoints (input = cat([latents, mask, masked-image latents], dim=1)),
+    made from the fitted 4-channel unet: the same weights, and conv_in gets 5 more input channels with seeded
+    N(0, std(conv_in.weight)^2) weights, so the mask and the masked image's latents change the noise prediction
+    about as much as the latents do. Uses no global RNG (the other artifacts stay byte-identical)."""
+    lc = unet_cfg["out_channels"]
+    cfg = dict(unet_cfg, in_channels=2 * lc + 1)
+    u = copy.deepcopy(unet)
+    old = unet.conv_in
+    with torch.random.fork_rng(devices=[]):
+        conv = nn.Conv2d(cfg["in_channels"], old.out_channels, 3, padding=1)
+    g = torch.Generator().manual_seed(seed + 4)
+    with torch.no_grad():
+        extra = torch.randn(old.out_channels, lc + 1, 3, 3, generator=g) * old.weight.std()
+        conv.weight.copy_(torch.cat([old.weight, extra], dim=1))
+        conv.bias.copy_(old.bias)
+    u.conv_in = conv
+    u.config = cfg
+    return u.eval(), cfg
+
+
+def link_identical(out, share):
+    """Replace every compiled_models/*.pt of out that is byte-identical to share's file of the same name by a
+    relative symbolic link to it; make tokenizer/ the same link as share's if share's is one and the files agree.
+    Returns the names linked."""
+    linked = []
+    cm = os.path.join(out, "compiled_models")
+    for fn in sorted(os.listdir(cm)):
+        mine, theirs = os.path.join(cm, fn), os.path.join(share, "compiled_models", fn)
+        if fn.endswith(".pt") and os.path.isfile(theirs) and sha256(mine) == sha256(theirs):
+            os.remove(mine)
+            os.symlink(os.path.relpath(theirs, cm), mine)
+            linked.append("compiled_models/" + fn)
+    tok, their_tok = os.path.join(out, "tokenizer"), os.path.join(share, "tokenizer")
+    if os.path.islink(their_tok) and os.path.isdir(tok):
+        same = all(os.path.isfile(os.path.join(their_tok, f)) and sha256(os.path.join(tok, f)) ==
+                   sha256(os.path.join(their_tok, f)) for f in os.listdir(tok))
+        if same:
+            shutil.rmtree(tok)
+            os.symlink(os.path.relpath(os.path.realpath(their_tok), out), tok)
+            linked.append("tokenizer/")
+    return linked
+
+
+COMMENTARY_KEYS = ("_sdjvm_note", "created_by")  # JSON keys that only say which script wrote a file
+
+
+def same_model_file(a, b):
+    """Byte equality, except JSON files, which are compared as parsed JSON without COMMENTARY_KEYS."""
+    if a.endswith(".json"):
+        def load(p):
+            with open(p) as f:
+                d = json.load(f)
+            return {k: v for k, v in d.items() if k not in COMMENTARY_KEYS} if isinstance(d, dict) else d
+        return load(a) == load(b)
+    return sha256(a) == sha256(b)
+
+
+def compare_dirs(made, out, only=None):
+    """Compare the files of a fresh run (made) with out, following links; README.md is not compared (it holds
+    the command line). Returns the list of (path, status)."""
+    rows = []
+    mine = {r for r, _, _ in dir_listing(made)}
+    theirs = {r for r, _, _ in dir_listing(out)} if os.path.isdir(out) else set()
+    for r in sorted(mine | theirs):
+        if r == "README.md" or (only is not None and not only(r)):
+            continue
+        if r not in theirs:
+            rows.append((r, "missing in " + out))
+        elif r not in mine:
+            rows.append((r, "not made by this run"))
+        else:
+            rows.append((r, "identical" if same_model_file(os.path.join(made, r), os.path.join(out, r))
+                         else "DIFFERENT"))
+    return rows
+
+
+def wrap(text, indent="  ", width=114):
+    """A sentence appended to a README paragraph or bullet: on lines of its own, indented like the bullet's."""
+    if not text:
+        return text
+    return "\n" + textwrap.fill(text.strip(), width=width, initial_indent=indent, subsequent_indent=indent,
+                                break_long_words=False, break_on_hyphens=False)
+
+
+def tiny_readme(args, man, out, command, update_note=""):
     rows = dir_listing(out)
-    total = sum(s for _, s in rows)
-    listing = "\n".join("  %-45s %10d" % (r, s) for r, s in rows if r != "README.md")
+    links = dir_links(out)
+    total = sum(s for r, s, _ in rows if r != "README.md")
+    lines = []
+    for r, s, link in rows:
+        if r == "README.md":
+            continue
+        extra = ""
+        if r.endswith(".pt"):
+            extra = "  sha256 " + sha256(os.path.join(out, r))[:16]
+        if link:
+            extra += "  (link: " + link + ")"
+        lines.append("  %-45s %10d%s" % (r, s, extra))
+    for d, target in links.items():
+        real = os.path.relpath(os.path.realpath(os.path.join(out, d)), REPO)
+        lines.append("  (%s/ is a symbolic link to %s: the same files)" % (d, real))
+    listing = "\n".join(lines)
     a = man["artifacts"]
     dt = a["unet"]["inputs"][0]["dtype"]
+    cin = a["unet"]["inputs"][0]["shape"][1]
+    lh, lw = man["height"] // 8, man["width"] // 8
+    kind = ""
+    if cin != 4:
+        kind = (" Its unet is an **inpainting unet**: {cin} input channels = cat([latents (4), mask (1), masked-image "
+                "latents (4)], dim=1), as stable-diffusion-2-inpainting; model_index.json names "
+                "StableDiffusionInpaintPipeline.").format(cin=cin)
+    enc = ""
+    if "vae_encoder" in a:
+        enc = ("vae_encoder(sample [B,3,H,W] float32 in [-1,1]) -> dict {latent_parameters: [B,8,H/8,W/8]} "
+               "(the VAE encoder + quant_conv, traced with strict=False as optimum-neuron exports it: diffusers' "
+               "DiagonalGaussianDistribution parameters, mean = channels 0-3, logvar = channels 4-7, unclamped).")
+    enc_w = ""
+    if "vae_encoder" in a:
+        enc_w = (" The VAE encoder's quant_conv was rescaled so that the posterior mean x 0.18215 has std ~1 and "
+                 "logvar ~N(-1, 0.5^2) on a probe image (posterior std ~0.6: the encoder's random draw matters).")
+    if cin != 4:
+        enc_w += (" The inpainting unet is the fitted 4-channel unet with 5 more conv_in input channels "
+                  "(seeded N(0, std(conv_in.weight)^2) weights); everything else is the same weights.")
+    kind = wrap(kind, indent="")
+    update_note, enc, enc_w = (wrap(x) for x in (update_note, enc, enc_w))
     return f"""# {os.path.basename(os.path.normpath(out))}: tiny SD 2.1-layout model with RANDOM weights (test fixture)
 
 Not a real model: it draws nothing. It has the real Stable Diffusion 2.x module structure at tiny width
 (CLIP text transformer H={a['text_encoder']['outputs'][0]['shape'][-1]}, UNet with ResNet + cross-attention
-blocks, KL-VAE decoder) in the AWS Inferentia2 layout, so the library's loading, contracts and numerics can be
-tested without a 5 GB download.
+blocks, KL-VAE) in the AWS Inferentia2 layout, so the library's loading, contracts and numerics can be
+tested without a 5 GB download.{kind}
 
 - Made by `tools/model/make_tiny_sd.py` (seed {args.seed}), command:
-  `/usr/bin/python3 tools/model/make_tiny_sd.py {' '.join(sys.argv[1:])}`
-  on torch {torch.__version__} (CPU). A rerun writes byte-identical `.pt` files (checked with sha256).
+  `{command}`
+  on torch {torch.__version__} (CPU). A rerun writes byte-identical `.pt` files (checked with sha256; add `--check`
+  to the command to compare a fresh run with this directory).{update_note}
 - Weights: PyTorch default init (token embedding N(0, 0.5), position embedding N(0, 0.1), so prompts matter), seeded; then the unet was fitted for
   {args.fit_steps} Adam steps to N(0,1) data so that it behaves like a noise predictor (output std ~1; latents
   stay bounded over a 20-step DPM-Solver++ run), and the VAE decoder's conv_out was rescaled to output std
-  ~0.5 for latents/0.18215 inputs.
-- Image {man['height']}x{man['width']}, latents 4x{man['height'] // 8}x{man['width'] // 8}; unet/text encoder dtype
+  ~0.5 for latents/0.18215 inputs.{enc_w}
+- Image {man['height']}x{man['width']}, latents 4x{lh}x{lw}; unet/text encoder dtype
   {dt}; VAE float32. unet traced at batch 1 on CPU: accepts any batch (manifest `"batch": null`).
 - Contracts (as AWS's wrappers): text_encoder(input_ids int64 [1,77]) -> {a['text_encoder']['output_kind']}
-  {{last_hidden_state, pooler_output}}; unet(sample, timestep [B], encoder_hidden_states) -> 1-tuple
-  (noise_pred,); vae_post_quant_conv [1,4,h,w] -> [1,4,h,w]; vae_decoder [1,4,h,w] -> [1,3,8h,8w].
+  {{last_hidden_state, pooler_output}}; unet(sample [B,{cin},h,w], timestep [B], encoder_hidden_states) -> 1-tuple
+  (noise_pred [B,4,h,w],); vae_post_quant_conv [1,4,h,w] -> [1,4,h,w]; vae_decoder [1,4,h,w] -> [1,3,8h,8w].{enc}
   Exact dtypes/shapes: `compiled_models/sdjvm-manifest.json`.
 - Tokenizer, scheduler (published SD 2.1-base PNDMScheduler config; pipelines swap in DPMSolverMultistep),
   model_index.json and feature_extractor are the published SD 2.1-base files.
@@ -268,23 +450,8 @@ Files (bytes), {total} in all:
 """
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="tiny", choices=["tiny", "sd21-base"])
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
-                    help="dtype of text_encoder and unet (VAE is always float32, as AWS)")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--height", type=int)
-    ap.add_argument("--width", type=int)
-    ap.add_argument("--fit-steps", type=int, default=None,
-                    help="Adam steps fitting the unet to Gaussian data (default 300 for tiny, 0 for sd21-base)")
-    ap.add_argument("--text-encoder-output", default="dict", choices=["dict", "tuple", "tensor"])
-    ap.add_argument("--unet-output", default="tuple", choices=["tuple", "tensor"])
-    ap.add_argument("--no-manifest", action="store_true")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def build_all(args):
+    """Seeded weights for the preset, fitted and calibrated. Returns (te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w)."""
     text_cfg, unet_cfg, vae_cfg, h, w = sd_arch.preset(args.preset)
     h = args.height or h
     w = args.width or w
@@ -292,8 +459,6 @@ def main():
         sys.exit("height and width must be multiples of 8")
     unet_cfg["sample_size"] = h // 8
     vae_cfg["sample_size"] = h
-    if args.fit_steps is None:
-        args.fit_steps = 300 if args.preset == "tiny" else 0
     t0 = time.time()
     te, unet, vae = build(text_cfg, unet_cfg, vae_cfg, args.seed)
     t_build = time.time() - t0
@@ -310,20 +475,123 @@ def main():
             x = torch.randn(1, 4, ph, pw, generator=g)
             ctx = torch.randn(1, 77, text_cfg["hidden_size"], generator=g)
             scale_output(unet.conv_out, lambda: unet(x, torch.tensor([500.0]), ctx)[0], 1.0)
+    if args.with_vae_encoder:
+        calibrate_vae_encoder(vae, args.seed, h, w)
+    if args.unet_in_channels != 4:
+        unet, unet_cfg = inpaint_unet(unet, unet_cfg, args.seed)
+    return te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w
+
+
+def write_model(args, out, weights):
+    te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w = weights
     note = ("RANDOM-WEIGHT MODEL made by tools/model/make_tiny_sd.py (preset %s, seed %d): the TorchScript files in "
             "compiled_models/ are what counts; this config records their dimensions" % (args.preset, args.seed))
-    if os.path.exists(args.out):
-        shutil.rmtree(args.out)
-    man, times = export_model(args.out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w, DTYPES[args.dtype],
-                              args.text_encoder_output, args.unet_output, not args.no_manifest, note)
+    return export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w, DTYPES[args.dtype],
+                        args.text_encoder_output, args.unet_output, not args.no_manifest, note,
+                        vae_encoder=args.with_vae_encoder,
+                        pipeline_class="StableDiffusionInpaintPipeline" if args.unet_in_channels != 4 else None)
+
+
+def command_line(drop=("--update", "--check")):
+    return "/usr/bin/python3 tools/model/make_tiny_sd.py " + " ".join(a for a in sys.argv[1:] if a not in drop)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="tiny", choices=["tiny", "sd21-base"])
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                    help="dtype of text_encoder and unet (VAE is always float32, as AWS)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--height", type=int)
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--fit-steps", type=int, default=None,
+                    help="Adam steps fitting the unet to Gaussian data (default 300 for tiny, 0 for sd21-base)")
+    ap.add_argument("--text-encoder-output", default="dict", choices=["dict", "tuple", "tensor"])
+    ap.add_argument("--unet-output", default="tuple", choices=["tuple", "tensor"])
+    ap.add_argument("--no-manifest", action="store_true")
+    ap.add_argument("--with-vae-encoder", action="store_true",
+                    help="also write compiled_models/vae_encoder.pt (VAE encoder + quant_conv -> "
+                         "{latent_parameters: moments}, for img2img and inpainting) and list it in the manifest")
+    ap.add_argument("--unet-in-channels", type=int, default=4, choices=[4, 9],
+                    help="9: an inpainting unet (latents + mask + masked-image latents); model_index.json then "
+                         "names StableDiffusionInpaintPipeline")
+    ap.add_argument("--link-identical", metavar="DIR",
+                    help="share files with model directory DIR: every compiled_models/*.pt byte-identical to DIR's "
+                         "becomes a relative symbolic link to it, tokenizer/ the same link as DIR's")
+    ap.add_argument("--update", action="store_true",
+                    help="add to the existing --out: make the model in a temporary directory, require every file of "
+                         "--out's compiled_models/ to be the same (.pt byte-identical, manifest equal but for the new "
+                         "entries), then copy in the new artifacts, the manifest and the README; all other files of "
+                         "--out stay untouched")
+    ap.add_argument("--check", action="store_true",
+                    help="make the model in a temporary directory and compare it with --out (files through links; "
+                         "JSON without the keys naming the writing script; README.md not compared); exit 1 on any "
+                         "difference")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.fit_steps is None:
+        args.fit_steps = 300 if args.preset == "tiny" else 0
+    t0 = time.time()
+    weights = build_all(args)
+    if args.check or args.update:
+        tmp = tempfile.mkdtemp(prefix="make_tiny_sd-")
+        try:
+            made = os.path.join(tmp, os.path.basename(os.path.normpath(args.out)))
+            man, times = write_model(args, made, weights)
+            if args.check:
+                rows = compare_dirs(made, args.out)
+                for r, st in rows:
+                    print("%-45s %s" % (r, st))
+                bad = [r for r, st in rows if st != "identical"]
+                print("%d files compared, %d differ" % (len(rows), len(bad)))
+                sys.exit(1 if bad else 0)
+            # --update: what --out already has in compiled_models/ must be what this run makes
+            rows = compare_dirs(made, args.out, only=lambda r: os.path.exists(os.path.join(args.out, r))
+                                and r != "compiled_models/sdjvm-manifest.json")
+            old_man = os.path.join(args.out, "compiled_models", "sdjvm-manifest.json")
+            with open(old_man) as f:
+                old = json.load(f)
+            new = json.load(open(os.path.join(made, "compiled_models", "sdjvm-manifest.json")))
+            for role, spec in old["artifacts"].items():
+                rows.append(("manifest artifacts." + role,
+                             "identical" if new["artifacts"].get(role) == spec else "DIFFERENT"))
+            for r, st in rows:
+                print("%-45s %s" % (r, st))
+            if any(st != "identical" for _, st in rows):
+                sys.exit("--update: %s differs from this run; write a new directory instead" % args.out)
+            added = []
+            for fn in sorted(os.listdir(os.path.join(made, "compiled_models"))):
+                dst = os.path.join(args.out, "compiled_models", fn)
+                if not os.path.exists(dst):
+                    shutil.copyfile(os.path.join(made, "compiled_models", fn), dst)
+                    added.append(fn)
+            shutil.copyfile(os.path.join(made, "compiled_models", "sdjvm-manifest.json"), old_man)
+            print("added", added, "and rewrote compiled_models/sdjvm-manifest.json and README.md")
+            note = ("\n  Written into the existing directory with `--update`: its four original `.pt` files and "
+                    "other files were already what this command makes (`.pt` compared byte for byte, JSON as "
+                    "parsed JSON without the `_sdjvm_note`/`created_by` strings naming the writing script), so only "
+                    + "".join("`compiled_models/%s`, " % a for a in added)
+                    + "the manifest and this README were written.")
+        finally:
+            shutil.rmtree(tmp)
+    else:
+        if os.path.exists(args.out):
+            shutil.rmtree(args.out)
+        man, times = write_model(args, args.out, weights)
+        note = ""
+        if args.link_identical:
+            linked = link_identical(args.out, args.link_identical)
+            print("linked to", args.link_identical + ":", linked)
     if args.preset == "tiny":
         with open(os.path.join(args.out, "README.md"), "w") as f:
-            f.write(tiny_readme(args, man, args.out))
+            f.write(tiny_readme(args, man, args.out, command_line(), note))
     rows = dir_listing(args.out)
-    for r, s in rows:
+    for r, s, _ in rows:
         if r.startswith("compiled_models"):
             print("%-45s %12d  sha256 %s" % (r, s, sha256(os.path.join(args.out, r))[:16]))
-    print("total bytes", sum(s for _, s in rows), "trace/save seconds", {k: round(v, 1) for k, v in times.items()},
+    print("total bytes", sum(s for _, s, _ in rows), "trace/save seconds", {k: round(v, 1) for k, v in times.items()},
           "wall %.1fs" % (time.time() - t0))
 
 

@@ -706,3 +706,18 @@ class VAEDecoderWrap(nn.Module):
 
     def forward(self, z):
         return self.decoder(z)
+
+
+class VAEEncoderWrap(nn.Module):
+    """image [B,3,H,W] in [-1,1] -> {"latent_parameters": moments [B,2*latent_channels,H/8,W/8]}: the VAE encoder
+    followed by quant_conv, as optimum-neuron exports the encoder ("sample" -> "latent_parameters"). The moments are
+    diffusers' DiagonalGaussianDistribution parameters: mean = the first latent_channels channels, logvar = the rest
+    (unclamped; diffusers clamps logvar to [-30, 20] when it builds the distribution)."""
+
+    def __init__(self, encoder, quant_conv):
+        super().__init__()
+        self.encoder = encoder
+        self.quant_conv = quant_conv
+
+    def forward(self, sample):
+        return {"latent_parameters": self.quant_conv(self.encoder(sample))}
