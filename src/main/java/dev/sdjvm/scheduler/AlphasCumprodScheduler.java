@@ -31,6 +31,7 @@ abstract class AlphasCumprodScheduler extends AbstractScheduler {
      * @param timestep the timestep whose noise level is applied
      * @param out      where the noisy sample goes (may be {@code original})
      */
+    @Override
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         checkSameLength(noise, original, "noise");
         checkSameLength(out, original, "out");

@@ -374,6 +374,7 @@ public final class DPMSolverMultistepScheduler extends IndexedSigmaScheduler {
      * @param timestep the timestep whose noise level is applied
      * @param out      where the noisy sample goes (may be {@code original})
      */
+    @Override
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         addNoiseAtSigma(original, noise, timestep, out);
     }

@@ -16,6 +16,8 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
     protected float[] sigmas;
     /** diffusers' {@code step_index}, -1 before the first step. */
     protected int stepIndex = -1;
+    /** diffusers' {@code begin_index} ({@link #setBeginIndex}), -1 = None (reset by every new schedule). */
+    protected int beginIndex = -1;
 
     /**
      * Builds the training tables of {@code config}'s beta schedule; with {@code rescaleZeroSnr} the betas are
@@ -38,17 +40,38 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
         return sigmas.clone();
     }
 
-    /** Installs a new schedule and resets the step index. */
+    /** Installs a new schedule and resets the step and begin indices (diffusers' {@code set_timesteps}). */
     protected final void setSchedule(double[] timesteps, float[] sigmas) {
         this.timesteps = timesteps;
         this.sigmas = sigmas;
         this.stepIndex = -1;
+        this.beginIndex = -1;
     }
 
-    /** diffusers' {@code _init_step_index}: the index of {@code timestep} in the schedule, on first use. */
+    /**
+     * diffusers' {@code set_begin_index}: the first step runs at index {@code beginIndex} of the schedule, and
+     * {@link #addNoise} before the first step uses that index's sigma (image-to-image and inpainting start there).
+     *
+     * @param beginIndex 0..the number of timesteps
+     * @throws IllegalStateException    before {@link #setTimesteps}
+     * @throws IllegalArgumentException for an index outside the schedule
+     */
+    @Override
+    public final void setBeginIndex(int beginIndex) {
+        checkSet(timesteps);
+        if (beginIndex < 0 || beginIndex > timesteps.length) {
+            throw new IllegalArgumentException("begin index " + beginIndex + " outside 0.." + timesteps.length);
+        }
+        this.beginIndex = beginIndex;
+    }
+
+    /**
+     * diffusers' {@code _init_step_index}, on first use: the begin index when one is set, else the index of
+     * {@code timestep} in the schedule.
+     */
     protected final void initStepIndex(double timestep) {
         if (stepIndex < 0) {
-            stepIndex = Timesteps.indexForTimestep(timesteps, timestep);
+            stepIndex = beginIndex >= 0 ? beginIndex : Timesteps.indexForTimestep(timesteps, timestep);
         }
     }
 
@@ -61,10 +84,17 @@ abstract class IndexedSigmaScheduler extends AbstractScheduler {
         }
     }
 
-    /** The sigma of {@code timestep} in the current schedule (diffusers' {@code add_noise} lookup). */
+    /**
+     * The sigma {@code add_noise} applies, looked up as diffusers does: without a begin index, that of
+     * {@code timestep} in the schedule; with one, the current step index once the loop has started (inpainting
+     * noises the known region to the next step's level after each step), else the begin index (the start latents).
+     */
     protected final float sigmaAt(double timestep) {
         checkSet(timesteps);
-        return sigmas[Timesteps.indexForTimestep(timesteps, timestep)];
+        if (beginIndex < 0) {
+            return sigmas[Timesteps.indexForTimestep(timesteps, timestep)];
+        }
+        return sigmas[stepIndex >= 0 ? stepIndex : beginIndex];
     }
 
     /**

@@ -50,6 +50,34 @@ public interface Scheduler {
     void step(float[] modelOutput, double timestep, float[] sample, float[] out);
 
     /**
+     * diffusers' {@code add_noise(original_samples, noise, timesteps)}: the forward diffusion of a clean sample to the
+     * noise level of {@code timestep}, written into {@code out}. Image-to-image and inpainting start from it. A
+     * scheduler with a begin index ({@link #setBeginIndex}) takes the level from that index before the first step
+     * and from its step index after it, as diffusers does; the others from {@code timestep}.
+     *
+     * @param original the clean sample
+     * @param noise    standard-normal noise, as long as {@code original}
+     * @param timestep the timestep whose noise level is applied (when no begin index decides)
+     * @param out      where the noisy sample goes (may be {@code original})
+     * @throws UnsupportedOperationException when this scheduler has no {@code add_noise} (every scheduler of this
+     *                                       library has one)
+     */
+    default void addNoise(float[] original, float[] noise, double timestep, float[] out) {
+        throw new UnsupportedOperationException(name() + " has no add_noise");
+    }
+
+    /**
+     * diffusers' {@code set_begin_index}, called after {@link #setTimesteps} by the pipelines that run only the tail
+     * of the schedule (image-to-image, inpainting: {@code strength}): the first step runs at index
+     * {@code beginIndex}. Ignored by the schedulers diffusers gives no begin index (DDIM, PNDM: they look every
+     * timestep up by value). Reset by {@link #setTimesteps}.
+     *
+     * @param beginIndex the index of the first timestep to run, 0..the number of timesteps
+     */
+    default void setBeginIndex(int beginIndex) {
+    }
+
+    /**
      * Sets the source of the noise a stochastic scheduler draws; ignored by deterministic ones.
      *
      * @param noise e.g. a {@code TorchGenerator}'s {@code randn}: {@code generator::randn}

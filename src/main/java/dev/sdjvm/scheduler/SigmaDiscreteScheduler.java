@@ -41,6 +41,7 @@ abstract class SigmaDiscreteScheduler extends IndexedSigmaScheduler {
      * @param timestep the timestep whose noise level is applied
      * @param out      where the noisy sample goes (may be {@code original})
      */
+    @Override
     public void addNoise(float[] original, float[] noise, double timestep, float[] out) {
         float sigma = sigmaAt(timestep);
         for (int i = 0; i < original.length; i++) {
