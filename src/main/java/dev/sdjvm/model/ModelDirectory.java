@@ -28,14 +28,18 @@ import java.util.Map;
  * @param schedulerConfig {@code scheduler/scheduler_config.json} as parsed JSON (diffusers key names)
  * @param scalingFactor   {@code vae/config.json} {@code scaling_factor} (0.18215 for SD 2.x)
  * @param vaeScaleFactor  pixels per latent: 2^(len(vae block_out_channels)-1), 8 for SD
- * @param latentChannels  unet {@code in_channels} (4)
+ * @param latentChannels  {@code vae/config.json} {@code latent_channels} (4): the channels of the latents the
+ *                        scheduler denoises, the VAE decodes and the UNet predicts
+ * @param unetInChannels  {@code unet/config.json} {@code in_channels}: the latent channels (4), or, for an inpainting
+ *                        UNet, the latents + the mask + the masked image's latents (9)
  * @param latentHeight    latent height (manifest, else unet {@code sample_size})
  * @param latentWidth     latent width
  * @param manifest        our export tools' manifest, or null
  * @param artifacts       role -&gt; file: every required role of {@link ArtifactRole}, then the optional ones present
  */
 public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> schedulerConfig, double scalingFactor,
-                             int vaeScaleFactor, int latentChannels, int latentHeight, int latentWidth,
+                             int vaeScaleFactor, int latentChannels, int unetInChannels, int latentHeight,
+                             int latentWidth,
                              Manifest manifest, Map<ArtifactRole, Path> artifacts) {
 
     /** The diffusers default {@code AutoencoderKL.scaling_factor}. */
@@ -59,6 +63,11 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
     /** {@return true when the model has the artifact of {@code role} (always, for a required role)} */
     public boolean has(ArtifactRole role) {
         return artifacts.containsKey(role);
+    }
+
+    /** {@return true when the UNet takes the inpainting input: latents, mask and masked-image latents (9 channels)} */
+    public boolean inpaintingUnet() {
+        return unetInChannels == 2 * latentChannels + 1;
     }
 
     /** Image height in pixels. */
@@ -145,10 +154,16 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                     + "factor of 2^" + (boc.size() - 1) + " (SD's has 4: 8)");
         }
         int vaeScale = boc != null && boc.isArray() && boc.size() > 0 ? 1 << (boc.size() - 1) : 8;
+        int channels = positiveInt(vae, "latent_channels", 4, vaeFile);
 
         Path unetFile = root.resolve("unet").resolve("config.json");
         JsonNode unet = readTree(unetFile);
-        int channels = unet.path("in_channels").asInt(4);
+        int unetIn = positiveInt(unet, "in_channels", channels, unetFile);
+        if (unetIn != channels && unetIn != 2 * channels + 1) {
+            throw new ModelLoadException(unetFile, "in_channels " + unetIn + " fits neither the VAE's " + channels
+                    + " latent channels (vae/config.json latent_channels) nor an inpainting UNet's " + (2 * channels + 1)
+                    + " (latents + mask + masked-image latents)");
+        }
         int lh;
         int lw;
         if (manifest != null && manifest.height() != null && manifest.width() != null) {
@@ -174,8 +189,20 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                 throw new ModelLoadException(unetFile, "sample_size must be in 1.." + MAX_LATENT_SIDE + ", got " + ss);
             }
         }
-        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, lh, lw, manifest,
+        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, lh, lw, manifest,
                 java.util.Collections.unmodifiableMap(artifacts));
+    }
+
+    /** An optional positive integer of a config (its default when absent or null); anything else fails the load. */
+    private static int positiveInt(JsonNode config, String key, int dflt, Path file) {
+        JsonNode v = config.get(key);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 1 || v.intValue() > 64) {
+            throw new ModelLoadException(file, key + " must be an integer in 1..64, got " + v);
+        }
+        return v.intValue();
     }
 
     private static JsonNode readTree(Path file) {

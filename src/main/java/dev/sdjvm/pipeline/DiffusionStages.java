@@ -6,6 +6,7 @@ import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.image.FloatImage;
 import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
@@ -26,10 +27,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The stages the Stable Diffusion task pipelines share, as diffusers' {@code StableDiffusionPipeline} methods that
  * its image-to-image and inpainting siblings copy: {@link #checkInputs}, {@link #tokenize} and {@link #encodePrompt},
- * {@link #prepareTimesteps}, {@link #prepareLatents}, {@link #denoise}, {@link #decodeLatents}, and
- * {@link #encodeImage} (the VAE encoder, for the tasks that start from an image). A task pipeline
- * ({@link TextToImagePipeline}) is a subclass whose {@code generate} runs them in diffusers' numbered order and
- * overrides the stages its task changes (image-to-image: the timesteps and the latents).
+ * {@link #prepareTimesteps} (and {@link #startTimesteps}, the tail a {@code strength} keeps), {@link #prepareLatents},
+ * {@link #denoise}, {@link #decodeLatents}, and {@link #encodeImage} / {@link #encodeLatents} (the VAE encoder and a
+ * sample of its latent distribution, for the tasks that start from an image). A task pipeline
+ * ({@link TextToImagePipeline}, {@link ImageToImagePipeline}, {@link InpaintPipeline}) is a subclass whose
+ * {@code generate} runs them in diffusers' numbered order; what a task changes in the loop (inpainting: the UNet's
+ * extra input channels, the known region blended back) it passes to {@link #denoise} as {@link DenoiseHooks}.
  *
  * <p>Pure Java apart from the artifacts, which run on the backend chosen at load time through the
  * {@link PipelineComponents}. Stateless between calls: each generation has its own scheduler, generator and
@@ -42,6 +45,31 @@ public abstract class DiffusionStages {
 
     /** The UNet inputs the SD family writes once per generation, besides sample and timestep ({@link #denoise}). */
     static final List<String> UNET_CONDITIONING = List.of("encoder_hidden_states");
+
+    /**
+     * Sees the intermediate tensors of a generation (tests compare them with diffusers' recorded ones); null in
+     * normal use. Called on the generating thread.
+     */
+    interface Probe {
+        /**
+         * One intermediate tensor.
+         *
+         * @param what   {@code moments} (each VAE encoder output, in call order), {@code image_latents},
+         *               {@code masked_image_latents}, {@code mask_latent}, {@code init_latents} (entering the loop)
+         * @param values its values, flat (not to be changed)
+         */
+        void record(String what, float[] values);
+    }
+
+    static volatile Probe probe;
+
+    /** Hands an intermediate tensor to the {@link #probe}, if any. */
+    static void record(String what, float[] values) {
+        Probe p = probe;
+        if (p != null) {
+            p.record(what, values);
+        }
+    }
 
     /** The loaded model the stages run on. */
     protected final PipelineComponents components;
@@ -115,17 +143,32 @@ public abstract class DiffusionStages {
      * @throws InvalidRequestException naming the field that does not fit the model
      */
     protected Plan checkInputs(Request req) {
+        return checkInputs(req, req.height() != null ? req.height() : model.height(),
+                req.width() != null ? req.width() : model.width(), "height", "width");
+    }
+
+    /**
+     * {@link #checkInputs(Request)} for images of a size the task chose (image-to-image: the start image's).
+     *
+     * @param req         the request
+     * @param height      the image height the task runs at
+     * @param width       the image width
+     * @param heightField the request field a misfit height is reported against
+     * @param widthField  the request field a misfit width is reported against
+     * @return the plan
+     * @throws InvalidRequestException naming the field that does not fit the model
+     */
+    protected Plan checkInputs(Request req, int height, int width, String heightField, String widthField) {
         final int vs = model.vaeScaleFactor();
-        final int height = req.height() != null ? req.height() : model.height();
-        final int width = req.width() != null ? req.width() : model.width();
         if (height != model.height() || width != model.width()) {
             // CPU-traced artifacts take any size; compiled ones (a static batch, Neuron) only their own
             if (components.unet().fixedSize()) {
-                throw new InvalidRequestException(height != model.height() ? "height" : "width", "the artifacts are compiled for "
-                        + model.height() + "x" + model.width() + " images; got " + height + "x" + width);
+                throw new InvalidRequestException(height != model.height() ? heightField : widthField,
+                        "the artifacts are compiled for " + model.height() + "x" + model.width() + " images; got "
+                        + height + "x" + width);
             }
             if (height % vs != 0 || width % vs != 0) {
-                throw new InvalidRequestException(height % vs != 0 ? "height" : "width", "must be a multiple of "
+                throw new InvalidRequestException(height % vs != 0 ? heightField : widthField, "must be a multiple of "
                         + vs + " (the VAE scale factor); got " + height + "x" + width);
             }
         }
@@ -156,6 +199,32 @@ public abstract class DiffusionStages {
     protected double[] prepareTimesteps(Request req, Plan plan) {
         plan.scheduler().setTimesteps(req.steps());
         return plan.scheduler().timesteps();
+    }
+
+    /**
+     * diffusers' {@code get_timesteps} (image-to-image, inpainting), after {@link #prepareTimesteps} set the full
+     * schedule: {@code init_timestep = min(int(num_inference_steps * strength), num_inference_steps)},
+     * {@code t_start = max(num_inference_steps - init_timestep, 0)}, the timesteps from {@code t_start * order} on
+     * (every scheduler here has order 1), and {@code scheduler.set_begin_index(t_start * order)}.
+     *
+     * @param req      the request (its step count and strength)
+     * @param plan     its plan, the scheduler's timesteps set
+     * @param all      the full schedule ({@link #prepareTimesteps})
+     * @return the timesteps the loop runs: the last {@code strength} of the schedule
+     * @throws InvalidRequestException (field {@code strength}) when no step would run, as diffusers' inpainting
+     *                                 pipeline refuses (its image-to-image pipeline would fail later)
+     */
+    protected double[] startTimesteps(Request req, Plan plan, double[] all) {
+        int steps = req.steps();
+        int initTimestep = Math.min((int) (steps * req.strength()), steps);  // Python: int(float * float) truncates
+        int tStart = Math.max(steps - initTimestep, 0);
+        if (tStart >= all.length) {
+            throw new InvalidRequestException("strength", "strength " + req.strength() + " x " + steps
+                    + " steps leaves no denoising step (int(" + steps + " x " + req.strength() + ") = " + initTimestep
+                    + "); raise the strength or the number of steps");
+        }
+        plan.scheduler().setBeginIndex(tStart);
+        return Arrays.copyOfRange(all, tStart, all.length);
     }
 
     /**
@@ -256,6 +325,61 @@ public abstract class DiffusionStages {
      */
     protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
                            Instant deadline, BooleanSupplier cancelled) {
+        return denoise(latents, embeddings, timesteps, plan, listener, deadline, cancelled, new DenoiseHooks() { });
+    }
+
+    /**
+     * What a task changes in the denoising loop; the defaults change nothing (text-to-image, image-to-image).
+     * Inpainting with a 9-channel UNet widens its sample; with a 4-channel UNet it blends the known region back after
+     * every step.
+     */
+    protected interface DenoiseHooks {
+        /**
+         * {@return the channels of the UNet's sample}
+         *
+         * @param latentChannels the latents' channels
+         */
+        default int sampleChannels(int latentChannels) {
+            return latentChannels;
+        }
+
+        /**
+         * The UNet's sample rows [n, sampleChannels, h, w] flat for this step, from the scaled latents.
+         *
+         * @param scaled the scaled latents [n, latentChannels, h, w] flat ({@code scheduler.scale_model_input})
+         * @return the rows to run (the default: {@code scaled} itself); the array may be reused between steps
+         */
+        default float[] sample(float[] scaled) {
+            return scaled;
+        }
+
+        /**
+         * Called after the scheduler's step {@code k}, before the cancellation checks.
+         *
+         * @param k       0-based index of the step in the run
+         * @param latents the latents after the step, changed in place
+         */
+        default void afterStep(int k, float[] latents) {
+        }
+    }
+
+    /**
+     * {@link #denoise(float[], float[], double[], Plan, StepCallback, Instant, BooleanSupplier)} with what a task
+     * changes in the loop.
+     *
+     * @param latents    [n,4,h,w] flat, denoised in place
+     * @param embeddings the text embeddings, one row per UNet row ({@link #encodePrompt})
+     * @param timesteps  the timesteps to run ({@link #prepareTimesteps}, {@link #startTimesteps})
+     * @param plan       the plan
+     * @param listener   called after every step, or null
+     * @param deadline   checked after every step, or null
+     * @param cancelled  checked after every step (e.g. the model is closing), or null
+     * @param hooks      the task's changes to the loop
+     * @return the nanoseconds spent in UNet calls
+     * @throws GenerationCancelledException when cancelled, refused by the listener or past the deadline
+     */
+    protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
+                           Instant deadline, BooleanSupplier cancelled, DenoiseHooks hooks) {
         Scheduler scheduler = plan.scheduler();
         int n = plan.images();
         int rowSize = plan.rowSize();
@@ -270,13 +394,14 @@ public abstract class DiffusionStages {
                 new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
         long unetNanos = 0;
         long loopStart = System.nanoTime();
-        try (UNetRunner.Session session = components.unet().open(plan.rows(), n,
-                new long[] {model.latentChannels(), plan.latentHeight(), plan.latentWidth()}, conditioning)) {
+        long[] sampleRow = {hooks.sampleChannels(model.latentChannels()), plan.latentHeight(), plan.latentWidth()};
+        try (UNetRunner.Session session = components.unet().open(plan.rows(), n, sampleRow, rowSize, conditioning)) {
             for (int k = 0; k < timesteps.length; k++) {
                 double t = timesteps[k];
                 scheduler.scaleModelInput(latents, t, scaled);
+                float[] sample = hooks.sample(scaled);
                 long u0 = System.nanoTime();
-                session.run(scaled, (float) t, noise);
+                session.run(sample, (float) t, noise);
                 unetNanos += System.nanoTime() - u0;
                 if (cfg) {
                     // noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond), float32
@@ -287,6 +412,7 @@ public abstract class DiffusionStages {
                     }
                 }
                 scheduler.step(eps, t, latents, latents);
+                hooks.afterStep(k, latents);
                 long now = System.nanoTime();
                 if (cancelled != null && cancelled.getAsBoolean()) {
                     throw new GenerationCancelledException("cancelled: the pipeline is closing");
@@ -385,7 +511,59 @@ public abstract class DiffusionStages {
         } finally {
             encoder.release(inv);
         }
+        record("moments", moments);
         return moments;
+    }
+
+    /**
+     * diffusers' {@code scaling_factor * retrieve_latents(vae.encode(image), generator)}: the VAE encoder's latent
+     * distribution ({@code DiagonalGaussianDistribution}) sampled with one draw from the request's generator, as
+     * diffusers' {@code sample}: {@code logvar = clamp(logvar, -30, 20)}, {@code std = exp(0.5 * logvar)},
+     * {@code mean + std * randn(mean.shape)}, then times {@code vae/config.json}'s {@code scaling_factor}; float32
+     * throughout.
+     *
+     * @param image     one preprocessed image [3, H, W] ({@code VaeImageProcessor.preprocess})
+     * @param generator the request's generator: one draw of [1, latent channels, H/8, W/8]
+     * @return the scaled latents [1, latent channels, H/8, W/8] flat
+     * @throws InvalidRequestException (field {@code image}) when the model has no VAE encoder, naming its file
+     */
+    protected float[] encodeLatents(FloatImage image, TorchGenerator generator) {
+        float[] moments = encodeImage(image.chw(), 1, image.height(), image.width());
+        int size = moments.length / 2;
+        float[] eps = new float[size];
+        generator.randn(eps);
+        float sf = (float) model.scalingFactor();
+        float[] z = new float[size];
+        for (int i = 0; i < size; i++) {
+            float logvar = Math.min(Math.max(moments[size + i], -30f), 20f);
+            float std = (float) Math.exp(0.5f * logvar);
+            z[i] = sf * (moments[i] + std * eps[i]);
+        }
+        return z;
+    }
+
+    /**
+     * Refuses a task the model's UNet does not take: an inpainting UNet (its sample has the mask and the masked
+     * image's latents besides the latents) runs only inpainting, as diffusers' other pipelines fail on it.
+     *
+     * @param inpainting true for the inpainting task
+     * @throws InvalidRequestException (field {@code mask_image}) for an inpainting UNet without a mask
+     */
+    protected void checkUnetTakes(boolean inpainting) {
+        if (!inpainting && model.inpaintingUnet()) {
+            throw new InvalidRequestException("mask_image", "this is an inpainting model (its UNet takes "
+                    + model.unetInChannels() + " input channels: latents, mask and masked-image latents): give a "
+                    + "start image and a mask");
+        }
+    }
+
+    /** {@return {@code n} copies of one image's latents, as diffusers' {@code torch.cat}/{@code repeat} to the batch} */
+    static float[] repeat(float[] one, int n) {
+        float[] out = new float[one.length * n];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(one, 0, out, i * one.length, one.length);
+        }
+        return out;
     }
 
     /** Reads output {@code name} of a role's invocation, checked to have {@code shape}, into {@code out}. */

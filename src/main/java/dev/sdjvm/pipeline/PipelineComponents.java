@@ -49,7 +49,7 @@ public final class PipelineComponents implements AutoCloseable {
         this.unetPools = artifacts.unets().stream().map(InvocationPool::new).toList();
         int replicas = unetPools.size();
         this.replicaThreads = replicas > 1 ? Executors.newFixedThreadPool(replicas - 1, daemonThreads()) : null;
-        this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.UNET_CONDITIONING, model.latentChannels(),
+        this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.UNET_CONDITIONING, model.unetInChannels(),
                 model.latentHeight(), model.latentWidth());
         LOG.info("loaded {} ({}x{}, latents {}x{}x{}): {}", model.root(), model.height(), model.width(),
                 model.latentChannels(), model.latentHeight(), model.latentWidth(), artifacts.specs().values());

@@ -4,7 +4,8 @@ import java.util.function.BooleanSupplier;
 
 /**
  * The facade's entry to the task pipelines: picks the sibling a request asks for and runs it on loaded components.
- * Text-to-image is the only task so far; image-to-image and inpainting are chosen here from their request fields.
+ * A mask means inpainting ({@link InpaintPipeline}), an image without one image-to-image
+ * ({@link ImageToImagePipeline}), neither text-to-image ({@link TextToImagePipeline}).
  */
 public final class Pipelines {
     private Pipelines() {
@@ -19,6 +20,12 @@ public final class Pipelines {
      * @return what the pipeline produced
      */
     public static Result generate(PipelineComponents components, Request req, BooleanSupplier cancelled) {
+        if (req.mask() != null) {
+            return new InpaintPipeline(components).generate(req, cancelled);
+        }
+        if (req.image() != null) {
+            return new ImageToImagePipeline(components).generate(req, cancelled);
+        }
         return new TextToImagePipeline(components).generate(req, cancelled);
     }
 }

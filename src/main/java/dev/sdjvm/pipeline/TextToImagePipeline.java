@@ -7,7 +7,7 @@ import java.util.function.BooleanSupplier;
 
 /**
  * diffusers' {@code StableDiffusionPipeline.__call__}: text to image, the shared {@link DiffusionStages} in diffusers'
- * numbered order. Its siblings (image-to-image, inpainting) extend the same stages.
+ * numbered order. Its siblings ({@link ImageToImagePipeline}, {@link InpaintPipeline}) extend the same stages.
  */
 public final class TextToImagePipeline extends DiffusionStages {
     /**
@@ -29,6 +29,7 @@ public final class TextToImagePipeline extends DiffusionStages {
     public Result generate(Request req, BooleanSupplier cancelled) {
         long t0 = System.nanoTime();
         // 1. Check inputs (the request checked itself when it was built; here: against this model)
+        checkUnetTakes(false);
         Plan plan = checkInputs(req);
         // 4. Prepare timesteps: pure Java, before any native work (diffusers does it after encoding the prompt)
         double[] timesteps = prepareTimesteps(req, plan);

@@ -64,7 +64,7 @@ final class UNetRunner {
      * @param pool         threads for replicas 1.., or null with one replica
      * @param conditioning the names of the inputs the pipeline family writes per generation (besides sample and
      *                     timestep): together they must be every input of the artifact
-     * @param channels     latent channels the sample has
+     * @param channels     channels the sample has (the latents'; an inpainting UNet's: latents, mask, masked image)
      * @param latentHeight latent height (of the model's image size)
      * @param latentWidth  latent width
      */
@@ -137,13 +137,15 @@ final class UNetRunner {
     }
 
     /**
-     * Opens a session for {@code rows} UNet rows of {@code rowShape} each. Row {@code r} takes its sample from source
-     * row {@code r % sourceRows} (so CFG's {@code cat([latents] * 2)} needs no copy).
+     * Opens a session for {@code rows} UNet rows whose sample is {@code rowShape} each and whose noise prediction has
+     * {@code outRowSize} values each (the latents'; an inpainting UNet's sample has more channels than its output).
+     * Row {@code r} takes its sample from source row {@code r % sourceRows} (so CFG's {@code cat([latents] * 2)}
+     * needs no copy).
      *
      * @param conditioning the other inputs, [rows, ...] each, written once per chunk here
      */
-    Session open(int rows, int sourceRows, long[] rowShape, List<Conditioning> conditioning) {
-        return new Session(rows, sourceRows, rowShape, conditioning);
+    Session open(int rows, int sourceRows, long[] rowShape, int outRowSize, List<Conditioning> conditioning) {
+        return new Session(rows, sourceRows, rowShape, outRowSize, conditioning);
     }
 
     private static long numel(long[] shape) {
@@ -158,12 +160,14 @@ final class UNetRunner {
     final class Session implements AutoCloseable {
         private final int sourceRows;
         private final int rowSize;
+        private final int outRowSize;
         private final Chunk[] chunks;
         private final List<Future<?>> futures;
 
-        private Session(int rows, int sourceRows, long[] rowShape, List<Conditioning> conditioning) {
+        private Session(int rows, int sourceRows, long[] rowShape, int outRowSize, List<Conditioning> conditioning) {
             this.sourceRows = sourceRows;
             this.rowSize = Math.toIntExact(numel(rowShape));
+            this.outRowSize = outRowSize;
             int per = staticBatch == null ? rows : staticBatch;
             if (rows % per != 0) {
                 throw new IllegalStateException("rows " + rows + " not divisible by the UNet batch " + per);
@@ -207,7 +211,7 @@ final class UNetRunner {
 
         /**
          * One UNet evaluation: rows' inputs from {@code scaled} (source rows), timestep {@code t}; writes the noise
-         * predictions of all rows to {@code out} ({@code rows*rowSize} floats).
+         * predictions of all rows to {@code out} ({@code rows*outRowSize} floats).
          */
         void run(float[] scaled, float t, float[] out) {
             for (Chunk c : chunks) {
@@ -306,7 +310,7 @@ final class UNetRunner {
                 if (output < 0) {
                     output = outputIndex(invocation.outputs());
                 }
-                invocation.read(output, out, firstRow * rowSize);
+                invocation.read(output, out, firstRow * outRowSize);
                 if (obs != null) {
                     obs.onChunk(firstRow / count, start, System.nanoTime());
                 }
@@ -314,9 +318,9 @@ final class UNetRunner {
 
             private int outputIndex(List<TensorSpec> outs) {
                 int i = TensorBinding.output(ArtifactRole.UNET, outs, "noise_pred");
-                if (outs.get(i).rank() != 4 || outs.get(i).numel() != (long) count * rowSize) {
+                if (outs.get(i).rank() != 4 || outs.get(i).numel() != (long) count * outRowSize) {
                     throw new BackendException("unet returned " + outs.get(i) + " for a batch of " + count
-                            + " samples of " + rowSize + " values");
+                            + " samples; expected " + outRowSize + " values each");
                 }
                 return i;
             }

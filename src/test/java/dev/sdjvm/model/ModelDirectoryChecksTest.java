@@ -77,4 +77,26 @@ class ModelDirectoryChecksTest {
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m));
         assertEquals(m.resolve("unet/config.json"), e.file());
     }
+
+    @Test
+    void latentChannelsComeFromTheVaeAndTheUnetInputChannelsAreKeptApart(@TempDir Path tmp) throws Exception {
+        ModelDirectory plain = ModelDirectory.open(TestModels.resource("models/tiny-sd21-fp32"));
+        assertEquals(4, plain.latentChannels());
+        assertEquals(4, plain.unetInChannels());
+        assertTrue(!plain.inpaintingUnet());
+        ModelDirectory inpaint = ModelDirectory.open(TestModels.resource("models/tiny-sd21-inpaint-fp32"));
+        assertEquals(4, inpaint.latentChannels(), "vae/config.json latent_channels, not the UNet's 9");
+        assertEquals(9, inpaint.unetInChannels());
+        assertTrue(inpaint.inpaintingUnet());
+        // a UNet input that fits neither the latents nor the inpainting layout, and a bad latent_channels
+        Object[][] bad = {{"unet/config.json", "in_channels", 5}, {"vae/config.json", "latent_channels", 0},
+            {"vae/config.json", "latent_channels", "four"}};
+        for (Object[] b : bad) {
+            Path m = TestModels.copy(TestModels.resource("models/tiny-sd21-fp32"), tmp.resolve("m-" + b[1] + "-" + b[2]));
+            edit(m.resolve((String) b[0]), (String) b[1], b[2]);
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m));
+            assertEquals(m.resolve((String) b[0]), e.file());
+            assertTrue(e.getMessage().contains((String) b[1]), e.getMessage());
+        }
+    }
 }

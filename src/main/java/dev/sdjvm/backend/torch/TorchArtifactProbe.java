@@ -90,21 +90,23 @@ final class TorchArtifactProbe {
             }
             return new Facts(d, batch, known.source());
         }
-        throw new ModelLoadException(m.file(), "unet does not accept sample [B," + model.latentChannels() + ","
+        throw new ModelLoadException(m.file(), "unet does not accept sample [B," + model.unetInChannels() + ","
                 + model.latentHeight() + "," + model.latentWidth() + "], timestep [B], encoder_hidden_states [B," + TOKENS
                 + "," + hidden + "] (text_encoder hidden size) in " + dtypes + ": " + (last == null ? "" : last.getMessage()), last);
     }
 
     private void runUnetOnce(TorchModule m, DType d, int b, int hidden) {
         try (PointerScope s = new PointerScope()) {
-            Tensor x = Tensors.to(Tensors.empty(DType.FLOAT32, b, model.latentChannels(), model.latentHeight(),
+            Tensor x = Tensors.to(Tensors.empty(DType.FLOAT32, b, model.unetInChannels(), model.latentHeight(),
                     model.latentWidth()).zero_(), d);
             Tensor t = Tensors.to(Tensors.empty(DType.FLOAT32, b).fill_(new Scalar(999.0)), d);
             Tensor e = Tensors.to(Tensors.empty(DType.FLOAT32, b, TOKENS, hidden).zero_(), d);
             Tensor out = output(m, ArtifactRole.UNET, "noise_pred", m.forwardOutputs(x, t, e));
-            if (!Arrays.equals(Tensors.shape(out), Tensors.shape(x))) {
+            // the noise prediction has the latents' channels (an inpainting UNet's sample has more)
+            long[] expect = {b, model.latentChannels(), model.latentHeight(), model.latentWidth()};
+            if (!Arrays.equals(Tensors.shape(out), expect)) {
                 throw new ModelLoadException(m.file(), "unet returned " + Tensors.shapeString(out) + " for a sample "
-                        + Tensors.shapeString(x));
+                        + Tensors.shapeString(x) + "; expected " + Arrays.toString(expect));
             }
         }
     }
@@ -112,7 +114,7 @@ final class TorchArtifactProbe {
     /** Seeded normal UNet inputs at the model's latent size, batch 1 (for timing rewrites). */
     Tensor[] unetInputs(DType d, int hidden) {
         return new Tensor[] {
-            Tensors.normal(1, d, 1, model.latentChannels(), model.latentHeight(), model.latentWidth()),
+            Tensors.normal(1, d, 1, model.unetInChannels(), model.latentHeight(), model.latentWidth()),
             Tensors.to(Tensors.empty(DType.FLOAT32, 1).fill_(new Scalar(500.0)), d),
             Tensors.normal(2, d, 1, TOKENS, hidden)};
     }
@@ -194,7 +196,7 @@ final class TorchArtifactProbe {
         long c = model.latentChannels();
         long[][] shapes = switch (role) {
             case TEXT_ENCODER -> new long[][] {{b, TOKENS}};
-            case UNET -> new long[][] {{b, c, lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
+            case UNET -> new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
             case VAE_POST_QUANT_CONV, VAE_DECODER -> new long[][] {{b, c, lh, lw}};
             case VAE_ENCODER -> new long[][] {{b, 3, f.batch() == null ? -1 : model.height(),
                     f.batch() == null ? -1 : model.width()}};
