@@ -1,7 +1,11 @@
 package dev.sdjvm;
 
 import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.image.GrayImage;
+import dev.sdjvm.image.ImageInputs;
+import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.scheduler.Schedulers;
+import java.awt.image.BufferedImage;
 import java.time.Instant;
 import java.util.Map;
 
@@ -11,6 +15,11 @@ import java.util.Map;
  * <pre>{@code
  * var req = GenerationRequest.builder("a lighthouse").negativePrompt("blurry").steps(20).guidanceScale(7.5).seed(42L).build();
  * }</pre>
+ * The task follows from the fields, as diffusers' sibling pipelines: text to image; with an {@link #initImage()},
+ * image to image ({@code StableDiffusionImg2ImgPipeline}: the image noised by {@link #strength()}, default
+ * {@value #DEFAULT_STRENGTH}, then denoised); with an image and a {@link #mask()}, inpainting
+ * ({@code StableDiffusionInpaintPipeline}: the white part of the mask repainted, strength default
+ * {@value #DEFAULT_INPAINT_STRENGTH}). Both need a model with a VAE encoder ({@code compiled_models/vae_encoder.pt}).
  * A request is checked once, when it is built (diffusers' {@code check_inputs} for everything that does not depend
  * on the model): an invalid one cannot exist, and building it throws an {@link InvalidRequestException} naming the
  * field. What depends on the model (the image size compiled artifacts take, the latents' length, the scheduler
@@ -37,11 +46,21 @@ import java.util.Map;
  *                           null; the request keeps its own copy
  * @param listener           per-step progress callback that can cancel, or null
  * @param deadline           the generation is cancelled when a step ends after this instant, or null
+ * @param initImage          the start image of image-to-image and inpainting (diffusers' {@code image}), or null
+ *                           for text-to-image. Image-to-image runs at its size floored to a multiple of 8 unless
+ *                           height/width are given (then it is resized to them); inpainting at height/width or the
+ *                           model's size, as diffusers
+ * @param strength           diffusers' {@code strength} in (0, 1]: how much of the schedule runs, from the image
+ *                           noised to its start; null = {@value #DEFAULT_STRENGTH} for image-to-image,
+ *                           {@value #DEFAULT_INPAINT_STRENGTH} for inpainting ({@link #resolvedStrength()}). Only
+ *                           with an image
+ * @param mask               the inpainting mask (diffusers' {@code mask_image}; white = repaint, black = keep, grey
+ *                           binarized at 128), the size of the image; or null. Only with an image
  */
 public record GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed,
                                 int numImages, String scheduler, Map<String, Object> schedulerOverrides,
                                 Integer height, Integer width, float[] latents, StepListener listener,
-                                Instant deadline) {
+                                Instant deadline, RgbImage initImage, Double strength, RgbImage mask) {
 
     /** diffusers' default number of steps. */
     public static final int DEFAULT_STEPS = 50;
@@ -56,6 +75,10 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     public static final double MAX_GUIDANCE = 100;
     /** Upper bound on images per request. */
     public static final int MAX_IMAGES = 16;
+    /** diffusers' default {@code strength} of image-to-image ({@code StableDiffusionImg2ImgPipeline}). */
+    public static final double DEFAULT_STRENGTH = 0.8;
+    /** diffusers' default {@code strength} of inpainting ({@code StableDiffusionInpaintPipeline}): pure noise. */
+    public static final double DEFAULT_INPAINT_STRENGTH = 1.0;
 
     /**
      * Checks and stores a request; {@link #builder(String)} is the readable way to make one.
@@ -73,6 +96,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
      * @param latents            initial latents (copied), all finite, or null
      * @param listener           per-step callback, or null
      * @param deadline           cancellation deadline, or null
+     * @param initImage          the start image, or null
+     * @param strength           in (0, 1], or null for the task's default; only with an image
+     * @param mask               the inpainting mask of the image's size, or null; only with an image
      * @throws InvalidRequestException naming the first invalid field
      */
     public GenerationRequest {
@@ -121,6 +147,66 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
                 }
             }
         }
+        if (strength != null && !(strength > 0 && strength <= 1)) {
+            throw new InvalidRequestException("strength", "must be in (0, 1], got " + strength);
+        }
+        if (initImage == null) {
+            if (mask != null) {
+                throw new InvalidRequestException("mask_image", "inpainting needs the image to repaint: give an "
+                        + "init image with the mask");
+            }
+            if (strength != null) {
+                throw new InvalidRequestException("strength", "applies to image-to-image and inpainting: give an "
+                        + "init image");
+            }
+        } else {
+            if (mask != null && (mask.width() != initImage.width() || mask.height() != initImage.height())) {
+                throw new InvalidRequestException("mask_image", "the mask is " + mask.width() + "x" + mask.height()
+                        + " but the image is " + initImage.width() + "x" + initImage.height()
+                        + " (width x height): they must have the same size");
+            }
+            if (mask == null && latents != null) {
+                throw new InvalidRequestException("latents", "image-to-image starts from the image's latents; "
+                        + "initial latents cannot be given (diffusers' image-to-image pipeline takes none)");
+            }
+        }
+    }
+
+    /**
+     * A text-to-image request (no image, mask or strength): the canonical constructor of earlier versions.
+     *
+     * @param prompt             the prompt, not null
+     * @param negativePrompt     the negative prompt, or null
+     * @param steps              {@code num_inference_steps}, 1..{@value #MAX_STEPS}
+     * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0
+     * @param seed               the seed, &gt;= 0, or null for a random one
+     * @param numImages          {@code num_images_per_prompt}, 1..{@value #MAX_IMAGES}
+     * @param scheduler          a scheduler name, a diffusers class name, {@code config}, or null
+     * @param schedulerOverrides scheduler config overrides (copied), or null for none
+     * @param height             image height, a positive multiple of 8, or null
+     * @param width              image width, a positive multiple of 8, or null
+     * @param latents            initial latents (copied), all finite, or null
+     * @param listener           per-step callback, or null
+     * @param deadline           cancellation deadline, or null
+     * @throws InvalidRequestException naming the first invalid field
+     */
+    public GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed,
+                             int numImages, String scheduler, Map<String, Object> schedulerOverrides,
+                             Integer height, Integer width, float[] latents, StepListener listener,
+                             Instant deadline) {
+        this(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler, schedulerOverrides, height,
+                width, latents, listener, deadline, null, null, null);
+    }
+
+    /**
+     * {@return the strength that runs: the request's, else diffusers' default of its task
+     * ({@value #DEFAULT_INPAINT_STRENGTH} with a mask, {@value #DEFAULT_STRENGTH} without); unused without an image}
+     */
+    public double resolvedStrength() {
+        if (strength != null) {
+            return strength;
+        }
+        return mask != null ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH;
     }
 
     private static boolean isSchedulerName(String name) {
@@ -175,6 +261,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         b.latents = latents;
         b.listener = listener;
         b.deadline = deadline;
+        b.initImage = initImage;
+        b.strength = strength;
+        b.mask = mask;
         return b;
     }
 
@@ -198,6 +287,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         private float[] latents;
         private StepListener listener;
         private Instant deadline;
+        private RgbImage initImage;
+        private Double strength;
+        private RgbImage mask;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -358,13 +450,98 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         }
 
         /**
+         * The start image: image-to-image, or inpainting with a {@link #mask(RgbImage) mask}; null (the default)
+         * for text-to-image.
+         *
+         * @param v the image, or null
+         * @return this builder
+         */
+        public Builder initImage(RgbImage v) {
+            this.initImage = v;
+            return this;
+        }
+
+        /**
+         * The start image from a {@link BufferedImage}, its raw samples converted to 8-bit RGB as Pillow's
+         * {@code convert("RGB")} ({@link ImageInputs#fromBufferedImage}).
+         *
+         * @param v the image, or null
+         * @return this builder
+         * @throws InvalidRequestException (field {@code image}) for an image of another kind (e.g. CMYK)
+         */
+        public Builder initImage(BufferedImage v) {
+            this.initImage = v == null ? null : ImageInputs.fromBufferedImage(v);
+            return this;
+        }
+
+        /**
+         * diffusers' {@code strength}, in (0, 1] (checked when built): the share of the schedule that runs from the
+         * noised image. Default: {@value GenerationRequest#DEFAULT_STRENGTH} for image-to-image,
+         * {@value GenerationRequest#DEFAULT_INPAINT_STRENGTH} for inpainting.
+         *
+         * @param v the value
+         * @return this builder
+         */
+        public Builder strength(double v) {
+            this.strength = v;
+            return this;
+        }
+
+        /**
+         * diffusers' {@code strength}, or null for the task's default.
+         *
+         * @param v the value, or null
+         * @return this builder
+         */
+        public Builder strength(Double v) {
+            this.strength = v;
+            return this;
+        }
+
+        /**
+         * The inpainting mask, the size of the start image: white repaints, black keeps; as diffusers it is
+         * converted to grey (Pillow's {@code convert("L")}) and binarized (128..255 repaint).
+         *
+         * @param v the mask, or null (the default: no inpainting)
+         * @return this builder
+         */
+        public Builder mask(RgbImage v) {
+            this.mask = v;
+            return this;
+        }
+
+        /**
+         * The inpainting mask as 8-bit grey: 128..255 repaint, 0..127 keep.
+         *
+         * @param v the mask, or null
+         * @return this builder
+         */
+        public Builder mask(GrayImage v) {
+            this.mask = v == null ? null : v.toRgb();
+            return this;
+        }
+
+        /**
+         * The inpainting mask from a {@link BufferedImage}, read as its raw samples (a grey image's values as they
+         * are; an RGB one converted to grey as Pillow does).
+         *
+         * @param v the mask, or null
+         * @return this builder
+         * @throws InvalidRequestException (field {@code mask_image}) for an image of another kind (e.g. CMYK)
+         */
+        public Builder mask(BufferedImage v) {
+            this.mask = v == null ? null : ImageInputs.fromBufferedImage(v, "mask_image");
+            return this;
+        }
+
+        /**
          * {@return the request}
          *
          * @throws InvalidRequestException naming the first invalid field
          */
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler,
-                    schedulerOverrides, height, width, latents, listener, deadline);
+                    schedulerOverrides, height, width, latents, listener, deadline, initImage, strength, mask);
         }
     }
 }

@@ -133,7 +133,9 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
 
     /**
      * Checks a request for a model making {@code height x width} images by default. Pure arithmetic: call it before
-     * any allocation.
+     * any allocation. A start image counts with its own pixels (against {@code max_image_pixels}, field
+     * {@code image}); image-to-image then runs at its size floored to a multiple of 8 unless the request gives
+     * height/width, inpainting at the request's or the model's size.
      *
      * @param r      the request
      * @param height the model's image height
@@ -152,9 +154,31 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
         }
         long h = r.height() != null ? r.height() : height;
         long w = r.width() != null ? r.width() : width;
-        long image = h * w;  // each side < 2^31: no overflow
         String sideField = r.height() != null && (r.width() == null || h >= w) ? "height"
                 : r.width() != null ? "width" : "height";
+        if (r.initImage() != null) {
+            // the start image (and a mask of its size) is decoded, resized and encoded at its own size first
+            long in = (long) r.initImage().width() * r.initImage().height();
+            if (in > l.maxImagePixels) {
+                throw new RequestLimitException("image", "max_image_pixels", "the image's " + r.initImage().width()
+                        + "x" + r.initImage().height() + " = " + in + " pixels are over the limit max_image_pixels = "
+                        + l.maxImagePixels + (maxImagePixels == 0 ? " (4x the model's " + height + "x" + width + ")"
+                        : ""));
+            }
+            if (r.mask() == null) {
+                // image-to-image runs at the image's size floored to a multiple of 8, unless height/width are given
+                if (r.height() == null) {
+                    h = r.initImage().height() - r.initImage().height() % 8;
+                }
+                if (r.width() == null) {
+                    w = r.initImage().width() - r.initImage().width() % 8;
+                }
+                if (r.height() == null || r.width() == null) {
+                    sideField = "image";
+                }
+            }
+        }
+        long image = h * w;  // each side < 2^31: no overflow
         if (image > l.maxImagePixels) {
             throw new RequestLimitException(sideField, "max_image_pixels", h + "x" + w + " = " + image
                     + " pixels per image is over the limit max_image_pixels = " + l.maxImagePixels

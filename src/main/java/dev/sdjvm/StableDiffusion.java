@@ -30,7 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Stable Diffusion text-to-image from the JVM: the facade.
+ * Stable Diffusion from the JVM: the facade (text-to-image, image-to-image, inpainting).
  * <pre>{@code
  * try (StableDiffusion sd = StableDiffusion.load(Path.of("sd2_512_root"))) {
  *     BufferedImage img = sd.generate("a lovely cat");
@@ -165,11 +165,14 @@ public final class StableDiffusion implements AutoCloseable {
     }
 
     /**
-     * Runs the pipeline (diffusers' {@code StablePipelineComponents.__call__}).
+     * Runs the pipeline of the request's task (diffusers' {@code __call__} of {@code StableDiffusionPipeline},
+     * {@code StableDiffusionImg2ImgPipeline} with an init image, {@code StableDiffusionInpaintPipeline} with an
+     * image and a mask).
      *
      * @param request what to generate
      * @return the images, the seed and the timings
-     * @throws InvalidRequestException   for an invalid request, before any native work
+     * @throws InvalidRequestException   for an invalid request, before any native work (an image task on a model
+     *                                   without {@code compiled_models/vae_encoder.pt} names that file)
      * @throws RequestLimitException     for a request over {@link LoadOptions#limits()}, before any work
      * @throws GenerationCancelledException when the listener, the deadline or {@link #close} cancelled it
      * @throws BackendException          when libtorch failed
@@ -207,7 +210,7 @@ public final class StableDiffusion implements AutoCloseable {
         StepListener l = r.listener();
         return new Request(r.prompt(), r.negativePrompt(), r.steps(), r.guidanceScale(), r.seed(), r.numImages(),
                 r.scheduler(), r.schedulerOverrides(), r.height(), r.width(), r.latents(), l == null ? null : l::onStep,
-                r.deadline());
+                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask());
     }
 
     private static GenerationResult result(Result r) {

@@ -49,6 +49,20 @@ public record GrayImage(int width, int height, byte[] gray) {
         return new GrayImage(image.width(), image.height(), out);
     }
 
+    /**
+     * {@return this image as RGB, each grey value in the three channels (Pillow's {@code convert("RGB")} on an
+     * {@code L} image; {@link #fromRgb} gives the same bytes back)}
+     */
+    public RgbImage toRgb() {
+        byte[] out = new byte[gray.length * 3];
+        for (int i = 0; i < gray.length; i++) {
+            out[i * 3] = gray[i];
+            out[i * 3 + 1] = gray[i];
+            out[i * 3 + 2] = gray[i];
+        }
+        return new RgbImage(width, height, out);
+    }
+
     /** Pillow's {@code L24(rgb) >> 16} (Convert.c's {@code rgb2l}). */
     static int luma(int r, int g, int b) {
         return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;

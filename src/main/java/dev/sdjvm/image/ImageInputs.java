@@ -126,6 +126,19 @@ public final class ImageInputs {
         return toRgb(image, "image");
     }
 
+    /**
+     * {@link #fromBufferedImage(BufferedImage)} reporting a problem against another request field.
+     *
+     * @param image any image with 1 (grey) or 3 (RGB) colour components, with or without alpha, or a palette image
+     * @param field the request field the image came from, named in the exception (e.g. {@code mask_image})
+     * @return the image as 8-bit RGB
+     * @throws InvalidRequestException if the image has another number of colour components (e.g. CMYK) or samples
+     *                                 of other than 1, 2, 4, 8 or 16 bits
+     */
+    public static RgbImage fromBufferedImage(BufferedImage image, String field) {
+        return toRgb(image, field);
+    }
+
     private static RgbImage toRgb(BufferedImage image, String field) {
         int w = image.getWidth();
         int h = image.getHeight();

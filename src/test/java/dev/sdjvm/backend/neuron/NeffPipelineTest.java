@@ -81,6 +81,44 @@ class NeffPipelineTest {
         }
     }
 
+    /**
+     * Image-to-image and inpainting (4-channel UNet) on the NEFF path: the VAE encoder's NEFF beside the decoder, the
+     * same latents and images as the CPU path on the twin artifacts, bit for bit.
+     */
+    @Test
+    void imageToImageAndInpaintingOnTheNeffPathEqualTheCpuPath() throws Exception {
+        Path neuron = NrtSim.model("sim-neuron", tmp.resolve("neuron"));
+        Path cpu = NrtSim.model("sim-cpu", tmp.resolve("cpu"));
+        byte[] px = new byte[64 * 64 * 3];
+        byte[] mk = new byte[64 * 64 * 3];
+        for (int i = 0; i < px.length; i++) {
+            px[i] = (byte) (i * 7 % 251);
+            mk[i] = (byte) ((i / 3) % 64 < 32 ? 255 : 0);  // repaint the left half
+        }
+        dev.sdjvm.image.RgbImage image = new dev.sdjvm.image.RgbImage(64, 64, px);
+        dev.sdjvm.image.RgbImage mask = new dev.sdjvm.image.RgbImage(64, 64, mk);
+        GenerationRequest img2img = req().initImage(image).strength(0.6).build();
+        GenerationRequest inpaint = req().initImage(image).mask(mask).strength(0.75).build();
+        GenerationResult[] onNeuron = new GenerationResult[2];
+        try (StableDiffusion sd = StableDiffusion.load(neuron)) {
+            assertEquals(Backend.NEURON, sd.info().backend());
+            onNeuron[0] = sd.generate(img2img);
+            onNeuron[1] = sd.generate(inpaint);
+        }
+        assertNothingLeft();
+        try (StableDiffusion sd = StableDiffusion.load(cpu, LoadOptions.defaults().withThreads(1))) {
+            assertEquals(Backend.CPU, sd.info().backend());
+            GenerationResult[] onCpu = {sd.generate(img2img), sd.generate(inpaint)};
+            for (int i = 0; i < 2; i++) {
+                assertEquals(i == 0 ? 4 : 6, onCpu[i].timings().steps(), "int(8 x strength) steps");
+                assertArrayEquals(onCpu[i].latents(), onNeuron[i].latents(), "final latents bit for bit");
+                assertArrayEquals(onCpu[i].images().get(0).rgb(), onNeuron[i].images().get(0).rgb(), "the same image");
+            }
+            GenerationResult t2i = sd.generate(req().build());
+            assertTrue(!java.util.Arrays.equals(t2i.latents(), onCpu[0].latents()), "the start image matters");
+        }
+    }
+
     private static void assertNothingLeft() {
         var s = NrtSim.stats();
         assertEquals(0, s.get("live_models"), "models left loaded");
