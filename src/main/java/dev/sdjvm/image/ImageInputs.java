@@ -1,6 +1,7 @@
 package dev.sdjvm.image;
 
 import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.RequestLimitException;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.IndexColorModel;
@@ -60,6 +61,23 @@ public final class ImageInputs {
      *                                 of an unsupported kind (CMYK), without pixels or above {@link #MAX_PIXELS}
      */
     public static RgbImage decode(byte[] encoded, String field) {
+        return decode(encoded, field, MAX_PIXELS);
+    }
+
+    /**
+     * Decodes an image given as the bytes of a file, refusing one of more than {@code maxPixels} pixels from its
+     * header, before its pixels are decoded (a small compressed file can hold a huge image).
+     *
+     * @param encoded   the PNG or JPEG bytes
+     * @param field     the request field the bytes came from, named in the exception; or null
+     * @param maxPixels the largest width x height accepted, e.g. a work budget's {@code max_image_pixels}
+     * @return the image as 8-bit RGB
+     * @throws RequestLimitException   (limit {@code max_image_pixels}) for an image above {@code maxPixels} pixels
+     *                                 (but not above {@link #MAX_PIXELS})
+     * @throws InvalidRequestException if the bytes are empty, not an image the JDK reads, corrupt or truncated,
+     *                                 of an unsupported kind (CMYK), without pixels or above {@link #MAX_PIXELS}
+     */
+    public static RgbImage decode(byte[] encoded, String field, long maxPixels) {
         Objects.requireNonNull(encoded, "encoded");
         if (encoded.length == 0) {
             throw new InvalidRequestException(field, "the image is empty (0 bytes)");
@@ -83,6 +101,11 @@ public final class ImageInputs {
                 if ((long) w * h > MAX_PIXELS) {
                     throw new InvalidRequestException(field, "the " + format + " image is " + w + "x" + h + " = "
                             + (long) w * h + " pixels, above the " + MAX_PIXELS + " Pillow accepts");
+                }
+                if ((long) w * h > maxPixels) {
+                    throw new RequestLimitException(field, "max_image_pixels", "the " + format + " image is " + w
+                            + "x" + h + " = " + (long) w * h + " pixels, over the limit max_image_pixels = "
+                            + maxPixels);
                 }
                 List<String> warnings = new ArrayList<>();
                 reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));

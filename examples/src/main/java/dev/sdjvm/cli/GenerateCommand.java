@@ -4,6 +4,7 @@ import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.ModelInfo;
 import dev.sdjvm.StableDiffusion;
+import dev.sdjvm.image.ImageInputs;
 import dev.sdjvm.image.RgbImage;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -25,6 +26,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Generates image(s) from a prompt and writes them as PNG (with the generation parameters in a "
                 + "'parameters' text chunk, A1111 format) or JPEG.",
+                "With --init-image: image-to-image; with --init-image and --mask: inpainting (both need a model with "
+                + "compiled_models/vae_encoder.pt).",
                 "Prints the seed and the written file(s) on stdout; progress goes to stderr."})
 public final class GenerateCommand implements Callable<Integer> {
     @Spec
@@ -78,6 +81,22 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--width", paramLabel = "PX", description = "Image width (multiple of 8). Default: the model's.")
     Integer width;
 
+    @Option(names = "--init-image", paramLabel = "FILE",
+            description = "Start image (PNG or JPEG): image-to-image, or inpainting with --mask. Image-to-image runs at "
+                    + "its size floored to a multiple of 8 (or --height/--width); inpainting at --height/--width or "
+                    + "the model's size, as diffusers.")
+    Path initImage;
+
+    @Option(names = "--strength", paramLabel = "S",
+            description = "How much of the schedule runs from the noised start image, in (0, 1] (diffusers' strength: "
+                    + "int(steps x S) steps). Default: 0.8, or 1.0 with --mask, as diffusers.")
+    Double strength;
+
+    @Option(names = "--mask", paramLabel = "FILE",
+            description = "Inpainting mask (PNG or JPEG) of the start image's size: white repaints, black keeps "
+                    + "(grey is binarized at 128).")
+    Path mask;
+
     @Option(names = "--no-progress", description = "Do not show the progress bar.")
     boolean noProgress;
 
@@ -100,6 +119,9 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         ProgressBar.Style style = noProgress ? ProgressBar.Style.OFF : ProgressBar.detect();
         GenerationRequest request = GenerationRequest.builder(prompt)
+                .initImage(initImage == null ? null : readImage(initImage, "--init-image", "image"))
+                .mask(mask == null ? null : readImage(mask, "--mask", "mask_image"))
+                .strength(strength)
                 .negativePrompt(negativePrompt)
                 .steps(steps)
                 .guidanceScale(guidance)
@@ -139,6 +161,24 @@ public final class GenerateCommand implements Callable<Integer> {
             out.flush();
         }
         return Main.OK;
+    }
+
+    /**
+     * Reads and decodes an input image (as diffusers' {@code load_image}: Pillow's {@code convert("RGB")} of the raw
+     * samples); a missing or unreadable file is a usage error naming the option, an undecodable one an invalid
+     * request naming the field.
+     */
+    static RgbImage readImage(Path file, String option, String field) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new Main.UserException(Main.USAGE, option + ": no such file: " + file);
+        } catch (IOException | SecurityException e) {
+            throw new Main.UserException(Main.USAGE, option + ": cannot read " + file + " ("
+                    + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")");
+        }
+        return ImageInputs.decode(bytes, field);
     }
 
     /**

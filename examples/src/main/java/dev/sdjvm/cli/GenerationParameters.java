@@ -17,7 +17,9 @@ import java.util.Map;
  * The negative prompt line is left out when there is none, as A1111 does. {@code Size} is width x height. An image
  * of a batch is reproduced by the batch's seed, its size and the image's 0-based position in it ({@code Batch size},
  * {@code Batch pos}, left out for a single image, as A1111 does): the pipeline draws the initial latents of the
- * whole batch from the one seed. {@code Model hash} is {@link ModelHash} of the artifacts.
+ * whole batch from the one seed. {@code Model hash} is {@link ModelHash} of the artifacts. Image-to-image and
+ * inpainting add A1111's {@code Denoising strength} (the strength that ran), inpainting {@code Mask blur: 0} (the
+ * mask is used as given, binarized, never blurred).
  */
 public final class GenerationParameters {
     /** PNG text keyword A1111 uses. */
@@ -78,6 +80,12 @@ public final class GenerationParameters {
             sb.append(", Batch size: ").append(r.numImages());
             if (batchPos >= 0) {
                 sb.append(", Batch pos: ").append(batchPos);
+            }
+        }
+        if (r.initImage() != null) {
+            sb.append(", Denoising strength: ").append(number(r.resolvedStrength()));
+            if (r.mask() != null) {
+                sb.append(", Mask blur: 0");
             }
         }
         return sb.toString();

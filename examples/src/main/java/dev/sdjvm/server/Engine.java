@@ -28,6 +28,14 @@ public interface Engine extends AutoCloseable {
         schedulerClass(request);
     }
 
+    /**
+     * The largest input image (width x height) a request may carry: the server refuses a bigger one from its header,
+     * before decoding its pixels. Default: {@link dev.sdjvm.image.ImageInputs#MAX_PIXELS}.
+     */
+    default long maxImagePixels() {
+        return dev.sdjvm.image.ImageInputs.MAX_PIXELS;
+    }
+
     /** The diffusers class name of the scheduler a request would run with (throws InvalidRequestException if unknown). */
     String schedulerClass(GenerationRequest request);
 

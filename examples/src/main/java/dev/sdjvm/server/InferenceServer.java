@@ -472,7 +472,7 @@ public final class InferenceServer implements AutoCloseable {
         /** On the request pool: parse, check (model-independent and budget), admit, start. */
         void prepare(String contentType, byte[] body) {
             try {
-                GenerationRequest.Builder b = parseBody(contentType, body);
+                GenerationRequest.Builder b = parseBody(contentType, body, eng.maxImagePixels());
                 Job j = new Job(this);
                 GenerationRequest req;
                 String schedulerClass;
@@ -636,6 +636,10 @@ public final class InferenceServer implements AutoCloseable {
                 p.put("num_images_per_prompt", req.numImages());
                 p.put("height", first.height());
                 p.put("width", first.width());
+                if (req.initImage() != null) {
+                    p.put("strength", req.resolvedStrength());
+                    p.put("task", req.mask() != null ? "inpainting" : "image-to-image");
+                }
                 root.put("prompt_truncated", result.promptTruncated());
                 succeed("application/json", InvocationParser.JSON.writeValueAsBytes(root), headers);
             } else {
@@ -753,10 +757,10 @@ public final class InferenceServer implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
-    private GenerationRequest.Builder parseBody(String contentType, byte[] body) {
+    private GenerationRequest.Builder parseBody(String contentType, byte[] body, long maxImagePixels) {
         String media = contentType == null ? "" : contentType.split(";", 2)[0].trim().toLowerCase(Locale.ROOT);
         if (media.isEmpty() || media.equals("application/json")) {
-            return InvocationParser.json(body);
+            return InvocationParser.json(body, maxImagePixels);
         }
         if (media.equals("text/plain")) {
             Charset cs = StandardCharsets.UTF_8;

@@ -5,29 +5,48 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.sdjvm.GenerationRequest;
+import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.errors.RequestLimitException;
+import dev.sdjvm.image.ImageInputs;
+import dev.sdjvm.image.RgbImage;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
 /**
  * Turns an {@code /invocations} body into a {@link GenerationRequest}:
- * {@code {"prompt": "...", "parameters": {...}}} with diffusers' argument names, or a {@code text/plain} prompt.
- * Unknown keys and values of the wrong type are rejected naming the field.
+ * {@code {"prompt": "...", "image": "<base64>", "mask_image": "<base64>", "parameters": {...}}} with diffusers'
+ * argument names, or a {@code text/plain} prompt. The inputs are top-level keys, like the prompt: {@code image}
+ * (image-to-image, or inpainting with {@code mask_image}) and {@code mask_image}, each a base64 PNG or JPEG (a
+ * {@code data:image/...;base64,} prefix is accepted); the call's settings, {@code strength} among them, are in
+ * {@code parameters}. Unknown keys and values of the wrong type are rejected naming the field; an image that does not
+ * decode is a 400 and one over the pixel limit a 413, before its pixels are decoded.
  */
 final class InvocationParser {
     static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     /** Top-level keys. {@code inputs} is accepted for {@code prompt} (Hugging Face's convention). */
-    static final Set<String> TOP = Set.of("prompt", "inputs", "parameters");
-    /** The parameters, with diffusers' {@code StableDiffusionPipeline.__call__} names. */
+    static final Set<String> TOP = Set.of("prompt", "inputs", "image", "mask_image", "parameters");
+    /** The parameters, with diffusers' {@code __call__} names. */
     static final Set<String> PARAMETERS = Set.of("negative_prompt", "num_inference_steps", "guidance_scale", "seed",
-            "scheduler", "scheduler_overrides", "num_images_per_prompt", "height", "width");
+            "scheduler", "scheduler_overrides", "num_images_per_prompt", "height", "width", "strength");
 
     private InvocationParser() {
     }
 
-    /** Parses a JSON body. */
+    /** Parses a JSON body, with images of at most {@link ImageInputs#MAX_PIXELS} pixels. */
     static GenerationRequest.Builder json(byte[] body) {
+        return json(body, ImageInputs.MAX_PIXELS);
+    }
+
+    /**
+     * Parses a JSON body.
+     *
+     * @param body           the body
+     * @param maxImagePixels the largest image (width x height) decoded: the work budget's {@code max_image_pixels}
+     */
+    static GenerationRequest.Builder json(byte[] body, long maxImagePixels) {
         JsonNode root;
         try {
             root = JSON.readTree(body);
@@ -42,7 +61,8 @@ final class InvocationParser {
         for (var it = root.fieldNames(); it.hasNext(); ) {
             String k = it.next();
             if (!TOP.contains(k)) {
-                throw new HttpError(400, k, "unknown key '" + k + "' (expected prompt, parameters)");
+                throw new HttpError(400, k, "unknown key '" + k + "' (expected prompt, image, mask_image, "
+                        + "parameters)");
             }
         }
         if (root.has("prompt") && root.has("inputs")) {
@@ -57,6 +77,8 @@ final class InvocationParser {
             throw new HttpError(400, promptKey, "must be a string, got " + type(p));
         }
         GenerationRequest.Builder b = GenerationRequest.builder(p.textValue());
+        b.initImage(image(root, "image", maxImagePixels));
+        b.mask(image(root, "mask_image", maxImagePixels));
         JsonNode params = root.get("parameters");
         if (params == null || params.isNull()) {
             return b;
@@ -70,7 +92,7 @@ final class InvocationParser {
             if (!PARAMETERS.contains(k)) {
                 throw new HttpError(400, k, "unknown parameter '" + k + "' (known: negative_prompt, "
                         + "num_inference_steps, guidance_scale, seed, scheduler, scheduler_overrides, "
-                        + "num_images_per_prompt, height, width)");
+                        + "num_images_per_prompt, height, width, strength)");
             }
             if (v.isNull()) {
                 continue;  // null = the default, as Python's None
@@ -103,10 +125,46 @@ final class InvocationParser {
                 case "num_images_per_prompt": b.numImages(integer(k, v)); break;
                 case "height": b.height(integer(k, v)); break;
                 case "width": b.width(integer(k, v)); break;
+                case "strength": b.strength(number(k, v)); break;
                 default: throw new IllegalStateException(k);
             }
         }
         return b;
+    }
+
+    /**
+     * A top-level base64 image, decoded as diffusers' {@code load_image} would ({@link ImageInputs#decode}); null
+     * when absent or JSON null.
+     */
+    private static RgbImage image(JsonNode root, String k, long maxPixels) {
+        JsonNode v = root.get(k);
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isTextual()) {
+            throw new HttpError(400, k, "must be a base64 PNG or JPEG string, got " + type(v));
+        }
+        String text = v.textValue();
+        if (text.startsWith("data:")) {
+            int comma = text.indexOf(',');
+            if (comma < 0 || !text.substring(0, comma).endsWith(";base64")) {
+                throw new HttpError(400, k, "a data URL must be base64: data:image/png;base64,...");
+            }
+            text = text.substring(comma + 1);
+        }
+        byte[] bytes;
+        try {
+            bytes = Base64.getMimeDecoder().decode(text);  // line breaks are fine, as in MIME
+        } catch (IllegalArgumentException e) {
+            throw new HttpError(400, k, "not base64: " + e.getMessage());
+        }
+        try {
+            return ImageInputs.decode(bytes, k, maxPixels);
+        } catch (RequestLimitException e) {
+            throw new HttpError(413, k, e.getMessage() + " (server --max-image-pixels)");
+        } catch (InvalidRequestException e) {
+            throw new HttpError(400, k, e.getMessage());
+        }
     }
 
     private static String string(String k, JsonNode v) {

@@ -6,6 +6,7 @@ import dev.sdjvm.ModelInfo;
 import dev.sdjvm.StableDiffusion;
 import dev.sdjvm.cli.GenerationParameters;
 import dev.sdjvm.cli.InfoCommand;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.scheduler.Scheduler;
 import dev.sdjvm.scheduler.Schedulers;
 import java.io.IOException;
@@ -13,6 +14,8 @@ import java.io.UncheckedIOException;
 
 /** An {@link Engine} over one shared {@link StableDiffusion} (loaded with {@code maxConcurrent} = the workers). */
 public final class StableDiffusionEngine implements Engine {
+    /** The VAE encoder's role name in {@link ModelInfo#artifacts()}. */
+    private static final String VAE_ENCODER = "vae_encoder";
     private final StableDiffusion sd;
     private final ModelInfo modelInfo;
     private final Info info;
@@ -41,19 +44,28 @@ public final class StableDiffusionEngine implements Engine {
     }
 
     /**
-     * The request, the budget ({@link dev.sdjvm.LoadOptions#limits()}, the same check {@code generate} makes) and
-     * the scheduler at the request's step count, all pure Java: a bad override or step count is a 400 before the
-     * request is queued.
+     * The request, the budget ({@link dev.sdjvm.LoadOptions#limits()}, the same check {@code generate} makes), an
+     * image task's VAE encoder and the scheduler at the request's step count, all pure Java: a bad override, step
+     * count or a start image for a model without an encoder is a 4xx before the request is queued.
      */
     @Override
     public void check(GenerationRequest request) {
         sd.options().limits().check(request, modelInfo.height(), modelInfo.width());
+        if (request.initImage() != null && !modelInfo.artifacts().containsKey(VAE_ENCODER)) {
+            throw new InvalidRequestException("image", "this model has no VAE encoder (compiled_models/"
+                    + VAE_ENCODER + ".pt): image-to-image and inpainting need it");
+        }
         String name = request.scheduler() == null || request.scheduler().isBlank()
                 ? GenerationParameters.DEFAULT_SCHEDULER_CLASS : request.scheduler();
         Scheduler s = "config".equalsIgnoreCase(name)
                 ? Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides())
                 : Schedulers.create(name, modelInfo.schedulerConfig(), request.schedulerOverrides());
         s.setTimesteps(request.steps());
+    }
+
+    @Override
+    public long maxImagePixels() {
+        return sd.options().limits().resolve(modelInfo.height(), modelInfo.width()).maxImagePixels();
     }
 
     @Override

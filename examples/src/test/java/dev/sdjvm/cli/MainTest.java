@@ -143,6 +143,69 @@ class MainTest {
         assertFalse(java.util.Arrays.equals(Files.readAllBytes(f1), Files.readAllBytes(f2)), "two different images");
     }
 
+    static String fixture() {
+        return TestModels.resource("models/tiny-sd21-fp32").toString();
+    }
+
+    static String input(String name) {
+        return TestModels.resource("reference/tasks/inputs/" + name).toString();
+    }
+
+    @Test
+    void generateFromAnImageAndInpaintWriteTheStrengthIntoTheParameters(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("i2i.png");
+        Run r = sd("generate", "a red circle", "--init-image", input("start_133x100.png"), "--strength", "0.5",
+                "--steps", "4", "--seed", "7", "--guidance", "5", "--model", fixture(), "--threads", "1", "-o",
+                out.toString(), "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        String hash = ModelHashTest.expectedHash(TestModels.resource("models/tiny-sd21-fp32"));
+        assertEquals("a red circle\nSteps: 4, Sampler: DPM++ 2M, CFG scale: 5, Seed: 7, Size: 128x96, Model hash: "
+                + hash + ", Model: tiny-sd21-fp32, Denoising strength: 0.5",
+                ImageFiles.readPngText(Files.readAllBytes(out)).get("parameters"));
+        BufferedImage img = ImageIO.read(out.toFile());
+        assertEquals(128, img.getWidth(), "the image's size floored to a multiple of 8");
+        assertEquals(96, img.getHeight());
+
+        Path inp = tmp.resolve("inpaint.png");
+        r = sd("generate", "a red circle", "--init-image", input("start_64.png"), "--mask", input("mask_64.png"),
+                "--steps", "3", "--seed", "7", "--model", fixture(), "--threads", "1", "-o", inp.toString(),
+                "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(ImageFiles.readPngText(Files.readAllBytes(inp)).get("parameters")
+                .endsWith("Size: 64x64, Model hash: " + hash + ", Model: tiny-sd21-fp32, Denoising strength: 1, "
+                        + "Mask blur: 0"));
+    }
+
+    @Test
+    void imageOptionErrorsAreUsageErrorsNamingTheField(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("x.png");
+        Path notImage = tmp.resolve("not.png");
+        Files.writeString(notImage, "hello");
+        String[][] cases = {
+            {"mask_image", "--mask", input("mask_64.png")},
+            {"strength", "--init-image", input("start_64.png"), "--strength", "1.5"},
+            {"strength", "--strength", "0.5"},
+            {"--init-image: no such file", "--init-image", tmp.resolve("missing.png").toString()},
+            {"invalid image: ", "--init-image", notImage.toString()},
+            {"invalid mask_image: the mask is 64x64 but the image is 133x100", "--init-image",
+                input("start_133x100.png"), "--mask", input("mask_64.png")},
+            {"compiled_models/vae_encoder.pt", "--init-image", input("start_64.png"), "--model", tiny()},
+        };
+        for (String[] c : cases) {
+            List<String> args = new ArrayList<>(List.of("generate", "a cat", "--steps", "2", "-o", out.toString(),
+                    "--no-progress"));
+            args.addAll(List.of(c).subList(1, c.length));
+            if (!args.contains("--model")) {
+                args.addAll(List.of("--model", fixture()));
+            }
+            Run r = sd(args.toArray(new String[0]));
+            assertEquals(2, r.code(), String.join(" ", c) + ": " + r.err());
+            assertTrue(r.err().contains(c[0]), r.err());
+            assertFalse(r.err().contains("\tat "), r.err());
+        }
+        assertFalse(Files.exists(out));
+    }
+
     @Test
     void generateJpegWithProgressLines(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("x.jpg");
