@@ -32,14 +32,15 @@ class ExamplesTest {
     }
 
     /** Runs {@code main} in {@code dir}; {@code pressEnter} types Enter on its console at once, else closes it. */
-    static Run run(Class<?> main, Path dir, boolean pressEnter) throws IOException, InterruptedException {
+    static Run run(Class<?> main, Path dir, boolean pressEnter, String... args) throws IOException, InterruptedException {
         Path target = Paths.get("target").toAbsolutePath();
         Path cpFile = target.resolve("classpath.txt");
         assumeTrue(Files.isRegularFile(cpFile), "target/classpath.txt not written (run through Maven)");
         String cp = target.resolve("classes") + ":" + Files.readString(cpFile).trim();
-        Process p = new ProcessBuilder(List.of(Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx1g", "-Dsdjvm.cache=" + dir.resolve("cache"), "-cp", cp, main.getName()))
-                .directory(dir.toFile()).redirectErrorStream(true).start();
+        List<String> command = new ArrayList<>(List.of(Paths.get(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Xmx1g", "-Dsdjvm.cache=" + dir.resolve("cache"), "-cp", cp, main.getName()));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
         List<String> lines = new ArrayList<>();
         try (OutputStream stdin = p.getOutputStream();
              BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -92,6 +93,17 @@ class ExamplesTest {
         assertTrue(r.out().contains("cancelled: cancelled by the step listener after step 1 of 20"), r.out());
         assertFalse(r.out().contains("step 20/20"), r.out());
         assertFalse(Files.exists(dir.resolve("image-1.png")), "no image after a cancel");
+    }
+
+    @Test
+    void imageToImageWritesBothImages(@TempDir Path dir) throws Exception {
+        Path inputs = dev.sdjvm.TestModels.resource("reference/tasks/inputs");
+        Run r = run(ImageToImage.class, dir, false, dev.sdjvm.TestModels.resource("models/tiny-sd21-fp32").toString(),
+                inputs.resolve("start_64.png").toString(), inputs.resolve("mask_64.png").toString());
+        assertEquals(0, r.exit(), r.out());
+        BufferedImage a = png(dir.resolve("img2img.png"));
+        BufferedImage b = png(dir.resolve("inpaint.png"));
+        assertFalse(java.util.Arrays.equals(a.getRGB(0, 0, 64, 64, null, 0, 64), b.getRGB(0, 0, 64, 64, null, 0, 64)));
     }
 
     @Test

@@ -43,7 +43,7 @@ class ReadmeSnippetsTest {
     @Test
     void everyJavaSnippetIsAnExampleProgram() throws IOException {
         Map<String, String> examples = new LinkedHashMap<>();
-        for (String name : List.of("QuickStart", "FullRequest", "ImageService")) {
+        for (String name : List.of("QuickStart", "FullRequest", "ImageService", "ImageToImage")) {
             examples.put(name, asQuoted(EXAMPLES.resolve(name + ".java")));
         }
         List<String> snippets = readmeSnippets();
