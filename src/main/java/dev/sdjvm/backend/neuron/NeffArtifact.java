@@ -54,18 +54,10 @@ final class NeffArtifact implements Artifact {
         NeuronRuntime.Version version = runtime.versionOrNull();
         boolean current = version == null || version.sdk228OrLater();
         PointerByReference ref = new PointerByReference();
-        // vnc_count: -1 from SDK 2.28 (libnrt 2.30) on, where it is deprecated; older runtimes take a count (where -1
-        // meant "let the runtime decide"). Runtime versions are easily confused with SDK versions, so when the runtime
-        // calls the argument invalid, the other convention is tried once before the first error is reported.
-        int status = nrt.nrt_load(neff, size, vnc, current ? -1 : 1, ref);
-        if (status == NrtStatus.NRT_INVALID.code()) {
-            PointerByReference other = new PointerByReference();
-            if (nrt.nrt_load(neff, size, vnc, current ? 1 : -1, other) == 0) {
-                LOG.debug("nrt_load accepted vnc_count {} (runtime {})", current ? 1 : -1, version);
-                status = 0;
-                ref = other;
-            }
-        }
+        // vnc_count -1: "always use -1" in the SDK 2.28 header (the argument is deprecated there), "-1 lets the runtime
+        // decide" in the older ones: every runtime accepts it, so a NEFF the runtime rejects is reported at once (a
+        // retry with a count would reload a 1.7 GB UNet to fail the same way)
+        int status = nrt.nrt_load(neff, size, vnc, -1, ref);
         NrtStatus.check(status, "nrt_load(" + role + " on nc" + vnc + ")");
         Pointer model = ref.getValue();
         try {

@@ -154,6 +154,10 @@ public final class NeffBackend implements ArtifactBackend {
             throw new ModelLoadException(null, "no NEFF for " + role);
         }
         List<NeffArtifact> out = new ArrayList<>();
+        // the two versions that must fit together, side by side: the compiler that built the NEFF and the runtime
+        LOG.info("{}: NEFF {}, built by {}, on Neuron runtime {}", role, src.describe(),
+                src.header().buildVersion().isEmpty() ? "an unnamed compiler" : "neuronx-cc " + src.header().buildVersion(),
+                runtime.versionOrNull());
         try (Memory bytes = src.load()) {
             for (int core : on) {
                 NeffArtifact a;
