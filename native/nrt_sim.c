@@ -1625,6 +1625,11 @@ NRT_STATUS nrt_unload(nrt_model_t *model) {
         st = NRT_INVALID_HANDLE;
     }
     if (st == NRT_SUCCESS) {
+        if (model->busy > 0) {
+            sim_log("nrt_unload: model %p is executing; waiting (a caller should not unload under a running execute)",
+                    (void *)model);
+            g_st.unloads_during_execute++;
+        }
         while (model->busy > 0) {
             pthread_cond_wait(&g_cv, &g_mu);
             if (!list_has(&g_models, model)) {
@@ -2464,7 +2469,8 @@ const char *nrtsim_stat_name(int index) {
         "tensor_reads", "executes", "failed_executes", "max_concurrent_executes", "max_concurrent_vnc_mask",
         "exec_ns_total", "leaked_at_close", "execs_per_vnc[0]", "execs_per_vnc[1]", "execs_per_vnc[2]",
         "execs_per_vnc[3]", "execs_per_vnc[4]", "execs_per_vnc[5]", "execs_per_vnc[6]", "execs_per_vnc[7]",
-        "barrier_timeouts", "invalid_handles", "injected_failures", "failed_calls", "live_tensor_infos"};
+        "barrier_timeouts", "invalid_handles", "injected_failures", "failed_calls", "live_tensor_infos",
+        "unloads_during_execute"};
     return index >= 0 && index < NRTSIM_STATS_COUNT ? NAMES[index] : NULL;
 }
 

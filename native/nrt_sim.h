@@ -68,9 +68,11 @@ typedef struct nrtsim_stats {
     int64_t injected_failures;        /* 31 calls answered by an injected status */
     int64_t failed_calls;             /* 32 every API call that returned a status other than NRT_SUCCESS */
     int64_t live_tensor_infos;        /* 33 live: nrt_get_model_tensor_info arrays not yet freed */
+    int64_t unloads_during_execute;   /* 34 nrt_unload called while an nrt_execute of that model was in flight (a
+                                            caller freeing a model under a running execute; the simulator waits) */
 } nrtsim_stats_t;
 
-#define NRTSIM_STATS_COUNT 34
+#define NRTSIM_STATS_COUNT 35
 
 /* Copies the current statistics into *out (no-op for NULL). */
 void nrtsim_get_stats(nrtsim_stats_t *out);

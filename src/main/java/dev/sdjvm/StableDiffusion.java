@@ -307,7 +307,11 @@ public final class StableDiffusion implements AutoCloseable {
         }
     }
 
-    /** Cancels running generations at their next step, waits for them (up to 60 s), frees native memory. Idempotent. */
+    /**
+     * Cancels running generations at their next step, waits for them (up to 60 s), frees native memory. Native memory
+     * is never freed under a running call: each artifact waits for the libtorch or {@code nrt_execute} call running on
+     * it before it is freed, and any later use fails with {@link IllegalStateException}. Idempotent.
+     */
     @Override
     public void close() {
         synchronized (this) {
@@ -318,7 +322,8 @@ public final class StableDiffusion implements AutoCloseable {
         }
         try {
             if (!permits.tryAcquire(slots(options), 60, TimeUnit.SECONDS)) {
-                LOG.warn("{} generation(s) still running after 60 s; closing anyway", running.get());
+                LOG.warn("{} generation(s) still running after 60 s; closing: each artifact waits for the call running "
+                        + "on it, then those generations fail with 'closed'", running.get());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -25,6 +25,7 @@ final class NeffArtifact implements Artifact {
     private final ArtifactRole role;
     private final Path file;
     private final int vnc;
+    private final java.util.concurrent.locks.ReentrantReadWriteLock uses = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final List<NrtTensorInfo> inputs;
     private final List<NrtTensorInfo> outputs;
     private final List<TensorSpec> inputSpecs;
@@ -158,17 +159,39 @@ final class NeffArtifact implements Artifact {
         open.remove(inv);
     }
 
+    /**
+     * The lock every use of the loaded model holds (writes to its host tensors, {@code nrt_execute}, reads): shared
+     * among users, taken exclusively by {@link #close}, so that nothing is freed under a running call.
+     */
+    java.util.concurrent.locks.Lock useLock() {
+        return uses.readLock();
+    }
+
+    /** The exclusive side of {@link #useLock}: held while an invocation's tensors are freed. */
+    java.util.concurrent.locks.Lock closeLock() {
+        return uses.writeLock();
+    }
+
+    /**
+     * Waits for running calls ({@link #useLock}), then frees the invocations' tensors and unloads the model. Any later
+     * use throws {@link IllegalStateException}. Idempotent.
+     */
     @Override
-    public synchronized void close() {
-        Pointer m = model;
-        if (m == null) {
-            return;
+    public void close() {
+        uses.writeLock().lock();
+        try {
+            Pointer m = model;
+            if (m == null) {
+                return;
+            }
+            for (NeffInvocation inv : new ArrayList<>(open)) {
+                inv.close();
+            }
+            model = null;
+            NrtStatus.check(runtime.api().nrt_unload(m), "nrt_unload(" + role + ")");
+        } finally {
+            uses.writeLock().unlock();
         }
-        for (NeffInvocation inv : new ArrayList<>(open)) {
-            inv.close();
-        }
-        model = null;
-        NrtStatus.check(runtime.api().nrt_unload(m), "nrt_unload(" + role + ")");
     }
 
     @Override
