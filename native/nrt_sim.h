@@ -117,6 +117,10 @@ void nrtsim_set_exec_delay_us(int us);
  * on == 0: the SDK 2.28+ numbering (nrt_dtype_t), the default. Applies to later nrt_get_model_tensor_info calls. */
 void nrtsim_set_legacy_dtypes(int on);
 
+/* 1: nrt_get_model_tensor_info reports names, usage and byte sizes only (ndim 0, dtype 0), as the runtime does for a
+ * NEFF whose debug information was stripped (also NRT_SIM_BARE_TENSOR_INFO=1); 0: full descriptions. */
+void nrtsim_set_bare_tensor_info(int on);
+
 #ifdef __cplusplus
 }
 #endif

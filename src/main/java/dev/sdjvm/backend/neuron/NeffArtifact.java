@@ -51,6 +51,17 @@ final class NeffArtifact implements Artifact {
      * @param neff the NEFF bytes in native memory ({@link NeffLocator.NeffSource#load()})
      */
     static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file) {
+        return load(runtime, neff, size, vnc, role, file, null);
+    }
+
+    /**
+     * As {@link #load(NeuronRuntime, Pointer, long, int, ArtifactRole, Path)}, taking the shapes and dtypes the runtime
+     * does not report from the manifest's entry for the artifact ({@link NrtTensorInfo#complete}).
+     *
+     * @param expected the manifest's entry for this artifact, or null
+     */
+    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file,
+                             dev.sdjvm.model.Manifest.Artifact expected) {
         NeuronRuntime.Nrt nrt = runtime.api();
         NeuronRuntime.Version version = runtime.versionOrNull();
         boolean current = version == null || version.sdk228OrLater();
@@ -66,7 +77,8 @@ final class NeffArtifact implements Artifact {
             NrtStatus.check(nrt.nrt_get_model_tensor_info(model, info), "nrt_get_model_tensor_info(" + role + ")");
             List<NrtTensorInfo> tensors;
             try {
-                tensors = NrtTensorInfo.read(info.getValue(), current);
+                tensors = NrtTensorInfo.complete(NrtTensorInfo.read(info.getValue(), current), expected,
+                        "the " + role + " NEFF", current);
             } catch (IllegalStateException e) {
                 throw new BackendException(role + ": nrt_get_model_tensor_info returned an unusable description: " + e.getMessage(), e);
             } finally {

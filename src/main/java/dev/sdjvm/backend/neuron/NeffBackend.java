@@ -91,8 +91,12 @@ public final class NeffBackend implements ArtifactBackend {
         return c;
     }
 
+    /** The model's manifest while a pipeline loads, or null. */
+    private volatile dev.sdjvm.model.Manifest manifest;
+
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
+        manifest = dir.manifest();  // shapes and dtypes the runtime may not report (NrtTensorInfo.complete)
         if (closed) {
             throw new IllegalStateException("the Neuron backend is closed");
         }
@@ -162,7 +166,8 @@ public final class NeffBackend implements ArtifactBackend {
             for (int core : on) {
                 NeffArtifact a;
                 try {
-                    a = NeffArtifact.load(runtime, bytes, src.header().totalSize(), core, role, src.file());
+                    a = NeffArtifact.load(runtime, bytes, src.header().totalSize(), core, role, src.file(),
+                            manifest == null ? null : manifest.artifacts().get(role.id()));
                 } catch (BackendException e) {
                     throw new BackendException("cannot load the " + role + " NEFF (" + src.describe() + ") on NeuronCore "
                             + core + ": " + e.getMessage(), e.status(), e);
