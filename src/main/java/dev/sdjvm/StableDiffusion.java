@@ -252,7 +252,7 @@ public final class StableDiffusion implements AutoCloseable {
         for (var e : dir.artifacts().entrySet()) {
             ArtifactRole role = e.getKey();
             var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role.id());
-            String neff = plan.neff(role);
+            String neff = plan.neffWithHash(role);
             arts.put(role.id(), new ModelInfo.Artifact(role.id(), e.getValue(),
                     a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName(),
                     a == null ? null : a.batch(), null, a != null ? "manifest" : neff != null ? "neff" : "unknown (not loaded)",
