@@ -142,7 +142,8 @@ NRT_STATUS nrt_init(nrt_framework_type_t framework, const char *fw_version, cons
 void nrt_close(void);
 
 /* Loads a NEFF (header + tarball) onto VNC `vnc` (-1: the runtime picks the first free one). vnc_count: before SDK
- * 2.28 the number of VNCs to use (start_vnc, vnc_count); from 2.28 deprecated and must be -1. */
+ * 2.28 the number of VNCs to use (start_vnc, vnc_count), -1 letting the runtime decide; from 2.28 deprecated and must
+ * be -1. The JVM always passes -1. */
 NRT_STATUS nrt_load(const void *neff_bytes, size_t size, int32_t vnc, int32_t vnc_count, nrt_model_t **model);
 
 /* Unloads a model and frees its device and host resources. */

@@ -362,6 +362,7 @@ static int g_inflight;
 static int g_inflight_vnc[SIM_MAX_CORES];
 
 static int g_legacy_dtypes;
+static int g_bare_info; /* nrt_get_model_tensor_info reports no shapes and dtype 0 (NRT_SIM_BARE_TENSOR_INFO) */
 static long g_delay_us;
 static int g_barrier_parties;
 static int g_barrier_timeout_ms = 10000;
@@ -529,6 +530,7 @@ static void sim_load(void) {
     list_init(&g_sets);
     list_init(&g_infos);
     g_legacy_dtypes = env_flag("NRT_SIM_LEGACY_DTYPES");
+    g_bare_info = env_flag("NRT_SIM_BARE_TENSOR_INFO");
     long v;
     const char *s = getenv("NRT_SIM_EXEC_DELAY_US");
     if (s != NULL) {
@@ -1625,6 +1627,11 @@ NRT_STATUS nrt_unload(nrt_model_t *model) {
         st = NRT_INVALID_HANDLE;
     }
     if (st == NRT_SUCCESS) {
+        if (model->busy > 0) {
+            sim_log("nrt_unload: model %p is executing; waiting (a caller should not unload under a running execute)",
+                    (void *)model);
+            g_st.unloads_during_execute++;
+        }
         while (model->busy > 0) {
             pthread_cond_wait(&g_cv, &g_mu);
             if (!list_has(&g_models, model)) {
@@ -1677,8 +1684,8 @@ NRT_STATUS nrt_get_model_tensor_info(nrt_model_t *model, nrt_tensor_info_array_t
             snprintf(ti->name, sizeof ti->name, "%s", d->name);
             ti->usage = (nrt_tensor_usage_t)d->usage;
             ti->size = d->bytes;
-            ti->dtype = (nrt_dtype_t)(g_legacy_dtypes ? DT[d->dt].legacy : DT[d->dt].current);
-            ti->ndim = d->ndim;
+            ti->dtype = (nrt_dtype_t)(g_bare_info ? 0 : g_legacy_dtypes ? DT[d->dt].legacy : DT[d->dt].current);
+            ti->ndim = g_bare_info ? 0 : d->ndim;  /* bare: names, usage and sizes only, as for a stripped NEFF */
             ti->shape = malloc((d->ndim ? d->ndim : 1) * sizeof(uint32_t));
             if (ti->shape == NULL) {
                 ok = 0;
@@ -2464,7 +2471,8 @@ const char *nrtsim_stat_name(int index) {
         "tensor_reads", "executes", "failed_executes", "max_concurrent_executes", "max_concurrent_vnc_mask",
         "exec_ns_total", "leaked_at_close", "execs_per_vnc[0]", "execs_per_vnc[1]", "execs_per_vnc[2]",
         "execs_per_vnc[3]", "execs_per_vnc[4]", "execs_per_vnc[5]", "execs_per_vnc[6]", "execs_per_vnc[7]",
-        "barrier_timeouts", "invalid_handles", "injected_failures", "failed_calls", "live_tensor_infos"};
+        "barrier_timeouts", "invalid_handles", "injected_failures", "failed_calls", "live_tensor_infos",
+        "unloads_during_execute"};
     return index >= 0 && index < NRTSIM_STATS_COUNT ? NAMES[index] : NULL;
 }
 
@@ -2505,5 +2513,11 @@ void nrtsim_set_exec_delay_us(int us) {
 void nrtsim_set_legacy_dtypes(int on) {
     pthread_mutex_lock(&g_mu);
     g_legacy_dtypes = on != 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+void nrtsim_set_bare_tensor_info(int on) {
+    pthread_mutex_lock(&g_mu);
+    g_bare_info = on != 0;
     pthread_mutex_unlock(&g_mu);
 }

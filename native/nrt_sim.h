@@ -68,9 +68,11 @@ typedef struct nrtsim_stats {
     int64_t injected_failures;        /* 31 calls answered by an injected status */
     int64_t failed_calls;             /* 32 every API call that returned a status other than NRT_SUCCESS */
     int64_t live_tensor_infos;        /* 33 live: nrt_get_model_tensor_info arrays not yet freed */
+    int64_t unloads_during_execute;   /* 34 nrt_unload called while an nrt_execute of that model was in flight (a
+                                            caller freeing a model under a running execute; the simulator waits) */
 } nrtsim_stats_t;
 
-#define NRTSIM_STATS_COUNT 34
+#define NRTSIM_STATS_COUNT 35
 
 /* Copies the current statistics into *out (no-op for NULL). */
 void nrtsim_get_stats(nrtsim_stats_t *out);
@@ -114,6 +116,10 @@ void nrtsim_set_exec_delay_us(int us);
 /* on != 0: nrt_get_model_tensor_info reports dtypes in the numbering of SDK < 2.28 (nrt_legacy_dtype_t);
  * on == 0: the SDK 2.28+ numbering (nrt_dtype_t), the default. Applies to later nrt_get_model_tensor_info calls. */
 void nrtsim_set_legacy_dtypes(int on);
+
+/* 1: nrt_get_model_tensor_info reports names, usage and byte sizes only (ndim 0, dtype 0), as the runtime does for a
+ * NEFF whose debug information was stripped (also NRT_SIM_BARE_TENSOR_INFO=1); 0: full descriptions. */
+void nrtsim_set_bare_tensor_info(int on);
 
 #ifdef __cplusplus
 }

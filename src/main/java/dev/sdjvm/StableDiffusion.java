@@ -255,7 +255,7 @@ public final class StableDiffusion implements AutoCloseable {
         for (var e : dir.artifacts().entrySet()) {
             ArtifactRole role = e.getKey();
             var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role.id());
-            String neff = plan.neff(role);
+            String neff = plan.neffWithHash(role);
             arts.put(role.id(), new ModelInfo.Artifact(role.id(), e.getValue(),
                     a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName(),
                     a == null ? null : a.batch(), null, a != null ? "manifest" : neff != null ? "neff" : "unknown (not loaded)",
@@ -310,7 +310,11 @@ public final class StableDiffusion implements AutoCloseable {
         }
     }
 
-    /** Cancels running generations at their next step, waits for them (up to 60 s), frees native memory. Idempotent. */
+    /**
+     * Cancels running generations at their next step, waits for them (up to 60 s), frees native memory. Native memory
+     * is never freed under a running call: each artifact waits for the libtorch or {@code nrt_execute} call running on
+     * it before it is freed, and any later use fails with {@link IllegalStateException}. Idempotent.
+     */
     @Override
     public void close() {
         synchronized (this) {
@@ -321,7 +325,8 @@ public final class StableDiffusion implements AutoCloseable {
         }
         try {
             if (!permits.tryAcquire(slots(options), 60, TimeUnit.SECONDS)) {
-                LOG.warn("{} generation(s) still running after 60 s; closing anyway", running.get());
+                LOG.warn("{} generation(s) still running after 60 s; closing: each artifact waits for the call running "
+                        + "on it, then those generations fail with 'closed'", running.get());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

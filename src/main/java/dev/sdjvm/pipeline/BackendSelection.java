@@ -85,6 +85,17 @@ public final class BackendSelection {
         public String neff(ArtifactRole role) {
             return neffs.getOrDefault(role, Optional.empty()).map(NeffLocator.NeffSource::describe).orElse(null);
         }
+
+        /**
+         * As {@link #neff} with the NEFF's SHA-256 (reads the whole NEFF: for {@code sd info}, not for loading).
+         *
+         * @param role the artifact
+         * @return where the NEFF is, how it was found, its header and its hash; null without one
+         */
+        public String neffWithHash(ArtifactRole role) {
+            return neffs.getOrDefault(role, Optional.empty()).map(n -> n.describe() + ", sha256 " + n.sha256())
+                    .orElse(null);
+        }
     }
 
     /**

@@ -5,8 +5,17 @@ import java.util.Locale;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
-/** Parses {@code 60s}, {@code 500ms}, {@code 2m}, {@code 1h} or plain seconds ({@code 60}, {@code 1.5}). */
+/**
+ * Parses {@code 60s}, {@code 500ms}, {@code 2m}, {@code 1h}, {@code 2d} or plain seconds ({@code 60}, {@code 1.5}), up to
+ * {@link #MAX} (longer waits overflow the timers that use them). The number is plain decimal (Java's {@code 2d}/{@code 2f}
+ * float suffixes, hex and {@code NaN} are not numbers here).
+ */
 public final class Durations implements ITypeConverter<Duration> {
+    /** The longest duration accepted: 365 days. */
+    public static final Duration MAX = Duration.ofDays(365);
+    private static final java.util.regex.Pattern NUMBER =
+            java.util.regex.Pattern.compile("[0-9]+(\\.[0-9]*)?([e][+-]?[0-9]+)?|\\.[0-9]+([e][+-]?[0-9]+)?");
+
     @Override
     public Duration convert(String value) {
         return parse(value);
@@ -29,18 +38,24 @@ public final class Durations implements ITypeConverter<Duration> {
         } else if (v.endsWith("h")) {
             factor = 3600;
             num = v.substring(0, v.length() - 1);
+        } else if (v.endsWith("d")) {
+            factor = 86400;
+            num = v.substring(0, v.length() - 1);
         } else {
             factor = 1;
             num = v;
         }
-        try {
-            double secs = Double.parseDouble(num.trim()) * factor;
-            if (!(secs > 0) || Double.isInfinite(secs)) {
-                throw new TypeConversionException("'" + value + "' is not a positive duration");
-            }
-            return Duration.ofNanos((long) (secs * 1e9));
-        } catch (NumberFormatException e) {
-            throw new TypeConversionException("'" + value + "' is not a duration (e.g. 60s, 500ms, 2m)");
+        if (!NUMBER.matcher(num.trim()).matches()) {
+            throw new TypeConversionException("'" + value + "' is not a duration (e.g. 60s, 500ms, 2m, 1h, 2d)");
         }
+        double secs = Double.parseDouble(num.trim()) * factor;
+        if (!(secs > 0)) {
+            throw new TypeConversionException("'" + value + "' is not a positive duration");
+        }
+        if (secs > MAX.getSeconds()) {
+            throw new TypeConversionException("'" + value + "' is longer than the longest duration accepted, "
+                    + MAX.toDays() + " days");
+        }
+        return Duration.ofNanos(Math.round(secs * 1e9));
     }
 }

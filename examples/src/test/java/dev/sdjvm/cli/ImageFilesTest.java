@@ -124,6 +124,11 @@ class ImageFilesTest {
         assertEquals(Duration.ofMillis(1500), Durations.parse("1.5"));
         assertThrows(RuntimeException.class, () -> Durations.parse("soon"));
         assertThrows(RuntimeException.class, () -> Durations.parse("-1s"));
+        assertEquals(Duration.ofDays(2), Durations.parse("2d"), "days, not Java's double suffix (2d = 2.0)");
+        assertEquals(Duration.ofSeconds(100), Durations.parse("1e2"));
+        for (String bad : new String[] {"2f", "1e11", "1e11s", "NaN", "Infinity", "0x10", "1e400", "0", "400d"}) {
+            assertThrows(RuntimeException.class, () -> Durations.parse(bad), bad);
+        }
     }
 
     @Test

@@ -25,6 +25,7 @@ final class NeffArtifact implements Artifact {
     private final ArtifactRole role;
     private final Path file;
     private final int vnc;
+    private final java.util.concurrent.locks.ReentrantReadWriteLock uses = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final List<NrtTensorInfo> inputs;
     private final List<NrtTensorInfo> outputs;
     private final List<TensorSpec> inputSpecs;
@@ -50,22 +51,25 @@ final class NeffArtifact implements Artifact {
      * @param neff the NEFF bytes in native memory ({@link NeffLocator.NeffSource#load()})
      */
     static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file) {
+        return load(runtime, neff, size, vnc, role, file, null);
+    }
+
+    /**
+     * As {@link #load(NeuronRuntime, Pointer, long, int, ArtifactRole, Path)}, taking the shapes and dtypes the runtime
+     * does not report from the manifest's entry for the artifact ({@link NrtTensorInfo#complete}).
+     *
+     * @param expected the manifest's entry for this artifact, or null
+     */
+    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file,
+                             dev.sdjvm.model.Manifest.Artifact expected) {
         NeuronRuntime.Nrt nrt = runtime.api();
         NeuronRuntime.Version version = runtime.versionOrNull();
         boolean current = version == null || version.sdk228OrLater();
         PointerByReference ref = new PointerByReference();
-        // vnc_count: -1 from SDK 2.28 (libnrt 2.30) on, where it is deprecated; older runtimes take a count (where -1
-        // meant "let the runtime decide"). Runtime versions are easily confused with SDK versions, so when the runtime
-        // calls the argument invalid, the other convention is tried once before the first error is reported.
-        int status = nrt.nrt_load(neff, size, vnc, current ? -1 : 1, ref);
-        if (status == NrtStatus.NRT_INVALID.code()) {
-            PointerByReference other = new PointerByReference();
-            if (nrt.nrt_load(neff, size, vnc, current ? 1 : -1, other) == 0) {
-                LOG.debug("nrt_load accepted vnc_count {} (runtime {})", current ? 1 : -1, version);
-                status = 0;
-                ref = other;
-            }
-        }
+        // vnc_count -1: "always use -1" in the SDK 2.28 header (the argument is deprecated there), "-1 lets the runtime
+        // decide" in the older ones: every runtime accepts it, so a NEFF the runtime rejects is reported at once (a
+        // retry with a count would reload a 1.7 GB UNet to fail the same way)
+        int status = nrt.nrt_load(neff, size, vnc, -1, ref);
         NrtStatus.check(status, "nrt_load(" + role + " on nc" + vnc + ")");
         Pointer model = ref.getValue();
         try {
@@ -73,7 +77,8 @@ final class NeffArtifact implements Artifact {
             NrtStatus.check(nrt.nrt_get_model_tensor_info(model, info), "nrt_get_model_tensor_info(" + role + ")");
             List<NrtTensorInfo> tensors;
             try {
-                tensors = NrtTensorInfo.read(info.getValue(), current);
+                tensors = NrtTensorInfo.complete(NrtTensorInfo.read(info.getValue(), current), expected,
+                        "the " + role + " NEFF", current);
             } catch (IllegalStateException e) {
                 throw new BackendException(role + ": nrt_get_model_tensor_info returned an unusable description: " + e.getMessage(), e);
             } finally {
@@ -166,17 +171,39 @@ final class NeffArtifact implements Artifact {
         open.remove(inv);
     }
 
+    /**
+     * The lock every use of the loaded model holds (writes to its host tensors, {@code nrt_execute}, reads): shared
+     * among users, taken exclusively by {@link #close}, so that nothing is freed under a running call.
+     */
+    java.util.concurrent.locks.Lock useLock() {
+        return uses.readLock();
+    }
+
+    /** The exclusive side of {@link #useLock}: held while an invocation's tensors are freed. */
+    java.util.concurrent.locks.Lock closeLock() {
+        return uses.writeLock();
+    }
+
+    /**
+     * Waits for running calls ({@link #useLock}), then frees the invocations' tensors and unloads the model. Any later
+     * use throws {@link IllegalStateException}. Idempotent.
+     */
     @Override
-    public synchronized void close() {
-        Pointer m = model;
-        if (m == null) {
-            return;
+    public void close() {
+        uses.writeLock().lock();
+        try {
+            Pointer m = model;
+            if (m == null) {
+                return;
+            }
+            for (NeffInvocation inv : new ArrayList<>(open)) {
+                inv.close();
+            }
+            model = null;
+            NrtStatus.check(runtime.api().nrt_unload(m), "nrt_unload(" + role + ")");
+        } finally {
+            uses.writeLock().unlock();
         }
-        for (NeffInvocation inv : new ArrayList<>(open)) {
-            inv.close();
-        }
-        model = null;
-        NrtStatus.check(runtime.api().nrt_unload(m), "nrt_unload(" + role + ")");
     }
 
     @Override

@@ -91,8 +91,12 @@ public final class NeffBackend implements ArtifactBackend {
         return c;
     }
 
+    /** The model's manifest while a pipeline loads, or null. */
+    private volatile dev.sdjvm.model.Manifest manifest;
+
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
+        manifest = dir.manifest();  // shapes and dtypes the runtime may not report (NrtTensorInfo.complete)
         if (closed) {
             throw new IllegalStateException("the Neuron backend is closed");
         }
@@ -154,11 +158,16 @@ public final class NeffBackend implements ArtifactBackend {
             throw new ModelLoadException(null, "no NEFF for " + role);
         }
         List<NeffArtifact> out = new ArrayList<>();
+        // the two versions that must fit together, side by side: the compiler that built the NEFF and the runtime
+        LOG.info("{}: NEFF {}, built by {}, on Neuron runtime {}", role, src.describe(),
+                src.header().buildVersion().isEmpty() ? "an unnamed compiler" : "neuronx-cc " + src.header().buildVersion(),
+                runtime.versionOrNull());
         try (Memory bytes = src.load()) {
             for (int core : on) {
                 NeffArtifact a;
                 try {
-                    a = NeffArtifact.load(runtime, bytes, src.header().totalSize(), core, role, src.file());
+                    a = NeffArtifact.load(runtime, bytes, src.header().totalSize(), core, role, src.file(),
+                            manifest == null ? null : manifest.artifacts().get(role.id()));
                 } catch (BackendException e) {
                     throw new BackendException("cannot load the " + role + " NEFF (" + src.describe() + ") on NeuronCore "
                             + core + ": " + e.getMessage(), e.status(), e);

@@ -118,6 +118,16 @@ final class NeffInvocation implements Invocation {
 
     @Override
     public void write(int input, long at, float[] src, int off, int len) {
+        var use = artifact.useLock();
+        use.lock();
+        try {
+            writeFloats(input, at, src, off, len);
+        } finally {
+            use.unlock();
+        }
+    }
+
+    private void writeFloats(int input, long at, float[] src, int off, int len) {
         Tensor t = checked(input, at, len);
         int i = (int) at;
         switch (t.info.dtype()) {
@@ -139,6 +149,16 @@ final class NeffInvocation implements Invocation {
 
     @Override
     public void write(int input, long at, int[] src, int off, int len) {
+        var use = artifact.useLock();
+        use.lock();
+        try {
+            writeInts(input, at, src, off, len);
+        } finally {
+            use.unlock();
+        }
+    }
+
+    private void writeInts(int input, long at, int[] src, int off, int len) {
         Tensor t = checked(input, at, len);
         int i = (int) at;
         switch (t.info.dtype()) {
@@ -167,6 +187,16 @@ final class NeffInvocation implements Invocation {
 
     @Override
     public void run() {
+        var use = artifact.useLock();
+        use.lock();
+        try {
+            runLocked();
+        } finally {
+            use.unlock();
+        }
+    }
+
+    private void runLocked() {
         if (closed) {
             throw new IllegalStateException("invocation of " + artifact.role() + " is closed");
         }
@@ -194,6 +224,16 @@ final class NeffInvocation implements Invocation {
 
     @Override
     public void read(int output, float[] dst, int off) {
+        var use = artifact.useLock();
+        use.lock();
+        try {
+            readLocked(output, dst, off);
+        } finally {
+            use.unlock();
+        }
+    }
+
+    private void readLocked(int output, float[] dst, int off) {
         if (closed) {
             throw new IllegalStateException("invocation of " + artifact.role() + " is closed");
         }
@@ -230,12 +270,18 @@ final class NeffInvocation implements Invocation {
 
     @Override
     public void close() {
-        if (closed) {
-            return;
+        var exclusive = artifact.closeLock();  // waits for running writes, executes and reads of the model
+        exclusive.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            release(null);
+            artifact.closed(this);
+        } finally {
+            exclusive.unlock();
         }
-        closed = true;
-        release(null);
-        artifact.closed(this);
     }
 
     /** Frees the tensor sets, the device tensors and the staging buffers allocated so far. */

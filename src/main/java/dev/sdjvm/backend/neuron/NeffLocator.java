@@ -39,6 +39,8 @@ import java.util.zip.ZipFile;
  * </ol>
  */
 public final class NeffLocator {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(NeffLocator.class);
+
     private static final int WINDOW = 1 << 20;
     private static final int OVERLAP = NeffHeader.SIZE + NeffHeader.TAR_BLOCK;
     private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
@@ -59,11 +61,39 @@ public final class NeffLocator {
      * @param origin how it was found: {@code pt}, {@code manifest}, {@code beside}, {@code compiler_workdir}
      */
     public record NeffSource(Path file, String entry, long offset, NeffHeader header, String origin) {
-        /** Human-readable location, e.g. {@code unet.pt record 'unet/data/0' at byte 64 (NEFF 'unet' v2.0, 1.6 GB)}. */
+        /**
+         * Human-readable location and how it was found, e.g. {@code unet.pt record 'unet/data/0' at byte 64 (NEFF
+         * 'unet' v2.0, 1.6 GB), inside the .pt}.
+         */
         public String describe() {
             String where = entry != null ? file.getFileName() + " record '" + entry + "' at byte " + offset
                     : offset > 0 ? file.getFileName() + " at byte " + offset : file.getFileName().toString();
-            return where + " (" + header + ")";
+            String how = switch (origin) {
+                case "pt" -> "inside the .pt";
+                case "manifest" -> "named by the manifest";
+                case "beside" -> "beside the .pt";
+                case "compiler_workdir" -> "in compiler_workdir";
+                default -> origin;
+            };
+            return where + " (" + header + "), " + how;
+        }
+
+        /** SHA-256 of the NEFF's bytes (header and tarball), hex. Reads them all. */
+        public String sha256() {
+            try (Memory m = load()) {
+                java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+                long size = header.totalSize();
+                byte[] buf = new byte[1 << 20];
+                for (long done = 0; done < size; ) {
+                    int n = (int) Math.min(buf.length, size - done);
+                    m.read(done, buf, 0, n);
+                    md.update(buf, 0, n);
+                    done += n;
+                }
+                return java.util.HexFormat.of().formatHex(md.digest());
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
         }
 
         /** The NEFF bytes in native memory (what {@code nrt_load} takes). The caller closes it. */
@@ -117,6 +147,7 @@ public final class NeffLocator {
         Path pt = dir.artifact(role);
         Optional<NeffSource> inPt = inArtifact(pt);
         if (inPt.isPresent()) {
+            warnIfBesideDiffers(inPt.get(), pt);
             return inPt;
         }
         Path compiled = pt.getParent();
@@ -151,6 +182,34 @@ public final class NeffLocator {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * The NEFF inside the {@code .pt} is the one used; a {@code <name>.neff} or {@code graph.neff} beside it that holds
+     * other bytes (a recompile that replaced one but not the other) is reported, since the two disagree about what runs.
+     * Returns those files.
+     */
+    static List<Path> warnIfBesideDiffers(NeffSource used, Path pt) {
+        List<Path> differing = new java.util.ArrayList<>();
+        String base = pt.getFileName().toString();
+        base = base.endsWith(".pt") ? base.substring(0, base.length() - 3) : base;
+        for (Path other : List.of(pt.resolveSibling(base + ".neff"), pt.resolveSibling("graph.neff"))) {
+            if (!Files.isRegularFile(other)) {
+                continue;
+            }
+            try {
+                NeffSource o = neffFile(other, "beside");
+                if (o.header().totalSize() != used.header().totalSize() || !o.sha256().equals(used.sha256())) {
+                    LOG.warn("{}: the NEFF inside it ({}) differs from {} beside it ({}); the one inside the .pt runs",
+                            pt.getFileName(), used.header(), other.getFileName(), o.header());
+                    differing.add(other);
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("{}: {} beside it is not a usable NEFF: {}", pt.getFileName(), other.getFileName(), e.getMessage());
+                differing.add(other);
+            }
+        }
+        return differing;
     }
 
     /** A {@code .neff} file: the whole file must be one NEFF. */

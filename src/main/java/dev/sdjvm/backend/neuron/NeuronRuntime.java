@@ -276,7 +276,16 @@ public final class NeuronRuntime {
                 users++;
                 return;
             }
-            NrtStatus.check(nrt.nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", ""), "nrt_init");
+            int status = nrt.nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", "");
+            if (status != 0) {
+                // the commonest first-run failure: a runtime library newer than the host's driver (aws-neuronx-dkms),
+                // or no /dev/neuron* passed to the container
+                NrtStatus.check(status, "nrt_init (Neuron runtime " + versionOrNull() + ", " + library
+                        + "). Check that /dev/neuron* exists (in a container: --device=/dev/neuron0), that the driver "
+                        + "(aws-neuronx-dkms, `modinfo neuron`) is as new as this runtime requires (the runtime release "
+                        + "notes name the oldest driver; pin aws-neuronx-runtime-lib to the SDK release of the host, as "
+                        + "examples/docker/Dockerfile does), and the runtime's own log (NEURON_RT_LOG_LEVEL=INFO)");
+            }
             initialised = library;
             users = 1;
             LOG.info("Neuron runtime {} initialised ({}; {} of {} NeuronCores visible)", versionOrNull(), library,

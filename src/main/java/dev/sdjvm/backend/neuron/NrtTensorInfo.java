@@ -30,6 +30,11 @@ import java.util.regex.Pattern;
 record NrtTensorInfo(String name, boolean input, long size, int code, long[] shape, DType dtype) {
     private static final Pattern INDEXED = Pattern.compile("(?:input|output)(\\d+)");
 
+    /** False when the runtime reported no shape (see {@link #complete}). */
+    boolean known() {
+        return shape != null;
+    }
+
     long numel() {
         long n = 1;
         for (long d : shape) {
@@ -44,8 +49,70 @@ record NrtTensorInfo(String name, boolean input, long size, int code, long[] sha
 
     @Override
     public String toString() {
-        return name + ":" + (dtype == null ? "dtype" + code : dtype.manifestName()) + Arrays.toString(shape) + " ("
-                + size + " B)";
+        return name + ":" + (dtype == null ? "dtype" + code : dtype.manifestName())
+                + (shape == null ? "[shape not reported]" : Arrays.toString(shape)) + " (" + size + " B)";
+    }
+
+    /**
+     * Fills in the tensors the runtime described without a shape (libnrt reports none when a NEFF's debug info is
+     * stripped, and not every dtype): the k-th input (output) in argument order takes the k-th input (output) of the
+     * artifact's manifest entry, its shape and dtype, after checking that their byte sizes agree. Tensors with a
+     * shape are returned as they are. Without a manifest, a shape-less tensor of at most 8 bytes is taken as a
+     * scalar (a 0-dimensional tensor also has no dimensions to report).
+     *
+     * @param all      the runtime's description
+     * @param expected the manifest's entry for this artifact, or null
+     * @param what     the artifact, for messages
+     * @throws IllegalStateException naming the tensor when a shape is missing and there is nothing to take it from,
+     *                               or when the manifest's size disagrees with the runtime's
+     */
+    static List<NrtTensorInfo> complete(List<NrtTensorInfo> all, dev.sdjvm.model.Manifest.Artifact expected, String what,
+                                        boolean newNumbering) {
+        if (all.stream().allMatch(NrtTensorInfo::known)) {
+            return all;
+        }
+        List<NrtTensorInfo> out = new ArrayList<>();
+        for (boolean inputs : new boolean[] {true, false}) {
+            List<NrtTensorInfo> got = ordered(all, inputs);
+            List<dev.sdjvm.model.Manifest.TensorSpec> want = expected == null ? null
+                    : inputs ? expected.inputs() : expected.outputs();
+            for (int k = 0; k < got.size(); k++) {
+                NrtTensorInfo t = got.get(k);
+                if (t.known()) {
+                    out.add(t);
+                    continue;
+                }
+                if ((want == null || want.isEmpty()) && t.size() <= 8) {
+                    out.add(of(t.name(), t.input(), t.size(), t.code(), new long[0], newNumbering));  // a scalar
+                    continue;
+                }
+                if (want == null || want.isEmpty()) {
+                    throw new IllegalStateException("the runtime reports no shape for " + (inputs ? "input " : "output ")
+                            + t.name() + " (" + t.size() + " bytes; a NEFF compiled without debug information?) and the "
+                            + "model has no compiled_models/sdjvm-manifest.json listing " + what + "'s tensors to take "
+                            + "it from: write one with tools/model/neuron_compile_sd21.py, or recompile keeping the "
+                            + "NEFF's tensor shapes");
+                }
+                if (want.size() != got.size()) {
+                    throw new IllegalStateException("the manifest lists " + want.size() + (inputs ? " inputs" : " outputs")
+                            + " for " + what + ", the NEFF has " + got.size() + " (" + got + ")");
+                }
+                var m = want.get(k);
+                long[] shape = m.shape().stream().mapToLong(Long::longValue).toArray();
+                long n = 1;
+                for (long d : shape) {
+                    n *= d;
+                }
+                long bytes = n * m.dtype().bytes();
+                if (bytes != t.size()) {
+                    throw new IllegalStateException((inputs ? "input " : "output ") + t.name() + " of " + what
+                            + " has " + t.size() + " bytes, but the manifest's " + m.name() + " " + m.dtype().manifestName()
+                            + Arrays.toString(shape) + " is " + bytes + " bytes: the manifest is not this NEFF's");
+                }
+                out.add(new NrtTensorInfo(t.name(), t.input(), t.size(), t.code(), shape, m.dtype()));
+            }
+        }
+        return out;
     }
 
     /** Reads a {@code nrt_tensor_info_array_t}: tensor_count (uint64) then the entries. */
@@ -66,6 +133,12 @@ record NrtTensorInfo(String name, boolean input, long size, int code, long[] sha
             int ndim = array.getInt(base + 288);
             if (ndim < 0 || ndim > 16 || ndim > 0 && shapePtr == null) {
                 throw new IllegalStateException("tensor " + name + ": ndim " + ndim + ", shape " + shapePtr);
+            }
+            if (ndim == 0) {
+                // no shape: a NEFF whose debug info was stripped; the shape (and dtype) come from the model's metadata
+                // (complete), never from a guess
+                out.add(new NrtTensorInfo(name, usage == 0, size, code, null, null));
+                continue;
             }
             long[] shape = new long[ndim];
             for (int d = 0; d < ndim; d++) {

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -140,6 +141,46 @@ class NeffIoTest {
                     () -> NeffArtifact.load(runtime, m, neff.length, 0, ArtifactRole.UNET, Path.of("bad.neff")));
             assertEquals("NRT_INVALID", e.status());
             assertEquals(0, NrtSim.stats().get("live_models"));
+        }
+    }
+
+    @Test
+    void closeWaitsForARunningExecuteAndLaterUseThrows() throws Exception {
+        // a slow device: close() from another thread while nrt_execute runs must not unload (or free the tensors of)
+        // the model under it; it returns once the execute has, and every later use is a clear Java error
+        String program = """
+                nrtsim 1
+                fn echo
+                in input0 float32 4
+                out output0 float32 4
+                delay_us 400000
+                """;
+        byte[] neff = NeffFiles.neffWithProgram("echo", program);
+        try (Memory m = new Memory(neff.length)) {
+            m.write(0, neff, 0, neff.length);
+            NeffArtifact a = NeffArtifact.load(runtime, m, neff.length, 0, ArtifactRole.UNET, Path.of("slow.neff"));
+            Invocation inv = a.open(new long[] {4});
+            inv.write(0, 0, new float[] {1, 2, 3, 4}, 0, 4);
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CompletableFuture<Long> running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                started.countDown();
+                inv.run();
+                return System.nanoTime();
+            });
+            started.await();
+            Thread.sleep(100);  // well inside the 400 ms execute
+            long t0 = System.nanoTime();
+            a.close();
+            long closed = System.nanoTime();
+            double waited = (closed - t0) / 1e6;
+            running.get();  // the running execute completed normally (no exception)
+            assertEquals(0, NrtSim.stats().get("unloads_during_execute"), "nothing unloaded under the execute");
+            assertEquals(0, NrtSim.stats().get("invalid_handles"));
+            org.junit.jupiter.api.Assertions.assertTrue(waited > 150, "close waited for the execute: " + waited + " ms");
+            assertThrows(IllegalStateException.class, inv::run);
+            assertThrows(IllegalStateException.class, () -> inv.read(0, new float[4], 0));
+            assertThrows(IllegalStateException.class, () -> a.open(new long[] {4}));
+            a.close();  // idempotent
         }
     }
 }

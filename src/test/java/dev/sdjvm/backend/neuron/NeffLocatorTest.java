@@ -141,4 +141,22 @@ class NeffLocatorTest {
         Files.write(cut, java.util.Arrays.copyOf(NEFF, NEFF.length - 512));
         assertThrows(ModelLoadException.class, () -> NeffLocator.neffFile(cut, "beside"));
     }
+
+    @Test
+    void aNeffBesideThePtThatDiffersFromTheOneInsideIsReported() throws Exception {
+        Map<String, byte[]> records = new LinkedHashMap<>();
+        records.put("unet/data.pkl", new byte[] {(byte) 0x80, 2, '.'});
+        records.put("unet/data/0", NEFF);
+        Path dir = Files.createDirectories(tmp.resolve("beside"));
+        Path pt = dir.resolve("unet.pt");
+        NeffFiles.zip(pt, records, false);
+        NeffLocator.NeffSource inside = NeffLocator.inArtifact(pt).orElseThrow();
+        assertTrue(inside.describe().endsWith("inside the .pt"), inside.describe());
+        assertEquals(64, inside.sha256().length());
+        Files.write(dir.resolve("unet.neff"), NEFF);
+        assertEquals(java.util.List.of(), NeffLocator.warnIfBesideDiffers(inside, pt), "the same bytes: nothing to say");
+        byte[] other = NeffFiles.neffWithProgram("unet", "nrtsim 1\nfn echo\nin input0 float32 3\nout output0 float32 3\n");
+        Files.write(dir.resolve("graph.neff"), other);
+        assertEquals(java.util.List.of(dir.resolve("graph.neff")), NeffLocator.warnIfBesideDiffers(inside, pt));
+    }
 }

@@ -18,6 +18,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import dev.sdjvm.TestModels;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -356,5 +357,34 @@ class NeffPipelineTest {
             assertEquals(Backend.NEURON, sd.info().backend());
             assertArrayEquals(base.latents(), sd.generate(req().build()).latents());
         }
+    }
+
+    @Test
+    void shapeLessTensorInfoIsCompletedFromTheManifestOrRefusedClearly() throws Exception {
+        // libnrt reports no shapes (and dtype 0) for a NEFF without debug information: the manifest supplies them
+        Path neuron = NrtSim.model("sim-neuron", tmp.resolve("neuron"));
+        GenerationResult base = generate(neuron, LoadOptions.defaults(), req().build());
+        LoadOptions onNeuron = LoadOptions.defaults().withBackend(Backend.NEURON);
+        NrtSim.control().nrtsim_set_bare_tensor_info(1);
+        try {
+            RuntimeException none = assertThrows(RuntimeException.class, () -> StableDiffusion.load(neuron, onNeuron));
+            assertTrue(none.getMessage().contains("no shape") && none.getMessage().contains("sdjvm-manifest.json"),
+                    none.getMessage());
+            // the CPU twins' manifest lists the same tensors (names, dtypes, shapes) in argument order
+            String manifest = Files.readString(TestModels.resource("models/sim-cpu/compiled_models/sdjvm-manifest.json"))
+                    .replace("\"target\": \"cpu\"", "\"target\": \"neuron\"");
+            Path file = neuron.resolve("compiled_models/sdjvm-manifest.json");
+            Files.writeString(file, manifest);
+            GenerationResult bare = generate(neuron, onNeuron, req().build());
+            assertArrayEquals(base.latents(), bare.latents(), "the same image from names and sizes only");
+            // a manifest of other shapes is not this NEFF's: refused, naming the sizes
+            Files.writeString(file, manifest.replaceFirst("\"sample\",\\s*\"dtype\": \"bfloat16\",\\s*\"shape\": \\[\\s*1,",
+                    "\"sample\", \"dtype\": \"bfloat16\", \"shape\": [2,"));
+            RuntimeException wrong = assertThrows(RuntimeException.class, () -> StableDiffusion.load(neuron, onNeuron));
+            assertTrue(wrong.getMessage().contains("bytes"), wrong.getMessage());
+        } finally {
+            NrtSim.control().nrtsim_set_bare_tensor_info(0);
+        }
+        assertNothingLeft();
     }
 }

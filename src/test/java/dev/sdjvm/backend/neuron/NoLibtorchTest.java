@@ -25,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * On the NEFF path the JVM needs only this library, its small pure-Java dependencies and libnrt: a child JVM whose class
  * path has no org.bytedeco jar at all (no libtorch, no JavaCPP) generates the image, no libtorch library is mapped into
- * it, and the image equals the one generated here. The child also plays an older runtime (libnrt 2.27: vnc_count as a
- * count, pre-2.28 dtype numbering).
+ * it, and the image equals the one generated here. The child also plays an older runtime (libnrt 2.27: the
+ * pre-2.28 dtype numbering).
  */
 class NoLibtorchTest {
     @TempDir

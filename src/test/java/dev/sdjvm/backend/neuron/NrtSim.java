@@ -42,6 +42,8 @@ public final class NrtSim {
         void nrtsim_set_exec_delay_us(int us);
 
         void nrtsim_set_legacy_dtypes(int on);
+
+        void nrtsim_set_bare_tensor_info(int on);
     }
 
     /** The statistics by name (see nrt_sim.h). */
@@ -103,6 +105,7 @@ public final class NrtSim {
         c.nrtsim_set_exec_barrier(0, 0);
         c.nrtsim_set_exec_delay_us(0);
         c.nrtsim_set_legacy_dtypes(0);
+        c.nrtsim_set_bare_tensor_info(0);
         c.nrtsim_reset_stats();
     }
 
