@@ -196,6 +196,12 @@ public final class StableDiffusion implements AutoCloseable {
             // throughput mode: a pipeline per request; a permit guarantees one is idle
             p = all.size() > 1 ? idle.poll() : pipeline;
             return result(Pipelines.generate(p, request(request), () -> closed));
+        } catch (dev.sdjvm.pipeline.NonFiniteLatentsException e) {
+            if (request.schedulerOverrides() != null && !request.schedulerOverrides().isEmpty()) {
+                throw new InvalidRequestException("scheduler_overrides", "these overrides " + request.schedulerOverrides()
+                        + " make the scheduler's arithmetic overflow: " + e.getMessage());
+            }
+            throw e;
         } finally {
             if (all.size() > 1 && p != null) {
                 idle.add(p);

@@ -413,6 +413,7 @@ public abstract class DiffusionStages {
                 }
                 scheduler.step(eps, t, latents, latents);
                 hooks.afterStep(k, latents);
+                checkFinite(latents, k, timesteps.length, t);
                 long now = System.nanoTime();
                 if (cancelled != null && cancelled.getAsBoolean()) {
                     throw new GenerationCancelledException("cancelled: the pipeline is closing");
@@ -431,6 +432,17 @@ public abstract class DiffusionStages {
             }
         }
         return unetNanos;
+    }
+
+    /** Fails the generation at the first step whose latents hold a NaN or an infinity (one pass, no allocation). */
+    static void checkFinite(float[] latents, int step, int steps, double t) {
+        for (int i = 0; i < latents.length; i++) {
+            if (!Float.isFinite(latents[i])) {
+                throw new NonFiniteLatentsException("the latents became " + latents[i] + " at step " + (step + 1) + " of "
+                        + steps + " (timestep " + t + "): the scheduler's configuration or the model's output is out of "
+                        + "range; no image is returned");
+            }
+        }
     }
 
     /**
