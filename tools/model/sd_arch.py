@@ -709,10 +709,9 @@ class VAEDecoderWrap(nn.Module):
 
 
 class VAEEncoderWrap(nn.Module):
-    """image [B,3,H,W] in [-1,1] -> {"latent_parameters": moments [B,2*latent_channels,H/8,W/8]}: the VAE encoder
-    followed by quant_conv, as optimum-neuron exports the encoder ("sample" -> "latent_parameters"). The moments are
-    diffusers' DiagonalGaussianDistribution parameters: mean = the first latent_channels channels, logvar = the rest
-    (unclamped; diffusers clamps logvar to [-30, 20] when it builds the distribution)."""
+    """image [B,3,H,W] in [-1,1] -> {"latent_parameters": moments [B,2*latent_channels,H/8,W/8]} as optimum-neuron's
+    VAE encoder export: encoder + quant_conv; moments = mean (first half) and logvar (second half), the logvar
+    already clamped to [-30, 20] (diffusers' DiagonalGaussianDistribution clamps again: idempotent)."""
 
     def __init__(self, encoder, quant_conv):
         super().__init__()
@@ -720,4 +719,5 @@ class VAEEncoderWrap(nn.Module):
         self.quant_conv = quant_conv
 
     def forward(self, sample):
-        return {"latent_parameters": self.quant_conv(self.encoder(sample))}
+        mean, logvar = self.quant_conv(self.encoder(sample)).chunk(2, dim=1)
+        return {"latent_parameters": torch.cat([mean, logvar.clamp(-30.0, 20.0)], dim=1)}
