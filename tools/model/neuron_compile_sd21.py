@@ -14,8 +14,8 @@ aws-neuron-samples/torch-neuronx/inference/hf_pretrained_sd2_512_inference.ipynb
 
 Output (copy the whole directory to the inf2 host, then `bin/sd generate --model OUT ...`):
 
-    OUT/compiled_models/{unet,text_encoder,vae_decoder,vae_post_quant_conv}.pt
-    OUT/compiled_models/{unet,text_encoder,vae_decoder,vae_post_quant_conv}.neff
+    OUT/compiled_models/{unet,text_encoder,vae_decoder,vae_post_quant_conv,vae_encoder}.pt
+    OUT/compiled_models/{unet,text_encoder,vae_decoder,vae_post_quant_conv,vae_encoder}.neff
                                               each artifact's compiled NEFF, copied from the compiler work directory
                                               (torch-neuronx writes <workdir>/<part>/**/graph.neff); the JVM runs these
                                               through libnrt without libtorch (the .pt carries the same NEFF inside)
@@ -39,7 +39,7 @@ import sys
 
 MANIFEST = "sdjvm-manifest.json"
 FORMAT = "sdjvm-manifest/1"
-PARTS = ("unet", "text_encoder", "vae_decoder", "vae_post_quant_conv")
+PARTS = ("unet", "text_encoder", "vae_decoder", "vae_post_quant_conv", "vae_encoder")
 
 
 def parse_args(argv=None):
@@ -326,6 +326,32 @@ def main(argv=None):
                                            "outputs": describe_outputs(torch, pqc_neuron(z), ["latents"]),
                                            **copy_neff("vae_post_quant_conv", work, cm, out)}
             del pqc_neuron
+
+    if "vae_encoder" in parts:
+        # image-to-image and inpainting: encoder + quant_conv in float32 (like the decoder), the moments as a bare
+        # tensor (the library also takes optimum-neuron's {"latent_parameters": ...} dict)
+        pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=torch.float32)
+
+        class VaeEncoderWrap(torch.nn.Module):
+            def __init__(self, vae):
+                super().__init__()
+                self.encoder = vae.encoder
+                self.quant_conv = vae.quant_conv
+
+            def forward(self, sample):
+                return self.quant_conv(self.encoder(sample))
+
+        enc = VaeEncoderWrap(copy.deepcopy(pipe.vae)).eval()
+        del pipe
+        img = torch.rand([1, 3, args.height, args.width], dtype=torch.float32) * 2 - 1
+        enc_neuron = torch_neuronx.trace(enc, img, compiler_workdir=os.path.join(work, "vae_encoder"),
+                                         compiler_args=fast)
+        finish(enc_neuron)
+        torch.jit.save(enc_neuron, os.path.join(cm, "vae_encoder.pt"))
+        arts["vae_encoder"] = {"file": "vae_encoder.pt", "batch": 1, "inputs": [describe(torch, "sample", img)],
+                               "outputs": describe_outputs(torch, enc_neuron(img), ["latent_parameters"]),
+                               **copy_neff("vae_encoder", work, cm, out)}
+        del enc_neuron
 
     manifest = {"format": FORMAT, "target": "neuron", "created_by": "tools/model/neuron_compile_sd21.py",
                 "torch": torch.__version__, "torch_neuronx": package_version("torch-neuronx"),

@@ -9,6 +9,8 @@ machine without NeuronCores:
     OUT/compiled_models/unet.pt                (sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H]) -> (noise_pred,)
     OUT/compiled_models/vae_post_quant_conv.pt [1,4,h,w] -> [1,4,h,w]
     OUT/compiled_models/vae_decoder.pt         [1,4,h,w] -> [1,3,8h,8w]
+    OUT/compiled_models/vae_encoder.pt         [1,3,8h,8w] in [-1,1] -> {"latent_parameters": [1,8,h,w]} (encoder +
+                                               quant_conv, for image-to-image and inpainting)
     OUT/compiled_models/sdjvm-manifest.json    format "sdjvm-manifest/1": versions, dtypes and shapes
     OUT/{tokenizer,scheduler,feature_extractor}/, OUT/{unet,vae,text_encoder}/config.json, OUT/model_index.json
 
@@ -252,6 +254,22 @@ def trace(args):
         dec_ts = torch.jit.trace(dec, z)
         torch.jit.save(dec_ts, os.path.join(cm, "vae_decoder.pt"))
         arts["vae_decoder"] = artifact(torch, "vae_decoder.pt", 1, [("latents", z)], dec_ts(z), ["image"])
+
+        class VaeEncoderWrap(nn.Module):  # optimum-neuron's contract: image in [-1,1] -> {"latent_parameters"}
+            def __init__(self, vae):
+                super().__init__()
+                self.encoder = vae.encoder
+                self.quant_conv = vae.quant_conv
+
+            def forward(self, sample):
+                return {"latent_parameters": self.quant_conv(self.encoder(sample))}
+
+        img = (torch.rand([1, 3, 8 * lh, 8 * lw], generator=gen) * 2 - 1).to(vdt)
+        enc = VaeEncoderWrap(copy.deepcopy(pipe.vae)).to(vdt).eval()
+        enc_ts = torch.jit.trace(enc, img, strict=False)
+        torch.jit.save(enc_ts, os.path.join(cm, "vae_encoder.pt"))
+        arts["vae_encoder"] = artifact(torch, "vae_encoder.pt", 1, [("sample", img)], enc_ts(img),
+                                       ["latent_parameters"])
     import diffusers
     m = write_manifest(os.path.join(cm, MANIFEST), "cpu", "tools/model/trace_cpu_sd21.py", torch, height, width, arts,
                        {"source_model": args.model, "diffusers": diffusers.__version__})
