@@ -32,13 +32,16 @@ import java.util.Map;
  *                        scheduler denoises, the VAE decodes and the UNet predicts
  * @param unetInChannels  {@code unet/config.json} {@code in_channels}: the latent channels (4), or, for an inpainting
  *                        UNet, the latents + the mask + the masked image's latents (9)
+ * @param unetDownFactor  how much the UNet downsamples its latents: 2^(len(unet block_out_channels)-1) (8 for SD); a
+ *                        traced UNet takes only latent sizes that are multiples of it
  * @param latentHeight    latent height (manifest, else unet {@code sample_size})
  * @param latentWidth     latent width
  * @param manifest        our export tools' manifest, or null
  * @param artifacts       role -&gt; file: every required role of {@link ArtifactRole}, then the optional ones present
  */
 public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> schedulerConfig, double scalingFactor,
-                             int vaeScaleFactor, int latentChannels, int unetInChannels, int latentHeight,
+                             int vaeScaleFactor, int latentChannels, int unetInChannels, int unetDownFactor,
+                             int latentHeight,
                              int latentWidth,
                              Manifest manifest, Map<ArtifactRole, Path> artifacts) {
 
@@ -189,7 +192,9 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                 throw new ModelLoadException(unetFile, "sample_size must be in 1.." + MAX_LATENT_SIDE + ", got " + ss);
             }
         }
-        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, lh, lw, manifest,
+        JsonNode ubc = unet.get("block_out_channels");
+        int unetDown = ubc != null && ubc.isArray() && ubc.size() > 0 ? 1 << (ubc.size() - 1) : 1;
+        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
                 java.util.Collections.unmodifiableMap(artifacts));
     }
 

@@ -171,6 +171,13 @@ public abstract class DiffusionStages {
                 throw new InvalidRequestException(height % vs != 0 ? heightField : widthField, "must be a multiple of "
                         + vs + " (the VAE scale factor); got " + height + "x" + width);
             }
+            // a traced UNet's up blocks double the size back without diffusers' upsample_size: latents must divide
+            int m = vs * model.unetDownFactor();
+            if (height % m != 0 || width % m != 0) {
+                throw new InvalidRequestException(height % m != 0 ? heightField : widthField, "must be a multiple of "
+                        + m + " (the VAE scale factor " + vs + " x the UNet's downsampling " + model.unetDownFactor()
+                        + ", from unet/config.json block_out_channels); got " + height + "x" + width);
+            }
         }
         int lh = height / vs;
         int lw = width / vs;
