@@ -4,7 +4,7 @@
 around the TorchScript artifacts of the project's tiny fixtures, on CPU, float32, torch.set_num_threads(1), with a
 seeded CPU torch.Generator.
 
-    git --git-dir=/work/.mirror/huggingface+diffusers/repo archive HEAD src | tar -x -C /tmp/diffusers
+    git --git-dir=DIFFUSERS_GIT archive HEAD src | tar -x -C /tmp/diffusers
     /usr/bin/python3 tools/reference/make_task_references.py --diffusers-src /tmp/diffusers/src           # writes
     /usr/bin/python3 tools/reference/make_task_references.py --diffusers-src /tmp/diffusers/src --check   # compares
     /usr/bin/python3 tools/reference/make_task_references.py --diffusers-src /tmp/diffusers/src --perturb # headroom
