@@ -402,6 +402,7 @@ public abstract class DiffusionStages {
         long unetNanos = 0;
         long loopStart = System.nanoTime();
         long[] sampleRow = {hooks.sampleChannels(model.latentChannels()), plan.latentHeight(), plan.latentWidth()};
+        components.unet().checkTimesteps(timesteps, scheduler.name());
         try (UNetRunner.Session session = components.unet().open(plan.rows(), n, sampleRow, rowSize, conditioning)) {
             for (int k = 0; k < timesteps.length; k++) {
                 double t = timesteps[k];
