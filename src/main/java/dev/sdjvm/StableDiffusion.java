@@ -270,7 +270,15 @@ public final class StableDiffusion implements AutoCloseable {
                     a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
         }
         return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
-                dir.schedulerConfig(), manifest(dir), 0, false);
+                dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())));
+    }
+
+    /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
+    private static String layout(ModelDirectory dir, Backend backend) {
+        if (dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON) {
+            return ModelInfo.LAYOUT_OPTIMUM;
+        }
+        return backend == Backend.NEURON ? ModelInfo.LAYOUT_AWS : ModelInfo.LAYOUT_CPU;
     }
 
     private static String describe(dev.sdjvm.model.Manifest.TensorSpec t) {
@@ -296,7 +304,7 @@ public final class StableDiffusion implements AutoCloseable {
                     a.outputs().stream().map(Object::toString).toList()));
         }
         return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
-                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true);
+                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind));
     }
 
     /** {@return the model's tokenizer} */

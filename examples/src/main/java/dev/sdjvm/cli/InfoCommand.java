@@ -76,6 +76,7 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("model", info.root().toString());
         f.put("height", info.height());
         f.put("width", info.width());
+        putKnown(f, "layout", info.layout());
         putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
         ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
@@ -164,6 +165,9 @@ public final class InfoCommand implements Callable<Integer> {
     @SuppressWarnings("unchecked")
     private static void printText(PrintWriter out, Map<String, Object> f) {
         out.println("model:      " + f.get("model"));
+        out.println("layout:     " + f.getOrDefault("layout", "?")
+                + ("optimum-neuron".equals(String.valueOf(f.get("layout")).split(" ")[0])
+                ? " (the VAE decoder includes post_quant_conv)" : ""));
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
                 + " (scheduler_config.json; generate uses DPMSolverMultistepScheduler unless --scheduler says otherwise)");
@@ -175,7 +179,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         Map<String, Object> m = (Map<String, Object>) f.get("manifest");
         if (m == null) {
-            out.println("manifest:   none (AWS layout; facts found by inspecting the artifacts)");
+            out.println("manifest:   none (facts found by inspecting the artifacts)");
         } else {
             List<String> parts = new ArrayList<>();
             for (String[] k : new String[][] {{"format", ""}, {"target", "target "}, {"created_by", "created by "},

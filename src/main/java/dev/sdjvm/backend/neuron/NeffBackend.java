@@ -125,7 +125,8 @@ public final class NeffBackend implements ArtifactBackend {
             for (NeffArtifact u : byRole.get(ArtifactRole.UNET)) {
                 checkUnet(u, hidden);
             }
-            checkVae(byRole.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0), byRole.get(ArtifactRole.VAE_DECODER).get(0), dir);
+            checkVae(byRole.containsKey(ArtifactRole.VAE_POST_QUANT_CONV)
+                    ? byRole.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0) : null, byRole.get(ArtifactRole.VAE_DECODER).get(0), dir);
             if (byRole.containsKey(ArtifactRole.VAE_ENCODER)) {
                 checkEncoder(byRole.get(ArtifactRole.VAE_ENCODER).get(0), dir);
             }
@@ -204,13 +205,13 @@ public final class NeffBackend implements ArtifactBackend {
 
     private static void checkVae(NeffArtifact pqc, NeffArtifact dec, ModelDirectory dir) {
         long[] lat = {1, dir.latentChannels(), dir.latentHeight(), dir.latentWidth()};
-        for (NeffArtifact a : List.of(pqc, dec)) {
+        for (NeffArtifact a : pqc == null ? List.of(dec) : List.of(pqc, dec)) {
             if (a.inputs().size() != 1 || !Arrays.equals(a.inputs().get(bindInput(a, "latents")).shape(), lat)) {
                 throw misfit(a, "expected one input of latents " + Arrays.toString(lat) + " (from unet/config.json and "
                         + "vae/config.json), the NEFF has " + a.inputs());
             }
         }
-        if (!Arrays.equals(pqc.outputs().get(bindOutput(pqc, "latents")).shape(), lat)) {
+        if (pqc != null && !Arrays.equals(pqc.outputs().get(bindOutput(pqc, "latents")).shape(), lat)) {
             throw misfit(pqc, "expected an output " + Arrays.toString(lat) + ", the NEFF has " + pqc.outputs());
         }
         long[] img = {1, 3, dir.height(), dir.width()};

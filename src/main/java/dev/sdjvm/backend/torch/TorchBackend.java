@@ -62,6 +62,10 @@ public final class TorchBackend implements ArtifactBackend {
 
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
+        if (dir.decoderIncludesPostQuantConv()) {  // an optimum-neuron export: compiled for Neuron only
+            throw new dev.sdjvm.errors.ModelLoadException(dir.root(), "the CPU backend runs compiled_models/ with a "
+                    + "separate vae_post_quant_conv.pt; this " + dir.layout().id() + " directory is compiled for Neuron");
+        }
         List<TorchModule> opened = new ArrayList<>();
         try {
             TorchArtifactProbe probe = new TorchArtifactProbe(dir);
