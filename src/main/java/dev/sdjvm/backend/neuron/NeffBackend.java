@@ -175,9 +175,26 @@ public final class NeffBackend implements ArtifactBackend {
                 }
                 loaded.add(a);
                 out.add(a);
+                checkWeightsInlined(a);
             }
         }
         return out;
+    }
+
+    /**
+     * A NEFF with more inputs than its role takes was compiled with its weights as inputs (torch-neuronx's
+     * {@code inline_weights_to_neff=False}, optimum-cli's default): torch-neuronx feeds them from the TorchScript
+     * module in an order no public source documents, so such a NEFF is refused at load.
+     */
+    private static void checkWeightsInlined(NeffArtifact a) {
+        int extra = a.inputs().size() - a.role().inputs().size();
+        if (extra > 0) {
+            throw misfit(a, "it takes " + a.inputs().size() + " inputs, the " + a.role() + " " + a.role().inputs().size()
+                    + " " + a.role().inputs() + ": " + extra + " more, as a NEFF compiled with its weights as inputs "
+                    + "(torch_neuronx.trace(..., inline_weights_to_neff=False); optimum-cli export neuron without "
+                    + "--inline-weights-neff). Their order is not documented, so it cannot run here: compile with the "
+                    + "weights inlined (docs/neuron.md)");
+        }
     }
 
     /** The text encoder: one [1,T] integer input; its last_hidden_state output [1,T,H]. Returns H. */

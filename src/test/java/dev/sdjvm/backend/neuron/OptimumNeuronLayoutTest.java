@@ -142,4 +142,49 @@ class OptimumNeuronLayoutTest {
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(dir));
         assertTrue(e.getMessage().contains("vae_decoder") && e.getMessage().contains("model.neuron"), e.getMessage());
     }
+
+    /** The sim-model tool's {@code --layout optimum} output (real torch.jit.save archives) loads and generates alike. */
+    @Test
+    void theSimModelToolsOptimumLayoutGenerates() throws Exception {
+        String py = NeuronToolsTest.python("/usr/bin/python3", true);
+        org.junit.jupiter.api.Assumptions.assumeTrue(py != null, "/usr/bin/python3 with torch not available");
+        Path out = tmp.resolve("tool-optimum");
+        NeuronToolsTest.Result r = NeuronToolsTest.run(java.util.List.of(py, "tools/reference/make_sim_model.py", "--out",
+                out.toString(), "--geometry", "tiny", "--kind", "neuron", "--layout", "optimum"));
+        assertEquals(0, r.exit(), r.output());
+        dev.sdjvm.TestModels.copy(dev.sdjvm.TestModels.resource("dev/sdjvm/default-model/tokenizer"), out.resolve("tokenizer"));
+        GenerationResult fromTool;
+        try (StableDiffusion sd = StableDiffusion.load(out)) {
+            assertEquals(ModelInfo.LAYOUT_OPTIMUM, sd.info().layout());
+            fromTool = sd.generate(req().build());
+        }
+        try (StableDiffusion sd = StableDiffusion.load(NrtSim.model("sim-neuron", tmp.resolve("aws")))) {
+            GenerationResult aws = sd.generate(req().build());
+            assertArrayEquals(aws.latents(), fromTool.latents());
+            assertArrayEquals(aws.images().get(0).rgb(), fromTool.images().get(0).rgb());
+        }
+    }
+
+    /**
+     * A NEFF that takes its weights as extra inputs, in a directory that does not say so (no inline_weights_to_neff
+     * in its config): refused when the NEFF's inputs are seen, before anything runs. The simulator's echo program
+     * stands in for such a text encoder (ids + one weight tensor).
+     */
+    @Test
+    void aNeffWithWeightInputsIsRefusedAtLoad() throws Exception {
+        Path dir = SimModels.optimumNeuron(tmp.resolve("optimum"), true);
+        Path config = dir.resolve("text_encoder/config.json");
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var c = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(config.toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) c.get("neuron")).remove("inline_weights_to_neff");
+        json.writeValue(config.toFile(), c);
+        byte[] neff = NeffFiles.neffWithProgram("text_encoder", "nrtsim 1\nfn echo\nin input0 int64 1 77\n"
+                + "in input1 bfloat16 16 16\nout output0 int64 1 77\nout output1 bfloat16 16 16\n");
+        NeffFiles.zip(dir.resolve("text_encoder/model.neuron"), java.util.Map.of("model/constants/0", neff), false);
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> StableDiffusion.load(dir));
+        assertTrue(e.getMessage().contains("2 inputs") && e.getMessage().contains("--inline-weights-neff"),
+                e.getMessage());
+        assertEquals(0, NrtSim.stats().get("executes"), "nothing ran");
+        assertEquals(0, NrtSim.stats().get("live_models"), "what was loaded is unloaded");
+    }
 }
