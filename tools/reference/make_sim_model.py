@@ -82,6 +82,11 @@ DTYPE_LEGACY = {"float32": 1, "float16": 2, "bfloat16": 3, "int8": 4, "uint8": 5
 
 # ------------------------------------------------------------------------------------------------- signatures
 
+# the UNet's timestep dtype (--unet-timestep): AWS's wrapper passes it in the UNet's dtype (bf16); a UNet traced with
+# an integer example timestep takes int64 or int32 (torch-neuronx keeps the example's dtype)
+UNET_TIMESTEP = {"dtype": "bfloat16"}
+
+
 def signatures(geo, batch=1):
     """Per role: NEFF tensors in program (declaration) order as (usage, name, dtype, shape, contract_name)."""
     g = GEOMETRIES[geo]
@@ -94,7 +99,7 @@ def signatures(geo, batch=1):
                          ("in", "input0", "int64", [B, S], "input_ids"),
                          ("out", "output0", "bfloat16", [B, S, H], "last_hidden_state")],
         "unet": [("in", "input0", "bfloat16", [B, C, L, L], "sample"),
-                 ("in", "input1", "bfloat16", [B], "timestep"),
+                 ("in", "input1", UNET_TIMESTEP["dtype"], [B], "timestep"),
                  ("in", "input2", "bfloat16", [B, S, H], "encoder_hidden_states"),
                  ("out", "output0", "bfloat16", [B, C, L, L], "noise_pred")],
         "vae_post_quant_conv": [("in", "input0", "float32", [B, C, L, L], "latent"),
@@ -1357,6 +1362,8 @@ def main():
                     help="neuron kind: AWS's compiled_models/*.pt, or optimum-neuron's <component>/model.neuron")
     ap.add_argument("--separate-weights", action="store_true",
                     help="--layout optimum: mark the export inline_weights_to_neff = false")
+    ap.add_argument("--unet-timestep", choices=["bfloat16", "float32", "int64", "int32"], default="bfloat16",
+                    help="dtype of the UNet's timestep input (NEFF program, twin trace example, manifest)")
     ap.add_argument("--manifest", action="store_true", help="neuron kind: also write sdjvm-manifest.json")
     ap.add_argument("--no-manifest", action="store_true", help="cpu kind: no sdjvm-manifest.json")
     ap.add_argument("--delay-us", type=int, default=0, help="neuron kind: delay_us of the unet program")
@@ -1377,8 +1384,11 @@ def main():
         ap.error("--out or --check is required")
     if args.kind == "cpu" and (args.packing != "buffer" or args.manifest or args.delay_us):
         ap.error("--packing/--manifest/--delay-us apply to --kind neuron")
+    UNET_TIMESTEP["dtype"] = args.unet_timestep
     cmd = ["/usr/bin/python3", CREATED_BY, "--out", os.path.relpath(os.path.abspath(args.out), REPO),
            "--geometry", args.geometry, "--kind", args.kind]
+    if args.unet_timestep != "bfloat16":
+        cmd += ["--unet-timestep", args.unet_timestep]
     if args.layout == "optimum":
         if args.kind != "neuron" or args.manifest or args.packing != "buffer":
             ap.error("--layout optimum is a --kind neuron layout without a manifest, packed as buffers")

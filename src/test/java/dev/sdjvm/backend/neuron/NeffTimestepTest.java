@@ -116,4 +116,34 @@ class NeffTimestepTest {
         // a float32-timestep UNet takes the fractional schedule
         generate(withTimestep(tmp.resolve("f32b"), "float32"), req().scheduler("EulerDiscreteScheduler").build());
     }
+
+    /**
+     * The CPU path with a UNet traced on an int64 example timestep whose manifest says so (the sim-model tool's twin):
+     * the timestep goes in as int64, so the CPU image equals the int64 NEFF's bit for bit; were it passed in the UNet's
+     * bf16 (as for AWS's wrapper), timesteps above 256 would be rounded and the images would differ.
+     */
+    @Test
+    void theCpuPathWritesAManifestsIntegerTimestepAsAnInteger() throws Exception {
+        String py = NeuronToolsTest.python("/usr/bin/python3", true);
+        org.junit.jupiter.api.Assumptions.assumeTrue(py != null, "/usr/bin/python3 with torch not available");
+        Path cpu = tmp.resolve("cpu-i64");
+        NeuronToolsTest.Result r = NeuronToolsTest.run(java.util.List.of(py, "tools/reference/make_sim_model.py",
+                "--out", cpu.toString(), "--kind", "cpu", "--unet-timestep", "int64"));
+        assertEquals(0, r.exit(), r.output());
+        dev.sdjvm.TestModels.copy(dev.sdjvm.TestModels.resource("dev/sdjvm/default-model/tokenizer"), cpu.resolve("tokenizer"));
+        assertTrue(Files.readString(cpu.resolve("compiled_models/sdjvm-manifest.json")).contains("\"int64\""));
+        GenerationResult onCpu;
+        try (StableDiffusion sd = StableDiffusion.load(cpu, dev.sdjvm.LoadOptions.defaults().withThreads(1))) {
+            assertEquals(Backend.CPU, sd.info().backend());
+            onCpu = sd.generate(req().build());
+            InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                    () -> sd.generate(req().scheduler("EulerDiscreteScheduler").build()));
+            assertEquals("scheduler", e.field());
+        }
+        GenerationResult onNeff = generate(withTimestep(tmp.resolve("neff-i64"), "int64"), req().build());
+        assertArrayEquals(onNeff.latents(), onCpu.latents(), "CPU int64 timestep = NEFF int64 timestep");
+        assertArrayEquals(onNeff.images().get(0).rgb(), onCpu.images().get(0).rgb());
+        GenerationResult bf16 = generate(withTimestep(tmp.resolve("neff-bf16"), "bfloat16"), req().build());
+        assertFalse(Arrays.equals(bf16.latents(), onCpu.latents()), "a bf16 timestep would have given other latents");
+    }
 }
