@@ -248,8 +248,11 @@ class MainTest {
         // the reference tiny UNet is a float32 CPU trace (its README): dynamic batch
         assertEquals("float32", unet.path("dtype").asText());
         assertEquals("dynamic", unet.path("batch").asText());
+        assertEquals("TorchScript CPU (compiled_models)", q.path("layout").asText());
+        assertEquals("TorchScript CPU (compiled_models)", l.path("layout").asText());
         Run text = sd("info", "--model", tiny(), "--no-load");
         assertTrue(text.out().contains("compiled_models/unet.pt"), text.out());
+        assertTrue(text.out().contains("layout:     TorchScript CPU (compiled_models)"), text.out());
         String hash = ModelHashTest.expectedHash(TestModels.referenceTiny());
         assertEquals(hash, q.path("model_hash").asText());
         assertEquals(hash, l.path("model_hash").asText());
