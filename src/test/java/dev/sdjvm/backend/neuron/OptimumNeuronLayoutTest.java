@@ -138,6 +138,12 @@ class OptimumNeuronLayoutTest {
         assertTrue(cpu.getMessage().contains("compiled for Neuron"), cpu.getMessage());
         Files.delete(dir.resolve("vae_encoder/model.neuron"));
         assertFalse(ModelDirectory.open(dir).has(ArtifactRole.VAE_ENCODER), "the encoder is optional");
+        try (StableDiffusion sd = StableDiffusion.load(dir)) {
+            assertEquals(64 * 64 * 3, sd.generate(req().steps(2).build()).images().get(0).rgb().length);
+            dev.sdjvm.errors.InvalidRequestException noEncoder = assertThrows(dev.sdjvm.errors.InvalidRequestException.class,
+                    () -> sd.generate(req().initImage(new dev.sdjvm.image.RgbImage(64, 64, new byte[64 * 64 * 3])).build()));
+            assertTrue(noEncoder.getMessage().contains("vae_encoder/model.neuron"), noEncoder.getMessage());
+        }
         Files.delete(dir.resolve("vae_decoder/model.neuron"));
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(dir));
         assertTrue(e.getMessage().contains("vae_decoder") && e.getMessage().contains("model.neuron"), e.getMessage());
