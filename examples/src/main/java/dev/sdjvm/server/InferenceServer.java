@@ -168,7 +168,10 @@ public final class InferenceServer implements AutoCloseable {
                     s.engine = e;
                 }
                 s.metrics.model(e.info());
-                LOG.info("model ready: {}", e.info());
+                Engine.Info i = e.info();
+                LOG.info("model ready: {} ({}, {}x{}, {} MB of weights, loaded in {} s)", i.model(), i.precision(),
+                        i.height(), i.width(), String.format(Locale.ROOT, "%.1f", i.weightBytes() / 1e6),
+                        String.format(Locale.ROOT, "%.1f", i.loadSeconds()));
                 s.ready.complete(e);
             } catch (Throwable ex) {
                 LOG.error("model load failed: {}", ex.toString());

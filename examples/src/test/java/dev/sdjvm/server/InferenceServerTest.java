@@ -316,6 +316,13 @@ class InferenceServerTest {
         assertTrue(t.value("jvm_gc_max_data_size_bytes") > 0);
         assertTrue(t.value("jvm_gc_memory_allocated_bytes_total") >= 0);
         assertTrue(t.value("sdjvm_process_rss_bytes") > 1 << 20);
+        // the benchmark's HTTP target reads the model's facts from the same text
+        var facts = new dev.sdjvm.bench.HttpTarget(uri("/"), Duration.ofSeconds(10)).facts();
+        assertEquals("fake-model", facts.name());
+        assertEquals("float32", facts.precision());
+        assertEquals(0.5, facts.loadSeconds());
+        assertEquals(1234, facts.weightBytes());
+        assertTrue(facts.peakRssBytes() > 1 << 20, "peak RSS " + facts.peakRssBytes());
     }
 
     @Test
