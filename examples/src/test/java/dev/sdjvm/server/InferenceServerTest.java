@@ -326,6 +326,19 @@ class InferenceServerTest {
     }
 
     @Test
+    void theGenerationRunsWithItsRequestIdInTheLogContext() throws Exception {
+        FakeEngine e = new FakeEngine(1);
+        start(config(), e);
+        for (int i = 0; i < 2; i++) {
+            HttpResponse<byte[]> r = post("/invocations", "application/json", null,
+                    "{\"prompt\":\"a\",\"parameters\":{\"num_inference_steps\":1}}");
+            assertEquals(200, r.statusCode());
+            // on the worker thread, each request's own id (so the library's log lines during it carry the id)
+            assertEquals(r.headers().firstValue("X-Request-Id").orElseThrow(), e.requestIdInMdc);
+        }
+    }
+
+    @Test
     void overloadGets503WithRetryAfterAndBoundedQueue() throws Exception {
         FakeEngine e = new FakeEngine(1);
         e.gate = new CountDownLatch(1);
