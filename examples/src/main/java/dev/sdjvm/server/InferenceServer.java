@@ -486,7 +486,14 @@ public final class InferenceServer implements AutoCloseable {
             this.deadline = deadline;
             this.wantJson = wantJson;
             this.format = f;
-            ex.onClientGone = this::clientGone;
+            ex.onClientGone = () -> inScope(this::clientGone);
+        }
+
+        /** Runs with the request id in the MDC (for what runs on the event loop). */
+        private void inScope(Runnable r) {
+            try (RequestScope scope = requestScope(ex.id)) {
+                r.run();
+            }
         }
 
         /** On the request pool: parse, check (model-independent and budget), admit, start. */
@@ -532,7 +539,7 @@ public final class InferenceServer implements AutoCloseable {
                     clientGone();  // the client left while we were admitting it
                 }
                 long waitNanos = Duration.between(Instant.now(), deadline).plus(CANCEL_GRACE).toNanos();
-                ex.conn.channel.eventLoop().schedule(this::deadlinePassed, Math.max(0, waitNanos),
+                ex.conn.channel.eventLoop().schedule(() -> inScope(this::deadlinePassed), Math.max(0, waitNanos),
                         TimeUnit.NANOSECONDS);
                 j.result.whenCompleteAsync((r, e) -> {
                     try (RequestScope scope = requestScope(ex.id)) {
@@ -553,23 +560,19 @@ public final class InferenceServer implements AutoCloseable {
             if (ended.get() || ex.isDone() || j == null || j.result.isDone()) {
                 return;
             }
-            try (RequestScope scope = requestScope(ex.id)) {
-                j.abandon("deadline");
-                fail(timeout());
-            }
+            j.abandon("deadline");
+            fail(timeout());
         }
 
         private void clientGone() {
-            try (RequestScope scope = requestScope(ex.id)) {
-                Job j = job;
-                metrics.request("/invocations", 499);
-                LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
-                        (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
-                if (j != null) {
-                    j.abandon("client_disconnect");
-                }
-                end();
+            Job j = job;
+            metrics.request("/invocations", 499);
+            LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
+                    (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            if (j != null) {
+                j.abandon("client_disconnect");
             }
+            end();
         }
 
         /** The generation ended (any thread); on the request pool: encode and answer. */
