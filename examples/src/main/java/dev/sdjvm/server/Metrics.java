@@ -144,11 +144,6 @@ final class Metrics implements AutoCloseable {
         return registry.scrape();
     }
 
-    /** The registry (for tests and for binding further meters). */
-    PrometheusMeterRegistry registry() {
-        return registry;
-    }
-
     @Override
     public void close() {
         gc.close();
