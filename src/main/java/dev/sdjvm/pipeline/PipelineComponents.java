@@ -51,8 +51,10 @@ public final class PipelineComponents implements AutoCloseable {
         this.replicaThreads = replicas > 1 ? Executors.newFixedThreadPool(replicas - 1, daemonThreads()) : null;
         this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.UNET_CONDITIONING, model.unetInChannels(),
                 model.latentHeight(), model.latentWidth());
-        LOG.info("loaded {} ({}x{}, latents {}x{}x{}): {}", model.root(), model.height(), model.width(),
-                model.latentChannels(), model.latentHeight(), model.latentWidth(), artifacts.specs().values());
+        // one line per artifact came from the backend; the full specs at DEBUG
+        LOG.info("loaded {} ({}x{}, latents {}x{}x{}, {} UNet replica(s))", model.root(), model.height(), model.width(),
+                model.latentChannels(), model.latentHeight(), model.latentWidth(), replicas);
+        LOG.debug("artifacts of {}: {}", model.root(), artifacts.specs().values());
     }
 
     /**

@@ -39,6 +39,22 @@ class MainTest {
     }
 
     @Test
+    void logFormatFromTheCommandLineOrTheEnvironment() {
+        assertEquals("json", Main.logFormat(new String[] {"serve", "--log-format", "json"}, null));
+        assertEquals("json", Main.logFormat(new String[] {"serve", "--log-format=JSON"}, "text"));
+        assertEquals("text", Main.logFormat(new String[] {"serve", "--log-format", "text"}, "json"));
+        assertEquals("json", Main.logFormat(new String[] {"serve"}, "json"));
+        assertEquals(null, Main.logFormat(new String[] {"serve"}, null));
+        // an unknown value leaves the log as text; picocli names the option's error
+        assertEquals(null, Main.logFormat(new String[] {"serve", "--log-format", "xml"}, null));
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"serve", "--log-format", "xml"}, new PrintWriter(new StringWriter()),
+                new PrintWriter(err));
+        assertEquals(Main.USAGE, code);
+        assertTrue(err.toString().contains("--log-format"), err.toString());
+    }
+
+    @Test
     void usageErrorsExitWith2AndNoStackTrace() {
         Run r = sd();
         assertEquals(2, r.code());

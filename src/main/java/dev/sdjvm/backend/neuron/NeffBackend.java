@@ -104,6 +104,7 @@ public final class NeffBackend implements ArtifactBackend {
         List<Artifact> loaded = new ArrayList<>();
         try {
             Map<ArtifactRole, List<NeffArtifact>> byRole = new EnumMap<>(ArtifactRole.class);
+            Map<ArtifactRole, Long> loadNanos = new EnumMap<>(ArtifactRole.class);
             for (ArtifactRole role : ArtifactRole.values()) {
                 if (!dir.has(role)) {
                     continue;
@@ -119,7 +120,9 @@ public final class NeffBackend implements ArtifactBackend {
                         yield c;
                     }
                 };
+                long t0 = System.nanoTime();
                 byRole.put(role, loadOn(role, on, loaded));
+                loadNanos.put(role, System.nanoTime() - t0);
             }
             int hidden = checkTextEncoder(byRole.get(ArtifactRole.TEXT_ENCODER).get(0));
             for (NeffArtifact u : byRole.get(ArtifactRole.UNET)) {
@@ -141,10 +144,20 @@ public final class NeffBackend implements ArtifactBackend {
                 NeffArtifact a = list.get(0);
                 DType dtype = role == ArtifactRole.TEXT_ENCODER  // it takes int ids: the dtype it computes in
                         ? a.outputs().get(bindOutput(a, "last_hidden_state")).dtype() : inputDType(a);
-                specs.put(role, spec(a, dtype, list));
+                ArtifactSpec spec = spec(a, dtype, list);
+                specs.put(role, spec);
                 artifacts.put(role, new ArrayList<>(list));
+                // one line per artifact, with the two versions that must fit together side by side: the compiler
+                // that built the NEFF and the runtime
+                NeffLocator.NeffSource src = neffs.get(role);
+                LOG.info("{}: {} ({} on {}, batch {}, inputs {}; NEFF built by {}, Neuron runtime {}; loaded in {} ms)",
+                        role, spec.file().getFileName(), dtype.manifestName(), spec.device(), spec.batch(),
+                        TensorSpec.summary(a.inputs()), src.header().buildVersion().isEmpty()
+                                ? "an unnamed compiler" : "neuronx-cc " + src.header().buildVersion(),
+                        runtime.versionOrNull(), loadNanos.get(role) / 1_000_000);
+                LOG.debug("{}: {}", role, spec);
             });
-            LOG.info("pipeline {}: NEFFs loaded on NeuronCores {} ({})", pipeline, Arrays.toString(cores), specs.values());
+            LOG.info("pipeline {}: NEFFs loaded on NeuronCores {}", pipeline, Arrays.toString(cores));
             return new PipelineArtifacts(artifacts, specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(loaded, e);
@@ -159,8 +172,7 @@ public final class NeffBackend implements ArtifactBackend {
             throw new ModelLoadException(null, "no NEFF for " + role);
         }
         List<NeffArtifact> out = new ArrayList<>();
-        // the two versions that must fit together, side by side: the compiler that built the NEFF and the runtime
-        LOG.info("{}: NEFF {}, built by {}, on Neuron runtime {}", role, src.describe(),
+        LOG.debug("{}: loading NEFF {}, built by {}, on Neuron runtime {}", role, src.describe(),
                 src.header().buildVersion().isEmpty() ? "an unnamed compiler" : "neuronx-cc " + src.header().buildVersion(),
                 runtime.versionOrNull());
         try (Memory bytes = src.load()) {
