@@ -121,6 +121,8 @@ public final class InferenceServer implements AutoCloseable {
                 .channel(NioServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .childOption(ChannelOption.TCP_NODELAY, true)
+                // a client's shutdown(SHUT_WR) after its request is a half-close: answer it (HttpConnection)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
@@ -208,10 +210,31 @@ public final class InferenceServer implements AutoCloseable {
         return a == null ? 0 : a.sum();
     }
 
-    /** Adds a JVM shutdown hook (SIGTERM) that drains and stops this server. */
+    /**
+     * For a server that owns its process ({@code sd serve}): adds a JVM shutdown hook (SIGTERM, SIGINT) that drains
+     * and stops this server, and makes a fatal error in a server thread end the process ({@link #fatal}), also
+     * through the default uncaught-exception handler.
+     */
     public InferenceServer installShutdownHook() {
+        exitOnFatal = true;
+        Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> {
+            if (e instanceof VirtualMachineError vme) {
+                fatal(vme, "thread " + t.getName());
+            } else if (previous != null) {
+                previous.uncaughtException(t, e);
+            } else {
+                LOG.error("uncaught exception in thread {}", t.getName(), e);
+            }
+        });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            LOG.info("SIGTERM: draining (up to {} s)", config.drainTimeout().toSeconds());
+            synchronized (this) {
+                if (shutdownStarted) {
+                    return;  // stopped already (e.g. the model failed to load): nothing to drain
+                }
+            }
+            LOG.info("stop requested (SIGTERM, SIGINT or exit): draining (up to {} s)",
+                    config.drainTimeout().toSeconds());
             shutdown();
         }, "sdjvm-shutdown"));
         return this;
@@ -290,10 +313,35 @@ public final class InferenceServer implements AutoCloseable {
                 + Long.toString(ThreadLocalRandom.current().nextLong(36L * 36 * 36 * 36 * 36 * 36), 36);
     }
 
-    /** A connection timed out in a phase (counted). */
-    void timedOut(HttpConnection.Phase phase) {
-        timeouts.computeIfAbsent(phase.name().toLowerCase(Locale.ROOT), k -> new LongAdder()).increment();
+    /** A connection timed out in a phase (idle, head, body, write; counted). */
+    void timedOut(String phase) {
+        timeouts.computeIfAbsent(phase, k -> new LongAdder()).increment();
     }
+
+    /**
+     * A {@link VirtualMachineError} (out of memory, an internal error) reached a server thread: the process cannot be
+     * trusted to go on. With {@link #installShutdownHook()} (as {@code sd serve}) the process ends at once with status
+     * {@value #FATAL_EXIT_STATUS} after one clear log line, so that its supervisor (SageMaker, systemd, Docker)
+     * restarts it instead of keeping a half-dead server; embedded, the server only logs it.
+     */
+    void fatal(VirtualMachineError e, String where) {
+        String line = "fatal " + e + " in " + where + " (thread " + Thread.currentThread().getName() + ")"
+                + (exitOnFatal ? ": exiting with status " + FATAL_EXIT_STATUS + " so that the process is restarted" : "");
+        try {
+            LOG.error(line);
+        } catch (Throwable ignored) {
+            // logging itself may fail out of memory: the line goes to stderr below
+        }
+        if (exitOnFatal) {
+            System.err.println("sd serve: " + line);
+            System.err.flush();
+            Runtime.getRuntime().halt(FATAL_EXIT_STATUS);
+        }
+    }
+
+    /** The exit status after a fatal error (EX_SOFTWARE). */
+    public static final int FATAL_EXIT_STATUS = 70;
+    private volatile boolean exitOnFatal;
 
     // ------------------------------------------------------------------------------------------------ routing
 
@@ -301,6 +349,12 @@ public final class InferenceServer implements AutoCloseable {
     void handle(HttpConnection.Exchange ex, HttpRequest req, byte[] body) {
         String path = pathOf(req.uri());
         try {
+            if (ex.conn.reserved && !"/ping".equals(path)) {
+                // a connection beyond the cap, accepted only so that the health check gets through
+                throw new HttpError(503, null, "the server is at its connection limit (" + config.maxConnections()
+                        + ", server --max-connections); only /ping is served on this connection")
+                        .header("Retry-After", "1");
+            }
             switch (path) {
                 case "/ping":
                     ex.path = "/ping";
@@ -321,6 +375,9 @@ public final class InferenceServer implements AutoCloseable {
         } catch (HttpError e) {
             sendError(ex, e);
         } catch (Throwable t) {
+            if (t instanceof VirtualMachineError vme) {
+                fatal(vme, "handling " + path);
+            }
             LOG.error("request {}: unexpected error on {}", ex.id, path, t);
             sendError(ex, new HttpError(500, null, "internal error"));
         }
@@ -459,6 +516,7 @@ public final class InferenceServer implements AutoCloseable {
         final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
         volatile Job job;
         volatile String cancelReason;
+        final java.util.concurrent.atomic.AtomicBoolean goneCounted = new java.util.concurrent.atomic.AtomicBoolean();
 
         Invocation(HttpConnection.Exchange ex, Engine eng, Instant deadline, boolean wantJson, ImageFiles.Format f) {
             this.ex = ex;
@@ -513,6 +571,9 @@ public final class InferenceServer implements AutoCloseable {
             } catch (HttpError e) {
                 fail(e);
             } catch (Throwable t) {
+                if (t instanceof VirtualMachineError vme) {
+                    fatal(vme, "preparing a request");
+                }
                 LOG.error("request {}: unexpected error", ex.id, t);
                 fail(new HttpError(500, null, "internal error"));
             }
@@ -529,10 +590,14 @@ public final class InferenceServer implements AutoCloseable {
         }
 
         private void clientGone() {
+            // both the connection and the admission may see the disconnect (concurrently): count it once
+            boolean first = goneCounted.compareAndSet(false, true);
             Job j = job;
-            metrics.request("/invocations", 499);
-            LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
-                    (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            if (first) {
+                metrics.request("/invocations", 499);
+                LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
+                        (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            }
             if (j != null) {
                 j.abandon("client_disconnect");
             }
@@ -556,6 +621,9 @@ public final class InferenceServer implements AutoCloseable {
                         : 0.8 * ewmaSeconds + 0.2 * result.timings().totalNanos() / 1e9;
                 respondWith(result);
             } catch (Throwable t) {
+                if (t instanceof VirtualMachineError vme) {
+                    fatal(vme, "encoding an answer");
+                }
                 LOG.error("request {}: unexpected error encoding the answer", ex.id, t);
                 fail(new HttpError(500, null, "internal error"));
             }
@@ -743,9 +811,11 @@ public final class InferenceServer implements AutoCloseable {
             if (result.isDone()) {
                 return;  // it finished already: nothing to cancel
             }
-            if (invocation.cancelReason == null) {
-                invocation.cancelReason = reason;
-                countCancel(reason);
+            synchronized (invocation) {
+                if (invocation.cancelReason == null) {
+                    invocation.cancelReason = reason;
+                    countCancel(reason);
+                }
             }
             cancelled = true;
             if (state.compareAndSet(QUEUED, ABANDONED)) {

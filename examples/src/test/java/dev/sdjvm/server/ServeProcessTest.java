@@ -79,7 +79,7 @@ class ServeProcessTest {
             assertEquals("image/png", r.headers().firstValue("Content-Type").orElse(""));
             assertTrue(p.waitFor(60, TimeUnit.SECONDS), "process exits after draining");
             String out = read(log);
-            assertTrue(out.contains("SIGTERM: draining"), out);
+            assertTrue(out.contains("stop requested (SIGTERM, SIGINT or exit): draining"), out);
             assertTrue(out.contains("stopped"), out);
             System.out.println("saw 503 during load: " + saw503);
         } finally {
