@@ -20,7 +20,6 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
-import java.io.ByteArrayOutputStream;
 import java.util.ArrayDeque;
 import java.time.Duration;
 import java.util.concurrent.ScheduledFuture;
@@ -62,7 +61,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     Channel channel;
     private ScheduledFuture<?> timer;
     private HttpRequest head;
-    private ByteArrayOutputStream body;
+    private Body body;
     private boolean discarding;
     private volatile Exchange current;
     /** Pipelined messages held while a request is in PROCESSING (retained; released when processed or closed). */
@@ -260,7 +259,11 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         ByteBuf buf = c.content();
         if (buf.isReadable()) {
             if (body == null) {
-                body = new ByteArrayOutputStream(Math.min(buf.readableBytes(), 1 << 16));
+                // grown straight to Content-Length (at most --max-body, checked in onHead) once more than the
+                // first 64 KiB arrives: no doubling copies, and no large array for a head whose body never comes
+                long declared = HttpUtil.getContentLength(head, -1L);
+                body = new Body((int) Math.min(declared > 0 ? declared : buf.readableBytes(), 1 << 16),
+                        declared > 0 ? (int) declared : -1);
             }
             if ((long) body.size() + buf.readableBytes() > config.maxBodyBytes()) {
                 discarding = true;
@@ -269,13 +272,11 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
                         + " bytes (server --max-body)"), true);
                 return;
             }
-            byte[] chunk = new byte[buf.readableBytes()];
-            buf.readBytes(chunk);
-            body.write(chunk, 0, chunk.length);
+            body.append(buf);
         }
         if (c instanceof LastHttpContent) {
             enter(Phase.PROCESSING, null);
-            byte[] bytes = body == null ? new byte[0] : body.toByteArray();
+            byte[] bytes = body == null ? new byte[0] : body.bytes();
             HttpRequest req = head;
             head = null;
             body = null;
@@ -428,6 +429,37 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         if (writeTimer != null) {
             writeTimer.cancel(false);
             writeTimer = null;
+        }
+    }
+
+    /** A request body being received: grown once to Content-Length, or by doubling for a chunked body. */
+    private static final class Body {
+        private final int declared;
+        private byte[] buf;
+        private int size;
+
+        Body(int capacity, int declared) {
+            this.buf = new byte[Math.max(capacity, 1)];
+            this.declared = declared;
+        }
+
+        int size() {
+            return size;
+        }
+
+        void append(ByteBuf b) {
+            int n = b.readableBytes();
+            if (size + n > buf.length) {
+                long target = declared >= size + n ? declared : Math.min(Integer.MAX_VALUE - 8, 2L * buf.length);
+                buf = java.util.Arrays.copyOf(buf, (int) Math.max(size + n, target));
+            }
+            b.readBytes(buf, size, n);
+            size += n;
+        }
+
+        /** The body; the array itself when it is full (the usual case with Content-Length). */
+        byte[] bytes() {
+            return size == buf.length ? buf : java.util.Arrays.copyOf(buf, size);
         }
     }
 
