@@ -71,6 +71,10 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     private boolean overflow;
     /** The client ended its sending side (half-close): answer what is complete, then close. */
     private volatile boolean inputClosed;
+    /** A complete request was handed to the server (in this drain / in this socket read). */
+    private boolean dispatched;
+    private boolean dispatchedThisRead;
+    private boolean drainScheduled;
     /** A response is written but not yet taken by the client (the socket's send buffer is full). */
     volatile boolean writePending;
     volatile long writeStartNanos;
@@ -125,7 +129,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (phase == Phase.PROCESSING && !discarding || !held.isEmpty()) {
+        if (phase == Phase.PROCESSING && !discarding || !held.isEmpty() || dispatchedThisRead) {
             hold(msg);
             return;
         }
@@ -147,6 +151,9 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             heldBytes += size;
         }
         channel.config().setAutoRead(false);
+        if (phase != Phase.PROCESSING) {
+            scheduleDrain();  // nothing in progress whose answer would drain them
+        }
     }
 
     private void releaseHeld() {
@@ -158,28 +165,50 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * After a response: processes held messages until one starts a request again; reads from the socket again once
-     * none is held, or closes when more had been pipelined than was held or the client has half-closed.
+     * Processes held messages up to the next complete request; reads from the socket again once none is held, or
+     * closes when more had been pipelined than was held or the client has half-closed. One request per event-loop
+     * task: a client pipelining requests that are answered at once (/ping) takes turns with the other connections
+     * on its event loop instead of holding it for a whole socket read's worth of requests.
      */
     private void drainHeld() {
-        while (!held.isEmpty() && phase != Phase.PROCESSING && channel.isActive()) {
+        dispatched = false;
+        while (!held.isEmpty() && !dispatched && phase != Phase.PROCESSING && channel.isActive()) {
             Object m = held.poll();
             if (m instanceof HttpContent c) {
                 heldBytes -= c.content().readableBytes();
             }
             process(channel.pipeline().context(this), m);
         }
-        if (!held.isEmpty() || phase == Phase.PROCESSING || !channel.isActive()) {
-            if (held.isEmpty() && !overflow && channel.isActive()) {
+        if (!channel.isActive()) {
+            return;
+        }
+        if (!held.isEmpty() || phase == Phase.PROCESSING) {
+            if (held.isEmpty() && !overflow) {
                 channel.config().setAutoRead(true);  // reading while processing: a reset cancels the generation
             }
-            return;
+            return;  // the answer's afterResponse schedules the next drain
         }
         if (overflow || inputClosed) {
             channel.close();
             return;
         }
         channel.config().setAutoRead(true);
+    }
+
+    private void scheduleDrain() {
+        if (!drainScheduled) {
+            drainScheduled = true;
+            channel.eventLoop().execute(() -> {
+                drainScheduled = false;
+                drainHeld();
+            });
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        dispatchedThisRead = false;
+        ctx.fireChannelReadComplete();
     }
 
     private void process(ChannelHandlerContext ctx, Object msg) {
@@ -280,6 +309,8 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             HttpRequest req = head;
             head = null;
             body = null;
+            dispatched = true;
+            dispatchedThisRead = true;
             server.handle(current, req, bytes);
         }
     }
@@ -407,7 +438,11 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         enter(Phase.IDLE, config.idleTimeout());
-        drainHeld();
+        if (!held.isEmpty() || overflow || inputClosed) {
+            scheduleDrain();
+        } else if (!channel.config().isAutoRead()) {
+            channel.config().setAutoRead(true);
+        }
     }
 
     /** The response did not leave at once (the client does not read fast enough): close it if it never does. */
