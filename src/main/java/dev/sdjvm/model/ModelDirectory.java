@@ -239,8 +239,15 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
 
         Path tokenizer = root.resolve("tokenizer");
         for (String f : new String[] {"vocab.json", "merges.txt"}) {
-            if (!Files.isRegularFile(tokenizer.resolve(f))) {
-                throw new ModelLoadException(tokenizer.resolve(f), "tokenizer file not found");
+            Path file = tokenizer.resolve(f);
+            if (Files.isDirectory(tokenizer) && !(Files.isReadable(tokenizer) && Files.isExecutable(tokenizer))) {
+                throw new ModelLoadException(tokenizer, "cannot read the tokenizer directory (permission denied)");
+            }
+            if (!Files.isRegularFile(file)) {
+                throw new ModelLoadException(file, "tokenizer file not found");
+            }
+            if (!Files.isReadable(file)) {
+                throw new ModelLoadException(file, "cannot read the tokenizer file (permission denied)");
             }
         }
         Path schedFile = root.resolve("scheduler").resolve("scheduler_config.json");
@@ -327,10 +334,23 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
 
     private static JsonNode readTree(Path file) {
         if (!Files.isRegularFile(file)) {
+            Path dir = file.getParent();
+            if (dir != null && Files.isDirectory(dir) && !Files.isExecutable(dir)) {
+                throw new ModelLoadException(dir, "cannot read the directory (permission denied)");
+            }
             throw new ModelLoadException(file, "config file not found");
         }
+        byte[] bytes;
         try {
-            JsonNode n = new ObjectMapper().readTree(Files.readAllBytes(file));
+            bytes = Files.readAllBytes(file);
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new ModelLoadException(file, "cannot read (permission denied)", e);
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "cannot read (" + (e.getMessage() == null ? e.getClass().getSimpleName()
+                    : e.getMessage()) + ")", e);
+        }
+        try {
+            JsonNode n = new ObjectMapper().readTree(bytes);
             if (n == null || !n.isObject()) {
                 throw new ModelLoadException(file, "not a JSON object");
             }

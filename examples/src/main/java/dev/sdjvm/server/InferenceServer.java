@@ -123,6 +123,8 @@ public final class InferenceServer implements AutoCloseable {
                 .channel(NioServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .childOption(ChannelOption.TCP_NODELAY, true)
+                // a client's shutdown(SHUT_WR) after its request is a half-close: answer it (HttpConnection)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
@@ -214,10 +216,32 @@ public final class InferenceServer implements AutoCloseable {
         return metrics.counted(CANCELLED, "reason", reason);
     }
 
-    /** Adds a JVM shutdown hook (SIGTERM) that drains and stops this server. */
+    /**
+     * For a server that owns its process ({@code sd serve}): adds a JVM shutdown hook (SIGTERM, SIGINT) that drains
+     * and stops this server, and makes a fatal error in a server thread end the process ({@link #fatal}), also
+     * through the default uncaught-exception handler.
+     */
     public InferenceServer installShutdownHook() {
+        exitOnFatal = true;
+        returnFreedHeap();
+        Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> {
+            if (e instanceof VirtualMachineError vme) {
+                fatal(vme, "thread " + t.getName());
+            } else if (previous != null) {
+                previous.uncaughtException(t, e);
+            } else {
+                LOG.error("uncaught exception in thread {}", t.getName(), e);
+            }
+        });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            LOG.info("SIGTERM: draining (up to {} s)", config.drainTimeout().toSeconds());
+            synchronized (this) {
+                if (shutdownStarted) {
+                    return;  // stopped already (e.g. the model failed to load): nothing to drain
+                }
+            }
+            LOG.info("stop requested (SIGTERM, SIGINT or exit): draining (up to {} s)",
+                    config.drainTimeout().toSeconds());
             shutdown();
         }, "sdjvm-shutdown"));
         return this;
@@ -297,10 +321,11 @@ public final class InferenceServer implements AutoCloseable {
                 + Long.toString(ThreadLocalRandom.current().nextLong(36L * 36 * 36 * 36 * 36 * 36), 36);
     }
 
-    /** A connection timed out in a phase (counted). */
-    void timedOut(HttpConnection.Phase phase) {
-        metrics.count("sdjvm.http.timeouts", "Connections timed out, by phase (idle: closed; head, body: 408).",
-                "phase", phase.name().toLowerCase(Locale.ROOT));
+    /** A connection timed out in a phase (idle: closed; head, body: 408; write: an answer the client did not read). */
+    void timedOut(String phase) {
+        metrics.count("sdjvm.http.timeouts",
+                "Connections timed out, by phase (idle: closed; head, body: 408; write: answer not read, closed).",
+                "phase", phase);
     }
 
     /** Sets the request id in the MDC of this thread until closed (then restores what was there). */
@@ -322,6 +347,60 @@ public final class InferenceServer implements AutoCloseable {
         void close();
     }
 
+    /**
+     * A {@link VirtualMachineError} (out of memory, an internal error) reached a server thread: the process cannot be
+     * trusted to go on. With {@link #installShutdownHook()} (as {@code sd serve}) the process ends at once with status
+     * {@value #FATAL_EXIT_STATUS} after one clear log line, so that its supervisor (SageMaker, systemd, Docker)
+     * restarts it instead of keeping a half-dead server; embedded, the server only logs it.
+     */
+    void fatal(VirtualMachineError e, String where) {
+        String line = "fatal " + e + " in " + where + " (thread " + Thread.currentThread().getName() + ")"
+                + (exitOnFatal ? ": exiting with status " + FATAL_EXIT_STATUS + " so that the process is restarted" : "");
+        try {
+            LOG.error(line);
+        } catch (Throwable ignored) {
+            // logging itself may fail out of memory: the line goes to stderr below
+        }
+        if (exitOnFatal) {
+            System.err.println("sd serve: " + line);
+            System.err.flush();
+            Runtime.getRuntime().halt(FATAL_EXIT_STATUS);
+        }
+    }
+
+    /**
+     * Lets the JVM give freed heap back to the system, for a long-running server: G1 by default keeps up to 70% of
+     * its heap free after a collection and never collects an idle process, so the heap a burst of 1 MiB bodies grew
+     * stays resident (measured: RSS +30% after 60 such requests and a full GC). These are manageable VM flags; a
+     * value given on the java command line is left alone: MaxHeapFreeRatio 30, MinHeapFreeRatio 10, and a periodic
+     * collection after 60 s without one (G1PeriodicGCInterval), which returns the heap of an idle server.
+     */
+    static void returnFreedHeap() {
+        try {
+            com.sun.management.HotSpotDiagnosticMXBean vm = java.lang.management.ManagementFactory
+                    .getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            setIfDefault(vm, "MinHeapFreeRatio", "10");
+            setIfDefault(vm, "MaxHeapFreeRatio", "30");
+            setIfDefault(vm, "G1PeriodicGCInterval", "60000");
+        } catch (RuntimeException | LinkageError e) {
+            LOG.debug("heap flags not set: {}", e.toString());  // another JVM or collector: its own defaults
+        }
+    }
+
+    private static void setIfDefault(com.sun.management.HotSpotDiagnosticMXBean vm, String name, String value) {
+        try {
+            if (vm.getVMOption(name).getOrigin() == com.sun.management.VMOption.Origin.DEFAULT) {
+                vm.setVMOption(name, value);
+            }
+        } catch (IllegalArgumentException e) {
+            LOG.debug("VM flag {} not set: {}", name, e.getMessage());  // not this JVM's, or not manageable
+        }
+    }
+
+    /** The exit status after a fatal error (EX_SOFTWARE). */
+    public static final int FATAL_EXIT_STATUS = 70;
+    private volatile boolean exitOnFatal;
+
     // ------------------------------------------------------------------------------------------------ routing
 
     /** A complete request from a connection's event loop. Never blocks. */
@@ -334,6 +413,12 @@ public final class InferenceServer implements AutoCloseable {
     private void route(HttpConnection.Exchange ex, HttpRequest req, byte[] body) {
         String path = pathOf(req.uri());
         try {
+            if (ex.conn.reserved && !"/ping".equals(path)) {
+                // a connection beyond the cap, accepted only so that the health check gets through
+                throw new HttpError(503, null, "the server is at its connection limit (" + config.maxConnections()
+                        + ", server --max-connections); only /ping is served on this connection")
+                        .header("Retry-After", "1");
+            }
             switch (path) {
                 case "/ping":
                     ex.path = "/ping";
@@ -345,7 +430,28 @@ public final class InferenceServer implements AutoCloseable {
                     break;
                 case "/metrics":
                     ex.path = "/metrics";
-                    metrics(ex);
+                    if (!isGetOrHead(ex)) {
+                        throw new HttpError(405, null, "method " + ex.method() + " not allowed")
+                                .header("Allow", "GET, HEAD");
+                    }
+                    // rendered off the event loop: a client pipelining scrapes must not delay /ping on that loop
+                    // (one request at a time per connection bounds what one client puts in the pool)
+                    try {
+                        requestPool.execute(() -> {
+                            try {
+                                metrics(ex);
+                            } catch (Throwable t) {
+                                if (t instanceof VirtualMachineError vme) {
+                                    fatal(vme, "rendering /metrics");
+                                }
+                                LOG.error("request {}: unexpected error rendering /metrics", ex.id, t);
+                                sendError(ex, new HttpError(500, null, "internal error"));
+                            }
+                        });
+                    } catch (RejectedExecutionException e) {
+                        throw new HttpError(503, null, "overloaded: too many requests being read")
+                                .header("Retry-After", "1");
+                    }
                     break;
                 default:
                     sendError(ex, new HttpError(404, null, "no such path: " + clip(path, 100)
@@ -354,6 +460,9 @@ public final class InferenceServer implements AutoCloseable {
         } catch (HttpError e) {
             sendError(ex, e);
         } catch (Throwable t) {
+            if (t instanceof VirtualMachineError vme) {
+                fatal(vme, "handling " + path);
+            }
             LOG.error("request {}: unexpected error on {}", ex.id, path, t);
             sendError(ex, new HttpError(500, null, "internal error"));
         }
@@ -479,6 +588,8 @@ public final class InferenceServer implements AutoCloseable {
         final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
         volatile Job job;
         volatile String cancelReason;
+        volatile java.util.concurrent.ScheduledFuture<?> deadlineTimer;
+        final java.util.concurrent.atomic.AtomicBoolean goneCounted = new java.util.concurrent.atomic.AtomicBoolean();
 
         Invocation(HttpConnection.Exchange ex, Engine eng, Instant deadline, boolean wantJson, ImageFiles.Format f) {
             this.ex = ex;
@@ -539,8 +650,11 @@ public final class InferenceServer implements AutoCloseable {
                     clientGone();  // the client left while we were admitting it
                 }
                 long waitNanos = Duration.between(Instant.now(), deadline).plus(CANCEL_GRACE).toNanos();
-                ex.conn.channel.eventLoop().schedule(() -> inScope(this::deadlinePassed), Math.max(0, waitNanos),
-                        TimeUnit.NANOSECONDS);
+                deadlineTimer = ex.conn.channel.eventLoop().schedule(() -> inScope(this::deadlinePassed),
+                        Math.max(0, waitNanos), TimeUnit.NANOSECONDS);
+                if (ended.get()) {
+                    deadlineTimer.cancel(false);
+                }
                 j.result.whenCompleteAsync((r, e) -> {
                     try (RequestScope scope = requestScope(ex.id)) {
                         finished(r, e);
@@ -549,6 +663,9 @@ public final class InferenceServer implements AutoCloseable {
             } catch (HttpError e) {
                 fail(e);
             } catch (Throwable t) {
+                if (t instanceof VirtualMachineError vme) {
+                    fatal(vme, "preparing a request");
+                }
                 LOG.error("request {}: unexpected error", ex.id, t);
                 fail(new HttpError(500, null, "internal error"));
             }
@@ -565,10 +682,14 @@ public final class InferenceServer implements AutoCloseable {
         }
 
         private void clientGone() {
+            // both the connection and the admission may see the disconnect (concurrently): count it once
+            boolean first = goneCounted.compareAndSet(false, true);
             Job j = job;
-            metrics.request("/invocations", 499);
-            LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
-                    (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            if (first) {
+                metrics.request("/invocations", 499);
+                LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
+                        (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            }
             if (j != null) {
                 j.abandon("client_disconnect");
             }
@@ -592,6 +713,9 @@ public final class InferenceServer implements AutoCloseable {
                         : 0.8 * ewmaSeconds + 0.2 * result.timings().totalNanos() / 1e9;
                 respondWith(result);
             } catch (Throwable t) {
+                if (t instanceof VirtualMachineError vme) {
+                    fatal(vme, "encoding an answer");
+                }
                 LOG.error("request {}: unexpected error encoding the answer", ex.id, t);
                 fail(new HttpError(500, null, "internal error"));
             }
@@ -706,6 +830,12 @@ public final class InferenceServer implements AutoCloseable {
         }
 
         private void finishAccounting() {
+            // the timer holds this invocation (its prompt, up to --max-body) until the deadline: drop it now, or a
+            // burst of large requests stays on the heap for the whole timeout
+            java.util.concurrent.ScheduledFuture<?> t = deadlineTimer;
+            if (t != null) {
+                t.cancel(false);
+            }
             metrics.latency(System.nanoTime() - ex.startNanos);
             activeInvocations.decrementAndGet();
         }
@@ -785,9 +915,11 @@ public final class InferenceServer implements AutoCloseable {
             if (result.isDone()) {
                 return;  // it finished already: nothing to cancel
             }
-            if (invocation.cancelReason == null) {
-                invocation.cancelReason = reason;
-                countCancel(reason);
+            synchronized (invocation) {
+                if (invocation.cancelReason == null) {
+                    invocation.cancelReason = reason;
+                    countCancel(reason);
+                }
             }
             cancelled = true;
             if (state.compareAndSet(QUEUED, ABANDONED)) {

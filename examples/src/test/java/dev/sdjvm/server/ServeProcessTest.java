@@ -103,7 +103,7 @@ class ServeProcessTest {
             assertEquals("image/png", r.headers().firstValue("Content-Type").orElse(""));
             assertTrue(p.waitFor(60, TimeUnit.SECONDS), "process exits after draining");
             String out = read(log);
-            assertTrue(out.contains("SIGTERM: draining"), out);
+            assertTrue(out.contains("stop requested (SIGTERM, SIGINT or exit): draining"), out);
             assertTrue(out.contains("stopped"), out);
             // the request's lines carry its id; the health checks (503, then 200) are not in the INFO log
             String id = r.headers().firstValue("X-Request-Id").orElseThrow();
