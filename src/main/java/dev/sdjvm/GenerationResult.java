@@ -10,13 +10,35 @@ import java.util.List;
  *
  * @param images       the images, as 8-bit RGB (exact pixel values; {@link RgbImage#toBufferedImage()} for AWT)
  * @param seed         the seed of the initial latents (the request's, or the random one drawn)
- * @param latents      the final latents [n,4,h,w] flat, before the VAE scaling (as diffusers' {@code output_type="latent"})
+ * @param latents      the final latents [n,4,h,w] flat, before the VAE scaling (as diffusers' {@code output_type="latent"});
+ *                     the result keeps its own copy and the accessor returns a copy
  * @param timings      where the time went
  * @param promptTruncated true when the prompt was longer than the text encoder's 77 tokens and was cut
  * @param scheduler    the scheduler that ran (its diffusers class name, e.g. {@code DPMSolverMultistepScheduler})
  */
 public record GenerationResult(List<RgbImage> images, long seed, float[] latents, Timings timings,
                                boolean promptTruncated, String scheduler) {
+
+    /**
+     * Keeps unmodifiable or private copies of what it is given, so a result cannot be changed once made.
+     *
+     * @param images          the images (copied into an unmodifiable list; the images themselves are immutable)
+     * @param seed            the seed
+     * @param latents         the final latents (copied)
+     * @param timings         the timings
+     * @param promptTruncated whether the prompt was cut
+     * @param scheduler       the scheduler that ran
+     */
+    public GenerationResult {
+        images = List.copyOf(images);
+        latents = latents.clone();
+    }
+
+    /** {@return a copy of the final latents [n,4,h,w] flat, before the VAE scaling} */
+    @Override
+    public float[] latents() {
+        return latents.clone();
+    }
 
     /** {@return the first image as a {@link BufferedImage}} */
     public BufferedImage image() {

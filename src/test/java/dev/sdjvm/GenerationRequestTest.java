@@ -3,6 +3,7 @@ package dev.sdjvm;
 import dev.sdjvm.errors.InvalidRequestException;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -64,9 +65,8 @@ class GenerationRequestTest {
         Map<String, Object> nullValue = new HashMap<>();
         nullValue.put("use_karras_sigmas", null);
         assertTrue(req().schedulerOverrides(nullValue).build().schedulerOverrides().containsKey("use_karras_sigmas"));
-        // the canonical constructor checks too: there is no way to hold an unchecked request
-        rejects("num_inference_steps", () -> new GenerationRequest("x", null, 0, 7.5, null, 1, null, null, null, null,
-                null, null, null));
+        // no constructor is public: the builder, which checks, is the only way to hold a request
+        assertEquals(0, GenerationRequest.class.getConstructors().length);
     }
 
     @Test
@@ -100,6 +100,21 @@ class GenerationRequestTest {
         GenerationRequest r = req().negativePrompt("blurry").steps(20).guidanceScale(4).seed(9L).numImages(2)
                 .scheduler("euler").height(64).width(72).build();
         assertEquals(r, r.toBuilder().build());
+        assertEquals(r.hashCode(), r.toBuilder().build().hashCode());
         rejects("seed", () -> r.toBuilder().seed(-1L).build());
+        // a changed builder does not change the request it came from, nor the request it built
+        GenerationRequest.Builder b = r.toBuilder();
+        GenerationRequest built = b.build();
+        b.steps(7).prompt("other");
+        assertEquals(20, r.steps());
+        assertEquals(20, built.steps());
+        assertEquals("a lighthouse", built.prompt());
+        // equality covers every value: latents by content, a differing field makes them differ
+        GenerationRequest withLatents = req().latents(new float[] {1, 2}).build();
+        assertEquals(withLatents, req().latents(new float[] {1, 2}).build());
+        assertNotEquals(withLatents, req().latents(new float[] {1, 3}).build());
+        assertNotEquals(r, r.toBuilder().steps(21).build());
+        assertNotEquals(r, r.toBuilder().negativePrompt(null).build());
+        assertTrue(r.toString().contains("steps=20"), r.toString());
     }
 }
