@@ -225,7 +225,7 @@ public final class StableDiffusion implements AutoCloseable {
             // throughput mode: a pipeline per request; a permit guarantees one is idle
             p = all.size() > 1 ? idle.poll() : pipeline;
             BooleanSupplier cancelled = async == null ? () -> closed : () -> closed || async.isCancelled();
-            return result(Pipelines.generate(p, request(request), cancelled));
+            return result(Pipelines.generate(p, request(request), cancelled), request);
         } catch (dev.sdjvm.pipeline.NonFiniteLatentsException e) {
             if (request.schedulerOverrides() != null && !request.schedulerOverrides().isEmpty()) {
                 throw new InvalidRequestException("scheduler_overrides", "these overrides " + request.schedulerOverrides()
@@ -359,10 +359,11 @@ public final class StableDiffusion implements AutoCloseable {
                 r.deadline(), r.initImage(), r.resolvedStrength(), r.mask());
     }
 
-    private static GenerationResult result(Result r) {
-        return new GenerationResult(r.images(), r.seed(), r.latents(), new GenerationResult.Timings(r.tokenizeNanos(),
-                r.encodeNanos(), r.denoiseNanos(), r.unetNanos(), r.decodeNanos(), r.totalNanos(), r.steps()),
-                r.promptTruncated(), r.scheduler());
+    private static GenerationResult result(Result r, GenerationRequest request) {
+        return GenerationResult.builder().images(r.images()).seed(r.seed()).latents(r.latents())
+                .timings(new GenerationResult.Timings(r.tokenizeNanos(), r.encodeNanos(), r.denoiseNanos(),
+                        r.unetNanos(), r.decodeNanos(), r.totalNanos(), r.steps()))
+                .promptTruncated(r.promptTruncated()).scheduler(r.scheduler()).request(request).build();
     }
 
     /**

@@ -9,6 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.image.PngFiles;
+import dev.sdjvm.image.RgbImage;
+import java.nio.file.Path;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -21,6 +24,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * generateAsync on the embedded model, one generation at a time (maxConcurrent 1), so "the model is free again" is
@@ -47,12 +51,26 @@ class GenerateAsyncTest {
     }
 
     @Test
-    void aFutureGivesTheImageGenerateGives() throws Exception {
+    void aFutureGivesTheImageGenerateGivesAndItsPngSaysHowToMakeItAgain(@TempDir Path tmp) throws Exception {
         GenerationResult sync = sd.generate(req().build());
         GenerationResult async = sd.generateAsync(req().build()).get(2, TimeUnit.MINUTES);
         assertEquals(sync.images(), async.images());
         assertArrayEquals(sync.latents(), async.latents());
         assertEquals(5L, async.seed());
+        // the PNG of a real result: its pixels and the parameters that reproduce it
+        Path f = tmp.resolve("circle.png");
+        async.writePng(f);
+        assertEquals("a red circle\nSteps: 3, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 5, Size: "
+                + async.images().get(0).width() + "x" + async.images().get(0).height(),
+                PngFiles.readText(f).get("parameters"));
+        java.awt.image.BufferedImage back = javax.imageio.ImageIO.read(f.toFile());
+        RgbImage img = async.images().get(0);
+        for (int y = 0; y < img.height(); y++) {
+            for (int x = 0; x < img.width(); x++) {
+                assertEquals(img.get(x, y, 0) << 16 | img.get(x, y, 1) << 8 | img.get(x, y, 2),
+                        back.getRGB(x, y) & 0xffffff);
+            }
+        }
     }
 
     @Test

@@ -72,8 +72,9 @@ class ImmutableResultsTest {
     void aResultKeepsItsLatentsAndImages() {
         float[] latents = {1, 2, 3, 4};
         List<RgbImage> images = new ArrayList<>(List.of(new RgbImage(2, 1, PIXELS.clone())));
-        var r = new GenerationResult(images, 7, latents, new GenerationResult.Timings(0, 0, 0, 0, 0, 0, 1), false,
-                "EulerDiscreteScheduler");
+        var r = GenerationResult.builder().images(images).seed(7).latents(latents)
+                .timings(new GenerationResult.Timings(0, 0, 0, 0, 0, 0, 1)).scheduler("EulerDiscreteScheduler")
+                .request(GenerationRequest.of("x")).build();
         latents[0] = Float.NaN;
         images.clear();
         assertArrayEquals(new float[] {1, 2, 3, 4}, r.latents());

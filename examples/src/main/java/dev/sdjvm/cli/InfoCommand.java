@@ -31,7 +31,7 @@ public final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Model directory. Default: the embedded model.")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Model directory. Default: the embedded model.")
     Path model;
 
     @Option(names = "--json", description = "Machine-readable JSON output.")
