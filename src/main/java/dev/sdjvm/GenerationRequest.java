@@ -333,7 +333,7 @@ public final class GenerationRequest {
     public static final class Builder implements Cloneable {
         /** The builder's fields: the request's values (for equals, hashCode and toString). */
         private static final Field[] FIELDS = Arrays.stream(Builder.class.getDeclaredFields())
-                .filter(f -> !Modifier.isStatic(f.getModifiers())).toArray(Field[]::new);
+                .filter(f -> !Modifier.isStatic(f.getModifiers()) && !f.isSynthetic()).toArray(Field[]::new);
 
         private String prompt;
         private String negativePrompt;

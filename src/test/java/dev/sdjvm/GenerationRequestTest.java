@@ -109,7 +109,7 @@ class GenerationRequestTest {
                 .strength(0.5).mask(image).build();
         java.util.List<java.lang.reflect.Field> fields = new java.util.ArrayList<>();
         for (java.lang.reflect.Field f : GenerationRequest.Builder.class.getDeclaredFields()) {
-            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers())) {
+            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()) && !f.isSynthetic()) {
                 f.setAccessible(true);
                 fields.add(f);
             }
