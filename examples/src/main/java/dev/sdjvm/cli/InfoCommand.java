@@ -31,7 +31,7 @@ public final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Model directory. Default: the embedded model.")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Model directory. Default: the embedded model.")
     Path model;
 
     @Option(names = "--json", description = "Machine-readable JSON output.")
@@ -98,14 +98,14 @@ public final class InfoCommand implements Callable<Integer> {
             a.put("role", s.role());
             a.put("file", info.root().relativize(s.file()).toString());
             a.put("bytes", size);
-            putKnown(a, "dtype", s.dtype());
+            putKnown(a, "dtype", s.dtype() == null ? null : s.dtype().torchName());
             if (s.batch() != null) {
                 a.put("batch", s.batch());
-            } else if (info.loaded() || "manifest".equals(s.source())) {
+            } else if (info.loaded() || s.source() == ModelInfo.Source.MANIFEST) {
                 a.put("batch", "dynamic");  // known to take any batch; else unknown until loaded
             }
-            putKnown(a, "device", s.device());
-            a.put("source", s.source());
+            putKnown(a, "device", s.device() == null ? null : s.device().toString());
+            a.put("source", s.source() == ModelInfo.Source.UNKNOWN ? "unknown (not loaded)" : s.source().id());
             putKnown(a, "neff", s.neff());
             if (!s.inputs().isEmpty()) {
                 a.put("inputs", s.inputs());
@@ -152,7 +152,7 @@ public final class InfoCommand implements Callable<Integer> {
      */
     public static String precision(ModelInfo info) {
         ModelInfo.Artifact u = info.artifacts().get("unet");
-        return u == null || u.dtype() == null ? "unknown" : u.dtype();
+        return u == null || u.dtype() == null ? "unknown" : u.dtype().torchName();
     }
 
     /** Facts that are unknown are left out (text and JSON), never printed as null. */

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
-import dev.sdjvm.cli.GenerationParameters;
+import dev.sdjvm.GenerationParameters;
 import dev.sdjvm.cli.ImageFiles;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.GenerationCancelledException;

@@ -82,9 +82,9 @@ final class FakeEngine implements Engine {
         }
         long dt = System.nanoTime() - t0;
         completed.incrementAndGet();
-        return new GenerationResult(images, seed, new float[0],
-                new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps()), false,
-                "DPMSolverMultistepScheduler");
+        return GenerationResult.builder().images(images).seed(seed)
+                .timings(new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps()))
+                .scheduler("DPMSolverMultistepScheduler").request(r).build();
     }
 
     /** The image for (prompt, seed, index): every pixel depends on all three. */

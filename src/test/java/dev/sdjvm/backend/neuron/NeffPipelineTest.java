@@ -146,7 +146,7 @@ class NeffPipelineTest {
     void theCfgHalvesRunOnTwoCoresAtOnce() throws Exception {
         Path neuron = NrtSim.model("sim-neuron", tmp.resolve("neuron"));
         try (StableDiffusion sd = StableDiffusion.load(neuron, LoadOptions.defaults().withUnetReplicas(2).withWarmup(false))) {
-            assertEquals("nc0,nc1", sd.info().artifacts().get("unet").device());
+            assertEquals(dev.sdjvm.ModelInfo.Device.neuron(0, 1), sd.info().artifacts().get("unet").device());
             NrtSim.control().nrtsim_reset_stats();
             // from step 2 on, every execute waits at the simulator's barrier until a second one is in flight: only
             // truly concurrent executions pass it without timing out (no timing involved); cleared before the VAE
