@@ -9,6 +9,7 @@ import dev.sdjvm.errors.RequestLimitException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DefaultModel;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.ModelLayout;
 import dev.sdjvm.pipeline.BackendSelection;
 import dev.sdjvm.pipeline.PipelineComponents;
 import dev.sdjvm.pipeline.Pipelines;
@@ -416,7 +417,7 @@ public final class StableDiffusion implements AutoCloseable {
 
     /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
     private static String layout(ModelDirectory dir, Backend backend) {
-        if (dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON) {
+        if (dir.layout() == ModelLayout.OPTIMUM_NEURON) {
             return ModelInfo.LAYOUT_OPTIMUM;
         }
         return backend == Backend.NEURON ? ModelInfo.LAYOUT_AWS : ModelInfo.LAYOUT_CPU;

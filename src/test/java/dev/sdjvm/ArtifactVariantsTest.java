@@ -127,7 +127,7 @@ class ArtifactVariantsTest {
             if (!v.manifest) {
                 assertNull(sd.info().manifest(), "no manifest in " + dir);
                 for (ArtifactRole role : ArtifactRole.values()) {
-                    if (!dev.sdjvm.model.ModelDirectory.Layout.COMPILED_MODELS.requires(role)) {
+                    if (!dev.sdjvm.model.ModelLayout.COMPILED_MODELS.requires(role)) {
                         continue;
                     }
                     assertEquals(ModelInfo.Source.PARAMETERS, specs.get(role.id()).source(), role + " source");

@@ -15,22 +15,22 @@ public enum ArtifactRole {
     /** CLIP text encoder: token ids [1,77] int64 to {@code last_hidden_state} [1,77,H] (and {@code pooler_output} [1,H]). */
     TEXT_ENCODER("text_encoder", true, Placement.FIRST_CORE,
             "CLIP text encoder: input_ids [1,77] int64 -> last_hidden_state [1,77,H]",
-            List.of("input_ids"), List.of("last_hidden_state", "pooler_output")),
+            List.of("input_ids"), List.of("last_hidden_state", "pooler_output"), "text_encoder"),
     /** The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings. */
     UNET("unet", true, Placement.REPLICAS,
             "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] -> noise prediction [B,4,h,w]",
-            List.of("sample", "timestep", "encoder_hidden_states"), List.of("noise_pred")),
+            List.of("sample", "timestep", "encoder_hidden_states"), List.of("noise_pred"), "unet"),
     /**
      * The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. Required in AWS's
-     * {@code compiled_models} layout ({@link ModelDirectory.Layout#requires}); optimum-neuron's VAE decoder includes it.
+     * {@code compiled_models} layout ({@link ModelLayout#requires}); optimum-neuron's VAE decoder includes it.
      */
     VAE_POST_QUANT_CONV("vae_post_quant_conv", false, Placement.LAST_CORE,
             "VAE post_quant_conv: latents [1,4,h,w] -> latents [1,4,h,w]",
-            List.of("latents"), List.of("latents")),
+            List.of("latents"), List.of("latents"), null),
     /** The VAE decoder: latents [1,4,h,w] to an image [1,3,H,W] in [-1,1]. */
     VAE_DECODER("vae_decoder", true, Placement.LAST_CORE,
             "VAE decoder: latents [1,4,h,w] -> image [1,3,H,W] in [-1,1]",
-            List.of("latents"), List.of("image")),
+            List.of("latents"), List.of("image"), "vae_decoder"),
     /**
      * The VAE encoder including quant_conv (optional; image-to-image and inpainting need it): an image [B,3,H,W]
      * float32 in [-1,1] to the latent distribution's parameters ("moments") [B,8,H/8,W/8], mean = the first 4
@@ -39,7 +39,7 @@ public enum ArtifactRole {
      */
     VAE_ENCODER("vae_encoder", false, Placement.LAST_CORE,
             "VAE encoder + quant_conv: image [1,3,H,W] in [-1,1] -> latent_parameters (mean, logvar) [1,8,h,w]",
-            List.of("image"), List.of("latent_parameters"));
+            List.of("image"), List.of("latent_parameters"), "vae_encoder");
 
     /** Where a role's artifact goes among the NeuronCores of a pipeline. */
     public enum Placement {
@@ -57,15 +57,27 @@ public enum ArtifactRole {
     private final String description;
     private final List<String> inputs;
     private final List<String> outputs;
+    private final String optimumComponent;
 
     ArtifactRole(String id, boolean required, Placement placement, String description, List<String> inputs,
-                 List<String> outputs) {
+                 List<String> outputs, String optimumComponent) {
         this.id = id;
         this.required = required;
         this.placement = placement;
         this.description = description;
         this.inputs = inputs;
         this.outputs = outputs;
+        this.optimumComponent = optimumComponent;
+    }
+
+    /**
+     * The role's component directory in optimum-neuron's export ({@code <component>/model.neuron}), or empty for
+     * post_quant_conv, which optimum-neuron's VAE decoder includes.
+     *
+     * @return e.g. {@code vae_decoder}
+     */
+    public Optional<String> optimumComponent() {
+        return Optional.ofNullable(optimumComponent);
     }
 
     /** {@return the role's name, as in file names, the manifest and {@code sd info}: {@code text_encoder}, ...} */

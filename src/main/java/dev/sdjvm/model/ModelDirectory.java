@@ -20,7 +20,7 @@ import java.util.Map;
  * model_index.json  scheduler/scheduler_config.json  tokenizer/{vocab.json,merges.txt,...}
  * text_encoder/config.json  unet/config.json  vae/config.json
  * </pre>
- * or the layout {@code optimum-cli export neuron --task stable-diffusion} writes ({@link Layout#OPTIMUM_NEURON}):
+ * or the layout {@code optimum-cli export neuron --task stable-diffusion} writes ({@link ModelLayout#OPTIMUM_NEURON}):
  * <pre>
  * model_index.json  text_encoder/{model.neuron,config.json}  unet/{model.neuron,config.json}
  * vae_decoder/{model.neuron,config.json}  [vae_encoder/{model.neuron,config.json}]  tokenizer/  scheduler/
@@ -53,47 +53,10 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                              int vaeScaleFactor, int latentChannels, int unetInChannels, int unetDownFactor,
                              int latentHeight,
                              int latentWidth,
-                             Manifest manifest, Map<ArtifactRole, Path> artifacts, Layout layout) {
-
-    /** The directory layouts this library reads. */
-    public enum Layout {
-        /**
-         * {@code compiled_models/<role>.pt}: AWS's Inferentia2 deployment (Neuron-compiled, NEFF inside each
-         * {@code .pt}) and our tools' output (Neuron or CPU TorchScript, with {@code sdjvm-manifest.json}).
-         */
-        COMPILED_MODELS("compiled_models"),
-        /** optimum-neuron's export: {@code <component>/model.neuron} (TorchScript holding the NEFF) + config.json. */
-        OPTIMUM_NEURON("optimum-neuron");
-
-        private final String id;
-
-        Layout(String id) {
-            this.id = id;
-        }
-
-        /** {@return the layout's name: {@code compiled_models} or {@code optimum-neuron}} */
-        public String id() {
-            return id;
-        }
-
-        /**
-         * {@return whether a directory of this layout must have the role's artifact: the required roles, and in
-         * {@link #COMPILED_MODELS} post_quant_conv too (optimum-neuron's decoder includes it)}
-         */
-        public boolean requires(ArtifactRole role) {
-            return role.required() || this == COMPILED_MODELS && role == ArtifactRole.VAE_POST_QUANT_CONV;
-        }
-    }
+                             Manifest manifest, Map<ArtifactRole, Path> artifacts, ModelLayout layout) {
 
     /** optimum-neuron's file name of each compiled component. */
     public static final String OPTIMUM_FILE_NAME = "model.neuron";
-    /** optimum-neuron's VAE decoder directory. */
-    static final String OPTIMUM_VAE_DECODER = "vae_decoder";
-
-    /** optimum-neuron's component directory of each role (post_quant_conv is inside its vae_decoder). */
-    private static final Map<ArtifactRole, String> OPTIMUM_COMPONENTS = Map.of(
-            ArtifactRole.TEXT_ENCODER, "text_encoder", ArtifactRole.UNET, "unet",
-            ArtifactRole.VAE_DECODER, OPTIMUM_VAE_DECODER, ArtifactRole.VAE_ENCODER, "vae_encoder");
 
     /** {@return true when the VAE decoder artifact includes post_quant_conv (no separate artifact for it)} */
     public boolean decoderIncludesPostQuantConv() {
@@ -111,9 +74,9 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                     + "model_index.json beside unet/" + OPTIMUM_FILE_NAME);
         }
         for (ArtifactRole role : ArtifactRole.values()) {
-            String component = OPTIMUM_COMPONENTS.get(role);
+            String component = role.optimumComponent().orElse(null);
             if (component == null) {
-                continue;
+                continue;  // post_quant_conv: inside the VAE decoder
             }
             Path f = root.resolve(component).resolve(OPTIMUM_FILE_NAME);
             if (!Files.isRegularFile(f)) {
@@ -193,7 +156,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
     }
 
-    /** Reads and validates a model directory (either {@link Layout}). */
+    /** Reads and validates a model directory (either {@link ModelLayout}). */
     public static ModelDirectory open(Path root) {
         if (root == null) {
             throw new ModelLoadException(null, "model directory is null");
@@ -202,11 +165,12 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
             throw new ModelLoadException(root, Files.exists(root) ? "not a directory" : "model directory does not exist");
         }
         Path compiled = root.resolve("compiled_models");
-        Layout layout;
+        ModelLayout layout;
         if (Files.isDirectory(compiled)) {
-            layout = Layout.COMPILED_MODELS;
-        } else if (Files.isRegularFile(root.resolve("unet").resolve(OPTIMUM_FILE_NAME))) {
-            layout = Layout.OPTIMUM_NEURON;
+            layout = ModelLayout.COMPILED_MODELS;
+        } else if (Files.isRegularFile(root.resolve(ArtifactRole.UNET.optimumComponent().orElseThrow())
+                .resolve(OPTIMUM_FILE_NAME))) {
+            layout = ModelLayout.OPTIMUM_NEURON;
         } else {
             throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in "
                     + "compiled_models/ (AWS's layout, our tools' output), or is an optimum-neuron export "
@@ -214,14 +178,14 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                     + ", vae_decoder/" + OPTIMUM_FILE_NAME + ")");
         }
         Path manifestFile = compiled.resolve(Manifest.FILE_NAME);
-        Manifest manifest = layout == Layout.COMPILED_MODELS && Files.isRegularFile(manifestFile)
+        Manifest manifest = layout == ModelLayout.COMPILED_MODELS && Files.isRegularFile(manifestFile)
                 ? Manifest.read(manifestFile) : null;
 
         Map<ArtifactRole, Path> artifacts = new LinkedHashMap<>();
-        if (layout == Layout.OPTIMUM_NEURON) {
+        if (layout == ModelLayout.OPTIMUM_NEURON) {
             openOptimumArtifacts(root, artifacts);
         }
-        for (ArtifactRole role : layout == Layout.COMPILED_MODELS ? ArtifactRole.values() : new ArtifactRole[0]) {
+        for (ArtifactRole role : layout == ModelLayout.COMPILED_MODELS ? ArtifactRole.values() : new ArtifactRole[0]) {
             String name = role.fileName();
             boolean listed = manifest != null && manifest.artifacts().containsKey(role.id());
             if (listed) {
@@ -256,8 +220,8 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
 
         // optimum-neuron writes the VAE's config beside each of its parts (vae_decoder/config.json), AWS's layout vae/
         Path vaeFile = root.resolve("vae").resolve("config.json");
-        if (layout == Layout.OPTIMUM_NEURON && !Files.isRegularFile(vaeFile)) {
-            vaeFile = root.resolve(OPTIMUM_VAE_DECODER).resolve("config.json");
+        if (layout == ModelLayout.OPTIMUM_NEURON && !Files.isRegularFile(vaeFile)) {
+            vaeFile = root.resolve(ArtifactRole.VAE_DECODER.optimumComponent().orElseThrow()).resolve("config.json");
         }
         JsonNode vae = readTree(vaeFile);
         double scaling = vae.path("scaling_factor").isNumber() ? vae.get("scaling_factor").asDouble() : DEFAULT_SCALING_FACTOR;

@@ -13,6 +13,7 @@ import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.ModelLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -112,7 +113,7 @@ public final class BackendSelection {
         Path unet = dir.artifact(ArtifactRole.UNET);
         switch (requested) {
             case CPU:
-                if ("neuron".equalsIgnoreCase(target) || dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON
+                if ("neuron".equalsIgnoreCase(target) || dir.layout() == ModelLayout.OPTIMUM_NEURON
                         || NeuronArchive.isNeuronCompiled(unet)) {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
                             + "trace the model for CPU with tools/model/trace_cpu_sd21.py, or run on an inf2 instance");
@@ -140,7 +141,7 @@ public final class BackendSelection {
         if (missing.isEmpty()) {
             return new Plan(Kind.NEURON, neffs, "every artifact carries its NEFF");
         }
-        String where = dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON
+        String where = dir.layout() == ModelLayout.OPTIMUM_NEURON
                 ? "in each <component>/" + ModelDirectory.OPTIMUM_FILE_NAME + " (every record scanned for a NEFF header), "
                 + "beside it as model.neff, or in " + dir.root().resolve("compiler_workdir") + "/<role>/"
                 : "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
@@ -154,7 +155,7 @@ public final class BackendSelection {
             throw new ModelLoadException(unet, "backend NEURON runs each artifact's NEFF, and " + unet.getFileName()
                     + " holds no NEFF (looked " + where + ")");
         }
-        if ("neuron".equalsIgnoreCase(target) || dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON
+        if ("neuron".equalsIgnoreCase(target) || dir.layout() == ModelLayout.OPTIMUM_NEURON
                 || NeuronArchive.isNeuronCompiled(unet)) {
             throw new ModelLoadException(unet, "these artifacts are compiled for Neuron, but no NEFF was found (looked "
                     + where + "); the JVM runs Neuron-compiled artifacts only through their NEFFs (docs/neuron.md): "

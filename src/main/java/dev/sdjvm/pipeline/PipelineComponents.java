@@ -129,8 +129,9 @@ public final class PipelineComponents implements AutoCloseable {
      */
     InvocationPool vaeEncoder() {
         if (!pools.containsKey(ArtifactRole.VAE_ENCODER)) {
-            String file = model.layout() == dev.sdjvm.model.ModelDirectory.Layout.OPTIMUM_NEURON
-                    ? "vae_encoder/" + dev.sdjvm.model.ModelDirectory.OPTIMUM_FILE_NAME
+            String file = model.layout() == dev.sdjvm.model.ModelLayout.OPTIMUM_NEURON
+                    ? ArtifactRole.VAE_ENCODER.optimumComponent().orElseThrow() + "/"
+                    + dev.sdjvm.model.ModelDirectory.OPTIMUM_FILE_NAME
                     : "compiled_models/" + ArtifactRole.VAE_ENCODER.fileName();
             throw new InvalidRequestException("image", "this model has no VAE encoder (" + file
                     + "): image-to-image and inpainting need it");

@@ -341,7 +341,7 @@ class NeffPipelineTest {
         Path nb = tmp.resolve("sd2_compile_dir_512");
         Path hf = NrtSim.model("sim-neuron", tmp.resolve("hf-snapshot"));  // configs + tokenizer, as a diffusers snapshot
         for (dev.sdjvm.model.ArtifactRole required : dev.sdjvm.model.ArtifactRole.values()) {
-            if (!dev.sdjvm.model.ModelDirectory.Layout.COMPILED_MODELS.requires(required)) {
+            if (!dev.sdjvm.model.ModelLayout.COMPILED_MODELS.requires(required)) {
                 continue;
             }
             String role = required.id();

@@ -16,6 +16,7 @@ import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.ModelLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -52,7 +53,7 @@ class OptimumNeuronLayoutTest {
     void theDirectoryIsReadAsOptimumNeuronsLayout() throws Exception {
         Path dir = SimModels.optimumNeuron(tmp.resolve("optimum"), true);
         ModelDirectory m = ModelDirectory.open(dir);
-        assertEquals(ModelDirectory.Layout.OPTIMUM_NEURON, m.layout());
+        assertEquals(ModelLayout.OPTIMUM_NEURON, m.layout());
         assertTrue(m.decoderIncludesPostQuantConv());
         assertFalse(m.has(ArtifactRole.VAE_POST_QUANT_CONV));
         assertEquals(dir.resolve("unet/model.neuron"), m.artifact(ArtifactRole.UNET));
