@@ -158,6 +158,61 @@ class DistributionIT {
                 "same seed, same image from the archive as from the build");
     }
 
+    /**
+     * The containers' entry point (examples/docker/serve) over the unpacked archive, as Dockerfile.cpu installs it
+     * ({@code SDJVM_HOME} = the distribution): {@code serve} with SageMaker's port variable and a model directory
+     * answers {@code /ping} and {@code /invocations}, and SIGTERM ends it. No Docker engine is needed for this part.
+     */
+    @Test
+    void containerEntryPointServesTheSageMakerContract(@TempDir Path dir) throws Exception {
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        Path serve = Distribution.repository().resolve("examples/docker/serve");
+        ProcessBuilder pb = new ProcessBuilder("bash", serve.toString(), "serve").directory(dir.toFile())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("serve.log").toFile());
+        Map<String, String> env = pb.environment();
+        env.clear();
+        env.put("PATH", Paths.get(System.getProperty("java.home"), "bin") + ":/usr/bin:/bin");
+        env.put("SDJVM_HOME", Distribution.home().toString());
+        env.put("SDJVM_MODEL_DIR", Distribution.repository().resolve("src/test/resources/models/tiny-sd21-fp32").toString());
+        env.put("SAGEMAKER_BIND_TO_PORT", Integer.toString(port));
+        env.put("SDJVM_WORKERS", "1");
+        env.put("SDJVM_JAVA_OPTS", "-Duser.home=" + dir + " -Dorg.bytedeco.javacpp.cachedir="
+                + Paths.get(System.getProperty("user.home"), ".javacpp", "cache")
+                + " -Dsdjvm.cpu.tuningCache=" + Paths.get("target", "cpu-tuning").toAbsolutePath());
+        Process p = pb.start();
+        try {
+            java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+            java.net.URI base = java.net.URI.create("http://127.0.0.1:" + port);
+            int ping = -1;
+            for (long end = System.nanoTime() + 180_000_000_000L; System.nanoTime() < end && ping != 200 && p.isAlive(); ) {
+                try {
+                    ping = http.send(java.net.http.HttpRequest.newBuilder(base.resolve("/ping")).build(),
+                            java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode();
+                } catch (java.net.ConnectException e) {
+                    // not listening yet
+                }
+                if (ping != 200) {
+                    Thread.sleep(250);
+                }
+            }
+            assertEquals(200, ping, Files.readString(dir.resolve("serve.log")));
+            var response = http.send(java.net.http.HttpRequest.newBuilder(base.resolve("/invocations"))
+                    .header("Content-Type", "text/plain")
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString("a red circle on a blue background"))
+                    .build(), java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+            assertEquals(200, response.statusCode(), Files.readString(dir.resolve("serve.log")));
+            BufferedImage img = ImageIO.read(new java.io.ByteArrayInputStream(response.body()));
+            assertEquals(64, img.getWidth());
+        } finally {
+            // SIGTERM, as docker stop sends it: the JVM (exec'd by the script) drains and exits
+            p.destroy();
+            assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "serve exits after SIGTERM");
+        }
+    }
+
     @Test
     void missingLibIsAClearError(@TempDir Path dir) throws Exception {
         Path bin = Files.createDirectories(dir.resolve("broken/bin"));
