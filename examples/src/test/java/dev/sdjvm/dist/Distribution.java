@@ -72,7 +72,7 @@ final class Distribution {
 
     /**
      * Runs {@code command} with bash in {@code dir}. PATH: the directory of this JVM's java, then /usr/bin and /bin;
-     * no CLASSPATH, JAVA_TOOL_OPTIONS or MAVEN_*; {@code user.home} is {@code scratchHome} (the embedded model is
+     * no CLASSPATH, JAVA_TOOL_OPTIONS or MAVEN_*; OMP_NUM_THREADS=1; {@code user.home} is {@code scratchHome} (the embedded model is
      * extracted there) while JavaCPP's cache stays the user's ({@code -Dorg.bytedeco.javacpp.cachedir}: libtorch is
      * not unpacked again per test) and the CPU rewrite decisions go to target/cpu-tuning, as in the unit tests.
      */
@@ -86,6 +86,9 @@ final class Distribution {
         env.put("PATH", javaBin + ":/usr/bin:/bin");
         env.put("HOME", scratchHome.toString());
         env.put("LANG", "C.UTF-8");
+        // as in the unit tests (the parent POM's surefire configuration): the models are tiny, one OpenMP thread is
+        // as fast and immune to the slow-down of a loaded machine; the commands themselves run as written
+        env.put("OMP_NUM_THREADS", "1");
         // the CPU rewrite decisions: one cache for the build (as the unit tests), measured once, not per command
         Path tuning = Paths.get("target", "cpu-tuning").toAbsolutePath();
         env.put("SDJVM_JAVA_OPTS", "-Duser.home=" + scratchHome + " -Dorg.bytedeco.javacpp.cachedir=" + javacppCache

@@ -179,6 +179,7 @@ class DistributionIT {
         env.put("SDJVM_MODEL_DIR", Distribution.repository().resolve("src/test/resources/models/tiny-sd21-fp32").toString());
         env.put("SAGEMAKER_BIND_TO_PORT", Integer.toString(port));
         env.put("SDJVM_WORKERS", "1");
+        env.put("OMP_NUM_THREADS", "1");
         env.put("SDJVM_JAVA_OPTS", "-Duser.home=" + dir + " -Dorg.bytedeco.javacpp.cachedir="
                 + Paths.get(System.getProperty("user.home"), ".javacpp", "cache")
                 + " -Dsdjvm.cpu.tuningCache=" + Paths.get("target", "cpu-tuning").toAbsolutePath());

@@ -30,7 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
  * starts with {@code mvn} is not run (the build cannot run itself); anything else is the expected standard output of
  * the command above it: each such line must match a line of that output, in order, where {@code ...} stands for any
  * text and a trailing comment ({@code   # ...}) is ignored. Only cheap commands are marked (the embedded model at
- * 64x64, the tiny fixtures); none is shortened.
+ * 64x64, the tiny fixtures); none is shortened. The environment sets OMP_NUM_THREADS=1, as for the unit tests (one
+ * libtorch thread: tiny models, a shared build machine).
  *
  * <p>The README's inpainting command reads {@code mask.png}, which the README asks the reader to make ("64x64,
  * white = repaint"): the test puts the repository's 64x64 mask fixture ({@code reference/tasks/inputs/mask_64.png})
