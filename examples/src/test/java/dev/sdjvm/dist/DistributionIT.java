@@ -70,6 +70,23 @@ class DistributionIT {
     }
 
     @Test
+    void projectJarsCarryLicenseAndNotice() throws Exception {
+        Path lib = Distribution.home().resolve("lib");
+        String notice = Files.readString(Distribution.repository().resolve("NOTICE"));
+        for (String name : List.of("stable-diffusion-jvm-" + VERSION + ".jar",
+                "stable-diffusion-jvm-examples-" + VERSION + ".jar")) {
+            try (JarFile jf = new JarFile(lib.resolve(name).toFile())) {
+                assertTrue(jf.getEntry("META-INF/LICENSE") != null, name + " has META-INF/LICENSE");
+                var entry = jf.getEntry("META-INF/NOTICE");
+                assertTrue(entry != null, name + " has META-INF/NOTICE");
+                try (var in = jf.getInputStream(entry)) {
+                    assertEquals(notice, new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8), name);
+                }
+            }
+        }
+    }
+
+    @Test
     void examplesJarIsExecutableWithItsClassPathInLib() throws Exception {
         Path lib = Distribution.home().resolve("lib");
         Path jar = lib.resolve("stable-diffusion-jvm-examples-" + VERSION + ".jar");
