@@ -40,7 +40,7 @@ class DistributionIT {
         }
         List<String> jars = libJars(home);
         for (String j : List.of("stable-diffusion-jvm-" + VERSION + ".jar",
-                "stable-diffusion-jvm-examples-" + VERSION + ".jar", "picocli-", "netty-codec-http-", "slf4j-simple-",
+                "stable-diffusion-jvm-examples-" + VERSION + ".jar", "picocli-", "netty-codec-http-", "logback-classic-", "micrometer-core-",
                 "pytorch-", "javacpp-", "openblas-", "jna-", "jackson-databind-")) {
             assertTrue(jars.stream().anyMatch(n -> n.startsWith(j)), j + " in lib/: " + jars);
         }
