@@ -321,7 +321,7 @@ combinations) the measure is right for background {vae_rates['background']:.2f},
 {args.vae_batch} (MSE + KL), then {args.vae_steps2} steps of batch {args.vae_batch2} (MSE + 0.5 L1 + KL), final reconstruction MSE (in [-1,1] units) {vae_mse:.5f}. Text encoder + UNet: {step}
 steps of batch {args.batch} (cosine schedule planned over {args.steps} steps), AdamW lr {args.lr}, EMA {args.ema} (the EMA weights are exported), final
 training loss (running average) {final:.4f}. Training data: {args.n_data} rendered scenes (4x4 supersampled),
-each with a freshly drawn caption per use. Log: `docs/default-model/train_shapes.log`. Scores: `docs/default-model/shapes_scores.json`
+each with a freshly drawn caption per use. Logs: `docs/default-model/train_shapes_vae.log` (the autoencoder run) and `docs/default-model/train_shapes_unet.log` (the text encoder + UNet run, which loaded that run's autoencoder checkpoints and exported the model). Scores: `docs/default-model/shapes_scores.json`
 (see docs/tools.md for the measure, `tools/default-model/judge_images.py`).
 ENCODER_SECTION"""
 
@@ -353,8 +353,8 @@ def encoder_section(args):
 the scenes' true captions, uniform t) added: without it the encoder reconstructed as well but put its latents where
 the decoder reads them right and the UNet does not expect them (the decoder is many-to-one; UNet loss 0.28 on them);
 final running averages: reconstruction MSE {ck2['run']:.5f}, UNet loss {ck2['prior_run']:.4f}. Wall time
-{ck1['seconds'] / 60:.0f} + {ck2['seconds'] / 60:.0f} min on 1 thread (the 2 vCPUs were shared with other jobs). Log: the
-end of `docs/default-model/train_shapes.log`."""
+{ck1['seconds'] / 60:.0f} + {ck2['seconds'] / 60:.0f} min on 1 thread (the 2 vCPUs were shared with other jobs). Log:
+`docs/default-model/train_shapes_encoder.log` (phase 1, then phase 2 resuming its checkpoint)."""
     else:
         p2 = "final reconstruction MSE (running average) %.5f." % ck1["run"]
     return f"""

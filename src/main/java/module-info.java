@@ -1,7 +1,7 @@
 /**
  * Stable Diffusion 2.1 from the JVM: the facade {@link dev.sdjvm.StableDiffusion} over libtorch (JavaCPP) or AWS
- * Inferentia2, and the pure-Java parts users may call on their own: the CLIP tokenizer
- * ({@link dev.sdjvm.tokenizer}), diffusers' schedulers ({@link dev.sdjvm.scheduler}), bf16 and torch's CPU random
+ * Inferentia2, and the pure-Java parts users may call on their own: the exceptions every part throws
+ * ({@link dev.sdjvm.errors}), the CLIP tokenizer ({@link dev.sdjvm.tokenizer}), diffusers' schedulers ({@link dev.sdjvm.scheduler}), bf16 and torch's CPU random
  * generator ({@link dev.sdjvm.tensor}) and 8-bit RGB images ({@link dev.sdjvm.image}).
  *
  * <p>The packages that hold native handles or the pipeline's internals ({@code dev.sdjvm.backend.*},

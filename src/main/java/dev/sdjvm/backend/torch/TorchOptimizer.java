@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Load-time optimization of a TorchScript artifact for CPU inference. The artifacts are usually traced with torch
- * 1.13 (AWS's tooling, {@code tools/make_tiny_sd.py}); libtorch 2.10 runs them as traced unless their graphs are
+ * 1.13 (AWS's tooling, {@code tools/model/make_tiny_sd.py}); libtorch 2.10 runs them as traced unless their graphs are
  * rewritten. Every rewrite keeps what the graph computes, up to floating-point rounding (see
  * {@code TorchOptimizerTest} and the parity tests):
  *
