@@ -13,7 +13,7 @@
  */
 module dev.sdjvm {
     requires transitive java.desktop;                    // BufferedImage in the facade's API
-    requires transitive com.fasterxml.jackson.databind;  // Schedulers takes a config as a Jackson tree too
+    requires com.fasterxml.jackson.databind;             // reads the model's JSON; never in an exported signature
     requires java.management;                            // RequestLimits: the memory available (OperatingSystemMXBean)
     requires jdk.management;
     requires org.slf4j;

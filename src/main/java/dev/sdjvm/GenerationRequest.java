@@ -6,14 +6,21 @@ import dev.sdjvm.image.ImageInputs;
 import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.scheduler.Schedulers;
 import java.awt.image.BufferedImage;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * Everything one call to {@link StableDiffusion#generate(GenerationRequest)} needs, with diffusers'
- * {@code StableDiffusionPipeline.__call__} defaults. Build one with {@link #builder(String)}:
+ * {@code StableDiffusionPipeline.__call__} defaults. Build one with {@link #builder(String)}; change one with
+ * {@link #toBuilder()}:
  * <pre>{@code
  * var req = GenerationRequest.builder("a lighthouse").negativePrompt("blurry").steps(20).guidanceScale(7.5).seed(42L).build();
+ * var more = req.toBuilder().steps(30).build();
  * }</pre>
  * The task follows from the fields, as diffusers' sibling pipelines: text to image; with an {@link #initImage()},
  * image to image ({@code StableDiffusionImg2ImgPipeline}: the image noised by {@link #strength()}, default
@@ -25,42 +32,11 @@ import java.util.Map;
  * field. What depends on the model (the image size compiled artifacts take, the latents' length, the scheduler
  * config's keys) is checked by {@link StableDiffusion#generate(GenerationRequest)} before any native work.
  *
- * @param prompt             the prompt (not null)
- * @param negativePrompt     negative prompt, or null (then "" is used when guidance is on, as diffusers)
- * @param steps              {@code num_inference_steps} (1..1000)
- * @param guidanceScale      {@code guidance_scale} (0..100); classifier-free guidance is on when &gt; 1
- * @param seed               seed of torch's CPU generator for the initial latents, &gt;= 0; null = a random seed,
- *                           reported in the result
- * @param numImages          {@code num_images_per_prompt} (1..16)
- * @param scheduler          scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name, see
- *                           {@link dev.sdjvm.scheduler.Schedulers#names()}), or {@code config} for the model's
- *                           {@code scheduler_config.json}; null = DPMSolverMultistepScheduler from the model's config,
- *                           as AWS's deployment does
- * @param schedulerOverrides config overrides, diffusers key names ({@code use_karras_sigmas: true}); may be empty;
- *                           a key the scheduler does not take is rejected, a null value means the key's default
- * @param height             image height in pixels (a positive multiple of 8), or null for the model's. Compiled
- *                           artifacts (Neuron, static batch) make only their own size; CPU-traced ones take any
- *                           multiple of 8
- * @param width              image width in pixels (a positive multiple of 8), or null for the model's
- * @param latents            initial latents to use instead of drawing them ([numImages,4,h/8,w/8] flat, finite), or
- *                           null; the request keeps its own copy
- * @param listener           per-step progress callback that can cancel, or null
- * @param deadline           the generation is cancelled when a step ends after this instant, or null
- * @param initImage          the start image of image-to-image and inpainting (diffusers' {@code image}), or null
- *                           for text-to-image. Image-to-image runs at its size floored to a multiple of 8 unless
- *                           height/width are given (then it is resized to them); inpainting at height/width or the
- *                           model's size, as diffusers
- * @param strength           diffusers' {@code strength} in (0, 1]: how much of the schedule runs, from the image
- *                           noised to its start; null = {@value #DEFAULT_STRENGTH} for image-to-image,
- *                           {@value #DEFAULT_INPAINT_STRENGTH} for inpainting ({@link #resolvedStrength()}). Only
- *                           with an image
- * @param mask               the inpainting mask (diffusers' {@code mask_image}; white = repaint, black = keep, grey
- *                           binarized at 128), the size of the image; or null. Only with an image
+ * <p>The builder is the only way in (there is no public constructor), so fields can be added without breaking
+ * callers. A request is immutable: it keeps its own copies of the latents and the overrides. Two requests are equal
+ * when all their values are (the latents compared by content, images and listeners as their own {@code equals}).
  */
-public record GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed,
-                                int numImages, String scheduler, Map<String, Object> schedulerOverrides,
-                                Integer height, Integer width, float[] latents, StepListener listener,
-                                Instant deadline, RgbImage initImage, Double strength, RgbImage mask) {
+public final class GenerationRequest {
 
     /** diffusers' default number of steps. */
     public static final int DEFAULT_STEPS = 50;
@@ -81,121 +57,196 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     public static final double DEFAULT_INPAINT_STRENGTH = 1.0;
 
     /**
-     * Checks and stores a request; {@link #builder(String)} is the readable way to make one.
+     * The checked values: a private copy of the builder that made this request, never handed out (toBuilder gives a
+     * copy of it). A field of the request is a field of the {@link Builder}, its setter there and its accessor here.
+     */
+    private final Builder v;
+
+    /**
+     * Checks and freezes the builder's values.
      *
-     * @param prompt             the prompt, not null
-     * @param negativePrompt     the negative prompt, or null
-     * @param steps              {@code num_inference_steps}, 1..{@value #MAX_STEPS}
-     * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0
-     * @param seed               the seed, &gt;= 0, or null for a random one
-     * @param numImages          {@code num_images_per_prompt}, 1..{@value #MAX_IMAGES}
-     * @param scheduler          a scheduler name, a diffusers class name, {@code config}, or null
-     * @param schedulerOverrides scheduler config overrides (copied), or null for none
-     * @param height             image height, a positive multiple of 8, or null
-     * @param width              image width, a positive multiple of 8, or null
-     * @param latents            initial latents (copied), all finite, or null
-     * @param listener           per-step callback, or null
-     * @param deadline           cancellation deadline, or null
-     * @param initImage          the start image, or null
-     * @param strength           in (0, 1], or null for the task's default; only with an image
-     * @param mask               the inpainting mask of the image's size, or null; only with an image
+     * @param b the builder (copied: changing it later does not change this request)
      * @throws InvalidRequestException naming the first invalid field
      */
-    public GenerationRequest {
-        if (prompt == null) {
+    private GenerationRequest(Builder b) {
+        Builder c = b.copy();
+        if (c.prompt == null) {
             throw new InvalidRequestException("prompt", "must not be null");
         }
-        if (steps < 1 || steps > MAX_STEPS) {
-            throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + steps);
+        if (c.steps < 1 || c.steps > MAX_STEPS) {
+            throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + c.steps);
         }
-        if (!(guidanceScale >= 0 && guidanceScale <= MAX_GUIDANCE)) {
+        if (!(c.guidanceScale >= 0 && c.guidanceScale <= MAX_GUIDANCE)) {
             throw new InvalidRequestException("guidance_scale", "must be in 0.." + (int) MAX_GUIDANCE + ", got "
-                    + guidanceScale);
+                    + c.guidanceScale);
         }
-        if (seed != null && seed < 0) {
-            throw new InvalidRequestException("seed", "must be >= 0, got " + seed);
+        if (c.seed != null && c.seed < 0) {
+            throw new InvalidRequestException("seed", "must be >= 0, got " + c.seed);
         }
-        if (numImages < 1 || numImages > MAX_IMAGES) {
-            throw new InvalidRequestException("num_images_per_prompt", "must be in 1.." + MAX_IMAGES + ", got " + numImages);
+        if (c.numImages < 1 || c.numImages > MAX_IMAGES) {
+            throw new InvalidRequestException("num_images_per_prompt", "must be in 1.." + MAX_IMAGES + ", got "
+                    + c.numImages);
         }
-        if (scheduler != null && !scheduler.isBlank() && !isSchedulerName(scheduler)) {
-            throw new InvalidRequestException("scheduler", "unknown scheduler '" + scheduler + "'; valid names: config, "
-                    + String.join(", ", Schedulers.names()));
+        if (c.scheduler != null && !c.scheduler.isBlank() && !isSchedulerName(c.scheduler)) {
+            throw new InvalidRequestException("scheduler", "unknown scheduler '" + c.scheduler + "'; valid names: "
+                    + "config, " + String.join(", ", Schedulers.names()));
         }
-        if (schedulerOverrides == null) {
-            schedulerOverrides = Map.of();
+        if (c.schedulerOverrides == null) {
+            c.schedulerOverrides = Map.of();
         } else {
-            for (String k : schedulerOverrides.keySet()) {  // not containsKey(null): Map.of throws on it
+            for (String k : c.schedulerOverrides.keySet()) {  // not containsKey(null): Map.of throws on it
                 if (k == null) {
                     throw new InvalidRequestException("scheduler_overrides", "a key must not be null");
                 }
             }
             // not Map.copyOf: a null value is allowed (the key's default, as JSON null in scheduler_overrides)
-            schedulerOverrides = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(schedulerOverrides));
+            c.schedulerOverrides = Collections.unmodifiableMap(new LinkedHashMap<>(c.schedulerOverrides));
         }
-        if (height != null && (height < 8 || height % 8 != 0)) {
-            throw new InvalidRequestException("height", "must be a positive multiple of 8, got " + height);
+        if (c.height != null && (c.height < 8 || c.height % 8 != 0)) {
+            throw new InvalidRequestException("height", "must be a positive multiple of 8, got " + c.height);
         }
-        if (width != null && (width < 8 || width % 8 != 0)) {
-            throw new InvalidRequestException("width", "must be a positive multiple of 8, got " + width);
+        if (c.width != null && (c.width < 8 || c.width % 8 != 0)) {
+            throw new InvalidRequestException("width", "must be a positive multiple of 8, got " + c.width);
         }
-        if (latents != null) {
-            latents = latents.clone();
-            for (float v : latents) {
-                if (!Float.isFinite(v)) {
+        if (c.latents != null) {
+            c.latents = c.latents.clone();
+            for (float x : c.latents) {
+                if (!Float.isFinite(x)) {
                     throw new InvalidRequestException("latents", "must be finite");
                 }
             }
         }
-        if (strength != null && !(strength > 0 && strength <= 1)) {
-            throw new InvalidRequestException("strength", "must be in (0, 1], got " + strength);
+        if (c.strength != null && !(c.strength > 0 && c.strength <= 1)) {
+            throw new InvalidRequestException("strength", "must be in (0, 1], got " + c.strength);
         }
-        if (initImage == null) {
-            if (mask != null) {
+        if (c.initImage == null) {
+            if (c.mask != null) {
                 throw new InvalidRequestException("mask_image", "inpainting needs the image to repaint: give an "
                         + "init image with the mask");
             }
-            if (strength != null) {
+            if (c.strength != null) {
                 throw new InvalidRequestException("strength", "applies to image-to-image and inpainting: give an "
                         + "init image");
             }
         } else {
-            if (mask != null && (mask.width() != initImage.width() || mask.height() != initImage.height())) {
-                throw new InvalidRequestException("mask_image", "the mask is " + mask.width() + "x" + mask.height()
-                        + " but the image is " + initImage.width() + "x" + initImage.height()
+            RgbImage img = c.initImage;
+            if (c.mask != null && (c.mask.width() != img.width() || c.mask.height() != img.height())) {
+                throw new InvalidRequestException("mask_image", "the mask is " + c.mask.width() + "x"
+                        + c.mask.height() + " but the image is " + img.width() + "x" + img.height()
                         + " (width x height): they must have the same size");
             }
-            if (mask == null && latents != null) {
+            if (c.mask == null && c.latents != null) {
                 throw new InvalidRequestException("latents", "image-to-image starts from the image's latents; "
                         + "initial latents cannot be given (diffusers' image-to-image pipeline takes none)");
             }
         }
+        this.v = c;
+    }
+
+    /** {@return the prompt (not null)} */
+    public String prompt() {
+        return v.prompt;
+    }
+
+    /** {@return the negative prompt, or null (then "" is used when guidance is on, as diffusers)} */
+    public String negativePrompt() {
+        return v.negativePrompt;
+    }
+
+    /** {@return {@code num_inference_steps} (1..{@value #MAX_STEPS})} */
+    public int steps() {
+        return v.steps;
+    }
+
+    /** {@return {@code guidance_scale} (0..{@value #MAX_GUIDANCE}); classifier-free guidance is on when &gt; 1} */
+    public double guidanceScale() {
+        return v.guidanceScale;
     }
 
     /**
-     * A text-to-image request (no image, mask or strength): the canonical constructor of earlier versions.
-     *
-     * @param prompt             the prompt, not null
-     * @param negativePrompt     the negative prompt, or null
-     * @param steps              {@code num_inference_steps}, 1..{@value #MAX_STEPS}
-     * @param guidanceScale      {@code guidance_scale}, finite and &gt;= 0
-     * @param seed               the seed, &gt;= 0, or null for a random one
-     * @param numImages          {@code num_images_per_prompt}, 1..{@value #MAX_IMAGES}
-     * @param scheduler          a scheduler name, a diffusers class name, {@code config}, or null
-     * @param schedulerOverrides scheduler config overrides (copied), or null for none
-     * @param height             image height, a positive multiple of 8, or null
-     * @param width              image width, a positive multiple of 8, or null
-     * @param latents            initial latents (copied), all finite, or null
-     * @param listener           per-step callback, or null
-     * @param deadline           cancellation deadline, or null
-     * @throws InvalidRequestException naming the first invalid field
+     * {@return the seed of torch's CPU generator for the initial latents, &gt;= 0; null = a random seed, reported in
+     * the result}
      */
-    public GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed,
-                             int numImages, String scheduler, Map<String, Object> schedulerOverrides,
-                             Integer height, Integer width, float[] latents, StepListener listener,
-                             Instant deadline) {
-        this(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler, schedulerOverrides, height,
-                width, latents, listener, deadline, null, null, null);
+    public Long seed() {
+        return v.seed;
+    }
+
+    /** {@return {@code num_images_per_prompt} (1..{@value #MAX_IMAGES})} */
+    public int numImages() {
+        return v.numImages;
+    }
+
+    /**
+     * {@return the scheduler name ({@code dpm++2m}, {@code euler}, ... or a diffusers class name, see
+     * {@link Schedulers#names()}), or {@code config} for the model's {@code scheduler_config.json}; null =
+     * DPMSolverMultistepScheduler from the model's config, as AWS's deployment does}
+     */
+    public String scheduler() {
+        return v.scheduler;
+    }
+
+    /**
+     * {@return the scheduler config overrides, diffusers key names ({@code use_karras_sigmas: true}), unmodifiable and
+     * possibly empty; a key the scheduler does not take is rejected, a null value means the key's default}
+     */
+    public Map<String, Object> schedulerOverrides() {
+        return v.schedulerOverrides;
+    }
+
+    /**
+     * {@return the image height in pixels (a positive multiple of 8), or null for the model's. Compiled artifacts
+     * (Neuron, static batch) make only their own size; CPU-traced ones take any multiple of the model's size step}
+     */
+    public Integer height() {
+        return v.height;
+    }
+
+    /** {@return the image width in pixels (a positive multiple of 8), or null for the model's} */
+    public Integer width() {
+        return v.width;
+    }
+
+    /**
+     * {@return the initial latents to use instead of drawing them ([numImages,4,h/8,w/8] flat, finite), or null. A
+     * copy: the request cannot be changed after it was checked}
+     */
+    public float[] latents() {
+        return v.latents == null ? null : v.latents.clone();
+    }
+
+    /** {@return the per-step progress callback that can cancel, or null} */
+    public StepListener listener() {
+        return v.listener;
+    }
+
+    /** {@return the instant after which the generation is cancelled when a step ends, or null} */
+    public Instant deadline() {
+        return v.deadline;
+    }
+
+    /**
+     * {@return the start image of image-to-image and inpainting (diffusers' {@code image}), or null for
+     * text-to-image. Image-to-image runs at its size floored to a multiple of 8 unless height/width are given (then
+     * it is resized to them); inpainting at height/width or the model's size, as diffusers}
+     */
+    public RgbImage initImage() {
+        return v.initImage;
+    }
+
+    /**
+     * {@return diffusers' {@code strength} in (0, 1]: how much of the schedule runs, from the image noised to its
+     * start; null = the task's default ({@link #resolvedStrength()}). Only with an image}
+     */
+    public Double strength() {
+        return v.strength;
+    }
+
+    /**
+     * {@return the inpainting mask (diffusers' {@code mask_image}; white = repaint, black = keep, grey binarized at
+     * 128), the size of the image; or null}
+     */
+    public RgbImage mask() {
+        return v.mask;
     }
 
     /**
@@ -203,10 +254,10 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
      * ({@value #DEFAULT_INPAINT_STRENGTH} with a mask, {@value #DEFAULT_STRENGTH} without); unused without an image}
      */
     public double resolvedStrength() {
-        if (strength != null) {
-            return strength;
+        if (v.strength != null) {
+            return v.strength;
         }
-        return mask != null ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH;
+        return v.mask != null ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH;
     }
 
     private static boolean isSchedulerName(String name) {
@@ -219,12 +270,6 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
             }
         }
         return false;
-    }
-
-    /** {@return the initial latents (a copy: the request cannot be changed after it was checked), or null} */
-    @Override
-    public float[] latents() {
-        return latents == null ? null : latents.clone();
     }
 
     /**
@@ -246,34 +291,50 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         return new Builder(prompt);
     }
 
-    /** {@return a builder holding this request's values} */
+    /** {@return a builder holding this request's values (changing it does not change this request)} */
     public Builder toBuilder() {
-        Builder b = new Builder(prompt);
-        b.negativePrompt = negativePrompt;
-        b.steps = steps;
-        b.guidanceScale = guidanceScale;
-        b.seed = seed;
-        b.numImages = numImages;
-        b.scheduler = scheduler;
-        b.schedulerOverrides = schedulerOverrides;
-        b.height = height;
-        b.width = width;
-        b.latents = latents;
-        b.listener = listener;
-        b.deadline = deadline;
-        b.initImage = initImage;
-        b.strength = strength;
-        b.mask = mask;
-        return b;
+        return v.copy();
     }
 
     /** {@return true when classifier-free guidance is on ({@code guidance_scale > 1}, as diffusers)} */
     public boolean doClassifierFreeGuidance() {
-        return guidanceScale > 1.0;
+        return v.guidanceScale > 1.0;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (this == o) {
+            return true;
+        }
+        if (!(o instanceof GenerationRequest other)) {
+            return false;
+        }
+        return Arrays.deepEquals(v.values(), other.v.values());
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.deepHashCode(v.values());
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("GenerationRequest[");
+        Object[] values = v.values();
+        for (int i = 0; i < Builder.FIELDS.length; i++) {
+            Object x = values[i];
+            sb.append(i == 0 ? "" : ", ").append(Builder.FIELDS[i].getName()).append('=')
+                    .append(x instanceof float[] f ? "float[" + f.length + "]" : x);
+        }
+        return sb.append(']').toString();
     }
 
     /** Builder with diffusers' defaults. */
-    public static final class Builder {
+    public static final class Builder implements Cloneable {
+        /** The builder's fields: the request's values (for equals, hashCode and toString). */
+        private static final Field[] FIELDS = Arrays.stream(Builder.class.getDeclaredFields())
+                .filter(f -> !Modifier.isStatic(f.getModifiers()) && !f.isSynthetic()).toArray(Field[]::new);
+
         private String prompt;
         private String negativePrompt;
         private int steps = DEFAULT_STEPS;
@@ -293,6 +354,28 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
 
         private Builder(String prompt) {
             this.prompt = prompt;
+        }
+
+        /** A shallow copy: every field at once, so a new field needs no line here. */
+        private Builder copy() {
+            try {
+                return (Builder) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
+            }
+        }
+
+        /** The values of all fields, in declaration order. */
+        private Object[] values() {
+            Object[] out = new Object[FIELDS.length];
+            for (int i = 0; i < FIELDS.length; i++) {
+                try {
+                    out[i] = FIELDS[i].get(this);
+                } catch (IllegalAccessException e) {
+                    throw new AssertionError(e);
+                }
+            }
+            return out;
         }
 
         /**
@@ -540,8 +623,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
          * @throws InvalidRequestException naming the first invalid field
          */
         public GenerationRequest build() {
-            return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler,
-                    schedulerOverrides, height, width, latents, listener, deadline, initImage, strength, mask);
+            return new GenerationRequest(this);
         }
     }
 }

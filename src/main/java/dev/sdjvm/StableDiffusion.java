@@ -23,9 +23,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,7 +49,8 @@ import org.slf4j.LoggerFactory;
  * {@link LoadOptions#maxConcurrent()} generations run at once (the others wait their turn); each has its own
  * scheduler, random generator and native tensors, so the images depend only on the request and its seed, whatever
  * runs beside it. {@link #close} cancels running generations at their next step, waits for them, then frees all
- * native memory; calls after close fail with {@link IllegalStateException}.
+ * native memory; calls after close fail with {@link IllegalStateException}. {@link #generateAsync(GenerationRequest)}
+ * returns a future instead; cancelling it cancels the generation at its next step boundary.
  */
 public final class StableDiffusion implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StableDiffusion.class);
@@ -54,6 +62,7 @@ public final class StableDiffusion implements AutoCloseable {
     private final Semaphore permits;
     private final AtomicInteger running = new AtomicInteger();
     private volatile boolean closed;
+    private ExecutorService asyncExecutor;  // guarded by this; generateAsync's threads, started on first use
     private final ArtifactBackend backend;
     private final Backend kind;
     private final long loadNanos;
@@ -178,14 +187,34 @@ public final class StableDiffusion implements AutoCloseable {
      * @throws BackendException          when libtorch failed
      */
     public GenerationResult generate(GenerationRequest request) {
+        return generate(request, null);
+    }
+
+    /**
+     * {@link #generate(GenerationRequest)}, also cancelled when {@code cancelled} turns true (checked while waiting
+     * for a slot through {@code waiting}, and at every step boundary).
+     */
+    private GenerationResult generate(GenerationRequest request, AsyncGeneration async) {
         if (request == null) {
             throw new InvalidRequestException("request", "must not be null");
         }
         options.limits().check(request, pipeline.model().height(), pipeline.model().width());
         checkOpen();
         try {
-            permits.acquire();
+            if (async != null) {
+                async.waiting(Thread.currentThread());
+            }
+            try {
+                permits.acquire();
+            } finally {
+                if (async != null) {
+                    async.doneWaiting();
+                }
+            }
         } catch (InterruptedException e) {
+            if (async != null && async.isCancelled()) {
+                throw new GenerationCancelledException("cancelled while waiting for a free slot");
+            }
             Thread.currentThread().interrupt();
             throw new GenerationCancelledException("interrupted while waiting for a free slot");
         }
@@ -195,7 +224,8 @@ public final class StableDiffusion implements AutoCloseable {
             checkOpen();
             // throughput mode: a pipeline per request; a permit guarantees one is idle
             p = all.size() > 1 ? idle.poll() : pipeline;
-            return result(Pipelines.generate(p, request(request), () -> closed));
+            BooleanSupplier cancelled = async == null ? () -> closed : () -> closed || async.isCancelled();
+            return result(Pipelines.generate(p, request(request), cancelled), request);
         } catch (dev.sdjvm.pipeline.NonFiniteLatentsException e) {
             if (request.schedulerOverrides() != null && !request.schedulerOverrides().isEmpty()) {
                 throw new InvalidRequestException("scheduler_overrides", "these overrides " + request.schedulerOverrides()
@@ -211,6 +241,116 @@ public final class StableDiffusion implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #generate(GenerationRequest)} on this instance's own threads ({@link LoadOptions#maxConcurrent()} of
+     * them, or one per pipeline; daemon threads, started on first use, stopped by {@link #close}); requests beyond
+     * those wait in line, in order. See {@link #generateAsync(GenerationRequest, Executor)}.
+     *
+     * @param request what to generate
+     * @return the result to come; cancel it to cancel the generation
+     */
+    public CompletableFuture<GenerationResult> generateAsync(GenerationRequest request) {
+        return generateAsync(request, asyncExecutor());
+    }
+
+    /**
+     * {@link #generate(GenerationRequest)} run by {@code executor}.
+     *
+     * <p><b>Cancelling.</b> {@code future.cancel(...)} (either argument) cancels the generation: before it started,
+     * it never runs; waiting for a free slot, it stops waiting; running, it stops at the end of the denoising step
+     * in progress (a step is not interrupted inside the UNet), frees its pipeline for the next call and returns
+     * no images. The future is then completed with a {@link java.util.concurrent.CancellationException} at once,
+     * without waiting for that step to end.
+     *
+     * <p><b>Interruption.</b> Cancelling interrupts the executor's thread only while it waits for a slot (and clears
+     * that interrupt before the thread returns to the executor); the denoising loop is never interrupted by a
+     * cancel, it checks a flag. If the executor itself interrupts the thread (e.g. {@code shutdownNow()}), the
+     * generation stops at its next step boundary, as a synchronous {@link #generate} does, and the future fails with
+     * a {@link GenerationCancelledException}; the thread's interrupt status is kept.
+     *
+     * <p>Every failure {@link #generate(GenerationRequest)} throws (an invalid request, a limit, a closed instance, a
+     * backend error) completes the future exceptionally with that exception; an executor that rejects the task
+     * completes it with its {@link java.util.concurrent.RejectedExecutionException}.
+     *
+     * @param request  what to generate
+     * @param executor runs the generation (it blocks its thread for the whole generation)
+     * @return the result to come; cancel it to cancel the generation
+     * @throws NullPointerException if {@code executor} is null
+     */
+    public CompletableFuture<GenerationResult> generateAsync(GenerationRequest request, Executor executor) {
+        Objects.requireNonNull(executor, "executor");
+        AsyncGeneration f = new AsyncGeneration();
+        try {
+            executor.execute(() -> {
+                if (f.isDone()) {
+                    return;  // cancelled before it started
+                }
+                try {
+                    f.complete(generate(request, f));
+                } catch (Throwable t) {
+                    f.completeExceptionally(t);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            f.completeExceptionally(e);
+        }
+        return f;
+    }
+
+    private synchronized ExecutorService asyncExecutor() {
+        checkOpen();
+        if (asyncExecutor == null) {
+            AtomicInteger n = new AtomicInteger();
+            asyncExecutor = Executors.newFixedThreadPool(slots(options), r -> {
+                Thread t = new Thread(r, "sdjvm-generate-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        return asyncExecutor;
+    }
+
+    /**
+     * A generation's future: cancelling it is seen by the denoising loop at its next step boundary, and interrupts
+     * the generating thread while (only while) it waits for a slot.
+     */
+    private static final class AsyncGeneration extends CompletableFuture<GenerationResult> {
+        private final Object lock = new Object();
+        private Thread waiter;          // guarded by lock
+        private boolean interrupted;    // guarded by lock: this future interrupted the waiter
+
+        @Override
+        public boolean cancel(boolean mayInterruptIfRunning) {
+            boolean done = super.cancel(mayInterruptIfRunning);
+            synchronized (lock) {
+                if (isCancelled() && waiter != null && !interrupted) {
+                    interrupted = true;
+                    waiter.interrupt();
+                }
+            }
+            return done;
+        }
+
+        void waiting(Thread t) {
+            synchronized (lock) {
+                waiter = t;
+                if (isCancelled() && !interrupted) {
+                    interrupted = true;
+                    t.interrupt();
+                }
+            }
+        }
+
+        void doneWaiting() {
+            synchronized (lock) {
+                waiter = null;
+                if (interrupted) {
+                    Thread.interrupted();  // ours, not the executor's: do not leak it to the thread's next task
+                }
+            }
+        }
+    }
+
     /** The pipeline's view of a request (its own record: the pipeline package does not depend on this one). */
     private static Request request(GenerationRequest r) {
         StepListener l = r.listener();
@@ -219,10 +359,11 @@ public final class StableDiffusion implements AutoCloseable {
                 r.deadline(), r.initImage(), r.resolvedStrength(), r.mask());
     }
 
-    private static GenerationResult result(Result r) {
-        return new GenerationResult(r.images(), r.seed(), r.latents(), new GenerationResult.Timings(r.tokenizeNanos(),
-                r.encodeNanos(), r.denoiseNanos(), r.unetNanos(), r.decodeNanos(), r.totalNanos(), r.steps()),
-                r.promptTruncated(), r.scheduler());
+    private static GenerationResult result(Result r, GenerationRequest request) {
+        return GenerationResult.builder().images(r.images()).seed(r.seed()).latents(r.latents())
+                .timings(new GenerationResult.Timings(r.tokenizeNanos(), r.encodeNanos(), r.denoiseNanos(),
+                        r.unetNanos(), r.decodeNanos(), r.totalNanos(), r.steps()))
+                .promptTruncated(r.promptTruncated()).scheduler(r.scheduler()).request(request).build();
     }
 
     /**
@@ -263,14 +404,26 @@ public final class StableDiffusion implements AutoCloseable {
             var a = dir.manifest() == null ? null : dir.manifest().artifacts().get(role.id());
             String neff = plan.neffWithHash(role);
             arts.put(role.id(), new ModelInfo.Artifact(role.id(), e.getValue(),
-                    a == null || a.floatInputDType() == null ? null : a.floatInputDType().manifestName(),
-                    a == null ? null : a.batch(), null, a != null ? "manifest" : neff != null ? "neff" : "unknown (not loaded)",
+                    a == null ? null : dtype(a.floatInputDType()), a == null ? null : a.batch(), null,
+                    a != null ? ModelInfo.Source.MANIFEST : neff != null ? ModelInfo.Source.NEFF : ModelInfo.Source.UNKNOWN,
                     neff,
                     a == null ? List.of() : a.inputs().stream().map(StableDiffusion::describe).toList(),
                     a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
         }
         return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
-                dir.schedulerConfig(), manifest(dir), 0, false);
+                dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())));
+    }
+
+    /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
+    private static String layout(ModelDirectory dir, Backend backend) {
+        if (dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON) {
+            return ModelInfo.LAYOUT_OPTIMUM;
+        }
+        return backend == Backend.NEURON ? ModelInfo.LAYOUT_AWS : ModelInfo.LAYOUT_CPU;
+    }
+
+    private static ModelInfo.DType dtype(dev.sdjvm.model.DType d) {
+        return d == null ? null : ModelInfo.DType.valueOf(d.name());
     }
 
     private static String describe(dev.sdjvm.model.Manifest.TensorSpec t) {
@@ -291,12 +444,12 @@ public final class StableDiffusion implements AutoCloseable {
         for (var spec : pipeline.specs().values()) {
             dev.sdjvm.backend.Artifact a = pipeline.artifacts().get(spec.role());
             arts.put(spec.role().id(), new ModelInfo.Artifact(spec.role().id(), spec.file(),
-                    spec.inputDType() == null ? null : spec.inputDType().manifestName(), spec.batch(), spec.device(),
-                    spec.source(), spec.neff(), a.inputs().stream().map(Object::toString).toList(),
+                    dtype(spec.inputDType()), spec.batch(), spec.device() == null ? null : ModelInfo.Device.parse(spec.device()),
+                    ModelInfo.Source.valueOf(spec.source().toUpperCase(java.util.Locale.ROOT)), spec.neff(), a.inputs().stream().map(Object::toString).toList(),
                     a.outputs().stream().map(Object::toString).toList()));
         }
         return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
-                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true);
+                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind));
     }
 
     /** {@return the model's tokenizer} */
@@ -323,11 +476,16 @@ public final class StableDiffusion implements AutoCloseable {
      */
     @Override
     public void close() {
+        ExecutorService async;
         synchronized (this) {
             if (closed) {
                 return;
             }
             closed = true;
+            async = asyncExecutor;
+        }
+        if (async != null) {
+            async.shutdown();  // queued generateAsync calls still run and fail at once: the instance is closed
         }
         try {
             if (!permits.tryAcquire(slots(options), 60, TimeUnit.SECONDS)) {

@@ -4,6 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.Executable;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.lang.reflect.RecordComponent;
+import java.lang.reflect.Type;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,7 +28,8 @@ import org.junit.jupiter.api.Test;
  * docs/architecture.md's package table matches the sources: the project packages each package refers to (imports
  * and qualified names in src/main/java) are exactly its "depends on" column; the graph has no cycle; nothing below the
  * backends (nor the NEFF path's classes) refers to libtorch; the root package is the API (no concrete backend, nothing
- * depends on it); the artifact roles are written down once, in model.ArtifactRole.
+ * depends on it); the artifact roles are written down once, in model.ArtifactRole; the exported packages' public
+ * signatures name no third-party type and no type of a package that is not exported.
  */
 class ArchitectureTest {
     private static final Pattern PACKAGE = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE);
@@ -142,5 +150,98 @@ class ArchitectureTest {
             }
         });
         assertEquals(List.of(), found, "role names as string literals outside model.ArtifactRole");
+    }
+
+    /** Types an exported signature must not name: the dependencies the module does not re-export. */
+    private static final List<String> FOREIGN = List.of("com.fasterxml.", "org.bytedeco.", "com.sun.jna.", "org.slf4j.");
+
+    @Test
+    void exportedSignaturesNameNoThirdPartyTypeAndNoInternalPackage() throws Exception {
+        String moduleInfo = Files.readString(Path.of("src/main/java/module-info.java"));
+        Set<String> exported = new TreeSet<>();
+        Matcher em = Pattern.compile("(?m)^\\s*exports ([\\w.]+);").matcher(moduleInfo);
+        while (em.find()) {
+            exported.add(em.group(1));
+        }
+        assertTrue(exported.contains("dev.sdjvm") && exported.contains("dev.sdjvm.scheduler"), exported.toString());
+        Matcher tm = Pattern.compile("(?m)^\\s*requires transitive ([\\w.]+);").matcher(moduleInfo);
+        while (tm.find()) {
+            assertEquals("java.desktop", tm.group(1), "only java.desktop (BufferedImage) is re-exported");
+        }
+        Set<String> internal = new TreeSet<>(graph(new TreeMap<>()).keySet());
+        internal.removeAll(exported);
+        List<String> found = new ArrayList<>();
+        int classes = 0;
+        for (String pkg : exported) {
+            Path dir = Path.of("target/classes").resolve(pkg.replace('.', '/'));
+            try (Stream<Path> files = Files.list(dir)) {
+                for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".class"))::iterator) {
+                    String name = pkg + "." + f.getFileName().toString().replace(".class", "");
+                    Class<?> c = Class.forName(name, false, getClass().getClassLoader());
+                    if (!isApi(c)) {
+                        continue;
+                    }
+                    classes++;
+                    List<Type> types = new ArrayList<>();
+                    if (c.getGenericSuperclass() != null) {
+                        types.add(c.getGenericSuperclass());
+                    }
+                    types.addAll(List.of(c.getGenericInterfaces()));
+                    for (Field fd : c.getDeclaredFields()) {
+                        if (visible(fd.getModifiers())) {
+                            types.add(fd.getGenericType());
+                        }
+                    }
+                    List<Executable> members = new ArrayList<>(List.of(c.getDeclaredMethods()));
+                    for (Constructor<?> k : c.getDeclaredConstructors()) {
+                        members.add(k);
+                    }
+                    for (Executable m : members) {
+                        if (!visible(m.getModifiers()) || m.isSynthetic()) {
+                            continue;
+                        }
+                        if (m instanceof Method mm) {
+                            types.add(mm.getGenericReturnType());
+                        }
+                        types.addAll(List.of(m.getGenericParameterTypes()));
+                        types.addAll(List.of(m.getGenericExceptionTypes()));
+                    }
+                    if (c.isRecord()) {
+                        for (RecordComponent rc : c.getRecordComponents()) {
+                            types.add(rc.getGenericType());
+                        }
+                    }
+                    for (Type t : types) {
+                        String tn = t.getTypeName();
+                        for (String foreign : FOREIGN) {
+                            if (tn.contains(foreign)) {
+                                found.add(c.getName() + ": " + tn);
+                            }
+                        }
+                        for (String pkg2 : internal) {
+                            if (Pattern.compile("\\b" + Pattern.quote(pkg2) + "\\.[A-Z]").matcher(tn).find()) {
+                                found.add(c.getName() + ": " + tn + " (package " + pkg2 + " is not exported)");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(classes > 30, "scanned " + classes + " public classes");
+        assertEquals(List.of(), found, "exported public signatures naming a type the API cannot promise");
+    }
+
+    /** Public, and every class enclosing it public: reachable from outside the module. */
+    private static boolean isApi(Class<?> c) {
+        for (Class<?> k = c; k != null; k = k.getEnclosingClass()) {
+            if (!Modifier.isPublic(k.getModifiers()) || k.isAnonymousClass() || k.isLocalClass()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean visible(int modifiers) {
+        return Modifier.isPublic(modifiers) || Modifier.isProtected(modifiers);
     }
 }

@@ -62,10 +62,10 @@ class FixtureParityTest {
     @Test
     void bf16FixtureRunsItsUnetAndTextEncoderInBfloat16() {
         StableDiffusion sd = model("tiny-sd21-bf16");
-        assertEquals("bfloat16", sd.info().artifacts().get("unet").dtype());
-        assertEquals("manifest", sd.info().artifacts().get("unet").source());
-        assertEquals("float32", sd.info().artifacts().get("vae_decoder").dtype());
-        assertEquals("float32", model("tiny-sd21-fp32").info().artifacts().get("unet").dtype());
+        assertEquals(ModelInfo.DType.BFLOAT16, sd.info().artifacts().get("unet").dtype());
+        assertEquals(ModelInfo.Source.MANIFEST, sd.info().artifacts().get("unet").source());
+        assertEquals(ModelInfo.DType.FLOAT32, sd.info().artifacts().get("vae_decoder").dtype());
+        assertEquals(ModelInfo.DType.FLOAT32, model("tiny-sd21-fp32").info().artifacts().get("unet").dtype());
     }
 
     @ParameterizedTest(name = "{index}: {0}")

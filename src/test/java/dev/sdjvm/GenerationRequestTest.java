@@ -3,6 +3,7 @@ package dev.sdjvm;
 import dev.sdjvm.errors.InvalidRequestException;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -64,9 +65,8 @@ class GenerationRequestTest {
         Map<String, Object> nullValue = new HashMap<>();
         nullValue.put("use_karras_sigmas", null);
         assertTrue(req().schedulerOverrides(nullValue).build().schedulerOverrides().containsKey("use_karras_sigmas"));
-        // the canonical constructor checks too: there is no way to hold an unchecked request
-        rejects("num_inference_steps", () -> new GenerationRequest("x", null, 0, 7.5, null, 1, null, null, null, null,
-                null, null, null));
+        // no constructor is public: the builder, which checks, is the only way to hold a request
+        assertEquals(0, GenerationRequest.class.getConstructors().length);
     }
 
     @Test
@@ -95,11 +95,74 @@ class GenerationRequestTest {
         assertThrows(UnsupportedOperationException.class, () -> r.schedulerOverrides().put("x", 1));
     }
 
+    /**
+     * Every field of the builder (the request's values) set away from its default: toBuilder keeps each one, and
+     * equality sees each one. A field added to the builder fails here until it is set below.
+     */
+    @Test
+    void toBuilderAndEqualsCoverEveryField() throws Exception {
+        dev.sdjvm.image.RgbImage image = new dev.sdjvm.image.RgbImage(16, 8, new byte[16 * 8 * 3]);
+        StepListener listener = (k, n, t, ns) -> true;
+        GenerationRequest full = req().negativePrompt("blurry").steps(20).guidanceScale(4).seed(9L).numImages(2)
+                .scheduler("euler").schedulerOverrides(Map.of("use_karras_sigmas", true)).height(64).width(72)
+                .latents(new float[] {1, 2}).listener(listener).deadline(java.time.Instant.EPOCH).initImage(image)
+                .strength(0.5).mask(image).build();
+        java.util.List<java.lang.reflect.Field> fields = new java.util.ArrayList<>();
+        for (java.lang.reflect.Field f : GenerationRequest.Builder.class.getDeclaredFields()) {
+            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()) && !f.isSynthetic()) {
+                f.setAccessible(true);
+                fields.add(f);
+            }
+        }
+        assertTrue(fields.size() >= 16, fields.toString());
+        GenerationRequest.Builder defaults = GenerationRequest.builder("a lighthouse");
+        GenerationRequest.Builder of = full.toBuilder();
+        for (java.lang.reflect.Field f : fields) {
+            if (f.getName().equals("prompt")) {
+                continue;
+            }
+            assertNotEquals(java.util.Arrays.deepToString(new Object[] {f.get(defaults)}),
+                    java.util.Arrays.deepToString(new Object[] {f.get(of)}), f.getName() + " is set in this test");
+        }
+        GenerationRequest copy = full.toBuilder().build();
+        assertEquals(full, copy);
+        assertEquals(full.hashCode(), copy.hashCode());
+        int checked = 0;
+        for (java.lang.reflect.Field f : fields) {
+            GenerationRequest.Builder changed = full.toBuilder();
+            f.set(changed, f.getName().equals("prompt") ? "another" : f.get(defaults));
+            GenerationRequest other;
+            try {
+                other = changed.build();
+            } catch (InvalidRequestException e) {
+                continue;  // e.g. an image without its mask's image: that field cannot be left out alone
+            }
+            assertNotEquals(full, other, f.getName() + " takes part in equals");
+            checked++;
+        }
+        assertTrue(checked >= fields.size() - 2, checked + " of " + fields.size());
+    }
+
     @Test
     void toBuilderKeepsEveryValueAndRechecks() {
         GenerationRequest r = req().negativePrompt("blurry").steps(20).guidanceScale(4).seed(9L).numImages(2)
                 .scheduler("euler").height(64).width(72).build();
         assertEquals(r, r.toBuilder().build());
+        assertEquals(r.hashCode(), r.toBuilder().build().hashCode());
         rejects("seed", () -> r.toBuilder().seed(-1L).build());
+        // a changed builder does not change the request it came from, nor the request it built
+        GenerationRequest.Builder b = r.toBuilder();
+        GenerationRequest built = b.build();
+        b.steps(7).prompt("other");
+        assertEquals(20, r.steps());
+        assertEquals(20, built.steps());
+        assertEquals("a lighthouse", built.prompt());
+        // equality covers every value: latents by content, a differing field makes them differ
+        GenerationRequest withLatents = req().latents(new float[] {1, 2}).build();
+        assertEquals(withLatents, req().latents(new float[] {1, 2}).build());
+        assertNotEquals(withLatents, req().latents(new float[] {1, 3}).build());
+        assertNotEquals(r, r.toBuilder().steps(21).build());
+        assertNotEquals(r, r.toBuilder().negativePrompt(null).build());
+        assertTrue(r.toString().contains("steps=20"), r.toString());
     }
 }

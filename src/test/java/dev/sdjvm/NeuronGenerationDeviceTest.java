@@ -31,7 +31,7 @@ class NeuronGenerationDeviceTest {
         try (StableDiffusion sd = StableDiffusion.load(Path.of(model),
                 LoadOptions.defaults().withBackend(Backend.NEURON).withUnetReplicas(2))) {
             assertEquals(Backend.NEURON, sd.info().backend());
-            assertEquals("nc0,nc1", sd.info().artifacts().get("unet").device());
+            assertEquals(ModelInfo.Device.neuron(0, 1), sd.info().artifacts().get("unet").device());
             GenerationRequest req = GenerationRequest.builder("a photo of an astronaut riding a horse on mars")
                     .steps(20).seed(0L).build();
             sd.generate(req);  // warm-up

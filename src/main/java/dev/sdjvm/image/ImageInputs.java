@@ -180,7 +180,7 @@ public final class ImageInputs {
                     out[i + 2] = (byte) icm.getBlue(index);
                 }
             }
-            return new RgbImage(w, h, out);
+            return RgbImage.wrap(w, h, out);
         }
         int colors = cm.getNumColorComponents();
         int bits = raster.getSampleModel().getSampleSize(0);
@@ -209,7 +209,7 @@ public final class ImageInputs {
                 }
             }
         }
-        return new RgbImage(w, h, out);
+        return RgbImage.wrap(w, h, out);
     }
 
     /** One sample to 8 bits as Pillow unpacks and converts it (see the class comment). */

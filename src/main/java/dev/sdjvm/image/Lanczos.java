@@ -31,7 +31,7 @@ public final class Lanczos {
      * @throws IllegalArgumentException if a size is below 1
      */
     public static RgbImage resize(RgbImage image, int width, int height) {
-        return new RgbImage(width, height, resample(image.rgb(), image.width(), image.height(), 3, width, height));
+        return RgbImage.wrap(width, height, resample(image.data(), image.width(), image.height(), 3, width, height));
     }
 
     /**
@@ -44,7 +44,7 @@ public final class Lanczos {
      * @throws IllegalArgumentException if a size is below 1
      */
     public static GrayImage resize(GrayImage image, int width, int height) {
-        return new GrayImage(width, height, resample(image.gray(), image.width(), image.height(), 1, width, height));
+        return GrayImage.wrap(width, height, resample(image.data(), image.width(), image.height(), 1, width, height));
     }
 
     /** Interleaved 8-bit samples ({@code channels} per pixel, row-major) to a new size. */

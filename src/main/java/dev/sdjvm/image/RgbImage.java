@@ -2,28 +2,73 @@ package dev.sdjvm.image;
 
 import java.awt.image.BufferedImage;
 import java.awt.image.DataBufferByte;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 /**
- * An 8-bit RGB image, row-major HWC bytes (what diffusers' {@code numpy_to_pil} receives).
- *
- * @param width  width in pixels
- * @param height height in pixels
- * @param rgb    {@code height*width*3} bytes, R G B per pixel (held, not copied: treat them as read-only)
+ * An 8-bit RGB image, row-major HWC bytes (what diffusers' {@code numpy_to_pil} receives). Immutable: the
+ * constructor copies the bytes it is given and {@link #rgb()} returns a copy ({@link #rgbBuffer()} is a read-only
+ * view without copying). Two images are equal when their sizes and pixels are.
  */
-public record RgbImage(int width, int height, byte[] rgb) {
+public final class RgbImage {
+    private final int width;
+    private final int height;
+    private final byte[] rgb;
+
     /**
-     * Checks the size.
+     * Checks the size and copies the pixels.
      *
      * @param width  width in pixels, &gt;= 1
      * @param height height in pixels, &gt;= 1
-     * @param rgb    exactly {@code height*width*3} bytes
+     * @param rgb    exactly {@code height*width*3} bytes, R G B per pixel (copied)
      * @throws IllegalArgumentException if the sizes do not match
      */
-    public RgbImage {
-        if (width < 1 || height < 1 || rgb == null || rgb.length != width * height * 3) {
+    public RgbImage(int width, int height, byte[] rgb) {
+        this(width, height, check(width, height, rgb).clone(), null);
+    }
+
+    private RgbImage(int width, int height, byte[] owned, Void unused) {
+        this.width = width;
+        this.height = height;
+        this.rgb = owned;
+    }
+
+    private static byte[] check(int width, int height, byte[] rgb) {
+        if (width < 1 || height < 1 || rgb == null || rgb.length != (long) width * height * 3) {
             throw new IllegalArgumentException("need " + width + "x" + height + "x3 bytes, got "
                     + (rgb == null ? "null" : rgb.length));
         }
+        return rgb;
+    }
+
+    /** An image that takes ownership of {@code rgb} (no copy): for this package's own new arrays only. */
+    static RgbImage wrap(int width, int height, byte[] rgb) {
+        return new RgbImage(width, height, check(width, height, rgb), null);
+    }
+
+    /** The pixels themselves, for this package's read-only use. */
+    byte[] data() {
+        return rgb;
+    }
+
+    /** {@return the width in pixels} */
+    public int width() {
+        return width;
+    }
+
+    /** {@return the height in pixels} */
+    public int height() {
+        return height;
+    }
+
+    /** {@return a copy of the {@code height*width*3} bytes, R G B per pixel, row after row} */
+    public byte[] rgb() {
+        return rgb.clone();
+    }
+
+    /** {@return the pixels as a read-only buffer (no copy), R G B per pixel, row after row} */
+    public ByteBuffer rgbBuffer() {
+        return ByteBuffer.wrap(rgb).asReadOnlyBuffer();
     }
 
     /**
@@ -61,7 +106,7 @@ public record RgbImage(int width, int height, byte[] rgb) {
                 out[i * 3 + c] = (byte) u;
             }
         }
-        return new RgbImage(width, height, out);
+        return wrap(width, height, out);
     }
 
     /** {@return a new {@link BufferedImage} of type {@code TYPE_3BYTE_BGR} holding these pixels} */
@@ -74,5 +119,20 @@ public record RgbImage(int width, int height, byte[] rgb) {
             dst[i * 3 + 2] = rgb[i * 3];
         }
         return img;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof RgbImage i && i.width == width && i.height == height && Arrays.equals(i.rgb, rgb);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * (31 * width + height) + Arrays.hashCode(rgb);
+    }
+
+    @Override
+    public String toString() {
+        return "RgbImage[" + width + "x" + height + "]";
     }
 }

@@ -107,7 +107,7 @@ public final class VaeImageProcessor {
     /** HWC bytes to CHW {@code 2 * (v / 255) - 1}, in float32. */
     static FloatImage normalize(RgbImage image) {
         int plane = image.width() * image.height();
-        byte[] rgb = image.rgb();
+        byte[] rgb = image.data();
         float[] out = new float[3 * plane];
         for (int c = 0; c < 3; c++) {
             for (int i = 0; i < plane; i++) {
@@ -115,17 +115,17 @@ public final class VaeImageProcessor {
                 out[c * plane + i] = 2f * x - 1f;
             }
         }
-        return new FloatImage(3, image.height(), image.width(), out);
+        return FloatImage.wrap(3, image.height(), image.width(), out);
     }
 
     /** {@code v / 255 < 0.5 ? 0 : 1} in float32, i.e. {@code v < 128 ? 0 : 1}. */
     static FloatImage binarize(GrayImage mask) {
-        byte[] g = mask.gray();
+        byte[] g = mask.data();
         float[] out = new float[g.length];
         for (int i = 0; i < g.length; i++) {
             float x = (g[i] & 0xff) / 255f;
             out[i] = x < 0.5f ? 0f : 1f;
         }
-        return new FloatImage(1, mask.height(), mask.width(), out);
+        return FloatImage.wrap(1, mask.height(), mask.width(), out);
     }
 }

@@ -170,41 +170,6 @@ public final class Schedulers {
         return CLASSES.get(e.className()).apply(merged, overrides);
     }
 
-    /**
-     * {@link #fromConfig(Map, Map)} for a config already parsed as a Jackson tree.
-     *
-     * @param config    the config, a JSON object
-     * @param overrides keys that replace the config's, or an empty map
-     * @return a new scheduler
-     */
-    public static Scheduler fromConfig(JsonNode config, Map<String, Object> overrides) {
-        return fromConfig(toMap(config), overrides);
-    }
-
-    /**
-     * {@link #create(String, Map, Map)} for a config already parsed as a Jackson tree.
-     *
-     * @param name      a diffusers class name or an alias
-     * @param config    the config, a JSON object
-     * @param overrides keys that replace the config's, or an empty map
-     * @return a new scheduler
-     */
-    public static Scheduler create(String name, JsonNode config, Map<String, Object> overrides) {
-        return create(name, toMap(config), overrides);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> toMap(JsonNode config) {
-        if (config == null || config.isNull()) {
-            return Map.of();
-        }
-        if (!config.isObject()) {
-            throw new SchedulerConfigException(null, "the scheduler config must be a JSON object, got "
-                    + config.getNodeType());
-        }
-        return new ObjectMapper().convertValue(config, LinkedHashMap.class);
-    }
-
     /** {@return the aliases, one per scheduler and settings, with their other spellings} */
     public static List<Alias> aliases() {
         return Collections.unmodifiableList(ALIASES);
@@ -223,8 +188,11 @@ public final class Schedulers {
     }
 
     /**
-     * Reads a {@code scheduler_config.json} into the map {@link #fromConfig} takes (Jackson types; {@code NaN} and
-     * {@code -Infinity}, as Python's json writes them, are accepted).
+     * Reads a {@code scheduler_config.json} into the map {@link #fromConfig} takes: JSON's values as plain Java
+     * objects ({@code String}, {@code Boolean}, {@code Integer}/{@code Long}/{@code BigInteger}, {@code Double},
+     * {@code List}, {@code Map}, null); {@code NaN} and {@code -Infinity}, as Python's json writes them, are
+     * accepted. A config from elsewhere (a JSON library of the caller's choice, or built by hand) is passed as such a
+     * map too.
      *
      * @param schedulerConfigJson the file
      * @return its keys and values

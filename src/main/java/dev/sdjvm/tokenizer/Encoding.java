@@ -5,13 +5,14 @@ import java.util.Arrays;
 /**
  * The text-encoder input for one prompt.
  *
- * @param inputIds   {@code maxLength()} ids: bos, the first {@code maxLength()-2} BPE ids, eos, then padding
+ * @param inputIds   {@code maxLength()} ids: bos, the first {@code maxLength()-2} BPE ids, eos, then padding (the
+ *                   encoding keeps its own copy and the accessor returns a copy: it cannot be changed once made)
  * @param tokenCount number of BPE ids the prompt produced before truncation (bos/eos/padding not counted)
  * @param truncated  true when {@code tokenCount > maxLength()-2}, i.e. ids were dropped
  */
 public record Encoding(int[] inputIds, int tokenCount, boolean truncated) {
     /**
-     * Validates and keeps {@code inputIds} as given (callers get the array the tokenizer built).
+     * Validates and keeps a copy of {@code inputIds}.
      *
      * @param inputIds   the ids, not null
      * @param tokenCount BPE ids before truncation, &gt;= 0
@@ -24,6 +25,13 @@ public record Encoding(int[] inputIds, int tokenCount, boolean truncated) {
         if (tokenCount < 0) {
             throw new IllegalArgumentException("tokenCount < 0: " + tokenCount);
         }
+        inputIds = inputIds.clone();
+    }
+
+    /** {@return a copy of the ids} */
+    @Override
+    public int[] inputIds() {
+        return inputIds.clone();
     }
 
     @Override

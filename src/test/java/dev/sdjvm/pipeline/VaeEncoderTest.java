@@ -138,7 +138,8 @@ class VaeEncoderTest {
         ModelInfo files = StableDiffusion.inspect(dir);
         assertEquals(java.util.List.of("text_encoder", "unet", "vae_post_quant_conv", "vae_decoder", "vae_encoder"),
                 java.util.List.copyOf(files.artifacts().keySet()));
-        assertEquals("float32", files.artifacts().get("vae_encoder").dtype(), "from the manifest");
+        assertEquals(ModelInfo.DType.FLOAT32, files.artifacts().get("vae_encoder").dtype(), "from the manifest");
+        assertEquals(ModelInfo.Source.MANIFEST, files.artifacts().get("vae_encoder").source());
         try (StableDiffusion sd = StableDiffusion.load(dir)) {
             ModelInfo.Artifact enc = sd.info().artifacts().get("vae_encoder");
             assertEquals(dir.resolve("compiled_models/vae_encoder.pt"), enc.file());

@@ -109,8 +109,10 @@ class SchedulersTest {
     }
 
     @Test
-    void acceptsAJacksonTree() throws IOException {
-        com.fasterxml.jackson.databind.JsonNode tree = new com.fasterxml.jackson.databind.ObjectMapper().readTree(SD21_BASE);
+    @SuppressWarnings("unchecked")
+    void acceptsAConfigParsedByTheCallersJsonLibraryAsAMap() throws IOException {
+        // the API takes no Jackson type: a caller with its own JSON tree converts it to a map of plain values
+        Map<String, Object> tree = new com.fasterxml.jackson.databind.ObjectMapper().readValue(SD21_BASE, Map.class);
         assertInstanceOf(PNDMScheduler.class, Schedulers.fromConfig(tree, Map.of()));
         DPMSolverMultistepScheduler d = assertInstanceOf(DPMSolverMultistepScheduler.class,
                 Schedulers.create("dpm++2m", tree, Map.of("solver_order", 3)));

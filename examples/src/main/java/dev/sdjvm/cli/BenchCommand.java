@@ -38,7 +38,7 @@ public final class BenchCommand implements Callable<Integer> {
             description = "library (in-process) or http. Default: ${DEFAULT-VALUE}.")
     String mode;
 
-    @Option(names = "--model", paramLabel = "DIR",
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
             description = "Model directory (repeatable: one row group each, e.g. an fp32 and a bf16 export). "
                     + "Default: the embedded model.")
     List<Path> models;
@@ -67,17 +67,17 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Instance price for the cost column. Default: ${DEFAULT-VALUE} (see docs/programs.md).")
     double price;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a photo of an astronaut riding a horse on mars",
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", defaultValue = "a photo of an astronaut riding a horse on mars",
             description = "Prompt. Default: '${DEFAULT-VALUE}'.")
     String prompt;
 
     @Option(names = "--guidance", paramLabel = "SCALE", defaultValue = "7.5", description = "Guidance scale. Default: ${DEFAULT-VALUE}.")
     double guidance;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "First seed (request i: seed+i). Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"-s", "--seed"}, paramLabel = "N", defaultValue = "0", description = "First seed (request i: seed+i). Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "libtorch threads (library mode). Default: libtorch's.")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", defaultValue = "0", description = "libtorch threads (library mode). Default: libtorch's.")
     int threads;
 
     @Option(names = "--unet-replicas", paramLabel = "N", defaultValue = "1", description = "UNet copies (library mode). Default: ${DEFAULT-VALUE}.")
@@ -102,10 +102,10 @@ public final class BenchCommand implements Callable<Integer> {
                     + "column then includes; --no-load-warmup times the load alone. Default: ${DEFAULT-VALUE}.")
     boolean loadWarmup;
 
-    @Option(names = "--height", paramLabel = "PX", description = "Image height (library mode; CPU-traced models take other sizes). Default: the model's.")
+    @Option(names = {"-H", "--height"}, paramLabel = "PX", description = "Image height (library mode; CPU-traced models take other sizes). Default: the model's.")
     Integer height;
 
-    @Option(names = "--width", paramLabel = "PX", description = "Image width (library mode). Default: the model's.")
+    @Option(names = {"-W", "--width"}, paramLabel = "PX", description = "Image width (library mode). Default: the model's.")
     Integer width;
 
     @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "600s", converter = Durations.class,

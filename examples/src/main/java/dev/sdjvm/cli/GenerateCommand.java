@@ -1,5 +1,6 @@
 package dev.sdjvm.cli;
 
+import dev.sdjvm.GenerationParameters;
 import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.ModelInfo;
@@ -14,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ThreadLocalRandom;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -28,13 +30,20 @@ import picocli.CommandLine.Spec;
                 + "'parameters' text chunk, A1111 format) or JPEG.",
                 "With --init-image: image-to-image; with --init-image and --mask: inpainting (both need a model with "
                 + "compiled_models/vae_encoder.pt).",
-                "Prints the seed and the written file(s) on stdout; progress goes to stderr."})
+                "Prints the seed and the written file(s) on stdout; progress goes to stderr.",
+                "Short options follow stable-diffusion.cpp's sd-cli where they mean the same: -p -n -m -H -W -s -i -o -t -v."})
 public final class GenerateCommand implements Callable<Integer> {
+    /** {@code --seed -1}: a random seed, as stable-diffusion.cpp. */
+    static final long RANDOM_SEED = -1;
+
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "PROMPT", description = "The prompt.")
-    String prompt;
+    @Parameters(index = "0", arity = "0..1", paramLabel = "PROMPT", description = "The prompt (or -p/--prompt).")
+    String positionalPrompt;
+
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "The prompt, instead of PROMPT.")
+    String promptOption;
 
     @Option(names = {"-n", "--negative-prompt"}, paramLabel = "TEXT", description = "What the image should not show.")
     String negativePrompt;
@@ -43,14 +52,16 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Denoising steps (num_inference_steps). Default: ${DEFAULT-VALUE}.")
     int steps;
 
-    @Option(names = {"-g", "--guidance"}, paramLabel = "SCALE", defaultValue = "" + GenerationRequest.DEFAULT_GUIDANCE,
+    @Option(names = {"-g", "--guidance", "--cfg-scale"}, paramLabel = "SCALE", defaultValue = "" + GenerationRequest.DEFAULT_GUIDANCE,
             description = "Classifier-free guidance scale (guidance_scale; <= 1 turns guidance off). Default: ${DEFAULT-VALUE}.")
     double guidance;
 
-    @Option(names = "--seed", paramLabel = "N", description = "Seed of the initial noise (>= 0). Default: random, printed.")
+    @Option(names = {"-s", "--seed"}, paramLabel = "N",
+            description = "Seed of the initial noise (>= 0); -1 = a random seed (the default), printed on stderr before "
+                    + "the generation starts and written in the PNG parameters.")
     Long seed;
 
-    @Option(names = "--scheduler", paramLabel = "NAME", completionCandidates = SchedulerNames.class,
+    @Option(names = {"--scheduler", "--sampling-method"}, paramLabel = "NAME", completionCandidates = SchedulerNames.class,
             description = "Scheduler: ${COMPLETION-CANDIDATES} ('config' = the model's scheduler_config.json), or a "
                     + "diffusers class name; 'sd schedulers' lists every name and spelling. Default: "
                     + "DPMSolverMultistepScheduler (DPM++ 2M), as AWS's deployment.")
@@ -74,15 +85,15 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Image format. Default: from the output file's extension, else png.")
     String format;
 
-    @Option(names = "--height", paramLabel = "PX",
+    @Option(names = {"-H", "--height"}, paramLabel = "PX",
             description = "Image height (multiple of 8). Default: the model's. CPU-traced artifacts take other sizes; "
                     + "compiled ones (Neuron, static batch) only their own.")
     Integer height;
 
-    @Option(names = "--width", paramLabel = "PX", description = "Image width (multiple of 8). Default: the model's.")
+    @Option(names = {"-W", "--width"}, paramLabel = "PX", description = "Image width (multiple of 8). Default: the model's.")
     Integer width;
 
-    @Option(names = "--init-image", paramLabel = "FILE",
+    @Option(names = {"-i", "--init-image", "--init-img"}, paramLabel = "FILE",
             description = "Start image (PNG or JPEG): image-to-image, or inpainting with --mask. Image-to-image runs at "
                     + "its size floored to a multiple of 8 (or --height/--width); inpainting at --height/--width or "
                     + "the model's size, as diffusers.")
@@ -101,7 +112,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "Do not show the progress bar.")
     boolean noProgress;
 
-    @Option(names = "--verbose", description = "Log at INFO level.")
+    @Option(names = {"-v", "--verbose"}, description = "Log at INFO level.")
     boolean verbose;
 
     @Mixin
@@ -109,6 +120,8 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        String prompt = prompt();
+        Long seed = seed();
         ImageFiles.Format fmt = resolveFormat();
         Map<String, Object> overrides;
         try {
@@ -139,7 +152,11 @@ public final class GenerateCommand implements Callable<Integer> {
         modelOptions.checkThreads();
         try (StableDiffusion sd = modelOptions.load(1)) {
             ModelInfo info = sd.info();
-            String schedulerClass = GenerationParameters.schedulerClass(request, info.schedulerConfig());
+            if (this.seed == null || this.seed == RANDOM_SEED) {
+                // drawn here rather than by the library, so that it is known even if the run is interrupted
+                err.println("random seed: " + seed);
+                err.flush();
+            }
             GenerationResult result = sd.generate(request);
             String modelName = info.root().getFileName() == null ? info.root().toString()
                     : info.root().getFileName().toString();
@@ -147,8 +164,7 @@ public final class GenerateCommand implements Callable<Integer> {
             for (int i = 0; i < files.size(); i++) {
                 RgbImage image = result.images().get(i);
                 // each image carries what reproduces it: the batch's seed and size, and its position in the batch
-                String text = GenerationParameters.a1111(request, result.seed(), schedulerClass, image.width(),
-                        image.height(), modelHash, modelName, i);
+                String text = GenerationParameters.of(result, i, modelHash, modelName);
                 try {
                     ImageFiles.write(image.toBufferedImage(), fmt, Map.of(GenerationParameters.PNG_KEYWORD, text),
                             files.get(i));
@@ -167,6 +183,30 @@ public final class GenerateCommand implements Callable<Integer> {
             out.flush();
         }
         return Main.OK;
+    }
+
+    /** The prompt, from PROMPT or -p/--prompt: exactly one of them. */
+    private String prompt() {
+        if (positionalPrompt != null && promptOption != null) {
+            throw new ParameterException(spec.commandLine(), "the prompt is given twice: as PROMPT ('" + positionalPrompt
+                    + "') and with -p/--prompt ('" + promptOption + "'); give one");
+        }
+        String p = positionalPrompt != null ? positionalPrompt : promptOption;
+        if (p == null) {
+            throw new ParameterException(spec.commandLine(), "Missing required parameter: 'PROMPT' (or -p/--prompt)");
+        }
+        return p;
+    }
+
+    /** The seed to run: the option's, or a random one for -1 or none (as the library draws it: 0..2^53). */
+    private Long seed() {
+        if (seed == null || seed == RANDOM_SEED) {
+            return ThreadLocalRandom.current().nextLong(0, 1L << 53);
+        }
+        if (seed < 0) {
+            throw new ParameterException(spec.commandLine(), "--seed: must be >= 0, or -1 for a random seed; got " + seed);
+        }
+        return seed;
     }
 
     /**

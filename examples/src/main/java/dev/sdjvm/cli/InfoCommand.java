@@ -31,7 +31,7 @@ public final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Model directory. Default: the embedded model.")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Model directory. Default: the embedded model.")
     Path model;
 
     @Option(names = "--json", description = "Machine-readable JSON output.")
@@ -76,6 +76,7 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("model", info.root().toString());
         f.put("height", info.height());
         f.put("width", info.width());
+        putKnown(f, "layout", info.layout());
         putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
         ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
@@ -97,14 +98,14 @@ public final class InfoCommand implements Callable<Integer> {
             a.put("role", s.role());
             a.put("file", info.root().relativize(s.file()).toString());
             a.put("bytes", size);
-            putKnown(a, "dtype", s.dtype());
+            putKnown(a, "dtype", s.dtype() == null ? null : s.dtype().torchName());
             if (s.batch() != null) {
                 a.put("batch", s.batch());
-            } else if (info.loaded() || "manifest".equals(s.source())) {
+            } else if (info.loaded() || s.source() == ModelInfo.Source.MANIFEST) {
                 a.put("batch", "dynamic");  // known to take any batch; else unknown until loaded
             }
-            putKnown(a, "device", s.device());
-            a.put("source", s.source());
+            putKnown(a, "device", s.device() == null ? null : s.device().toString());
+            a.put("source", s.source() == ModelInfo.Source.UNKNOWN ? "unknown (not loaded)" : s.source().id());
             putKnown(a, "neff", s.neff());
             if (!s.inputs().isEmpty()) {
                 a.put("inputs", s.inputs());
@@ -151,7 +152,7 @@ public final class InfoCommand implements Callable<Integer> {
      */
     public static String precision(ModelInfo info) {
         ModelInfo.Artifact u = info.artifacts().get("unet");
-        return u == null || u.dtype() == null ? "unknown" : u.dtype();
+        return u == null || u.dtype() == null ? "unknown" : u.dtype().torchName();
     }
 
     /** Facts that are unknown are left out (text and JSON), never printed as null. */
@@ -164,6 +165,9 @@ public final class InfoCommand implements Callable<Integer> {
     @SuppressWarnings("unchecked")
     private static void printText(PrintWriter out, Map<String, Object> f) {
         out.println("model:      " + f.get("model"));
+        out.println("layout:     " + f.getOrDefault("layout", "?")
+                + ("optimum-neuron".equals(String.valueOf(f.get("layout")).split(" ")[0])
+                ? " (the VAE decoder includes post_quant_conv)" : ""));
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
                 + " (scheduler_config.json; generate uses DPMSolverMultistepScheduler unless --scheduler says otherwise)");
@@ -175,7 +179,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         Map<String, Object> m = (Map<String, Object>) f.get("manifest");
         if (m == null) {
-            out.println("manifest:   none (AWS layout; facts found by inspecting the artifacts)");
+            out.println("manifest:   none (facts found by inspecting the artifacts)");
         } else {
             List<String> parts = new ArrayList<>();
             for (String[] k : new String[][] {{"format", ""}, {"target", "target "}, {"created_by", "created by "},

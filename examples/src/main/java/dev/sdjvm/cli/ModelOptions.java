@@ -9,11 +9,11 @@ import picocli.CommandLine.Option;
 
 /** {@code --model}, {@code --backend}, {@code --threads}, {@code --unet-replicas}, {@code --pipelines} and the work budget: how a command loads its model. */
 public final class ModelOptions {
-    @Option(names = "--model", paramLabel = "DIR",
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
             description = "Model directory (AWS's sd2_512_root layout). Default: the model embedded in the library.")
     Path model;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", defaultValue = "0",
             description = "libtorch intra-op threads (0 = libtorch's default). Default: ${DEFAULT-VALUE}.")
     int threads;
 

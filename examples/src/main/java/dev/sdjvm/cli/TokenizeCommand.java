@@ -48,7 +48,7 @@ public final class TokenizeCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--model", paramLabel = "DIR", description = "Use DIR/tokenizer of a model directory.")
+        @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Use DIR/tokenizer of a model directory.")
         Path model;
         @Option(names = "--tokenizer", paramLabel = "DIR", description = "A tokenizer directory (vocab.json, merges.txt).")
         Path tokenizer;

@@ -5,11 +5,10 @@ import dev.sdjvm.GenerationResult;
 import dev.sdjvm.StableDiffusion;
 import dev.sdjvm.errors.GenerationCancelledException;
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.InputStreamReader;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.concurrent.atomic.AtomicBoolean;
-import javax.imageio.ImageIO;
 
 public class FullRequest {
     public static void main(String[] args) throws Exception {
@@ -41,7 +40,8 @@ public class FullRequest {
                     .build();
             GenerationResult result = sd.generate(request);
             for (int i = 0; i < result.images().size(); i++) {
-                ImageIO.write(result.images().get(i).toBufferedImage(), "png", new File("image-" + (i + 1) + ".png"));
+                // a PNG with the parameters that make it again, in A1111's "parameters" text chunk
+                result.writePng(i, Path.of("image-" + (i + 1) + ".png"));
             }
             System.out.printf("seed %d, %.4f s/step, %d images%n", result.seed(),
                     result.timings().secondsPerStep(), result.images().size());

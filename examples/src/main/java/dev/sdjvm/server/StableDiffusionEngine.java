@@ -4,7 +4,7 @@ import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.GenerationResult;
 import dev.sdjvm.ModelInfo;
 import dev.sdjvm.StableDiffusion;
-import dev.sdjvm.cli.GenerationParameters;
+import dev.sdjvm.GenerationParameters;
 import dev.sdjvm.cli.InfoCommand;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.scheduler.Scheduler;

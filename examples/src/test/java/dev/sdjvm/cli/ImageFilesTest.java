@@ -77,30 +77,6 @@ class ImageFilesTest {
     }
 
     @Test
-    void a1111Text() {
-        GenerationRequest r = GenerationRequest.builder("a lighthouse").negativePrompt("fog").steps(20)
-                .guidanceScale(7.5).build();
-        assertEquals("a lighthouse\nNegative prompt: fog\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 42, "
-                + "Size: 512x512, Model: sd2_512_root",
-                GenerationParameters.a1111(r, 42, "DPMSolverMultistepScheduler", 512, 512, "sd2_512_root"));
-        GenerationRequest r2 = GenerationRequest.builder("x").steps(4).guidanceScale(7).numImages(2)
-                .schedulerOverrides(Map.of("use_karras_sigmas", true)).build();
-        assertEquals("x\nSteps: 4, Sampler: Euler Karras, CFG scale: 7, Seed: 1, Size: 768x512, Batch size: 2",
-                GenerationParameters.a1111(r2, 1, "EulerDiscreteScheduler", 768, 512, null));
-        // one image of a batch: the batch's seed, its size and the image's 0-based position, plus the model hash
-        assertEquals("x\nSteps: 4, Sampler: Euler Karras, CFG scale: 7, Seed: 1, Size: 768x512, Model hash: 0123456789, "
-                + "Model: m, Batch size: 2, Batch pos: 1",
-                GenerationParameters.a1111(r2, 1, "EulerDiscreteScheduler", 768, 512, "0123456789", "m", 1));
-        assertEquals("a lighthouse\nNegative prompt: fog\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 42, "
-                + "Size: 512x512, Model hash: 0123456789, Model: sd2_512_root",
-                GenerationParameters.a1111(r, 42, "DPMSolverMultistepScheduler", 512, 512, "0123456789", "sd2_512_root", 0));
-        assertEquals("Euler a", GenerationParameters.samplerName("EulerAncestralDiscreteScheduler", "euler_a", Map.of()));
-        assertEquals("DPM++ 2M SDE Karras",
-                GenerationParameters.samplerName("DPMSolverMultistepScheduler", "dpm++2m-sde-karras", Map.of()));
-        assertEquals("DDIM", GenerationParameters.samplerName("DDIMScheduler", null, null));
-    }
-
-    @Test
     void overridesAreJsonTyped() {
         Map<String, String> raw = new LinkedHashMap<>();
         raw.put("use_karras_sigmas", "true");

@@ -39,6 +39,22 @@ class MainTest {
     }
 
     @Test
+    void logFormatFromTheCommandLineOrTheEnvironment() {
+        assertEquals("json", Main.logFormat(new String[] {"serve", "--log-format", "json"}, null));
+        assertEquals("json", Main.logFormat(new String[] {"serve", "--log-format=JSON"}, "text"));
+        assertEquals("text", Main.logFormat(new String[] {"serve", "--log-format", "text"}, "json"));
+        assertEquals("json", Main.logFormat(new String[] {"serve"}, "json"));
+        assertEquals(null, Main.logFormat(new String[] {"serve"}, null));
+        // an unknown value leaves the log as text; picocli names the option's error
+        assertEquals(null, Main.logFormat(new String[] {"serve", "--log-format", "xml"}, null));
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"serve", "--log-format", "xml"}, new PrintWriter(new StringWriter()),
+                new PrintWriter(err));
+        assertEquals(Main.USAGE, code);
+        assertTrue(err.toString().contains("--log-format"), err.toString());
+    }
+
+    @Test
     void usageErrorsExitWith2AndNoStackTrace() {
         Run r = sd();
         assertEquals(2, r.code());
@@ -141,6 +157,51 @@ class MainTest {
             assertEquals(128, img.getHeight());
         }
         assertFalse(java.util.Arrays.equals(Files.readAllBytes(f1), Files.readAllBytes(f2)), "two different images");
+    }
+
+    /** stable-diffusion.cpp's short options, -p as well as the positional prompt, and --seed -1. */
+    @Test
+    void generateTakesStableDiffusionCppOptions(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("short.png");
+        Run r = sd("generate", "-p", "a cat", "-n", "dog", "--steps", "2", "-s", "-1", "-H", "64", "-W", "48",
+                "-m", tiny(), "-t", "1", "-o", out.toString(), "--no-progress", "--sampling-method", "euler",
+                "--cfg-scale", "5");
+        assertEquals(0, r.code(), r.err());
+        // the random seed is on stderr before the model loads, and it is the seed that ran and was written
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("random seed: (\\d+)").matcher(r.err());
+        assertTrue(m.find(), r.err());
+        String seed = m.group(1);
+        assertEquals("seed: " + seed + "\nsaved: " + out + "\n", r.out().replace("\r", ""));
+        assertEquals("a cat\nNegative prompt: dog\nSteps: 2, Sampler: Euler, CFG scale: 5, Seed: " + seed
+                + ", Size: 48x64, Model hash: " + ModelHashTest.expectedHash(TestModels.referenceTiny())
+                + ", Model: tiny-sd21-dev", ImageFiles.readPngText(Files.readAllBytes(out)).get("parameters"));
+        BufferedImage img = ImageIO.read(out.toFile());
+        assertEquals(48, img.getWidth());
+        assertEquals(64, img.getHeight());
+        // a given seed is not announced as random
+        r = sd("generate", "a cat", "--steps", "1", "-s", "3", "-m", tiny(), "-o", out.toString(), "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(r.err().contains("random seed"), r.err());
+        assertTrue(r.out().startsWith("seed: 3\n"), r.out());
+    }
+
+    @Test
+    void thePromptIsGivenOnceEitherWay() {
+        Run r = sd("generate", "a cat", "-p", "a dog", "--model", "/nonexistent");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("the prompt is given twice") && r.err().contains("a dog"), r.err());
+        r = sd("generate", "--steps", "2");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("PROMPT") && r.err().contains("--prompt"), r.err());
+        r = sd("generate", "a cat", "--seed", "-2", "--model", "/nonexistent");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--seed") && r.err().contains("-1 for a random seed"), r.err());
+        // the short options are in the help text
+        String help = sd("generate", "--help").out();
+        for (String o : List.of("-p, --prompt", "-n, --negative-prompt", "-m, --model", "-H, --height", "-W, --width",
+                "-s, --seed", "-i, --init-im", "-t, --threads", "-o, --output")) {
+            assertTrue(help.contains(o), o + " in\n" + help);
+        }
     }
 
     static String fixture() {
@@ -272,8 +333,11 @@ class MainTest {
         // the reference tiny UNet is a float32 CPU trace (its README): dynamic batch
         assertEquals("float32", unet.path("dtype").asText());
         assertEquals("dynamic", unet.path("batch").asText());
+        assertEquals("TorchScript CPU (compiled_models)", q.path("layout").asText());
+        assertEquals("TorchScript CPU (compiled_models)", l.path("layout").asText());
         Run text = sd("info", "--model", tiny(), "--no-load");
         assertTrue(text.out().contains("compiled_models/unet.pt"), text.out());
+        assertTrue(text.out().contains("layout:     TorchScript CPU (compiled_models)"), text.out());
         String hash = ModelHashTest.expectedHash(TestModels.referenceTiny());
         assertEquals(hash, q.path("model_hash").asText());
         assertEquals(hash, l.path("model_hash").asText());

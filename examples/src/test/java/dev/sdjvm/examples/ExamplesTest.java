@@ -83,6 +83,10 @@ class ExamplesTest {
         BufferedImage a = png(dir.resolve("image-1.png"));
         BufferedImage b = png(dir.resolve("image-2.png"));
         assertFalse(java.util.Arrays.equals(a.getRGB(0, 0, 64, 64, null, 0, 64), b.getRGB(0, 0, 64, 64, null, 0, 64)));
+        // each file carries its parameters (GenerationResult.writePng)
+        assertEquals("a yellow circle on a purple background\nNegative prompt: a square\nSteps: 20, Sampler: DPM++ 2M "
+                + "Karras, CFG scale: 4, Seed: 42, Size: 64x64, Batch size: 2, Batch pos: 1",
+                dev.sdjvm.image.PngFiles.readText(dir.resolve("image-2.png")).get("parameters"));
     }
 
     @Test

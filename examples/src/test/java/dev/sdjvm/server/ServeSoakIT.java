@@ -23,8 +23,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -100,7 +98,7 @@ class ServeSoakIT {
             assertEquals(200, invoke(big).status);
         }
         long rssBefore = rssAfterGc();
-        long fiveXxBefore = fiveXx(get("/metrics").text());  // the 503s /ping answered while the model loaded
+        long fiveXxBefore = fiveXx(get("/metrics").body());  // the 503s /ping answered while the model loaded
 
         List<Long> pingMillis = Collections.synchronizedList(new ArrayList<>());
         List<String> pingFailures = Collections.synchronizedList(new ArrayList<>());
@@ -202,15 +200,17 @@ class ServeSoakIT {
         assertTrue(server.isAlive(), "the server died:\n" + tail());
         assertTrue(pingFailures.isEmpty(), "/ping not 200 within 1 s: " + pingFailures + "\n" + tail());
         assertTrue(pingMillis.size() >= 20, "the monitor pinged " + pingMillis.size() + " times");
-        String metrics = get("/metrics").text();
+        String metrics = get("/metrics").body();
         assertEquals(fiveXxBefore, fiveXx(metrics), "a 5xx during the storm: " + metrics);
-        long n499 = metricValue(metrics, "sdjvm_http_requests_total{path=\"/invocations\",code=\"499\"}");
+        PrometheusText parsed = new PrometheusText(metrics);
+        long n499 = (long) parsed.value("sdjvm_http_requests_total", "path", "/invocations", "code", "499");
         assertTrue(n499 <= held499Clients, n499 + " 499s counted for " + held499Clients + " disconnected requests");
-        long cancelled = metricValue(metrics, "sdjvm_invocations_cancelled_total{reason=\"client_disconnect\"}");
+        long cancelled = (long) parsed.value("sdjvm_invocations_cancelled_total", "reason", "client_disconnect");
         assertTrue(cancelled <= n499, cancelled + " generations cancelled for " + n499 + " disconnects");
         // the generations the resets cancelled leave the worker: wait for it to be idle before measuring
         long idleBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < idleBy && !get("/metrics").text().contains("sdjvm_inflight_requests 0")) {
+        while (System.nanoTime() < idleBy
+                && new PrometheusText(get("/metrics").body()).value("sdjvm_inflight_requests") != 0) {
             Thread.sleep(200);
         }
         long rssAfter = rssAfterGc();
@@ -261,18 +261,13 @@ class ServeSoakIT {
 
     /** All 5xx answers counted in a /metrics text. */
     private static long fiveXx(String text) {
-        Matcher m = Pattern.compile("^sdjvm_http_requests_total\\{[^}]*code=\"5\\d\\d\"\\} (\\d+)$", Pattern.MULTILINE)
-                .matcher(text);
         long n = 0;
-        while (m.find()) {
-            n += Long.parseLong(m.group(1));
+        for (PrometheusText.Sample s : new PrometheusText(text).samples) {
+            if (s.name().equals("sdjvm_http_requests_total") && s.labels().getOrDefault("code", "").startsWith("5")) {
+                n += (long) s.value();
+            }
         }
         return n;
-    }
-
-    private static long metricValue(String text, String name) {
-        Matcher m = Pattern.compile("^" + Pattern.quote(name) + " (\\d+)$", Pattern.MULTILINE).matcher(text);
-        return m.find() ? Long.parseLong(m.group(1)) : 0;
     }
 
     private static Socket rawSocket(int receiveBuffer) throws IOException {

@@ -1,8 +1,9 @@
-package dev.sdjvm.cli;
+package dev.sdjvm;
 
-import dev.sdjvm.GenerationRequest;
 import dev.sdjvm.errors.StableDiffusionException;
+import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.scheduler.Schedulers;
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
 
@@ -17,9 +18,10 @@ import java.util.Map;
  * The negative prompt line is left out when there is none, as A1111 does. {@code Size} is width x height. An image
  * of a batch is reproduced by the batch's seed, its size and the image's 0-based position in it ({@code Batch size},
  * {@code Batch pos}, left out for a single image, as A1111 does): the pipeline draws the initial latents of the
- * whole batch from the one seed. {@code Model hash} is {@link ModelHash} of the artifacts. Image-to-image and
- * inpainting add A1111's {@code Denoising strength} (the strength that ran), inpainting {@code Mask blur: 0} (the
- * mask is used as given, binarized, never blurred).
+ * whole batch from the one seed. {@code Model hash} is the caller's hash of the model (the CLI's is 10 hex digits of
+ * a SHA-256 of the artifacts); left out when there is none. Image-to-image and inpainting add A1111's
+ * {@code Denoising strength} (the strength that ran), inpainting {@code Mask blur: 0} (the mask is used as given,
+ * binarized, never blurred). {@link GenerationResult#writePng(Path)} writes it into the image it describes.
  */
 public final class GenerationParameters {
     /** PNG text keyword A1111 uses. */
@@ -28,6 +30,23 @@ public final class GenerationParameters {
     public static final String DEFAULT_SCHEDULER_CLASS = "DPMSolverMultistepScheduler";
 
     private GenerationParameters() {
+    }
+
+    /**
+     * The A1111 text of one image of a result: the request that made it, the seed and scheduler that ran, the image's
+     * size and position in its batch.
+     *
+     * @param result    the result (it keeps its request)
+     * @param index     the image's 0-based index in {@link GenerationResult#images()}
+     * @param modelHash the model's hash, or null to leave it out
+     * @param model     the model's name, or null to leave it out
+     * @return the text
+     * @throws IndexOutOfBoundsException if there is no such image
+     */
+    public static String of(GenerationResult result, int index, String modelHash, String model) {
+        RgbImage image = result.images().get(index);
+        return a1111(result.request(), result.seed(), result.scheduler(), image.width(), image.height(), modelHash,
+                model, index);
     }
 
     /**
@@ -54,7 +73,7 @@ public final class GenerationParameters {
      * @param schedulerClass diffusers class name of the scheduler that ran
      * @param width          image width
      * @param height         image height
-     * @param modelHash      {@link ModelHash} of the artifacts, or null
+     * @param modelHash      the model's hash, or null
      * @param model          the model's name, or null
      * @param batchPos       the image's 0-based position in its batch, or -1 to leave it out
      * @return the text
@@ -91,7 +110,14 @@ public final class GenerationParameters {
         return sb.toString();
     }
 
-    /** A1111's sampler name for a diffusers scheduler class ({@code DPMSolverMultistepScheduler} -&gt; {@code DPM++ 2M}). */
+    /**
+     * A1111's sampler name for a diffusers scheduler class ({@code DPMSolverMultistepScheduler} -&gt; {@code DPM++ 2M}).
+     *
+     * @param schedulerClass the diffusers class that ran, or null
+     * @param requestedName  the name the request gave ({@code dpm++2m-karras}), or null
+     * @param overrides      the request's scheduler overrides, or null
+     * @return the sampler name, {@code unknown} without a class
+     */
     public static String samplerName(String schedulerClass, String requestedName, Map<String, Object> overrides) {
         String req = requestedName == null ? "" : requestedName.toLowerCase(Locale.ROOT);
         if (schedulerClass == null) {
@@ -130,6 +156,9 @@ public final class GenerationParameters {
      * The diffusers class name of the scheduler a request will run with, resolved as the pipeline does (null or
      * blank = {@link #DEFAULT_SCHEDULER_CLASS}, {@code config} = the model's {@code scheduler_config.json}).
      *
+     * @param r               the request
+     * @param schedulerConfig the model's {@code scheduler_config.json} ({@link ModelInfo#schedulerConfig()})
+     * @return the diffusers class name
      * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
      */
     public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig) {
@@ -140,7 +169,13 @@ public final class GenerationParameters {
         return Schedulers.create(name, schedulerConfig, r.schedulerOverrides()).name();
     }
 
-    /** Like {@link #schedulerClass} but never throws: falls back to the requested name. */
+    /**
+     * Like {@link #schedulerClass} but never throws: falls back to the requested name.
+     *
+     * @param r               the request
+     * @param schedulerConfig the model's {@code scheduler_config.json}
+     * @return the diffusers class name, or the requested name
+     */
     public static String schedulerClassOrName(GenerationRequest r, Map<String, Object> schedulerConfig) {
         try {
             return schedulerClass(r, schedulerConfig);
