@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Load and fault run against `bin/sd serve` (issue 13): connection floods, 50 concurrent invocations, hostile
-values for every parameter, client disconnects, SIGTERM under load. Standard library only; traffic goes to
+values for every parameter, client disconnects, clients that pipeline without reading, half-close, a malformed
+chunked body, JSON the parser rejects, 50 prompts of 900 KB, SIGTERM under load. Standard library only; traffic goes to
 127.0.0.1 only, every loop is bounded, and the server it starts is stopped at the end.
 
     tools/serve_abuse.py [--port 18093] [--model DIR] [--json out.json]
@@ -346,6 +347,102 @@ def probe_sigterm(proc, port):
     return {"admitted": codes, "after_sigterm": late, "exit_code": rc, "exit_s": time.time() - t0}
 
 
+def probe_backpressure(port, pid):
+    print("\n## Clients that send without reading, half-close, broken chunks, JSON the parser rejects", flush=True)
+    res = {}
+    rss0 = snapshot(pid)["rss_mib"]
+    pings = []
+    stop = threading.Event()
+
+    def monitor():
+        while not stop.is_set():
+            try:
+                pings.append(ping_seconds(port))
+            except OSError as e:
+                pings.append(("error " + type(e).__name__, 1.0))
+            time.sleep(0.2)
+
+    mon = threading.Thread(target=monitor)
+    mon.start()
+    # one socket pipelines /ping for 10 s with a 4 KiB receive buffer and never reads
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.settimeout(2)
+    chunk = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    sent, t0 = 0, time.time()
+    try:
+        while time.time() - t0 < 10:
+            s.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass  # the server stopped reading (or closed): what it should do
+    # eight sockets each pipeline 30 /metrics and never read
+    holders = []
+    for _ in range(8):
+        h = socket.socket()
+        h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        h.connect(("127.0.0.1", port))
+        h.settimeout(2)
+        try:
+            h.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 30)
+        except OSError:
+            pass
+        holders.append(h)
+    time.sleep(2)
+    stop.set()
+    mon.join()
+    s.close()
+    for h in holders:
+        h.close()
+    rss1 = snapshot(pid)["rss_mib"]
+    ok = [p for p in pings if p[0] == 200 and p[1] < 1.0]
+    print("- pipelined %.1f MB of GET /ping without reading + 8 x 30 unread /metrics: /ping %d/%d answered 200 within"
+          " 1 s (slowest %.3f s); RSS after GC %.0f -> %.0f MiB" % (sent / 1e6, len(ok), len(pings),
+                                                                    max(p[1] for p in pings), rss0, rss1))
+    expect(len(ok) == len(pings), "/ping 200 within 1 s while clients pipeline without reading")
+    expect(rss1 <= rss0 * 1.10, "RSS within 10% after the pipelining clients")
+    res["pipelined_bytes"], res["pings"], res["rss"] = sent, [len(ok), len(pings)], [rss0, rss1]
+    # half-close after a complete POST: answered
+    body = json.dumps({"prompt": "a", "parameters": {"num_inference_steps": 2}}).encode()
+    h = open_raw(port, b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    h.shutdown(socket.SHUT_WR)
+    out, _ = read_all(h, 60)
+    h.close()
+    final = out
+    while final.startswith(b"HTTP/1.1 1"):
+        final = final.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in final else b""
+    print("- POST then shutdown(SHUT_WR): %r" % final[:15])
+    expect(final.startswith(b"HTTP/1.1 200"), "a half-closed client gets its answer")
+    # a valid chunk, then ZZZZ as the next chunk size
+    h = open_raw(port, b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"pro\r\nZZZZ\r\n\r\n")
+    out, _ = read_all(h, 10)
+    h.close()
+    print("- malformed chunked body: %r" % out[:15])
+    expect(out.startswith(b"HTTP/1.1 400"), "a malformed chunked body is a 400")
+    # JSON the parser rejects: our words, not Jackson's class names; duplicate keys named
+    for raw, want in [(b'{"prompt":"a","prompt":"b"}', "duplicate key 'prompt'"),
+                      (b'{"prompt":"a","parameters":{"guidance_scale":NaN}}', "NaN is not a JSON number"),
+                      (b"[" * 1200 + b"]" * 1200, "nested deeper than"),
+                      (b'{"prompt":"a"} {}', "more data after")]:
+        st, _, b, _ = http(port, "POST", "/invocations", raw, {"Content-Type": "application/json"})
+        text = b.decode("utf-8", "replace")
+        leak = any(w in text for w in ("com.fasterxml", "StreamReadConstraints", "JsonReadFeature", "JsonNode", "`"))
+        print("- %s -> %d %s" % (raw[:40], st, text[:120]))
+        expect(st == 400 and want in text and not leak, "400 '%s' without Jackson's names" % want)
+    # 50 invocations with a 900 KB prompt: RSS after GC
+    rss2 = snapshot(pid)["rss_mib"]
+    for i in range(50):
+        invoke(port, {"num_inference_steps": 1}, prompt="a " * 450000)
+    rss3 = snapshot(pid)["rss_mib"]
+    print("- 50 invocations with a 900 KB prompt: RSS after GC %.0f -> %.0f MiB" % (rss2, rss3))
+    expect(rss3 <= rss2 * 1.10, "RSS within 10% after 50 large prompts")
+    res["large_prompts_rss"] = [rss2, rss3]
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=18093)
@@ -376,6 +473,7 @@ def main():
         report["concurrent"] = probe_concurrent(args.port)
         report["hostile"] = probe_hostile(args.port, 1 << 20)
         report["disconnects"] = probe_disconnects(args.port)
+        report["backpressure"] = probe_backpressure(args.port, proc.pid)
         for i in range(5):
             invoke(args.port, {"num_inference_steps": 20, "seed": i})
         report["after"] = snapshot(proc.pid)

@@ -280,6 +280,30 @@ class MainTest {
     }
 
     @Test
+    void anOutputDirectoryGetsNumberedFilesInsideAndAFullDiskIsNamed(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("imgs"));
+        Run r = sd("generate", "a dog", "--steps", "1", "--count", "2", "--model", tiny(), "--no-optimize",
+                "--no-progress", "--output", dir + "/");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(dir.resolve("out-1.png")) && Files.isRegularFile(dir.resolve("out-2.png")),
+                r.out());
+        try (var siblings = Files.list(tmp)) {
+            assertEquals(1, siblings.count(), "nothing written beside the directory");
+        }
+        Run missing = sd("generate", "a dog", "--steps", "1", "--model", tiny(), "--output", tmp + "/nope/");
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("directory does not exist"), missing.err());
+        Path full = Path.of("/dev/full");
+        if (Files.isWritable(full)) {
+            Run r2 = sd("generate", "a dog", "--steps", "1", "--model", tiny(), "--no-optimize", "--no-progress",
+                    "--output", full.toString());
+            assertEquals(1, r2.code(), r2.err());
+            assertTrue(r2.err().contains("cannot write /dev/full: No space left on device"), r2.err());
+            assertFalse(r2.err().contains("I/O error writing PNG"), r2.err());
+        }
+    }
+
+    @Test
     void infoJson() throws Exception {
         Run quick = sd("info", "--model", tiny(), "--json", "--no-load");
         assertEquals(0, quick.code(), quick.err());
@@ -376,9 +400,10 @@ class MainTest {
         assertTrue(r.err().startsWith("error: output: cannot write to /proc"), r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue((System.nanoTime() - t0) / 1e9 < 3, "before the load and the generation");
-        r = sd("generate", "a cat", "--model", tiny(), "-o", tmp.toString());
-        assertEquals(2, r.code(), r.err());
-        assertTrue(r.err().contains("is a directory"), r.err());
+        // an existing directory is an output directory: out.png inside it
+        r = sd("generate", "a cat", "--steps", "1", "--no-progress", "--model", tiny(), "-o", tmp.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(tmp.resolve("out.png")), r.out());
         // --threads beyond the CPUs (3000 hung a generation)
         r = sd("generate", "a cat", "--model", tiny(), "--threads", "3000", "-o", tmp.resolve("x.png").toString());
         assertEquals(2, r.code(), r.err());

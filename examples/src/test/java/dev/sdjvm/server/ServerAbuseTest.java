@@ -345,4 +345,144 @@ class ServerAbuseTest {
         assertTrue(json(r).path("error").asText().contains("max_image_pixels"));
         assertTrue(ping() < 1.0);
     }
+
+    /** The final response in what a socket received (interim 1xx skipped). */
+    static String finalResponse(String got) {
+        while (got.startsWith("HTTP/1.1 1")) {
+            int e = got.indexOf("\r\n\r\n");
+            got = e < 0 ? "" : got.substring(e + 4);
+        }
+        return got;
+    }
+
+    @Test
+    void aHalfClosedClientGetsItsAnswerAndAResetOneCancels() throws Exception {
+        FakeEngine e = new FakeEngine(20);
+        start(config(), e);
+        String body = "{\"prompt\":\"a\",\"parameters\":{\"num_inference_steps\":25}}";
+        String raw = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.length() + "\r\n\r\n" + body;
+        Socket s = open(raw);
+        s.shutdownOutput();  // half-close: the request is complete, the client still reads
+        String got = readUntilClosed(s, 20_000);
+        assertTrue(got.startsWith("HTTP/1.1 100 Continue"), "probed with an interim answer: " + got);
+        assertTrue(finalResponse(got).startsWith("HTTP/1.1 200"), got);
+        assertEquals(1, e.completed.get());
+        assertEquals(0, server.cancelled("client_disconnect"));
+        // a client that closes entirely after its FIN: the probe's reset cancels the generation
+        String longBody = body.replace("\"num_inference_steps\":25", "\"num_inference_steps\":500");
+        Socket gone = open("POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: " + longBody.length() + "\r\n\r\n" + longBody);
+        waitFor(() -> server.inFlight() == 1, "generation running");
+        gone.close();
+        waitFor(() -> e.cancelled.get() == 1, "generation cancelled after the full close");
+        assertEquals(1, new PrometheusText(metrics()).value("sdjvm_http_requests_total", "path", "/invocations",
+                "code", "499"));
+    }
+
+    @Test
+    void aMalformedChunkedBodyIs400() throws Exception {
+        start(config(), new FakeEngine(1));
+        Socket s = open("POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"pro\r\nZZZZ\r\n\r\n");
+        String got = readUntilClosed(s, 10_000);
+        assertTrue(got.startsWith("HTTP/1.1 400"), got);
+        assertTrue(got.contains("malformed chunked body"), got);
+    }
+
+    @Test
+    void jsonErrorsAreInOurWordsAndDuplicateKeysAreNamed() throws Exception {
+        start(config(), new FakeEngine(1));
+        String[][] cases = {
+            {"{\"prompt\":\"a\",\"prompt\":\"b\"}", "duplicate key 'prompt'", "prompt"},
+            {"{\"prompt\":\"a\",\"parameters\":{\"seed\":1,\"seed\":2}}", "duplicate key 'seed'", "seed"},
+            {"{\"prompt\":\"a\",\"parameters\":{\"guidance_scale\":NaN}}", "NaN is not a JSON number", null},
+            {"{\"prompt\":\"a\",\"parameters\":{\"guidance_scale\":-Infinity}}", "is not a JSON number", null},
+            {"[".repeat(1100) + "]".repeat(1100), "nested deeper than 1000 levels", null},
+            {"{\"prompt\":\"a\"} []", "more data after the JSON value", null},
+            {"{\"prompt\":\"a\"", "ends before the JSON value does", null},
+            {"{\"prompt\": xyz}", "invalid JSON: Unrecognized token", null},
+            {"{\"prompt\":\"a\",}", "invalid JSON", null},
+        };
+        for (String[] c : cases) {
+            HttpResponse<byte[]> r = invoke(c[0]);
+            String text = new String(r.body(), StandardCharsets.UTF_8);
+            assertEquals(400, r.statusCode(), c[0] + " -> " + text);
+            assertTrue(text.contains(c[1]), text);
+            if (c[2] != null) {
+                assertTrue(text.contains("\"field\":\"" + c[2] + "\""), text);
+            }
+            for (String leak : new String[] {"com.fasterxml", "StreamReadConstraints", "JsonReadFeature", "JsonNode",
+                    "DeserializationFeature", "`", "(code "}) {
+                assertFalse(text.contains(leak), c[0] + " -> " + text);
+            }
+        }
+    }
+
+    @Test
+    void aClientPipeliningWithoutReadingIsBoundedAndPingStillAnswers() throws Exception {
+        start(config().withMaxConnections(8).withWriteTimeout(Duration.ofSeconds(2)), new FakeEngine(1));
+        // 8 clients hold every slot, each pipelining /metrics with a tiny receive buffer and never reading
+        List<Socket> holders = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            Socket s = new Socket();
+            s.setReceiveBufferSize(1024);
+            s.connect(new InetSocketAddress("127.0.0.1", server.port()), 5000);
+            sockets.add(s);
+            holders.add(s);
+            s.getOutputStream().write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200)
+                    .getBytes(StandardCharsets.US_ASCII));
+        }
+        Thread.sleep(500);
+        for (int i = 0; i < 10; i++) {
+            assertTrue(ping() < 1.0);
+        }
+        // a connection whose client takes no answer is closed after the write timeout (or evicted before)
+        waitFor(() -> server.openConnections() < 8, "stalled connections closed");
+        // what the server answered is bounded: at most the held pipelined requests per connection, not 8 x 200
+        double scrapes = new PrometheusText(metrics()).value("sdjvm_http_requests_total", "path", "/metrics",
+                "code", "200");
+        assertTrue(scrapes >= 8 && scrapes <= 8L * (1 + HttpConnection.MAX_HELD_MESSAGES / 2) + 2, "" + scrapes);
+    }
+
+    @Test
+    void connectionsBusyWithGenerationsLeaveAReserveForPing() throws Exception {
+        FakeEngine e = new FakeEngine(1);
+        e.gate = new CountDownLatch(1);
+        start(config().withMaxConnections(8).withQueue(8), e);
+        String body = "{\"prompt\":\"a\",\"parameters\":{\"num_inference_steps\":1}}";
+        String raw = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.length() + "\r\n\r\n" + body;
+        for (int i = 0; i < 8; i++) {
+            open(raw);
+        }
+        waitFor(() -> server.queueDepth() + server.inFlight() == 8, "8 generations admitted");
+        assertTrue(ping() < 1.0, "/ping on the reserve");
+        Socket other = open("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        String got = readUntilClosed(other, 5000);
+        assertTrue(got.startsWith("HTTP/1.1 503") && got.contains("only /ping"), got);
+        e.gate.countDown();
+    }
+
+    @Test
+    void concurrentDisconnectsAreCountedOnceEach() throws Exception {
+        FakeEngine e = new FakeEngine(5);
+        start(config().withWorkers(2).withQueue(8), e);
+        String body = "{\"prompt\":\"a\",\"parameters\":{\"num_inference_steps\":400}}";
+        String raw = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.length() + "\r\n\r\n" + body;
+        List<Socket> clients = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            clients.add(open(raw));
+        }
+        waitFor(() -> server.queueDepth() + server.inFlight() == 10, "10 admitted");
+        for (Socket s : clients) {
+            s.setSoLinger(true, 0);  // reset
+            s.close();
+        }
+        waitFor(() -> server.inFlight() == 0 && server.queueDepth() == 0, "all cancelled");
+        assertEquals(10, new PrometheusText(metrics()).value("sdjvm_http_requests_total", "path", "/invocations",
+                "code", "499"));
+        assertEquals(10, server.cancelled("client_disconnect"));
+    }
 }
