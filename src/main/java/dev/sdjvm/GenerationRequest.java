@@ -56,11 +56,16 @@ import java.util.Map;
  *                           with an image
  * @param mask               the inpainting mask (diffusers' {@code mask_image}; white = repaint, black = keep, grey
  *                           binarized at 128), the size of the image; or null. Only with an image
+ * @param guidanceRescale    diffusers' {@code guidance_rescale} (Lin et al. 2023, "Common Diffusion Noise Schedules and
+ *                           Sample Steps are Flawed", section 3.4), in 0..1, default 0 (off): under classifier-free
+ *                           guidance the guided noise is rescaled to the text prediction's standard deviation and mixed
+ *                           with the unrescaled one by this factor (0.7 in the paper, for v-prediction models)
  */
 public record GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed,
                                 int numImages, String scheduler, Map<String, Object> schedulerOverrides,
                                 Integer height, Integer width, float[] latents, StepListener listener,
-                                Instant deadline, RgbImage initImage, Double strength, RgbImage mask) {
+                                Instant deadline, RgbImage initImage, Double strength, RgbImage mask,
+                                double guidanceRescale) {
 
     /** diffusers' default number of steps. */
     public static final int DEFAULT_STEPS = 50;
@@ -79,6 +84,8 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     public static final double DEFAULT_STRENGTH = 0.8;
     /** diffusers' default {@code strength} of inpainting ({@code StableDiffusionInpaintPipeline}): pure noise. */
     public static final double DEFAULT_INPAINT_STRENGTH = 1.0;
+    /** diffusers' default {@code guidance_rescale}: off. */
+    public static final double DEFAULT_GUIDANCE_RESCALE = 0.0;
 
     /**
      * Checks and stores a request; {@link #builder(String)} is the readable way to make one.
@@ -99,6 +106,8 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
      * @param initImage          the start image, or null
      * @param strength           in (0, 1], or null for the task's default; only with an image
      * @param mask               the inpainting mask of the image's size, or null; only with an image
+     * @param guidanceRescale    {@code guidance_rescale} in 0..1 (diffusers does not check it; outside that range
+     *                           the mix extrapolates, which the paper does not define)
      * @throws InvalidRequestException naming the first invalid field
      */
     public GenerationRequest {
@@ -111,6 +120,9 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         if (!(guidanceScale >= 0 && guidanceScale <= MAX_GUIDANCE)) {
             throw new InvalidRequestException("guidance_scale", "must be in 0.." + (int) MAX_GUIDANCE + ", got "
                     + guidanceScale);
+        }
+        if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) {
+            throw new InvalidRequestException("guidance_rescale", "must be in 0..1, got " + guidanceRescale);
         }
         if (seed != null && seed < 0) {
             throw new InvalidRequestException("seed", "must be >= 0, got " + seed);
@@ -195,7 +207,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
                              Integer height, Integer width, float[] latents, StepListener listener,
                              Instant deadline) {
         this(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler, schedulerOverrides, height,
-                width, latents, listener, deadline, null, null, null);
+                width, latents, listener, deadline, null, null, null, DEFAULT_GUIDANCE_RESCALE);
     }
 
     /**
@@ -264,6 +276,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         b.initImage = initImage;
         b.strength = strength;
         b.mask = mask;
+        b.guidanceRescale = guidanceRescale;
         return b;
     }
 
@@ -278,6 +291,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         private String negativePrompt;
         private int steps = DEFAULT_STEPS;
         private double guidanceScale = DEFAULT_GUIDANCE;
+        private double guidanceRescale = DEFAULT_GUIDANCE_RESCALE;
         private Long seed;
         private int numImages = 1;
         private String scheduler;
@@ -336,6 +350,17 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
          */
         public Builder guidanceScale(double v) {
             this.guidanceScale = v;
+            return this;
+        }
+
+        /**
+         * diffusers' {@code guidance_rescale}, 0..1 (default 0: off); acts only under classifier-free guidance.
+         *
+         * @param v the factor
+         * @return this builder
+         */
+        public Builder guidanceRescale(double v) {
+            this.guidanceRescale = v;
             return this;
         }
 
@@ -541,7 +566,8 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
          */
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler,
-                    schedulerOverrides, height, width, latents, listener, deadline, initImage, strength, mask);
+                    schedulerOverrides, height, width, latents, listener, deadline, initImage, strength, mask,
+                    guidanceRescale);
         }
     }
 }

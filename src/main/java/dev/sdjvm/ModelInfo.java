@@ -22,10 +22,17 @@ import java.util.Map;
  * @param manifest        our tools' {@code compiled_models/sdjvm-manifest.json}, or null (AWS's directories have none)
  * @param loadNanos       load time including warm-up (0 when not loaded)
  * @param loaded          whether the artifacts were loaded (then dtypes, batches and tensors are what the backend found)
+ * @param family          the model family, from the model's own files: {@code SD1}, {@code SD2}, {@code SD2_V}
+ *                        (768 v-prediction), {@code SDXL}, {@code LCM}, {@code TURBO} (few-step) or {@code UNKNOWN}
+ * @param familyEvidence  the facts the family rests on ({@code model_index.json} class, UNet and scheduler config keys)
+ * @param familyProblem   why the model cannot run (SDXL, UNKNOWN), or null when it can
+ * @param defaultScheduler the scheduler a request without one runs: {@code config} (the model's own, for LCM and
+ *                        Turbo models) or a diffusers class name ({@code DPMSolverMultistepScheduler})
  */
 public record ModelInfo(Path root, int height, int width, Map<String, Artifact> artifacts, int unetReplicas,
                         int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig,
-                        Manifest manifest, long loadNanos, boolean loaded) {
+                        Manifest manifest, long loadNanos, boolean loaded, String family, String familyEvidence,
+                        String familyProblem, String defaultScheduler) {
     /**
      * Keeps an unmodifiable copy of the artifacts.
      *
@@ -41,6 +48,10 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
      * @param manifest        our tools' manifest, or null
      * @param loadNanos       load time
      * @param loaded          whether the artifacts were loaded
+     * @param family          the model family
+     * @param familyEvidence  the facts the family rests on
+     * @param familyProblem   why the model cannot run, or null
+     * @param defaultScheduler the scheduler a request without one runs
      */
     public ModelInfo {
         artifacts = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(artifacts));

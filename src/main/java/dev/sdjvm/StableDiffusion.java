@@ -10,6 +10,7 @@ import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DefaultModel;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.pipeline.BackendSelection;
+import dev.sdjvm.pipeline.DiffusionStages;
 import dev.sdjvm.pipeline.PipelineComponents;
 import dev.sdjvm.pipeline.Pipelines;
 import dev.sdjvm.pipeline.Request;
@@ -97,6 +98,7 @@ public final class StableDiffusion implements AutoCloseable {
     public static StableDiffusion load(Path modelDir, LoadOptions options) {
         long t0 = System.nanoTime();
         ModelDirectory dir = ModelDirectory.open(modelDir);
+        Pipelines.requireSupported(dir);  // an SDXL or unknown model fails here, naming what is unsupported
         ClipTokenizer tokenizer = ClipTokenizer.load(dir.tokenizerDir());
         BackendSelection.Plan plan = BackendSelection.plan(dir, kind(options.backend()));
         CpuOptions cpu = options.cpu();
@@ -216,7 +218,7 @@ public final class StableDiffusion implements AutoCloseable {
         StepListener l = r.listener();
         return new Request(r.prompt(), r.negativePrompt(), r.steps(), r.guidanceScale(), r.seed(), r.numImages(),
                 r.scheduler(), r.schedulerOverrides(), r.height(), r.width(), r.latents(), l == null ? null : l::onStep,
-                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask());
+                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask(), r.guidanceRescale());
     }
 
     private static GenerationResult result(Result r) {
@@ -270,7 +272,9 @@ public final class StableDiffusion implements AutoCloseable {
                     a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
         }
         return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
-                dir.schedulerConfig(), manifest(dir), 0, false);
+                dir.schedulerConfig(), manifest(dir), 0, false,
+                dir.family().family().name(), dir.family().evidence(), dir.family().problem(),
+                DiffusionStages.defaultScheduler(dir));
     }
 
     private static String describe(dev.sdjvm.model.Manifest.TensorSpec t) {
@@ -296,7 +300,9 @@ public final class StableDiffusion implements AutoCloseable {
                     a.outputs().stream().map(Object::toString).toList()));
         }
         return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
-                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true);
+                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true,
+                m.family().family().name(), m.family().evidence(), m.family().problem(),
+                DiffusionStages.defaultScheduler(m));
     }
 
     /** {@return the model's tokenizer} */

@@ -38,12 +38,14 @@ import java.util.Map;
  * @param latentWidth     latent width
  * @param manifest        our export tools' manifest, or null
  * @param artifacts       role -&gt; file: every required role of {@link ArtifactRole}, then the optional ones present
+ * @param family          the model family, from {@code model_index.json}, the UNet, scheduler and text encoder
+ *                        configs ({@link FamilyDetection})
  */
 public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> schedulerConfig, double scalingFactor,
                              int vaeScaleFactor, int latentChannels, int unetInChannels, int unetDownFactor,
                              int latentHeight,
                              int latentWidth,
-                             Manifest manifest, Map<ArtifactRole, Path> artifacts) {
+                             Manifest manifest, Map<ArtifactRole, Path> artifacts, FamilyDetection family) {
 
     /** The diffusers default {@code AutoencoderKL.scaling_factor}. */
     public static final double DEFAULT_SCALING_FACTOR = 0.18215;
@@ -194,8 +196,12 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
         JsonNode ubc = unet.get("block_out_channels");
         int unetDown = ubc != null && ubc.isArray() && ubc.size() > 0 ? 1 << (ubc.size() - 1) : 1;
+        Path index = root.resolve("model_index.json");
+        Path te = root.resolve("text_encoder").resolve("config.json");
+        FamilyDetection family = FamilyDetection.detect(Files.isRegularFile(index) ? readTree(index) : null, unet, sched,
+                Files.isRegularFile(te) ? readTree(te) : null);
         return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
-                java.util.Collections.unmodifiableMap(artifacts));
+                java.util.Collections.unmodifiableMap(artifacts), family);
     }
 
     /** An optional positive integer of a config (its default when absent or null); anything else fails the load. */

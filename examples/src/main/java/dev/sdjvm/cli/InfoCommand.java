@@ -76,6 +76,10 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("model", info.root().toString());
         f.put("height", info.height());
         f.put("width", info.width());
+        f.put("family", info.family());
+        f.put("family_evidence", info.familyEvidence());
+        putKnown(f, "family_problem", info.familyProblem());
+        f.put("default_scheduler", info.defaultScheduler());
         putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
         ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
@@ -164,9 +168,15 @@ public final class InfoCommand implements Callable<Integer> {
     @SuppressWarnings("unchecked")
     private static void printText(PrintWriter out, Map<String, Object> f) {
         out.println("model:      " + f.get("model"));
+        out.println("family:     " + f.get("family") + " (" + f.get("family_evidence") + ")");
+        if (f.containsKey("family_problem")) {
+            out.println("            cannot run: " + f.get("family_problem"));
+        }
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
+        Object dflt = f.get("default_scheduler");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
-                + " (scheduler_config.json; generate uses DPMSolverMultistepScheduler unless --scheduler says otherwise)");
+                + " (scheduler_config.json; generate uses " + ("config".equals(dflt) ? "it" : dflt)
+                + " unless --scheduler says otherwise)");
         out.println("backend:    " + f.get("backend") + (f.containsKey("backend_detail") ? ": " + f.get("backend_detail") : "")
                 + (Boolean.TRUE.equals(f.get("loaded")) ? "" : " (not loaded: the path a load would take)"));
         if (f.containsKey("unet_replicas")) {
