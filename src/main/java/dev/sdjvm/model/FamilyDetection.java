@@ -53,9 +53,12 @@ public record FamilyDetection(ModelFamily family, String evidence, String proble
                 ? modelIndex.get("_class_name").asText() : null;
         why.add(cls != null ? "model_index.json " + cls : "no model_index.json class");
         JsonNode cross = unet.get("cross_attention_dim");
-        Integer crossDim = cross != null && cross.isIntegralNumber() ? cross.intValue()
-                : cross != null && cross.isArray() && cross.size() > 0 && cross.get(0).isIntegralNumber()
-                ? cross.get(0).intValue() : null;
+        Integer crossDim = null;
+        if (cross != null && cross.isIntegralNumber()) {
+            crossDim = cross.intValue();
+        } else if (cross != null && cross.isArray() && cross.size() > 0 && cross.get(0).isIntegralNumber()) {
+            crossDim = cross.get(0).intValue();  // a per-block list (SDXL refiner style)
+        }
         String addEmb = unet.path("addition_embed_type").isTextual() ? unet.get("addition_embed_type").asText() : null;
         JsonNode tc = unet.get("time_cond_proj_dim");
         Integer tcond = tc != null && tc.isIntegralNumber() && tc.intValue() > 0 ? tc.intValue() : null;
