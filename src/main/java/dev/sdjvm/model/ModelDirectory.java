@@ -197,7 +197,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         JsonNode ubc = unet.get("block_out_channels");
         int unetDown = ubc != null && ubc.isArray() && ubc.size() > 0 ? 1 << (ubc.size() - 1) : 1;
         Path index = root.resolve("model_index.json");
-        Path te = root.resolve("text_encoder").resolve("config.json");
+        Path te = root.resolve(ArtifactRole.TEXT_ENCODER.id()).resolve("config.json");
         FamilyDetection family = FamilyDetection.detect(Files.isRegularFile(index) ? readTree(index) : null, unet, sched,
                 Files.isRegularFile(te) ? readTree(te) : null);
         return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
