@@ -14,7 +14,8 @@ import java.util.Set;
  *   <li>{@code unet/config.json}: {@code addition_embed_type: text_time} or {@code cross_attention_dim} 2048 means
  *       SDXL, another {@code addition_embed_type} UNKNOWN; {@code time_cond_proj_dim} means {@link ModelFamily#LCM};
  *       {@code cross_attention_dim} 768 means SD 1.x, 1024 SD 2.x (any other width, as the test fixtures have: the
- *       text encoder's {@code hidden_act}, {@code quick_gelu} for SD 1.x's CLIP, else SD 2.x);</li>
+ *       tokenizer's pad token, {@code !} for SD 2.x's OpenCLIP tokenizer and {@code <|endoftext|>} for SD 1.x's;
+ *       without one the text encoder's {@code hidden_act}, {@code quick_gelu} for SD 1.x's CLIP, else SD 2.x);</li>
  *   <li>{@code scheduler/scheduler_config.json}: {@code timestep_spacing: trailing} on an Euler or Euler ancestral
  *       scheduler means a few-step {@link ModelFamily#TURBO} model; {@code prediction_type: v_prediction} on SD 2.x
  *       means {@link ModelFamily#SD2_V}.</li>
@@ -44,10 +45,11 @@ public record FamilyDetection(ModelFamily family, String evidence, String proble
      * @param unet        {@code unet/config.json}
      * @param scheduler   {@code scheduler/scheduler_config.json}
      * @param textEncoder {@code text_encoder/config.json}, or null when the directory has none
+     * @param padToken    the tokenizer's pad token ({@code special_tokens_map.json}), or null when unknown
      * @return the family and why
      */
     public static FamilyDetection detect(JsonNode modelIndex, JsonNode unet, Map<String, Object> scheduler,
-                                         JsonNode textEncoder) {
+                                         JsonNode textEncoder, String padToken) {
         List<String> why = new ArrayList<>();
         String cls = modelIndex != null && modelIndex.path("_class_name").isTextual()
                 ? modelIndex.get("_class_name").asText() : null;
@@ -105,6 +107,9 @@ public record FamilyDetection(ModelFamily family, String evidence, String proble
             sd1 = true;
         } else if (crossDim == 1024) {
             sd1 = false;
+        } else if ("!".equals(padToken) || "<|endoftext|>".equals(padToken)) {
+            sd1 = "<|endoftext|>".equals(padToken);
+            why.add("tokenizer pad_token " + padToken + " (" + (sd1 ? "SD 1.x" : "SD 2.x") + "-like)");
         } else {
             String act = textEncoder != null && textEncoder.path("hidden_act").isTextual()
                     ? textEncoder.get("hidden_act").asText() : null;

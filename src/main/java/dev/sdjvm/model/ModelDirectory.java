@@ -199,9 +199,21 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         Path index = root.resolve("model_index.json");
         Path te = root.resolve(ArtifactRole.TEXT_ENCODER.id()).resolve("config.json");
         FamilyDetection family = FamilyDetection.detect(Files.isRegularFile(index) ? readTree(index) : null, unet, sched,
-                Files.isRegularFile(te) ? readTree(te) : null);
+                Files.isRegularFile(te) ? readTree(te) : null, padToken(tokenizer.resolve("special_tokens_map.json")));
         return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
                 java.util.Collections.unmodifiableMap(artifacts), family);
+    }
+
+    /** The pad token of a {@code special_tokens_map.json} (a string or an added-token object), or null. */
+    private static String padToken(Path file) {
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        JsonNode p = readTree(file).get("pad_token");
+        if (p != null && p.isObject()) {
+            p = p.get("content");
+        }
+        return p != null && p.isTextual() ? p.asText() : null;
     }
 
     /** An optional positive integer of a config (its default when absent or null); anything else fails the load. */

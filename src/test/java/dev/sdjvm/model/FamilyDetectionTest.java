@@ -35,8 +35,12 @@ class FamilyDetectionTest {
     private static final String SD = "{'_class_name': 'StableDiffusionPipeline'}";
 
     private static FamilyDetection detect(String index, String unet, String sched, String te) {
+        return detect(index, unet, sched, te, null);
+    }
+
+    private static FamilyDetection detect(String index, String unet, String sched, String te, String pad) {
         return FamilyDetection.detect(index == null ? null : json(index), json(unet), map(sched),
-                te == null ? null : json(te));
+                te == null ? null : json(te), pad);
     }
 
     @Test
@@ -102,5 +106,10 @@ class FamilyDetectionTest {
         assertEquals(ModelFamily.SD1, f.family());
         assertTrue(f.evidence().contains("quick_gelu"), f.evidence());
         assertEquals(ModelFamily.SD2, detect(SD, "{'cross_attention_dim': 16}", PNDM, "{'hidden_act': 'gelu'}").family());
+        // the tokenizer's pad token comes first (diffusers' tiny test model: quick_gelu with SD 2.x's "!" padding)
+        assertEquals(ModelFamily.SD2, detect(SD, "{'cross_attention_dim': 16}", PNDM, "{'hidden_act': 'quick_gelu'}", "!")
+                .family());
+        assertEquals(ModelFamily.SD1, detect(SD, "{'cross_attention_dim': 16}", PNDM, "{'hidden_act': 'gelu'}",
+                "<|endoftext|>").family());
     }
 }
