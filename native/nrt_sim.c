@@ -273,10 +273,12 @@ static int list_has(const link_t *head, const void *p) {
     return 0;
 }
 
-typedef enum { FN_ECHO, FN_TEXT_ENCODER, FN_UNET, FN_POST_QUANT_CONV, FN_VAE_DECODER, FN_VAE_ENCODER } sim_fn;
+/* FN_VAE_DECODE: post_quant_conv then vae_decoder in one program, as optimum-neuron's vae_decoder (vae.decode) */
+typedef enum { FN_ECHO, FN_TEXT_ENCODER, FN_UNET, FN_POST_QUANT_CONV, FN_VAE_DECODER, FN_VAE_ENCODER,
+               FN_VAE_DECODE } sim_fn;
 
 static const char *const FN_NAMES[] = {"echo", "text_encoder", "unet", "post_quant_conv", "vae_decoder",
-                                       "vae_encoder"};
+                                       "vae_encoder", "vae_decode"};
 
 typedef struct {
     char name[NRT_TENSOR_NAME_MAX];
@@ -1299,7 +1301,8 @@ static NRT_STATUS program_check(program_t *p) {
         }
         return check_outputs_float(p, fn);
     }
-    case FN_VAE_DECODER: {
+    case FN_VAE_DECODER:
+    case FN_VAE_DECODE: {
         if (p->nin != 1 || p->nout != 1) {
             return program_error(0, "vae_decoder takes one input and has one output");
         }
@@ -1395,7 +1398,7 @@ static NRT_STATUS program_parse(const unsigned char *src, size_t len, program_t 
             }
             if (p->fn < 0) {
                 st = program_error(line, "unknown function '%s' (echo, text_encoder, unet, post_quant_conv, "
-                                         "vae_decoder, vae_encoder)", tok[1]);
+                                         "vae_decoder, vae_encoder, vae_decode)", tok[1]);
                 goto done;
             }
         } else if (strcmp(tok[0], "in") == 0 || strcmp(tok[0], "out") == 0) {
@@ -2187,13 +2190,20 @@ static NRT_STATUS compute(exec_ctx_t *x) {
         store_all_f32(od, x->buf[p->out_idx[0]], in[0]);
         break;
     }
-    case FN_VAE_DECODER: {
+    case FN_VAE_DECODER:
+    case FN_VAE_DECODE: {
         const tdecl_t *qd = &p->t[p->in_idx[0]], *od = &p->t[p->out_idx[0]];
         in[0] = load_all_f32(qd, x->buf[p->in_idx[0]]);
         out = malloc(od->numel * sizeof(float));
         if (!in[0] || !out) {
             st = NRT_RESOURCE;
             break;
+        }
+        if (p->fn == FN_VAE_DECODE) {  /* post_quant_conv first, in float32, as the two-program path computes it */
+            for (uint64_t i = 0; i < qd->numel; i++) {
+                float m = in[0][i] * 0.5f;
+                in[0][i] = m + 0.125f;
+            }
         }
         uint64_t B = qd->shape[0], C = qd->shape[1], h = qd->shape[2], w = qd->shape[3];
         uint64_t K = od->shape[1], Hh = od->shape[2], W = od->shape[3], f = Hh / h;

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import signal
+import re
 import socket
 import struct
 import subprocess
@@ -92,11 +93,24 @@ def metrics(port):
     return http(port, "GET", "/metrics", timeout=10)[2].decode()
 
 
-def metric(text, name):
+def _series(s):
+    """'name{a="1",b="2"}' -> ('name', {'a': '1', 'b': '2'})"""
+    m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$', s)
+    return m.group(1), dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+
+
+def metric(text, key):
+    """The sum of the samples of key's name whose labels include key's labels, in any order (0 when none)."""
+    name, want = _series(key)
+    total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return 0.0
+        if line.startswith("#") or not line.strip():
+            continue
+        series, value = line.rsplit(" ", 1)
+        n, labels = _series(series)
+        if n == name and all(labels.get(k) == v for k, v in want.items()):
+            total += float(value)
+    return total
 
 
 def open_raw(port, payload):

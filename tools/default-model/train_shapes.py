@@ -9,6 +9,12 @@ Debian torch build has a generic (slow) float32 BLAS but fast oneDNN bfloat16 ke
     /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train            # train (resumes if interrupted)
     /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train --export src/main/resources/dev/sdjvm/default-model
     /usr/bin/python3 tools/default-model/train_shapes.py --bench                              # time a few steps
+    /usr/bin/python3 tools/default-model/train_shapes.py --train-encoder --work /tmp/shapes_enc --threads 1
+    /usr/bin/python3 tools/default-model/train_shapes.py --check-encoder --threads 1 --out docs/default-model/encoder_check.json
+
+--train-encoder adds a VAE encoder (compiled_models/vae_encoder.pt) to an exported model (--model, default the
+embedded one), trained against its frozen exported decoder (the autoencoder's own encoder was not kept); see
+train_encoder(). --check-encoder judges it: reconstructions, latent statistics, img2img (see check_encoder()).
 
 Determinism: the same command on the same torch build gives the same weights when run uninterrupted (a resume
 restores the RNG states, but the data order after a resume is only reproduced if checkpoints fall on the same
@@ -304,6 +310,8 @@ combinations) the measure is right for background {vae_rates['background']:.2f},
 - vae: AutoencoderKL (block_out_channels (32, 32, 64, 64)), KL weight {args.kl_weight}; decoder and
   post_quant_conv exported. scaling_factor {data['scaling_factor']:.5f} = 1/std of the training latents
   (computed like SD's 0.18215), written in vae/config.json — the pipeline must use it (not 0.18215).
+  The encoder + quant_conv (`vae_encoder.pt`, for image-to-image and inpainting) were trained later against the
+  frozen exported decoder: see the last section.
 - scheduler: the published SD 2.1-base scheduler_config.json (use DPMSolverMultistep, as AWS does).
 
 ## How it was made
@@ -319,23 +327,36 @@ ENCODER_SECTION"""
 
 
 def encoder_section(args):
-    """The model card's encoder section, from the encoder checkpoint in --work and docs/default-model/encoder_check.json
+    """The model card's encoder section, from the encoder checkpoints in --work and docs/default-model/encoder_check.json
     (written by --check-encoder --out); empty without them."""
-    ckp = os.path.join(args.work, "encoder_ckpt.pt")
+    ck1p, ck2p = os.path.join(args.work, "encoder_ckpt.pt"), os.path.join(args.work, "encoder2_ckpt.pt")
     jp = os.path.join(REPO, "docs", "default-model", "encoder_check.json")
-    if not (os.path.exists(ckp) and os.path.exists(jp)):
+    if not (os.path.exists(ck1p) and os.path.exists(jp)):
         return ""
-    ck = torch.load(ckp)
+    ck1 = torch.load(ck1p)
+    ck2 = torch.load(ck2p) if args.enc_steps2 > 0 and os.path.exists(ck2p) else None
     with open(jp) as f:
         d = json.load(f)
     r, lt, ii = d["reconstruction"], d["latents"], d["img2img"]
     rr = r["rates"]
     f = d["model_files"]["vae_encoder.pt"]
-    names = {"same": "same caption", "colour": "object colour -> green", "shape": "shape -> square",
-             "background": "background -> yellow"}
-    rows = "\n".join("| %s | \"%s\" | %d | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
+    names = {"same": "none", "colour": "object colour", "shape": "shape", "background": "background"}
+    cg, ct = ii["control_generated_source"]["by_prompt"], ii["control_txt2img"]["by_prompt"]
+    rows = "\n".join("| %s | \"%s\" | %d | %.2f / %.2f / %.2f | %.2f | %.3f | %.2f / %.2f / %.2f | %.2f | %.2f |" % (
         names[k], next(x["prompt"] for x in ii["rows"] if x["change"] == k), v["n"], v["background"], v["color"],
-        v["shape"], v["all"], v["mean_centroid_shift"]) for k, v in ii["by_prompt"].items())
+        v["shape"], v["all"], v["mean_centroid_shift"], cg[k]["background"], cg[k]["color"], cg[k]["shape"],
+        cg[k]["all"], ct[k]["all"]) for k, v in ii["by_prompt"].items())
+    p2 = ""
+    if ck2 is not None:
+        p2 = f"""then {ck2['step']} steps (Adam lr {args.enc_lr2}, warmup 50, cosine) with
+{args.enc_prior_weight} x the frozen UNet's epsilon loss on the scaled sampled latents (its training loss, with
+the scenes' true captions, uniform t) added: without it the encoder reconstructed as well but put its latents where
+the decoder reads them right and the UNet does not expect them (the decoder is many-to-one; UNet loss 0.28 on them);
+final running averages: reconstruction MSE {ck2['run']:.5f}, UNet loss {ck2['prior_run']:.4f}. Wall time
+{ck1['seconds'] / 60:.0f} + {ck2['seconds'] / 60:.0f} min on 1 thread (the 2 vCPUs were shared with other jobs). Log: the
+end of `docs/default-model/train_shapes.log`."""
+    else:
+        p2 = "final reconstruction MSE (running average) %.5f." % ck1["run"]
     return f"""
 ## VAE encoder (image-to-image, inpainting)
 `compiled_models/vae_encoder.pt` (float32, {f['bytes']} bytes): image [B,3,{args.px},{args.px}] in [-1,1] ->
@@ -343,26 +364,31 @@ def encoder_section(args):
 clamped to [-30, 20]), as optimum-neuron exports a VAE encoder (encoder + quant_conv); traced at batch 1, accepts any
 batch (manifest `"batch": null`). UNet latents = (mean + exp(logvar / 2) * noise) * scaling_factor (or mean * scaling_factor).
 The original autoencoder's encoder was not kept, so this one was trained afterwards, from a seeded init, against the
-frozen exported decoder + post_quant_conv: {ck['step']} steps of batch {args.enc_batch} on the training scenes, Adam lr
-{args.enc_lr} (warmup 100, cosine), loss = MSE + 0.5 L1 of the decoded posterior sample + {args.kl_weight} KL +
+frozen exported decoder + post_quant_conv, on the training scenes, batch {args.enc_batch}: {ck1['step']} steps (Adam lr
+{args.enc_lr}, warmup 100, cosine) of MSE + 0.5 L1 of the decoded posterior sample + {args.kl_weight} KL +
 {args.enc_stat_weight} (std over the batch of the scaled sampled latents - 1)^2 (the UNet was trained on unit-std
-latents); final reconstruction MSE (running average) {ck['run']:.5f}.
+latents), {p2}
 `/usr/bin/python3 tools/default-model/train_shapes.py --train-encoder --work /tmp/shapes_enc --threads {args.threads}`
 (seed {args.seed}; writes vae_encoder.pt into --model, default this folder, and adds it to sdjvm-manifest.json).
 Measured by `train_shapes.py --check-encoder` on the exported files (`docs/default-model/encoder_check.json`):
 - Reconstructions (posterior mean -> decoder) of the same {r['n']} ground-truth scenes as the ceiling above:
   background {rr['background']:.2f}, colour {rr['color']:.2f}, shape {rr['shape']:.2f} (the original autoencoder:
   1.00 / 1.00 / 0.97); MSE {r['mse']:.5f} (in [-1,1] units).
-- Latents of {lt['n']} training scenes (sampled, scaled): std {lt['std_scaled']:.3f} (target 1), mean {lt['mean_scaled']:.3f};
-  the UNet's epsilon MSE on them (true captions, uniform t): {lt['unet_eps_mse']:.4f} (its final training loss
-  {lt['unet_final_training_loss']}; for scale: an encoder after only 30 training steps gave 0.55).
+- Latents of {lt['n']} training scenes (sampled, scaled): std {lt['std_scaled']:.3f} (target 1), per channel mean
+  {lt['channel_mean']}, std {lt['channel_std']}; the UNet's epsilon MSE on them (true captions, uniform t):
+  {lt['unet_eps_mse']:.4f} (its final training loss: {lt['unet_final_training_loss']}).
 - Image-to-image by hand (diffusers' img2img algorithm: DPM-Solver++ {ii['steps']} steps, strength {ii['strength']} = the
   last {int(ii['steps'] * ii['strength'])} steps, CFG {ii['guidance_scale']:g}) of a rendered red circle on a blue
-  background, 4 seeds per prompt; fraction judged as the prompt says, and the object's mean centroid shift from
-  the source (fraction of the image side):
+  background (2 large, 2 small), one prompt per change, 4 seeds; fractions judged as the prompt says (background /
+  colour / shape, all), the object's mean centroid shift from the source (fraction of the image side); controls:
+  the same img2img from the UNet's own txt2img latent of the source caption (no encoder involved), and txt2img of
+  the prompt alone. At strength 0.6 the UNet keeps the layout and the large background, changes the object's
+  colour or shape about half the time, and the encoder's latents serve it about as well as its own (n is small).
+  The shape misses with the unchanged caption are the two small circles, redrawn as 4-pointed blobs that the judge
+  calls triangles (txt2img of that caption: shape {ct['same']['shape']:.2f}).
 
-| prompt change | prompt | n | background | colour | shape | all | centroid shift |
-|---|---|---|---|---|---|---|---|
+| change | prompt | n | bg / colour / shape | all | centroid shift | control: own-latent source bg / colour / shape | all | control: txt2img all |
+|---|---|---|---|---|---|---|---|---|
 {rows}
 """
 
@@ -708,7 +734,8 @@ def check_encoder(args):
        20 steps, strength 0.6 -> the last 12 steps, noise added at the 9th timestep), CFG 4: the source is a
        rendered "red circle on blue" (4 seeds: scene jitter, posterior sample and noise), prompts: the same caption,
        another object colour, another shape, another background. Judged against the prompt; the object's centroid
-       shift from the source's shows whether the layout was kept."""
+       shift from the source's shows whether the layout was kept. Controls: the same img2img from the UNet's own
+       txt2img latent of the source caption (no encoder), and txt2img of the prompt alone."""
     import judge_images as J
     m = ExportedModel(args.model)
     res = {"model_files": {n: {"bytes": os.path.getsize(os.path.join(args.model, "compiled_models", n)),
@@ -764,52 +791,90 @@ def check_encoder(args):
                ("background", ("red", "circle", "yellow"))]
     t_start = steps - min(int(steps * strength), steps)
     uncond = m.embed([""])
-    rows, sheet = [], []
+
+    def denoise(init, first, text, g):
+        """diffusers-style: noise the scaled latent init to timestep index `first` (DPM-Solver++'s add_noise:
+        alpha_t * x0 + sigma_t * noise at that sigma; for first = 0 this is a txt2img start), then denoise from there."""
+        sched = DPMSolverPP2M(steps)
+        sched.i = first
+        sig = sched.sigmas[first]
+        al = 1.0 / torch.sqrt(sig ** 2 + 1)
+        lat = al * init + sig * al * torch.randn(init.shape, generator=g)
+        emb = torch.cat([uncond, m.embed([text])])
+        for t in sched.timesteps[first:]:
+            u, cnd = m.eps(torch.cat([lat, lat]), t.float().expand(2), emb).chunk(2)
+            lat = sched.step(u + gs * (cnd - u), lat)
+        return lat
+
+    def judged(lat, c, s, b, ref):
+        im = to_u8(m.decode(lat / m.scale))[0]
+        j = J.judge(im)
+        shift = None
+        if j.get("centroid") and ref.get("centroid"):
+            shift = round(float(np.hypot(j["centroid"][0] - ref["centroid"][0], j["centroid"][1] - ref["centroid"][1])), 3)
+        return im, {"judged": j, "ok": J.matches(j, c, s, b), "centroid_shift": shift}
+
+    rows, sheet, gsheet = [], [], []
+    lat_shape = (1, 4, args.px // 8, args.px // 8)
     for seed in range(4):
-        srng = np.random.default_rng(100 + seed)
-        a = W.sample_attrs(srng, 1, [src])[0]
+        a = W.sample_attrs(np.random.default_rng(100 + seed), 1, [src])[0]
         x = to_tensor(W.render_batch([a], args.px))
         src_j = J.judge(to_u8(x)[0])
+        mean, logvar = m.moments(x)
+        # control source: the UNet's own txt2img latent for the source's caption (with its size word)
+        gsrc = denoise(torch.zeros(lat_shape), 0, W.caption(*src, size=a["size"]), torch.Generator().manual_seed(1000 + seed))
+        gim, gj = judged(gsrc, *src, src_j)
+        row, grow = [to_u8(x)[0]], [gim]
         for kind, (c, s, b) in prompts:
+            cap = W.caption(c, s, b)
             g = torch.Generator().manual_seed(seed)
-            mean, logvar = m.moments(x)
             init = (mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=g)) * m.scale
-            sched = DPMSolverPP2M(steps)
-            sched.i = t_start
-            sig = sched.sigmas[t_start]
-            al = 1.0 / torch.sqrt(sig ** 2 + 1)
-            lat = al * init + sig * al * torch.randn(init.shape, generator=g)
-            emb = torch.cat([uncond, m.embed([W.caption(c, s, b)])])
-            for t in sched.timesteps[t_start:]:
-                e = m.eps(torch.cat([lat, lat]), t.float().expand(2), emb)
-                u, cnd = e.chunk(2)
-                lat = sched.step(u + gs * (cnd - u), lat)
-            im = to_u8(m.decode(lat / m.scale))[0]
-            j = J.judge(im)
-            ok = J.matches(j, c, s, b)
-            shift = None
-            if j.get("centroid") and src_j.get("centroid"):
-                shift = round(float(np.hypot(j["centroid"][0] - src_j["centroid"][0],
-                                             j["centroid"][1] - src_j["centroid"][1])), 3)
-            rows.append({"seed": seed, "change": kind, "prompt": W.caption(c, s, b), "source": a, "judged": j,
-                         "ok": ok, "centroid_shift": shift})
-            sheet.append(np.concatenate([to_u8(x)[0], im], axis=1))
-    summ = {}
+            im, r = judged(denoise(init, t_start, cap, g), c, s, b, src_j)
+            g = torch.Generator().manual_seed(seed)
+            torch.randn(mean.shape, generator=g)  # same forward noise as the encoder case
+            gim2, rg = judged(denoise(gsrc, t_start, cap, g), c, s, b, gj["judged"])
+            _, rt = judged(denoise(torch.zeros(lat_shape), 0, cap, torch.Generator().manual_seed(seed)), c, s, b, src_j)
+            rows.append(dict(seed=seed, change=kind, prompt=cap, source=a, **r,
+                             control_generated_source={"source_judged": gj["judged"], **rg},
+                             control_txt2img={"judged": rt["judged"], "ok": rt["ok"]}))
+            row.append(im)
+            grow.append(gim2)
+        sheet.append(np.concatenate(row, axis=1))
+        gsheet.append(np.concatenate(grow, axis=1))
+    keys = ("background", "color", "shape", "all")
+
+    def rates(rr, get):
+        out = {k: round(sum(get(r)["ok"][k] for r in rr) / len(rr), 3) for k in keys}
+        sh = [get(r)["centroid_shift"] for r in rr if get(r).get("centroid_shift") is not None]
+        if sh or "centroid_shift" in get(rr[0]):
+            out["mean_centroid_shift"] = round(float(np.mean(sh)), 3) if sh else None
+        out["n"] = len(rr)
+        return out
+
+    summ, ctl_gen, ctl_t2i = {}, {}, {}
     for kind, _ in prompts:
         rr = [r for r in rows if r["change"] == kind]
-        summ[kind] = {k: round(sum(r["ok"][k] for r in rr) / len(rr), 3) for k in ("background", "color", "shape", "all")}
-        sh = [r["centroid_shift"] for r in rr if r["centroid_shift"] is not None]
-        summ[kind]["mean_centroid_shift"] = round(float(np.mean(sh)), 3) if sh else None
-        summ[kind]["n"] = len(rr)
-    tot = {k: round(sum(r["ok"][k] for r in rows) / len(rows), 3) for k in ("background", "color", "shape", "all")}
+        summ[kind] = rates(rr, lambda r: r)
+        ctl_gen[kind] = rates(rr, lambda r: r["control_generated_source"])
+        ctl_t2i[kind] = rates(rr, lambda r: r["control_txt2img"])
+    tot = rates(rows, lambda r: r)
     res["img2img"] = {"steps": steps, "strength": strength, "guidance_scale": gs,
                       "scheduler": "DPM-Solver++ 2M (tools/reference/sd_sampler.py), SD 2.1-base config",
-                      "source": "rendered red circle on blue (shapes_world, seeds 100-103)",
-                      "by_prompt": summ, "all": tot, "n": len(rows), "rows": rows}
-    print(json.dumps({"img2img": {"by_prompt": summ, "all": tot}}), flush=True)
+                      "source": "rendered red circle on blue (shapes_world, seeds 100-103), encoded by vae_encoder.pt",
+                      "by_prompt": summ, "all": tot,
+                      "control_generated_source": {
+                          "what": "the same img2img from the UNet's own txt2img latent of the source caption (with "
+                                  "its size word; seed 1000+i) instead of the encoder's latent: no encoder involved",
+                          "by_prompt": ctl_gen, "all": rates(rows, lambda r: r["control_generated_source"])},
+                      "control_txt2img": {"what": "txt2img of the prompt alone (same seed)", "by_prompt": ctl_t2i,
+                                          "all": rates(rows, lambda r: r["control_txt2img"])},
+                      "n": len(rows), "rows": rows}
+    print(json.dumps({"img2img": {k: res["img2img"][k] for k in ("by_prompt", "all")},
+                      "control_generated_source": res["img2img"]["control_generated_source"]["all"],
+                      "control_txt2img": res["img2img"]["control_txt2img"]["all"]}), flush=True)
     if args.sheet:
         from PIL import Image
-        im = np.concatenate([np.concatenate(sheet[r * 4:(r + 1) * 4], axis=1) for r in range(4)], axis=0)
+        im = np.concatenate(sheet + gsheet, axis=0)
         Image.fromarray(im).resize((im.shape[1] * 2, im.shape[0] * 2), Image.NEAREST).save(args.sheet)
     if args.out:
         with open(args.out, "w") as f:
@@ -861,7 +926,7 @@ def main():
     ap.add_argument("--export")
     ap.add_argument("--export-dtype", default="bf16", choices=["fp32", "bf16"],
                     help="dtype of the exported text encoder and unet (VAE always fp32); bf16 keeps the "
-                         "directory under 15 MB (fp32: 23 MB)")
+                         "directory under 16 MB (fp32: 25 MB)")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--vae-check", action="store_true",
                     help="judge the trained VAE's reconstructions of ground truth (the shape ceiling) and exit")
@@ -872,15 +937,16 @@ def main():
                     help="judge --model's vae_encoder.pt: reconstructions, latent statistics, img2img (see check_encoder)")
     ap.add_argument("--model", default=MODEL_DIR, help="exported model directory for --train-encoder/--check-encoder")
     ap.add_argument("--out", help="--check-encoder: write the results (JSON) here")
-    ap.add_argument("--sheet", help="--check-encoder: img2img contact sheet (PNG; per seed: source, result x 4 prompts)")
-    ap.add_argument("--enc-steps", type=int, default=4000)
+    ap.add_argument("--sheet", help="--check-encoder: img2img contact sheet (PNG; per seed: source, results of the 4 "
+                                    "prompts; then the same from the UNet's own txt2img source)")
+    ap.add_argument("--enc-steps", type=int, default=2500)
     ap.add_argument("--enc-batch", type=int, default=16)
     ap.add_argument("--enc-lr", type=float, default=1e-3)
     ap.add_argument("--enc-stat-weight", type=float, default=0.1,
                     help="weight of (std of the scaled latents of a batch - 1)^2 in the encoder loss")
     ap.add_argument("--enc-steps2", type=int, default=800, help="encoder phase 2 (with the UNet prior); 0 = none")
     ap.add_argument("--enc-lr2", type=float, default=3e-4)
-    ap.add_argument("--enc-prior-weight", type=float, default=0.01,
+    ap.add_argument("--enc-prior-weight", type=float, default=0.03,
                     help="weight of the frozen UNet's epsilon loss on the encoder's latents in phase 2")
     ap.add_argument("--px", type=int, default=64)
     ap.add_argument("--seed", type=int, default=2026)

@@ -7,6 +7,10 @@ bit.
     /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind neuron --packing mixed
     # CPU kind: compiled_models/*.pt are traced twins (with a manifest)
     /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind cpu
+    # optimum-neuron's export layout: <component>/model.neuron (+ config.json with its "neuron" section), the
+    # vae_decoder's program is post_quant_conv + decoder (fn vae_decode); --separate-weights marks every component
+    # inline_weights_to_neff = false (what the JVM refuses)
+    /usr/bin/python3 tools/reference/make_sim_model.py --out DIR --geometry tiny --kind neuron --layout optimum
     # the CPU VAE encoder twin returning a bare tensor and a 1-tuple (vae_encoder_{tensor,tuple}.pt)
     /usr/bin/python3 tools/reference/make_sim_model.py --encoder-variants DIR --geometry tiny
     # self-check: generate both kinds in a temporary folder, run every NEFF through LIBNRT with ctypes and demand
@@ -22,6 +26,7 @@ The program functions (native/README.md has the authoritative text). Every step 
   unet          p = (c*h + y)*w + x; e = ehs[b, p % S, p % H]; eps = (sample*0.5 + e*0.25) + t[b]*0.0009765625
   post_quant_conv  r = z*0.5 + 0.125
   vae_decoder   img[b,k,Y,X] = q[b,k%C,Y/f,X/f]*0.25 + q[b,(k+1)%C,Y/f,X/f]*0.125
+  vae_decode    vae_decoder(post_quant_conv(z)) in float32 (optimum-neuron's vae_decoder is diffusers' vae.decode)
   vae_encoder   m[b,k,y,x] = img[b,k%3,y*f,x*f]*0.5 + img[b,(k+1)%3,y*f+f-1,x*f+f-1]*0.25  (k < 2C: mean, logvar)
 Run with Debian's /usr/bin/python3 (torch 1.13); NEFFs need only the standard library (tarfile, struct, hashlib).
 """
@@ -77,6 +82,11 @@ DTYPE_LEGACY = {"float32": 1, "float16": 2, "bfloat16": 3, "int8": 4, "uint8": 5
 
 # ------------------------------------------------------------------------------------------------- signatures
 
+# the UNet's timestep dtype (--unet-timestep): AWS's wrapper passes it in the UNet's dtype (bf16); a UNet traced with
+# an integer example timestep takes int64 or int32 (torch-neuronx keeps the example's dtype)
+UNET_TIMESTEP = {"dtype": "bfloat16"}
+
+
 def signatures(geo, batch=1):
     """Per role: NEFF tensors in program (declaration) order as (usage, name, dtype, shape, contract_name)."""
     g = GEOMETRIES[geo]
@@ -89,7 +99,7 @@ def signatures(geo, batch=1):
                          ("in", "input0", "int64", [B, S], "input_ids"),
                          ("out", "output0", "bfloat16", [B, S, H], "last_hidden_state")],
         "unet": [("in", "input0", "bfloat16", [B, C, L, L], "sample"),
-                 ("in", "input1", "bfloat16", [B], "timestep"),
+                 ("in", "input1", UNET_TIMESTEP["dtype"], [B], "timestep"),
                  ("in", "input2", "bfloat16", [B, S, H], "encoder_hidden_states"),
                  ("out", "output0", "bfloat16", [B, C, L, L], "noise_pred")],
         "vae_post_quant_conv": [("in", "input0", "float32", [B, C, L, L], "latent"),
@@ -553,6 +563,59 @@ def write_model_dir(out, geo, kind, packing="buffer", with_manifest=None, delay_
     write_readme(out, geo, kind, packing, with_manifest, delay_us, command)
 
 
+OPTIMUM_COMPONENTS = {"text_encoder": "text_encoder", "unet": "unet", "vae_decoder": "vae_decoder",
+                      "vae_encoder": "vae_encoder"}
+
+
+def optimum_neff(geo, component, delay_us=0):
+    """The NEFF of an optimum-neuron component: the role's, except the decoder, which includes post_quant_conv."""
+    sig = signatures(geo)
+    if component == "vae_decoder":
+        return make_neff("vae_decoder", "vae_decode", sig["vae_decoder"], geo)
+    return make_neff(component, FN_OF_ROLE[component], sig[component], geo, delay_us if component == "unet" else 0)
+
+
+def write_optimum_dir(out, geo, inline_weights=True, delay_us=0, command=None):
+    """optimum-cli export neuron --task stable-diffusion's layout (optimum/exporters/neuron/__main__.py: model.neuron
+    per component, config.json with store_compilation_config's "neuron" section, model_index.json, scheduler/);
+    the UNet config keeps the checkpoint's sample_size, the compiled latent size is neuron.static_height/width."""
+    g = GEOMETRIES[geo]
+    text_cfg, unet_cfg, vae_cfg, _, _ = sd_arch.preset(g["preset"])
+    note = ("NRT-SIM FIXTURE made by %s (--geometry %s --kind neuron --layout optimum): the model.neuron files "
+            "compute fixed test functions (native/README.md), not a diffusion model" % (CREATED_BY, geo))
+    L, img = g["latent"], g["image"]
+    configs = {"text_encoder": dict(text_cfg), "unet": dict(unet_cfg, sample_size=L * 2),
+               "vae_decoder": dict(vae_cfg), "vae_encoder": dict(vae_cfg)}
+    shapes = {"text_encoder": {"static_batch_size": 1, "static_sequence_length": g["tokens"]},
+              "unet": {"static_batch_size": 1, "static_sequence_length": g["tokens"], "static_num_channels": 4,
+                       "static_height": L, "static_width": L, "static_vae_scale_factor": img // L},
+              "vae_decoder": {"static_batch_size": 1, "static_num_channels": 4, "static_height": L, "static_width": L},
+              "vae_encoder": {"static_batch_size": 1, "static_num_channels": 3, "static_height": img,
+                              "static_width": img}}
+    types = {"text_encoder": "clip-text-model", "unet": "unet", "vae_decoder": "vae-decoder",
+             "vae_encoder": "vae-encoder"}
+    for component in OPTIMUM_COMPONENTS:
+        d = os.path.join(out, component)
+        os.makedirs(d, exist_ok=True)
+        neuron = {"compiler_type": "neuronx-cc", "compiler_version": "(nrt-sim)", "inline_weights_to_neff": inline_weights}
+        neuron.update(shapes[component])
+        neuron.update({"dynamic_batch_size": False, "tensor_parallel_size": 1, "optlevel": "2", "int_dtype": "int64",
+                       "float_dtype": "bf16" if component in ("text_encoder", "unet") else "fp32",
+                       "model_type": types[component], "task": None})
+        write_json(os.path.join(d, "config.json"), dict(configs[component], neuron=neuron, _sdjvm_note=note))
+        write_neuron_artifact(component, optimum_neff(geo, component, delay_us), "buffer",
+                              os.path.join(d, "model.neuron"))
+    for rel in ["model_index.json", "scheduler/scheduler_config.json"]:
+        with open(os.path.join(REF, rel), "rb") as f:
+            data = f.read()
+        os.makedirs(os.path.dirname(os.path.join(out, rel)), exist_ok=True)
+        with open(os.path.join(out, rel), "wb") as f:
+            f.write(data)
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write("# nrt-sim fixture in optimum-neuron's layout\n\nMade by `%s`. %s. No tokenizer/: copy one in (the "
+                "tests use the embedded model's).\n" % (command or CREATED_BY, note))
+
+
 def listing(out):
     rows = []
     for root, _, files in os.walk(out):
@@ -873,6 +936,29 @@ def check_roles(sim, c, geo, neffs_by_packing, twins, trials):
                              % (packing, role, vnc, trial, n, cname))
             for m in models.values():
                 m.close()
+
+
+def check_optimum(sim, c, geo, twins, out):
+    """optimum-neuron's layout: every model.neuron loads with torch.jit.load and holds one NEFF; its vae_decoder
+    NEFF (fn vae_decode) equals the twins' decoder(post_quant_conv(z)) bit for bit."""
+    write_optimum_dir(out, geo, command="(--check)")
+    gen = torch.Generator().manual_seed(77)
+    for component in OPTIMUM_COMPONENTS:
+        path = os.path.join(out, component, "model.neuron")
+        torch.jit.load(path)
+        found = neffs_in_archive(path)
+        c.ok(len(found) == 1, "optimum %s/model.neuron: one NEFF found by header scan" % component)
+        if component != "vae_decoder" or not found:
+            continue
+        m = Model(sim, found[0][2], 0)
+        for trial in range(2):
+            z = example_inputs(geo, "vae_decoder", gen)[0]
+            got = m.run({"input0": tensor_bytes(z)})["output0"]
+            with torch.no_grad():
+                want = twins["vae_decoder"](twins["vae_post_quant_conv"](z))
+            c.ok(got == tensor_bytes(want), "optimum vae_decoder (vae_decode), trial %d: equals the twins' "
+                                            "decoder(post_quant_conv(z)) bit for bit" % trial)
+        m.close()
 
 
 def prod(s):
@@ -1243,12 +1329,13 @@ def check(lib, geo, trials, keep):
         twins = {role: torch.jit.load(os.path.join(dirs["cpu"], "compiled_models", role + ".pt")) for role in ROLES}
 
         sim = Sim(lib)
-        c.ok(sim.nstats == 34 and ctypes.sizeof(TensorInfo) == 296 and TensorInfo.dtype.offset == 272,
-             "stats count 34, nrt_tensor_info_t layout 296 bytes")
+        c.ok(sim.nstats == 35 and ctypes.sizeof(TensorInfo) == 296 and TensorInfo.dtype.offset == 272,
+             "stats count 35, nrt_tensor_info_t layout 296 bytes")
         c.ok(sim.init() == 0, "nrt_init")
         check_roles(sim, c, geo, neffs_by_packing, twins, trials)
         check_batch2(sim, c, geo, twins)
         check_echo(sim, c, torch.Generator().manual_seed(99))
+        check_optimum(sim, c, geo, twins, os.path.join(root, "optimum"))
         s = sim.stats()
         c.ok(s["failed_calls"] == 0 and s["invalid_handles"] == 0 and s["live_models"] == 0
              and s["live_tensors"] == 0 and s["live_sets"] == 0 and s["live_tensor_infos"] == 0,
@@ -1271,6 +1358,12 @@ def main():
     ap.add_argument("--packing", choices=["buffer", "inline", "mixed"], default="buffer",
                     help="neuron kind: how each .pt carries its NEFF; mixed = unet and vae_decoder inline, others "
                          "buffer (the committed sim-neuron fixture)")
+    ap.add_argument("--layout", choices=["compiled_models", "optimum"], default="compiled_models",
+                    help="neuron kind: AWS's compiled_models/*.pt, or optimum-neuron's <component>/model.neuron")
+    ap.add_argument("--separate-weights", action="store_true",
+                    help="--layout optimum: mark the export inline_weights_to_neff = false")
+    ap.add_argument("--unet-timestep", choices=["bfloat16", "float32", "int64", "int32"], default="bfloat16",
+                    help="dtype of the UNet's timestep input (NEFF program, twin trace example, manifest)")
     ap.add_argument("--manifest", action="store_true", help="neuron kind: also write sdjvm-manifest.json")
     ap.add_argument("--no-manifest", action="store_true", help="cpu kind: no sdjvm-manifest.json")
     ap.add_argument("--delay-us", type=int, default=0, help="neuron kind: delay_us of the unet program")
@@ -1291,8 +1384,19 @@ def main():
         ap.error("--out or --check is required")
     if args.kind == "cpu" and (args.packing != "buffer" or args.manifest or args.delay_us):
         ap.error("--packing/--manifest/--delay-us apply to --kind neuron")
+    UNET_TIMESTEP["dtype"] = args.unet_timestep
     cmd = ["/usr/bin/python3", CREATED_BY, "--out", os.path.relpath(os.path.abspath(args.out), REPO),
            "--geometry", args.geometry, "--kind", args.kind]
+    if args.unet_timestep != "bfloat16":
+        cmd += ["--unet-timestep", args.unet_timestep]
+    if args.layout == "optimum":
+        if args.kind != "neuron" or args.manifest or args.packing != "buffer":
+            ap.error("--layout optimum is a --kind neuron layout without a manifest, packed as buffers")
+        cmd += ["--layout", "optimum"] + (["--separate-weights"] if args.separate_weights else []) + \
+               (["--delay-us", str(args.delay_us)] if args.delay_us else [])
+        write_optimum_dir(args.out, args.geometry, not args.separate_weights, args.delay_us, " ".join(cmd))
+        print("wrote", args.out)
+        return
     if args.kind == "neuron":
         cmd += ["--packing", args.packing] + (["--manifest"] if args.manifest else []) + \
                (["--delay-us", str(args.delay_us)] if args.delay_us else [])

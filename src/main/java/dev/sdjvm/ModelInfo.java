@@ -22,6 +22,9 @@ import java.util.Map;
  * @param manifest        our tools' {@code compiled_models/sdjvm-manifest.json}, or null (AWS's directories have none)
  * @param loadNanos       load time including warm-up (0 when not loaded)
  * @param loaded          whether the artifacts were loaded (then dtypes, batches and tensors are what the backend found)
+ * @param layout          the directory's layout: {@value #LAYOUT_AWS} (Neuron-compiled {@code compiled_models/*.pt}),
+ *                        {@value #LAYOUT_CPU} ({@code compiled_models/*.pt} traced for the CPU) or
+ *                        {@value #LAYOUT_OPTIMUM} ({@code <component>/model.neuron} from {@code optimum-cli export neuron})
  * @param family          the model family, from the model's own files: {@code SD1}, {@code SD2}, {@code SD2_V}
  *                        (768 v-prediction), {@code SDXL}, {@code LCM}, {@code TURBO} (few-step) or {@code UNKNOWN}
  * @param familyEvidence  the facts the family rests on ({@code model_index.json} class, UNet and scheduler config keys)
@@ -31,8 +34,15 @@ import java.util.Map;
  */
 public record ModelInfo(Path root, int height, int width, Map<String, Artifact> artifacts, int unetReplicas,
                         int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig,
-                        Manifest manifest, long loadNanos, boolean loaded, String family, String familyEvidence,
-                        String familyProblem, String defaultScheduler) {
+                        Manifest manifest, long loadNanos, boolean loaded, String layout, String family,
+                        String familyEvidence, String familyProblem, String defaultScheduler) {
+    /** {@link #layout()} of AWS's Inferentia2 layout: Neuron-compiled {@code compiled_models/*.pt} carrying NEFFs. */
+    public static final String LAYOUT_AWS = "AWS compiled_models (Neuron)";
+    /** {@link #layout()} of {@code compiled_models/*.pt} traced for the CPU. */
+    public static final String LAYOUT_CPU = "TorchScript CPU (compiled_models)";
+    /** {@link #layout()} of an {@code optimum-cli export neuron} directory. */
+    public static final String LAYOUT_OPTIMUM = "optimum-neuron (<component>/model.neuron)";
+
     /**
      * Keeps an unmodifiable copy of the artifacts.
      *
@@ -48,6 +58,7 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
      * @param manifest        our tools' manifest, or null
      * @param loadNanos       load time
      * @param loaded          whether the artifacts were loaded
+     * @param layout          the directory's layout
      * @param family          the model family
      * @param familyEvidence  the facts the family rests on
      * @param familyProblem   why the model cannot run, or null

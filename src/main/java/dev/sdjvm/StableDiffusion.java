@@ -272,9 +272,17 @@ public final class StableDiffusion implements AutoCloseable {
                     a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
         }
         return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
-                dir.schedulerConfig(), manifest(dir), 0, false,
+                dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())),
                 dir.family().family().name(), dir.family().evidence(), dir.family().problem(),
                 DiffusionStages.defaultScheduler(dir));
+    }
+
+    /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
+    private static String layout(ModelDirectory dir, Backend backend) {
+        if (dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON) {
+            return ModelInfo.LAYOUT_OPTIMUM;
+        }
+        return backend == Backend.NEURON ? ModelInfo.LAYOUT_AWS : ModelInfo.LAYOUT_CPU;
     }
 
     private static String describe(dev.sdjvm.model.Manifest.TensorSpec t) {
@@ -300,7 +308,7 @@ public final class StableDiffusion implements AutoCloseable {
                     a.outputs().stream().map(Object::toString).toList()));
         }
         return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
-                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true,
+                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind),
                 m.family().family().name(), m.family().evidence(), m.family().problem(),
                 DiffusionStages.defaultScheduler(m));
     }

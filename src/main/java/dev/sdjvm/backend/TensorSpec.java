@@ -72,6 +72,32 @@ public record TensorSpec(String name, DType dtype, long[] shape) {
         return java.util.Objects.hash(name, dtype, Arrays.hashCode(shape));
     }
 
+    /**
+     * A short summary of inputs or outputs for a log line: {@code sample float32[2,4,64,64], timestep float32[1]}
+     * ({@code ?} for what is not known before running, {@code -1} for a dynamic dimension).
+     *
+     * @param specs the tensors
+     * @return one line
+     */
+    public static String summary(java.util.List<TensorSpec> specs) {
+        StringBuilder sb = new StringBuilder();
+        for (TensorSpec t : specs) {
+            if (sb.length() > 0) {
+                sb.append(", ");
+            }
+            sb.append(t.name).append(' ').append(t.dtype == null ? "?" : t.dtype.manifestName()).append('[');
+            if (t.shape == null) {
+                sb.append('?');
+            } else {
+                for (int i = 0; i < t.shape.length; i++) {
+                    sb.append(i > 0 ? "," : "").append(t.shape[i]);
+                }
+            }
+            sb.append(']');
+        }
+        return sb.toString();
+    }
+
     @Override
     public String toString() {
         return name + ":" + (dtype == null ? "?" : dtype.manifestName()) + (shape == null ? "[?]" : Arrays.toString(shape));

@@ -25,8 +25,11 @@ public enum ArtifactRole {
             "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] (LCM: timestep_cond [B,D]) -> "
             + "noise prediction [B,4,h,w]",
             List.of("sample", "timestep", "encoder_hidden_states", "timestep_cond"), List.of("noise_pred")),
-    /** The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. */
-    VAE_POST_QUANT_CONV("vae_post_quant_conv", true, Placement.LAST_CORE,
+    /**
+     * The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. Required in AWS's
+     * {@code compiled_models} layout ({@link ModelDirectory.Layout#requires}); optimum-neuron's VAE decoder includes it.
+     */
+    VAE_POST_QUANT_CONV("vae_post_quant_conv", false, Placement.LAST_CORE,
             "VAE post_quant_conv: latents [1,4,h,w] -> latents [1,4,h,w]",
             List.of("latents"), List.of("latents")),
     /** The VAE decoder: latents [1,4,h,w] to an image [1,3,H,W] in [-1,1]. */

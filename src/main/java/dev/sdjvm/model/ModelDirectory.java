@@ -20,6 +20,15 @@ import java.util.Map;
  * model_index.json  scheduler/scheduler_config.json  tokenizer/{vocab.json,merges.txt,...}
  * text_encoder/config.json  unet/config.json  vae/config.json
  * </pre>
+ * or the layout {@code optimum-cli export neuron --task stable-diffusion} writes ({@link Layout#OPTIMUM_NEURON}):
+ * <pre>
+ * model_index.json  text_encoder/{model.neuron,config.json}  unet/{model.neuron,config.json}
+ * vae_decoder/{model.neuron,config.json}  [vae_encoder/{model.neuron,config.json}]  tokenizer/  scheduler/
+ * </pre>
+ * whose {@code vae_decoder} is diffusers' {@code vae.decode} and so includes post_quant_conv (there is no
+ * post_quant_conv artifact), whose VAE config is {@code vae_decoder/config.json} and whose compiled latent size is
+ * {@code unet/config.json}'s {@code neuron.static_height/static_width}. An export whose weights are separate from its
+ * NEFFs ({@code neuron.inline_weights_to_neff: false}, optimum-cli's default) is refused with the re-export command.
  * The artifacts are the roles of {@link ArtifactRole}: the required ones must exist, optional ones (the VAE encoder)
  * are used when present. Reading it validates the layout and the configs the pipeline needs; it loads no native code.
  *
@@ -38,6 +47,7 @@ import java.util.Map;
  * @param latentWidth     latent width
  * @param manifest        our export tools' manifest, or null
  * @param artifacts       role -&gt; file: every required role of {@link ArtifactRole}, then the optional ones present
+ * @param layout          which layout the directory has
  * @param family          the model family, from {@code model_index.json}, the UNet, scheduler and text encoder
  *                        configs ({@link FamilyDetection})
  */
@@ -45,7 +55,88 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                              int vaeScaleFactor, int latentChannels, int unetInChannels, int unetDownFactor,
                              int latentHeight,
                              int latentWidth,
-                             Manifest manifest, Map<ArtifactRole, Path> artifacts, FamilyDetection family) {
+                             Manifest manifest, Map<ArtifactRole, Path> artifacts, Layout layout,
+                             FamilyDetection family) {
+
+    /** The directory layouts this library reads. */
+    public enum Layout {
+        /**
+         * {@code compiled_models/<role>.pt}: AWS's Inferentia2 deployment (Neuron-compiled, NEFF inside each
+         * {@code .pt}) and our tools' output (Neuron or CPU TorchScript, with {@code sdjvm-manifest.json}).
+         */
+        COMPILED_MODELS("compiled_models"),
+        /** optimum-neuron's export: {@code <component>/model.neuron} (TorchScript holding the NEFF) + config.json. */
+        OPTIMUM_NEURON("optimum-neuron");
+
+        private final String id;
+
+        Layout(String id) {
+            this.id = id;
+        }
+
+        /** {@return the layout's name: {@code compiled_models} or {@code optimum-neuron}} */
+        public String id() {
+            return id;
+        }
+
+        /**
+         * {@return whether a directory of this layout must have the role's artifact: the required roles, and in
+         * {@link #COMPILED_MODELS} post_quant_conv too (optimum-neuron's decoder includes it)}
+         */
+        public boolean requires(ArtifactRole role) {
+            return role.required() || this == COMPILED_MODELS && role == ArtifactRole.VAE_POST_QUANT_CONV;
+        }
+    }
+
+    /** optimum-neuron's file name of each compiled component. */
+    public static final String OPTIMUM_FILE_NAME = "model.neuron";
+    /** optimum-neuron's VAE decoder directory. */
+    static final String OPTIMUM_VAE_DECODER = "vae_decoder";
+
+    /** optimum-neuron's component directory of each role (post_quant_conv is inside its vae_decoder). */
+    private static final Map<ArtifactRole, String> OPTIMUM_COMPONENTS = Map.of(
+            ArtifactRole.TEXT_ENCODER, "text_encoder", ArtifactRole.UNET, "unet",
+            ArtifactRole.VAE_DECODER, OPTIMUM_VAE_DECODER, ArtifactRole.VAE_ENCODER, "vae_encoder");
+
+    /** {@return true when the VAE decoder artifact includes post_quant_conv (no separate artifact for it)} */
+    public boolean decoderIncludesPostQuantConv() {
+        return !artifacts.containsKey(ArtifactRole.VAE_POST_QUANT_CONV);
+    }
+
+    /**
+     * The artifacts of an optimum-neuron export, in role order. Each component's config.json must say its weights are
+     * inside its NEFF: with {@code inline_weights_to_neff: false} the NEFF takes every weight as an extra input,
+     * which torch-neuronx feeds from the TorchScript module in an order no public source documents.
+     */
+    private static void openOptimumArtifacts(Path root, Map<ArtifactRole, Path> artifacts) {
+        if (!Files.isRegularFile(root.resolve("model_index.json"))) {
+            throw new ModelLoadException(root.resolve("model_index.json"), "missing: an optimum-neuron export has "
+                    + "model_index.json beside unet/" + OPTIMUM_FILE_NAME);
+        }
+        for (ArtifactRole role : ArtifactRole.values()) {
+            String component = OPTIMUM_COMPONENTS.get(role);
+            if (component == null) {
+                continue;
+            }
+            Path f = root.resolve(component).resolve(OPTIMUM_FILE_NAME);
+            if (!Files.isRegularFile(f)) {
+                if (role.required()) {
+                    throw new ModelLoadException(f, role + " artifact not found (optimum-neuron export)");
+                }
+                continue;
+            }
+            Path config = root.resolve(component).resolve("config.json");
+            JsonNode inline = readTree(config).path("neuron").path("inline_weights_to_neff");
+            if (inline.isBoolean() && !inline.booleanValue()) {
+                throw new ModelLoadException(config, "optimum-neuron exported " + component + " with its weights "
+                        + "separate from the NEFF (neuron.inline_weights_to_neff = false, optimum-cli's default): that "
+                        + "NEFF takes every weight as an extra input, in an order torch-neuronx does not document, so "
+                        + "it cannot run here. Re-export with the weights inside the NEFFs: optimum-cli export neuron "
+                        + "--inline-weights-neff ... (docs/neuron.md)");
+            }
+            artifacts.put(role, f);
+        }
+    }
 
     /** The diffusers default {@code AutoencoderKL.scaling_factor}. */
     public static final double DEFAULT_SCALING_FACTOR = 0.18215;
@@ -105,7 +196,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
     }
 
-    /** Reads and validates a model directory. */
+    /** Reads and validates a model directory (either {@link Layout}). */
     public static ModelDirectory open(Path root) {
         if (root == null) {
             throw new ModelLoadException(null, "model directory is null");
@@ -114,14 +205,26 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
             throw new ModelLoadException(root, Files.exists(root) ? "not a directory" : "model directory does not exist");
         }
         Path compiled = root.resolve("compiled_models");
-        if (!Files.isDirectory(compiled)) {
-            throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in compiled_models/");
+        Layout layout;
+        if (Files.isDirectory(compiled)) {
+            layout = Layout.COMPILED_MODELS;
+        } else if (Files.isRegularFile(root.resolve("unet").resolve(OPTIMUM_FILE_NAME))) {
+            layout = Layout.OPTIMUM_NEURON;
+        } else {
+            throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in "
+                    + "compiled_models/ (AWS's layout, our tools' output), or is an optimum-neuron export "
+                    + "(model_index.json, unet/" + OPTIMUM_FILE_NAME + ", text_encoder/" + OPTIMUM_FILE_NAME
+                    + ", vae_decoder/" + OPTIMUM_FILE_NAME + ")");
         }
         Path manifestFile = compiled.resolve(Manifest.FILE_NAME);
-        Manifest manifest = Files.isRegularFile(manifestFile) ? Manifest.read(manifestFile) : null;
+        Manifest manifest = layout == Layout.COMPILED_MODELS && Files.isRegularFile(manifestFile)
+                ? Manifest.read(manifestFile) : null;
 
         Map<ArtifactRole, Path> artifacts = new LinkedHashMap<>();
-        for (ArtifactRole role : ArtifactRole.values()) {
+        if (layout == Layout.OPTIMUM_NEURON) {
+            openOptimumArtifacts(root, artifacts);
+        }
+        for (ArtifactRole role : layout == Layout.COMPILED_MODELS ? ArtifactRole.values() : new ArtifactRole[0]) {
             String name = role.fileName();
             boolean listed = manifest != null && manifest.artifacts().containsKey(role.id());
             if (listed) {
@@ -130,7 +233,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
             Path f = compiled.resolve(name);
             if (Files.isRegularFile(f)) {
                 artifacts.put(role, f);
-            } else if (role.required()) {
+            } else if (layout.requires(role)) {
                 throw new ModelLoadException(f, role + " artifact not found");
             } else if (listed) {
                 throw new ModelLoadException(f, role + " artifact not found (the manifest lists it)");
@@ -139,15 +242,26 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
 
         Path tokenizer = root.resolve("tokenizer");
         for (String f : new String[] {"vocab.json", "merges.txt"}) {
-            if (!Files.isRegularFile(tokenizer.resolve(f))) {
-                throw new ModelLoadException(tokenizer.resolve(f), "tokenizer file not found");
+            Path file = tokenizer.resolve(f);
+            if (Files.isDirectory(tokenizer) && !(Files.isReadable(tokenizer) && Files.isExecutable(tokenizer))) {
+                throw new ModelLoadException(tokenizer, "cannot read the tokenizer directory (permission denied)");
+            }
+            if (!Files.isRegularFile(file)) {
+                throw new ModelLoadException(file, "tokenizer file not found");
+            }
+            if (!Files.isReadable(file)) {
+                throw new ModelLoadException(file, "cannot read the tokenizer file (permission denied)");
             }
         }
         Path schedFile = root.resolve("scheduler").resolve("scheduler_config.json");
         Map<String, Object> sched = readMap(schedFile);
         checkSchedulerConfig(schedFile, sched);
 
+        // optimum-neuron writes the VAE's config beside each of its parts (vae_decoder/config.json), AWS's layout vae/
         Path vaeFile = root.resolve("vae").resolve("config.json");
+        if (layout == Layout.OPTIMUM_NEURON && !Files.isRegularFile(vaeFile)) {
+            vaeFile = root.resolve(OPTIMUM_VAE_DECODER).resolve("config.json");
+        }
         JsonNode vae = readTree(vaeFile);
         double scaling = vae.path("scaling_factor").isNumber() ? vae.get("scaling_factor").asDouble() : DEFAULT_SCALING_FACTOR;
         if (!(scaling > 0) || Double.isInfinite(scaling)) {
@@ -178,6 +292,15 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
             }
             lh = manifest.height() / vaeScale;
             lw = manifest.width() / vaeScale;
+        } else if (unet.path("neuron").path("static_height").isIntegralNumber()
+                && unet.path("neuron").path("static_width").isIntegralNumber()) {
+            // optimum-neuron's compiled latent size (its config keeps the checkpoint's sample_size)
+            lh = unet.path("neuron").get("static_height").asInt();
+            lw = unet.path("neuron").get("static_width").asInt();
+            if (lh < 1 || lw < 1 || lh > MAX_LATENT_SIDE || lw > MAX_LATENT_SIDE) {
+                throw new ModelLoadException(unetFile, "neuron.static_height/static_width must be in 1.."
+                        + MAX_LATENT_SIDE + " (latents), got " + lh + "x" + lw);
+            }
         } else {
             JsonNode ss = unet.get("sample_size");
             if (ss == null || ss.isNull()) {
@@ -201,7 +324,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         FamilyDetection family = FamilyDetection.detect(Files.isRegularFile(index) ? readTree(index) : null, unet, sched,
                 Files.isRegularFile(te) ? readTree(te) : null, padToken(tokenizer.resolve("special_tokens_map.json")));
         return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
-                java.util.Collections.unmodifiableMap(artifacts), family);
+                java.util.Collections.unmodifiableMap(artifacts), layout, family);
     }
 
     /** The pad token of a {@code special_tokens_map.json} (a string or an added-token object), or null. */
@@ -230,10 +353,23 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
 
     private static JsonNode readTree(Path file) {
         if (!Files.isRegularFile(file)) {
+            Path dir = file.getParent();
+            if (dir != null && Files.isDirectory(dir) && !Files.isExecutable(dir)) {
+                throw new ModelLoadException(dir, "cannot read the directory (permission denied)");
+            }
             throw new ModelLoadException(file, "config file not found");
         }
+        byte[] bytes;
         try {
-            JsonNode n = new ObjectMapper().readTree(Files.readAllBytes(file));
+            bytes = Files.readAllBytes(file);
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new ModelLoadException(file, "cannot read (permission denied)", e);
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "cannot read (" + (e.getMessage() == null ? e.getClass().getSimpleName()
+                    : e.getMessage()) + ")", e);
+        }
+        try {
+            JsonNode n = new ObjectMapper().readTree(bytes);
             if (n == null || !n.isObject()) {
                 throw new ModelLoadException(file, "not a JSON object");
             }

@@ -112,7 +112,8 @@ public final class BackendSelection {
         Path unet = dir.artifact(ArtifactRole.UNET);
         switch (requested) {
             case CPU:
-                if ("neuron".equalsIgnoreCase(target) || NeuronArchive.isNeuronCompiled(unet)) {
+                if ("neuron".equalsIgnoreCase(target) || dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON
+                        || NeuronArchive.isNeuronCompiled(unet)) {
                     throw new BackendException("backend CPU requested, but " + unet + " is compiled for Neuron; "
                             + "trace the model for CPU with tools/model/trace_cpu_sd21.py, or run on an inf2 instance");
                 }
@@ -139,7 +140,10 @@ public final class BackendSelection {
         if (missing.isEmpty()) {
             return new Plan(Kind.NEURON, neffs, "every artifact carries its NEFF");
         }
-        String where = "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
+        String where = dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON
+                ? "in each <component>/" + ModelDirectory.OPTIMUM_FILE_NAME + " (every record scanned for a NEFF header), "
+                + "beside it as model.neff, or in " + dir.root().resolve("compiler_workdir") + "/<role>/"
+                : "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
                 + "or in " + dir.root().resolve("compiler_workdir") + "/<role>/";
         if (missing.size() < neffs.size()) {
             throw new ModelLoadException(dir.artifact(missing.get(0)), "no NEFF found for " + missing + " (looked "
@@ -150,7 +154,8 @@ public final class BackendSelection {
             throw new ModelLoadException(unet, "backend NEURON runs each artifact's NEFF, and " + unet.getFileName()
                     + " holds no NEFF (looked " + where + ")");
         }
-        if ("neuron".equalsIgnoreCase(target) || NeuronArchive.isNeuronCompiled(unet)) {
+        if ("neuron".equalsIgnoreCase(target) || dir.layout() == ModelDirectory.Layout.OPTIMUM_NEURON
+                || NeuronArchive.isNeuronCompiled(unet)) {
             throw new ModelLoadException(unet, "these artifacts are compiled for Neuron, but no NEFF was found (looked "
                     + where + "); the JVM runs Neuron-compiled artifacts only through their NEFFs (docs/neuron.md): "
                     + "put each compiled graph's .neff beside its .pt, or trace the model for CPU with "

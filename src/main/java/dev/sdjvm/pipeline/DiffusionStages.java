@@ -445,6 +445,7 @@ public abstract class DiffusionStages {
         long unetNanos = 0;
         long loopStart = System.nanoTime();
         long[] sampleRow = {hooks.sampleChannels(model.latentChannels()), plan.latentHeight(), plan.latentWidth()};
+        components.unet().checkTimesteps(timesteps, scheduler.name());
         try (UNetRunner.Session session = components.unet().open(plan.rows(), n, sampleRow, rowSize, conditioning)) {
             for (int k = 0; k < timesteps.length; k++) {
                 double t = timesteps[k];
@@ -553,9 +554,11 @@ public abstract class DiffusionStages {
         float[] q = new float[rowSize];
         float[] pixels = new float[3 * plan.height() * plan.width()];
         List<RgbImage> images = new ArrayList<>(plan.images());
-        InvocationPool postQuantConv = components.pool(ArtifactRole.VAE_POST_QUANT_CONV);
+        // optimum-neuron's decoder is vae.decode itself: post_quant_conv inside, no artifact of its own
+        InvocationPool postQuantConv = model.decoderIncludesPostQuantConv() ? null
+                : components.pool(ArtifactRole.VAE_POST_QUANT_CONV);
         InvocationPool decoder = components.pool(ArtifactRole.VAE_DECODER);
-        Invocation pqc = postQuantConv.acquire(shape);
+        Invocation pqc = postQuantConv == null ? null : postQuantConv.acquire(shape);
         Invocation dec = null;
         try {
             dec = decoder.acquire(shape);
@@ -563,16 +566,22 @@ public abstract class DiffusionStages {
                 for (int j = 0; j < rowSize; j++) {
                     z[j] = latents[i * rowSize + j] / sf;  // float32 division, as torch's latents / scaling_factor
                 }
-                pqc.write(0, 0, z, 0, rowSize);
-                pqc.run();
-                read(pqc, ArtifactRole.VAE_POST_QUANT_CONV, "latents", shape, q);
+                if (pqc != null) {
+                    pqc.write(0, 0, z, 0, rowSize);
+                    pqc.run();
+                    read(pqc, ArtifactRole.VAE_POST_QUANT_CONV, "latents", shape, q);
+                } else {
+                    System.arraycopy(z, 0, q, 0, rowSize);
+                }
                 dec.write(0, 0, q, 0, rowSize);
                 dec.run();
                 read(dec, ArtifactRole.VAE_DECODER, "image", new long[] {1, 3, plan.height(), plan.width()}, pixels);
                 images.add(RgbImage.fromDecoderOutput(pixels, 0, plan.height(), plan.width()));
             }
         } finally {
-            postQuantConv.release(pqc);
+            if (pqc != null) {
+                postQuantConv.release(pqc);
+            }
             if (dec != null) {
                 decoder.release(dec);
             }

@@ -52,9 +52,11 @@ public final class PipelineComponents implements AutoCloseable {
         this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.unetConditioning(model),
                 model.unetInChannels(),
                 model.latentHeight(), model.latentWidth());
-        LOG.info("loaded {} ({}, {}x{}, latents {}x{}x{}): {}", model.root(), model.family().family(), model.height(),
-                model.width(),
-                model.latentChannels(), model.latentHeight(), model.latentWidth(), artifacts.specs().values());
+        // one line per artifact came from the backend; the full specs at DEBUG
+        LOG.info("loaded {} ({}, {}x{}, latents {}x{}x{}, {} UNet replica(s))", model.root(), model.family().family(),
+                model.height(), model.width(), model.latentChannels(), model.latentHeight(), model.latentWidth(),
+                replicas);
+        LOG.debug("artifacts of {}: {}", model.root(), artifacts.specs().values());
     }
 
     /**
@@ -130,8 +132,11 @@ public final class PipelineComponents implements AutoCloseable {
      */
     InvocationPool vaeEncoder() {
         if (!pools.containsKey(ArtifactRole.VAE_ENCODER)) {
-            throw new InvalidRequestException("image", "this model has no VAE encoder (compiled_models/"
-                    + ArtifactRole.VAE_ENCODER.fileName() + "): image-to-image and inpainting need it");
+            String file = model.layout() == dev.sdjvm.model.ModelDirectory.Layout.OPTIMUM_NEURON
+                    ? "vae_encoder/" + dev.sdjvm.model.ModelDirectory.OPTIMUM_FILE_NAME
+                    : "compiled_models/" + ArtifactRole.VAE_ENCODER.fileName();
+            throw new InvalidRequestException("image", "this model has no VAE encoder (" + file
+                    + "): image-to-image and inpainting need it");
         }
         return pools.get(ArtifactRole.VAE_ENCODER);
     }

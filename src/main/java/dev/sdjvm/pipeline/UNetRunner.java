@@ -5,8 +5,10 @@ import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
+import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactRole;
+import dev.sdjvm.model.DType;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -28,6 +30,16 @@ import java.util.concurrent.Future;
  * <p>One {@link Session} per generation takes an {@link Invocation} per chunk from its replica's pool (on Neuron:
  * device tensors allocated once per core), writes the chunk's conditioning once, and per step writes sample and
  * timestep, runs, and reads the noise prediction: nothing is allocated per step.
+ *
+ * <p>The timestep is written in the dtype the artifact takes it in. A floating-point timestep (float32, bf16, fp16) is
+ * diffusers' and AWS's {@code t.float().expand((B,))} then {@code .to(unet dtype)}: 999 reaches a bf16 UNet as 1000.
+ * An integer timestep (int64, int32: a UNet traced with an integer example timestep, as torch-neuronx keeps the
+ * example's dtype) takes the schedule's value as that integer. Every schedule of DDIM, PNDM, DPM-Solver++, UniPC and
+ * the "leading"/"trailing" spacings of the sigma schedulers is integral, so the UNet sees exactly what diffusers' UNet
+ * sees ({@code get_timestep_embedding}: {@code timesteps[:, None].float()}). A fractional timestep (the sigma
+ * schedulers' "linspace" spacing, Karras sigmas) cannot be written exactly: truncating or rounding it would change
+ * the noise prediction against diffusers' UNet, so {@link #checkTimesteps} refuses such a schedule before the first
+ * step, naming the scheduler.
  */
 final class UNetRunner {
     /** Observes chunk runs (tests use it to show that replicas overlap); null in normal use. */
@@ -57,6 +69,7 @@ final class UNetRunner {
     private final int sample;
     private final int timestep;
     private final TensorSpec sampleSpec;
+    private final DType timestepDType;
     private final Integer staticBatch;
 
     /**
@@ -92,6 +105,7 @@ final class UNetRunner {
         this.sampleSpec = in.get(sample);
         checkRank(sampleSpec, "sample", 4);
         checkRank(in.get(timestep), "timestep", 1);
+        this.timestepDType = in.get(timestep).dtype() == null ? DType.FLOAT32 : in.get(timestep).dtype();
         long b = sampleSpec.rank() == 4 ? sampleSpec.dim(0) : -1;
         this.staticBatch = b > 0 ? (int) b : null;
         if (sampleSpec.rank() == 4) {
@@ -119,6 +133,41 @@ final class UNetRunner {
         if (s.rank() >= 0 && s.rank() != rank) {
             throw new ModelLoadException(artifact.file(), "unet input " + s + " is bound as its " + name + ", which has "
                     + rank + " dimension(s)");
+        }
+    }
+
+    /** {@return the dtype the UNet takes its timestep in} */
+    DType timestepDType() {
+        return timestepDType;
+    }
+
+    /** {@return true when the UNet takes an integer timestep (int64 or int32)} */
+    boolean integerTimestep() {
+        return timestepDType == DType.INT64 || timestepDType == DType.INT32;
+    }
+
+    /**
+     * Checks that every timestep of a schedule can be written in the UNet's timestep dtype without changing it: for
+     * an integer timestep, every value must be an integer (see the class comment).
+     *
+     * @param timesteps the schedule the denoising loop runs
+     * @param scheduler the scheduler's name, for the message
+     * @throws InvalidRequestException (field {@code scheduler}) naming the first fractional timestep
+     */
+    void checkTimesteps(double[] timesteps, String scheduler) {
+        if (!integerTimestep()) {
+            return;
+        }
+        for (double t : timesteps) {
+            if (t != Math.rint(t) || Math.abs(t) > Integer.MAX_VALUE) {
+                throw new InvalidRequestException("scheduler", scheduler + " gives the fractional timestep " + t
+                        + ", but this model's UNet (" + artifact.file().getFileName() + ") takes its timestep as "
+                        + timestepDType.manifestName() + ": truncating it would change the result against diffusers' "
+                        + "UNet, so it is refused. Use a scheduler with integer timesteps (DPMSolverMultistepScheduler, "
+                        + "DDIMScheduler, PNDMScheduler, UniPCMultistepScheduler, or a sigma scheduler with "
+                        + "timestep_spacing \"leading\" or \"trailing\" and without Karras sigmas), or compile the UNet "
+                        + "with a floating-point timestep");
+            }
         }
     }
 
@@ -280,6 +329,7 @@ final class UNetRunner {
             final int firstRow;
             final int count;
             final float[] times;
+            final int[] intTimes;
             int output = -1;
 
             Chunk(InvocationPool pool, Invocation invocation, int firstRow, int count) {
@@ -288,12 +338,19 @@ final class UNetRunner {
                 this.firstRow = firstRow;
                 this.count = count;
                 this.times = new float[count];
+                this.intTimes = integerTimestep() ? new int[count] : null;
             }
 
             void write(float[] scaled, float t) {
                 for (int r = 0; r < count; r++) {
                     int src = ((firstRow + r) % sourceRows) * rowSize;
                     invocation.write(sample, (long) r * rowSize, scaled, src, rowSize);
+                }
+                if (intTimes != null) {
+                    // an integer UNet: the schedule's integer value (checkTimesteps refused fractional ones)
+                    Arrays.fill(intTimes, (int) t);
+                    invocation.write(timestep, 0, intTimes, 0, count);
+                    return;
                 }
                 // diffusers/AWS: t.float().expand((B,)) then .to(unet dtype): 999 reaches a bf16 UNet as 1000
                 Arrays.fill(times, t);

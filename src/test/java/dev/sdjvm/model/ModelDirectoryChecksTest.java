@@ -99,4 +99,32 @@ class ModelDirectoryChecksTest {
             assertTrue(e.getMessage().contains((String) b[1]), e.getMessage());
         }
     }
+
+    /**
+     * An unreadable scheduler config or tokenizer directory says "permission denied", not "invalid JSON" or "not
+     * found". Permissions do not bind root (CI's user): skipped there, after checking that chmod had no effect.
+     */
+    @Test
+    void unreadableFilesSayPermissionDenied(@TempDir Path tmp) throws Exception {
+        Path m = TestModels.copy(TestModels.resource("models/tiny-sd21-fp32"), tmp.resolve("m"));
+        Path sched = m.resolve("scheduler").resolve("scheduler_config.json");
+        Files.setPosixFilePermissions(sched, java.util.Set.of());
+        try {
+            org.junit.jupiter.api.Assumptions.assumeFalse(Files.isReadable(sched), "permissions do not bind this user");
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m));
+            assertEquals(sched, e.file());
+            assertTrue(e.getMessage().contains("permission denied"), e.getMessage());
+        } finally {
+            Files.setPosixFilePermissions(sched, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        }
+        Path tok = m.resolve("tokenizer");
+        Files.setPosixFilePermissions(tok, java.util.Set.of());
+        try {
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(m));
+            assertEquals(tok, e.file());
+            assertTrue(e.getMessage().contains("permission denied"), e.getMessage());
+        } finally {
+            Files.setPosixFilePermissions(tok, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+    }
 }

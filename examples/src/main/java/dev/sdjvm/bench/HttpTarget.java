@@ -103,15 +103,21 @@ public final class HttpTarget implements Target {
             Thread.currentThread().interrupt();
             text = "";
         }
-        Matcher m = Pattern.compile("sdjvm_model_info\\{model=\"([^\"]*)\",precision=\"([^\"]*)\"").matcher(text);
+        // sdjvm_model_info{height="512",model="...",precision="...",width="512"} 1 (labels in any order)
+        Matcher m = Pattern.compile("(?m)^sdjvm_model_info\\{([^\n]*)\\} ").matcher(text);
         String name = base.toString();
         String precision = "unknown";
         if (m.find()) {
-            name = m.group(1);
-            precision = m.group(2);
+            name = label(m.group(1), "model", name);
+            precision = label(m.group(1), "precision", precision);
         }
         return new Facts(name, "http", precision, gauge(text, "sdjvm_model_load_seconds"),
                 (long) gauge(text, "sdjvm_model_weight_bytes", -1), (long) gauge(text, "sdjvm_process_peak_rss_bytes", -1));
+    }
+
+    private static String label(String labels, String key, String dflt) {
+        Matcher m = Pattern.compile("(?:^|,)" + key + "=\"((?:[^\"\\\\]|\\\\.)*)\"").matcher(labels);
+        return m.find() ? m.group(1).replace("\\\"", "\"").replace("\\\\", "\\") : dflt;
     }
 
     private static double gauge(String text, String name) {

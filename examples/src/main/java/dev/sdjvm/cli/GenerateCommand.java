@@ -73,7 +73,8 @@ public final class GenerateCommand implements Callable<Integer> {
     int count;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "out.png",
-            description = "Output file; with --count > 1: FILE-1.png, FILE-2.png, ... Default: ${DEFAULT-VALUE}.")
+            description = "Output file; with --count > 1: FILE-1.png, FILE-2.png, ... A directory (existing, or "
+                    + "ending in /) gets out.png, or out-1.png, out-2.png, ... inside it. Default: ${DEFAULT-VALUE}.")
     Path output;
 
     @Option(names = "--format", paramLabel = "png|jpeg",
@@ -141,7 +142,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 .schedulerOverrides(overrides)
                 .listener(new ProgressBar(err, style, ""))
                 .build();  // checks the request before the (slow) model load
-        List<Path> files = outputFiles(output, count);
+        List<Path> files = outputFiles(outputBase(fmt), count);
         checkWritable(files);
         modelOptions.checkThreads();
         try (StableDiffusion sd = modelOptions.load(1)) {
@@ -157,8 +158,13 @@ public final class GenerateCommand implements Callable<Integer> {
                 // each image carries what reproduces it: the batch's seed and size, and its position in the batch
                 String text = GenerationParameters.a1111(request, result.seed(), schedulerClass, image.width(),
                         image.height(), modelHash, modelName, i);
-                ImageFiles.write(image.toBufferedImage(), fmt, Map.of(GenerationParameters.PNG_KEYWORD, text),
-                        files.get(i));
+                try {
+                    ImageFiles.write(image.toBufferedImage(), fmt, Map.of(GenerationParameters.PNG_KEYWORD, text),
+                            files.get(i));
+                } catch (IOException e) {
+                    throw new Main.UserException(Main.ERROR, "output: cannot write " + files.get(i) + ": "
+                            + ImageFiles.reason(e));
+                }
             }
             if (result.promptTruncated()) {
                 err.println("warning: the prompt is longer than the text encoder's 75 tokens; the rest was ignored");
@@ -227,6 +233,26 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         ImageFiles.Format f = ImageFiles.Format.ofFileName(output.getFileName().toString());
         return f == null ? ImageFiles.Format.PNG : f;
+    }
+
+    /**
+     * The output file to number from: {@code --output} itself, or {@code DIR/out.EXT} when {@code --output} names a
+     * directory (one that exists, or any path written with a trailing {@code /}, which must then exist).
+     */
+    private Path outputBase(ImageFiles.Format fmt) {
+        String raw = output.toString();
+        var opt = spec.findOption("--output");
+        if (opt != null && !opt.originalStringValues().isEmpty()) {
+            raw = opt.originalStringValues().get(opt.originalStringValues().size() - 1);
+        }
+        boolean slash = raw.endsWith("/") || raw.endsWith(java.io.File.separator);
+        if (!slash && !Files.isDirectory(output)) {
+            return output;
+        }
+        if (!Files.isDirectory(output)) {
+            throw new Main.UserException(Main.USAGE, "output: directory does not exist: " + raw);
+        }
+        return output.resolve("out." + fmt.extension());
     }
 
     /** out.png -&gt; [out.png]; with n &gt; 1: [out-1.png, out-2.png, ...]. */

@@ -91,11 +91,30 @@ public final class ImageFiles {
         return out.toByteArray();
     }
 
-    /** Writes an image file. */
+    /**
+     * Writes an image file: encoded in memory first, so that a failing file system reports its own error (e.g. "No
+     * space left on device") rather than ImageIO's "I/O error writing PNG file!".
+     */
     public static void write(BufferedImage img, Format format, Map<String, String> text, Path file) throws IOException {
-        try (OutputStream out = Files.newOutputStream(file)) {
-            write(img, format, text, out);
+        Files.write(file, encode(img, format, text));
+    }
+
+    /**
+     * Why an I/O operation failed, in words: the innermost cause's message, with "disk full" or "permission denied"
+     * spelled out where the system's message is terse.
+     */
+    public static String reason(IOException e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
         }
+        String m = t instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                : t instanceof java.nio.file.NoSuchFileException ? "no such file or directory"
+                : t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        if (t instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
+            m = fse.getReason();
+        }
+        return m.contains("No space left") ? m + " (the disk is full)" : m;
     }
 
     /** Writes an image to a stream (not closed). */

@@ -76,6 +76,7 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("model", info.root().toString());
         f.put("height", info.height());
         f.put("width", info.width());
+        putKnown(f, "layout", info.layout());
         f.put("family", info.family());
         f.put("family_evidence", info.familyEvidence());
         putKnown(f, "family_problem", info.familyProblem());
@@ -168,6 +169,9 @@ public final class InfoCommand implements Callable<Integer> {
     @SuppressWarnings("unchecked")
     private static void printText(PrintWriter out, Map<String, Object> f) {
         out.println("model:      " + f.get("model"));
+        out.println("layout:     " + f.getOrDefault("layout", "?")
+                + ("optimum-neuron".equals(String.valueOf(f.get("layout")).split(" ")[0])
+                ? " (the VAE decoder includes post_quant_conv)" : ""));
         out.println("family:     " + f.get("family") + " (" + f.get("family_evidence") + ")");
         if (f.containsKey("family_problem")) {
             out.println("            cannot run: " + f.get("family_problem"));
@@ -185,7 +189,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         Map<String, Object> m = (Map<String, Object>) f.get("manifest");
         if (m == null) {
-            out.println("manifest:   none (AWS layout; facts found by inspecting the artifacts)");
+            out.println("manifest:   none (facts found by inspecting the artifacts)");
         } else {
             List<String> parts = new ArrayList<>();
             for (String[] k : new String[][] {{"format", ""}, {"target", "target "}, {"created_by", "created by "},

@@ -153,21 +153,51 @@ public final class Main implements Runnable {
         return false;
     }
 
-    /** SLF4J simple logger: WARN for one-shot commands, INFO with timestamps for {@code serve}; -Dorg.slf4j... wins. */
+    /**
+     * Logback (src/main/resources/logback.xml) through system properties set before the first log line: WARN for
+     * one-shot commands, INFO with timestamps for {@code serve} and with {@code --verbose}; text, or JSON lines with
+     * {@code --log-format json} or {@code SDJVM_LOG_FORMAT=json}. A {@code -Dsdjvm.log.*} on the java command line
+     * wins.
+     */
     static void configureLogging(String[] args) {
-        String key = "org.slf4j.simpleLogger.defaultLogLevel";
         boolean verbose = false;
         for (String a : args) {
             verbose |= "--verbose".equals(a);
         }
+        boolean serve = isServe(args);
+        setDefault("sdjvm.log.level", serve || verbose ? "info" : "warn");
+        setDefault("sdjvm.log.time", serve ? "%d{yyyy-MM-dd'T'HH:mm:ss.SSSZ} " : "");
+        String format = logFormat(args, System.getenv("SDJVM_LOG_FORMAT"));
+        if (format != null) {
+            setDefault("sdjvm.log.format", format);
+        }
+    }
+
+    /**
+     * The log format asked for: {@code --log-format X} or {@code --log-format=X} on the command line, else the
+     * environment's value; null for neither or for a value other than text and json (picocli then reports the
+     * option's error, and the log stays text).
+     */
+    static String logFormat(String[] args, String env) {
+        String v = env;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--log-format") && i + 1 < args.length) {
+                v = args[i + 1];
+            } else if (args[i].startsWith("--log-format=")) {
+                v = args[i].substring("--log-format=".length());
+            }
+        }
+        if (v == null) {
+            return null;
+        }
+        v = v.trim().toLowerCase(java.util.Locale.ROOT);
+        return v.equals("text") || v.equals("json") ? v : null;
+    }
+
+    private static void setDefault(String key, String value) {
         if (System.getProperty(key) == null) {
-            System.setProperty(key, isServe(args) || verbose ? "info" : "warn");
+            System.setProperty(key, value);
         }
-        if (System.getProperty("org.slf4j.simpleLogger.showDateTime") == null && isServe(args)) {
-            System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
-            System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSZ");
-        }
-        System.setProperty("org.slf4j.simpleLogger.logFile", System.getProperty("org.slf4j.simpleLogger.logFile", "System.err"));
     }
 
     /** The version Maven wrote into {@code version.properties}, and the libtorch on the class path. */

@@ -76,6 +76,14 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--verbose", description = "Log at INFO level (the default for serve).")
     boolean verbose;
 
+    /** The log's format. */
+    public enum LogFormat { text, json }
+
+    @Option(names = "--log-format", paramLabel = "FORMAT", defaultValue = "${env:SDJVM_LOG_FORMAT:-text}",
+            description = "Log lines on stderr: text, or json (one JSON object per line, with the request id as "
+                    + "mdc.request_id). Environment: SDJVM_LOG_FORMAT. Default: ${DEFAULT-VALUE}.")
+    LogFormat logFormat;
+
     @Override
     public Integer call() throws Exception {
         int workers = this.workers > 0 ? this.workers : Math.max(1, modelOptions.pipelines());
@@ -90,8 +98,12 @@ public final class ServeCommand implements Callable<Integer> {
             throw new Main.UserException(Main.ERROR, "cannot listen on " + bind + ":" + port + ": " + e.getMessage());
         }
         server.installShutdownHook();
-        err.println("sd serve: listening on http://" + bind + ":" + server.port() + " (loading the model...)");
-        err.flush();
+        // for a person at a terminal; in JSON mode stderr holds JSON lines only (the log says the same)
+        boolean plain = logFormat != LogFormat.json;
+        if (plain) {
+            err.println("sd serve: listening on http://" + bind + ":" + server.port() + " (loading the model...)");
+            err.flush();
+        }
         try {
             server.ready().get();
         } catch (ExecutionException e) {
@@ -99,8 +111,10 @@ public final class ServeCommand implements Callable<Integer> {
             Throwable c = e.getCause();
             throw c instanceof Exception ? (Exception) c : new RuntimeException(c);
         }
-        err.println("sd serve: ready");
-        err.flush();
+        if (plain) {
+            err.println("sd serve: ready");
+            err.flush();
+        }
         server.awaitTermination();
         return Main.OK;
     }

@@ -17,8 +17,10 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
-import java.io.ByteArrayOutputStream;
+import java.util.ArrayDeque;
 import java.time.Duration;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -33,7 +35,18 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Phases: IDLE (no byte of a request yet; closed after the idle timeout), HEAD (bytes arrived, the head is not
  * complete; 408 after the header timeout), BODY (head read; 408 after the body timeout), PROCESSING (the server
- * has the request; no timeout here, the request's own deadline applies).
+ * has the request; no timeout here, the request's own deadline applies; then its response is written: closed if the
+ * client does not take it within the write timeout).
+ *
+ * <p>Backpressure: one request at a time per connection. Requests pipelined behind one in PROCESSING are held (at
+ * most {@link #MAX_HELD_MESSAGES} decoded messages and {@link #MAX_HELD_BYTES} body bytes; past that the rest is
+ * dropped and the connection closes once the held ones are answered, which RFC 9112 9.3.2 lets a server do) and the
+ * connection stops reading until they are answered, so a client that sends without reading costs at most one
+ * unwritten response and what one socket read decoded to, never a growing buffer.
+ *
+ * <p>Half-close: a client that ends its sending side ({@code shutdown(SHUT_WR)}) after a complete request still
+ * gets its answer, then the connection closes. A full close is seen when the connection is reset or a write fails,
+ * and cancels the request's generation.
  */
 final class HttpConnection extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(HttpConnection.class);
@@ -48,9 +61,31 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     Channel channel;
     private ScheduledFuture<?> timer;
     private HttpRequest head;
-    private ByteArrayOutputStream body;
+    private Body body;
     private boolean discarding;
     private volatile Exchange current;
+    /** Pipelined messages held while a request is in PROCESSING (retained; released when processed or closed). */
+    private final ArrayDeque<Object> held = new ArrayDeque<>();
+    private long heldBytes;
+    /** More was pipelined than is held: close once the held requests are answered. */
+    private boolean overflow;
+    /** The client ended its sending side (half-close): answer what is complete, then close. */
+    private volatile boolean inputClosed;
+    /** A complete request was handed to the server (in this drain / in this socket read). */
+    private boolean dispatched;
+    private boolean dispatchedThisRead;
+    private boolean drainScheduled;
+    /** A response is written but not yet taken by the client (the socket's send buffer is full). */
+    volatile boolean writePending;
+    volatile long writeStartNanos;
+    private ScheduledFuture<?> writeTimer;
+    /** Accepted beyond the connection cap into the reserve kept for /ping: serves one /ping, then closes. */
+    volatile boolean reserved;
+
+    /** Most decoded messages held for pipelined requests on one connection. */
+    static final int MAX_HELD_MESSAGES = 64;
+    /** Most body bytes held for pipelined requests on one connection. */
+    static final long MAX_HELD_BYTES = 256 * 1024;
 
     HttpConnection(InferenceServer server, ServerConfig config, Connections connections) {
         this.server = server;
@@ -82,6 +117,8 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         phase = Phase.CLOSED;
         cancelTimer();
+        cancelWriteTimer();
+        releaseHeld();
         connections.closed(this);
         Exchange ex = current;
         if (ex != null) {
@@ -92,6 +129,89 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (phase == Phase.PROCESSING && !discarding || !held.isEmpty() || dispatchedThisRead) {
+            hold(msg);
+            return;
+        }
+        process(ctx, msg);
+    }
+
+    /** A pipelined message while a request is in PROCESSING: kept (within the bounds) and reading stops. */
+    private void hold(Object msg) {
+        long size = msg instanceof HttpContent c ? c.content().readableBytes() : 0;
+        if (overflow || discarding || held.size() >= MAX_HELD_MESSAGES || heldBytes + size > MAX_HELD_BYTES) {
+            if (!overflow && !discarding) {
+                LOG.debug("connection {}: more than {} pipelined messages or {} bytes: closing after the held ones",
+                        channel.remoteAddress(), MAX_HELD_MESSAGES, MAX_HELD_BYTES);
+            }
+            overflow = true;
+            ReferenceCountUtil.release(msg);
+        } else {
+            held.add(msg);
+            heldBytes += size;
+        }
+        channel.config().setAutoRead(false);
+        if (phase != Phase.PROCESSING) {
+            scheduleDrain();  // nothing in progress whose answer would drain them
+        }
+    }
+
+    private void releaseHeld() {
+        Object m;
+        while ((m = held.poll()) != null) {
+            ReferenceCountUtil.release(m);
+        }
+        heldBytes = 0;
+    }
+
+    /**
+     * Processes held messages up to the next complete request; reads from the socket again once none is held, or
+     * closes when more had been pipelined than was held or the client has half-closed. One request per event-loop
+     * task: a client pipelining requests that are answered at once (/ping) takes turns with the other connections
+     * on its event loop instead of holding it for a whole socket read's worth of requests.
+     */
+    private void drainHeld() {
+        dispatched = false;
+        while (!held.isEmpty() && !dispatched && phase != Phase.PROCESSING && channel.isActive()) {
+            Object m = held.poll();
+            if (m instanceof HttpContent c) {
+                heldBytes -= c.content().readableBytes();
+            }
+            process(channel.pipeline().context(this), m);
+        }
+        if (!channel.isActive()) {
+            return;
+        }
+        if (!held.isEmpty() || phase == Phase.PROCESSING) {
+            if (held.isEmpty() && !overflow) {
+                channel.config().setAutoRead(true);  // reading while processing: a reset cancels the generation
+            }
+            return;  // the answer's afterResponse schedules the next drain
+        }
+        if (overflow || inputClosed) {
+            channel.close();
+            return;
+        }
+        channel.config().setAutoRead(true);
+    }
+
+    private void scheduleDrain() {
+        if (!drainScheduled) {
+            drainScheduled = true;
+            channel.eventLoop().execute(() -> {
+                drainScheduled = false;
+                drainHeld();
+            });
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        dispatchedThisRead = false;
+        ctx.fireChannelReadComplete();
+    }
+
+    private void process(ChannelHandlerContext ctx, Object msg) {
         try {
             if (msg instanceof HttpRequest req) {
                 onHead(ctx, req);
@@ -100,6 +220,9 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
                 onContent(ctx, c);
             }
         } catch (Throwable t) {
+            if (t instanceof VirtualMachineError vme) {
+                server.fatal(vme, "reading a request");
+            }
             // the request boundary on the event loop: nothing may escape to kill the connection silently
             Exchange ex = current;
             String id = ex != null ? ex.id : InferenceServer.newRequestId();
@@ -115,13 +238,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void onHead(ChannelHandlerContext ctx, HttpRequest req) {
-        Exchange previous = current;
-        if (discarding || previous != null && !previous.isDone()) {
-            // HTTP pipelining (a request before the previous answer) is not supported: close after that answer
-            if (previous != null) {
-                previous.closeAfter = true;
-            }
-            discarding = true;
+        if (discarding) {
             return;
         }
         Exchange ex = new Exchange(this, req);
@@ -155,10 +272,27 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         if (discarding || head == null) {
             return;
         }
+        if (c.decoderResult().isFailure()) {
+            // e.g. a chunk size that is not hexadecimal: the body is broken, not complete
+            Throwable cause = c.decoderResult().cause();
+            discarding = true;
+            enter(Phase.PROCESSING, null);
+            boolean tooLong = cause instanceof TooLongFrameException;
+            current.respondError(new HttpError(tooLong ? 413 : 400, null, tooLong ? "a chunk of the body is too large"
+                    : HttpUtil.isTransferEncodingChunked(head) ? "malformed chunked body (a chunk size or delimiter "
+                    + "is not valid HTTP/1.1 chunked encoding)" : "malformed request body"), true);
+            head = null;
+            body = null;
+            return;
+        }
         ByteBuf buf = c.content();
         if (buf.isReadable()) {
             if (body == null) {
-                body = new ByteArrayOutputStream(Math.min(buf.readableBytes(), 1 << 16));
+                // grown straight to Content-Length (at most --max-body, checked in onHead) once more than the
+                // first 64 KiB arrives: no doubling copies, and no large array for a head whose body never comes
+                long declared = HttpUtil.getContentLength(head, -1L);
+                body = new Body((int) Math.min(declared > 0 ? declared : buf.readableBytes(), 1 << 16),
+                        declared > 0 ? (int) declared : -1);
             }
             if ((long) body.size() + buf.readableBytes() > config.maxBodyBytes()) {
                 discarding = true;
@@ -167,22 +301,85 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
                         + " bytes (server --max-body)"), true);
                 return;
             }
-            byte[] chunk = new byte[buf.readableBytes()];
-            buf.readBytes(chunk);
-            body.write(chunk, 0, chunk.length);
+            body.append(buf);
         }
         if (c instanceof LastHttpContent) {
             enter(Phase.PROCESSING, null);
-            byte[] bytes = body == null ? new byte[0] : body.toByteArray();
+            byte[] bytes = body == null ? new byte[0] : body.bytes();
             HttpRequest req = head;
             head = null;
             body = null;
+            dispatched = true;
+            dispatchedThisRead = true;
             server.handle(current, req, bytes);
         }
     }
 
     @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            onInputShutdown();
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    /**
+     * The client ended its sending side (a half-close, or a full close we cannot tell apart yet). A request being
+     * processed is answered, then the connection closes; a request still being received can never complete: 400.
+     */
+    private void onInputShutdown() {
+        inputClosed = true;
+        switch (phase) {
+            case IDLE:
+                if (held.isEmpty()) {
+                    channel.close();
+                }
+                break;
+            case HEAD:
+            case BODY: {
+                Exchange ex = current != null && phase == Phase.BODY ? current : new Exchange(this, null);
+                current = ex;
+                discarding = true;
+                enter(Phase.PROCESSING, null);
+                ex.respondError(new HttpError(400, null, "the client closed its sending side before the request "
+                        + "was complete"), true);
+                break;
+            }
+            case PROCESSING:
+                // the answer is written, then the connection closes (see Exchange#respond); meanwhile find out
+                // whether the client is still there
+                probe(current, 0);
+                break;
+            default:
+                break;
+        }
+    }
+
+    /**
+     * After the client's FIN, while its request is processed: a full close and a half-close look the same until the
+     * server sends something. An interim {@code 100 Continue} (which HTTP/1.1 clients must accept before the final
+     * answer) does: a closed socket answers it with a reset, the next write fails, and the connection closes, which
+     * cancels the generation. Sent at once, after 200 ms, then every 2 s until the answer (HTTP/1.1 requests only).
+     */
+    private void probe(Exchange ex, int n) {
+        if (ex == null || ex != current || ex.isDone() || phase != Phase.PROCESSING || !channel.isActive()
+                || ex.request == null || !ex.request.protocolVersion().equals(HttpVersion.HTTP_1_1) || writePending) {
+            return;
+        }
+        channel.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE))
+                .addListener((ChannelFutureListener) f -> {
+                    if (!f.isSuccess()) {
+                        channel.close();  // the client is gone (reset): channelInactive cancels the request
+                    }
+                });
+        channel.eventLoop().schedule(() -> probe(ex, n + 1), n == 0 ? 200 : 2000, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof VirtualMachineError vme) {
+            server.fatal(vme, "the connection's pipeline");
+        }
         LOG.debug("connection {}: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
@@ -208,7 +405,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         if (phase != p) {
             return;
         }
-        server.timedOut(p);
+        server.timedOut(p.name().toLowerCase(java.util.Locale.ROOT));
         if (p == Phase.IDLE) {
             channel.close();
             return;
@@ -226,7 +423,9 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
 
     /** Called on the event loop once a response is written. */
     private void afterResponse(Exchange ex, boolean close) {
-        if (close || !channel.isActive()) {
+        writePending = false;
+        cancelWriteTimer();
+        if (close || !channel.isActive() || reserved) {
             channel.close();
             return;
         }
@@ -239,15 +438,80 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         enter(Phase.IDLE, config.idleTimeout());
+        if (!held.isEmpty() || overflow || inputClosed) {
+            scheduleDrain();
+        } else if (!channel.config().isAutoRead()) {
+            channel.config().setAutoRead(true);
+        }
+    }
+
+    /** The response did not leave at once (the client does not read fast enough): close it if it never does. */
+    private void writeStalled() {
+        writePending = true;
+        writeStartNanos = System.nanoTime();
+        cancelWriteTimer();
+        writeTimer = channel.eventLoop().schedule(() -> {
+            if (writePending && channel.isActive()) {
+                server.timedOut("write");
+                LOG.info("connection {}: the client took no response for {} s: closing it", channel.remoteAddress(),
+                        config.writeTimeout().toMillis() / 1000.0);
+                channel.close();
+            }
+        }, config.writeTimeout().toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private void cancelWriteTimer() {
+        if (writeTimer != null) {
+            writeTimer.cancel(false);
+            writeTimer = null;
+        }
+    }
+
+    /** A request body being received: grown once to Content-Length, or by doubling for a chunked body. */
+    private static final class Body {
+        private final int declared;
+        private byte[] buf;
+        private int size;
+
+        Body(int capacity, int declared) {
+            this.buf = new byte[Math.max(capacity, 1)];
+            this.declared = declared;
+        }
+
+        int size() {
+            return size;
+        }
+
+        void append(ByteBuf b) {
+            int n = b.readableBytes();
+            if (size + n > buf.length) {
+                long target = declared >= size + n ? declared : Math.min(Integer.MAX_VALUE - 8, 2L * buf.length);
+                buf = java.util.Arrays.copyOf(buf, (int) Math.max(size + n, target));
+            }
+            b.readBytes(buf, size, n);
+            size += n;
+        }
+
+        /** The body; the array itself when it is full (the usual case with Content-Length). */
+        byte[] bytes() {
+            return size == buf.length ? buf : java.util.Arrays.copyOf(buf, size);
+        }
     }
 
     /** Set once this connection is chosen to be closed for the connection cap. */
     final java.util.concurrent.atomic.AtomicBoolean evicting = new java.util.concurrent.atomic.AtomicBoolean();
 
-    /** True when the connection has no request in progress or is stuck reading one (it may be evicted). */
+    /**
+     * True when the connection has no request in progress, is stuck reading one, or its client is not taking its
+     * response (it may be evicted).
+     */
     boolean evictable() {
+        return !evicting.get() && evictableNow();
+    }
+
+    boolean evictableNow() {
         Phase p = phase;
-        return !evicting.get() && (p == Phase.IDLE || p == Phase.HEAD || p == Phase.BODY);
+        return p == Phase.IDLE || p == Phase.HEAD || p == Phase.BODY || writePending;
     }
 
     /**
@@ -287,7 +551,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         }
 
         boolean keepAlive() {
-            return request != null && HttpUtil.isKeepAlive(request) && !closeAfter;
+            return request != null && HttpUtil.isKeepAlive(request) && !closeAfter && !conn.reserved;
         }
 
         void clientGone() {
@@ -323,18 +587,24 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             if (head) {
                 r.content().clear();
             }
-            boolean keep = keepAlive();
-            if (keep) {
-                if (request.protocolVersion().equals(HttpVersion.HTTP_1_0)) {
-                    r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
-                }
-            } else {
-                r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            }
             Channel ch = conn.channel;
             // write from the event loop, so that the listener runs before the connection reads the next request
-            Runnable write = () -> ch.writeAndFlush(r).addListener((ChannelFutureListener) f ->
-                    conn.afterResponse(this, !keep || !f.isSuccess()));
+            Runnable write = () -> {
+                // after a half-close: close once nothing pipelined is left to answer
+                boolean keep = keepAlive() && !(conn.inputClosed && conn.held.isEmpty());
+                if (keep) {
+                    if (request.protocolVersion().equals(HttpVersion.HTTP_1_0)) {
+                        r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+                    }
+                } else {
+                    r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+                }
+                ChannelFuture f = ch.writeAndFlush(r);
+                if (!f.isDone()) {
+                    conn.writeStalled();
+                }
+                f.addListener((ChannelFutureListener) done -> conn.afterResponse(this, !keep || !done.isSuccess()));
+            };
             if (ch.eventLoop().inEventLoop()) {
                 write.run();
             } else {

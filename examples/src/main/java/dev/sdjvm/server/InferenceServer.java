@@ -32,7 +32,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -49,10 +48,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.LongAdder;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * The SageMaker-contract inference server, on Netty.
@@ -65,8 +63,11 @@ import org.slf4j.LoggerFactory;
  *       {@code application/json} by {@code Accept}. Image responses carry the first image and the headers
  *       {@code X-Seed} and {@code X-Image-Count}; ask for JSON to get all of them. Every answer carries
  *       {@code X-Request-Id}; error bodies carry it as {@code request_id}.</li>
- *   <li>{@code GET /metrics}: Prometheus text.</li>
+ *   <li>{@code GET /metrics}: Prometheus text ({@link Metrics}: the server's series, JVM and process metrics).</li>
  * </ul>
+ * Logging: every log line written while a request is handled carries its id in the SLF4J MDC under
+ * {@value #MDC_REQUEST_ID} (on every thread that works on it: event loop, request pool, generation worker).
+ * {@code /ping} and {@code /metrics} log at DEBUG.
  * Admission: at most {@code workers + queue} requests are admitted; more get 503 with {@code Retry-After}. Each
  * request has a deadline ({@code timeout} after arrival) that cancels its generation at the next step: 504. A client
  * that disconnects cancels its generation at the next step (counted as cancelled). Connections: read timeouts for
@@ -76,6 +77,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class InferenceServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(InferenceServer.class);
+    /** The MDC key of the request id, set while a request is handled. */
+    public static final String MDC_REQUEST_ID = "request_id";
     /** How long past its deadline a request waits for its generation to notice the cancellation. */
     private static final Duration CANCEL_GRACE = Duration.ofSeconds(2);
     /** Threads that parse, check and encode invocations (never the event loop, never a generation worker). */
@@ -95,8 +98,6 @@ public final class InferenceServer implements AutoCloseable {
     private final CompletableFuture<Engine> ready = new CompletableFuture<>();
     private final AtomicInteger activeInvocations = new AtomicInteger();
     private final AtomicInteger running = new AtomicInteger();
-    private final Map<String, LongAdder> cancelled = new java.util.concurrent.ConcurrentHashMap<>();
-    private final Map<String, LongAdder> timeouts = new java.util.concurrent.ConcurrentHashMap<>();
     private final CountDownLatch terminated = new CountDownLatch(1);
     private volatile Engine engine;
     private volatile boolean draining;
@@ -108,6 +109,7 @@ public final class InferenceServer implements AutoCloseable {
         this.config = config;
         this.slots = new Semaphore(config.workers() + config.queue());
         this.connections = new Connections(config.maxConnections());
+        registerMeters();
         // bounded: beyond the queue the request gets 503 at once (the queue holds requests being parsed, checked
         // or encoded, not generations)
         this.requestPool = new ThreadPoolExecutor(REQUEST_THREADS, REQUEST_THREADS, 30, TimeUnit.SECONDS,
@@ -121,6 +123,8 @@ public final class InferenceServer implements AutoCloseable {
                 .channel(NioServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .childOption(ChannelOption.TCP_NODELAY, true)
+                // a client's shutdown(SHUT_WR) after its request is a half-close: answer it (HttpConnection)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
@@ -135,6 +139,7 @@ public final class InferenceServer implements AutoCloseable {
                 .awaitUninterruptibly();
         if (!bound.isSuccess()) {
             shutdownThreads();
+            metrics.close();
             Throwable c = bound.cause();
             if (c instanceof IOException io) {
                 throw io;
@@ -164,7 +169,11 @@ public final class InferenceServer implements AutoCloseable {
                     }
                     s.engine = e;
                 }
-                LOG.info("model ready: {}", e.info());
+                s.metrics.model(e.info());
+                Engine.Info i = e.info();
+                LOG.info("model ready: {} ({}, {}x{}, {} MB of weights, loaded in {} s)", i.model(), i.precision(),
+                        i.height(), i.width(), String.format(Locale.ROOT, "%.1f", i.weightBytes() / 1e6),
+                        String.format(Locale.ROOT, "%.1f", i.loadSeconds()));
                 s.ready.complete(e);
             } catch (Throwable ex) {
                 LOG.error("model load failed: {}", ex.toString());
@@ -204,14 +213,35 @@ public final class InferenceServer implements AutoCloseable {
 
     /** Generations cancelled for {@code reason} (client_disconnect, deadline, shutdown). */
     public long cancelled(String reason) {
-        LongAdder a = cancelled.get(reason);
-        return a == null ? 0 : a.sum();
+        return metrics.counted(CANCELLED, "reason", reason);
     }
 
-    /** Adds a JVM shutdown hook (SIGTERM) that drains and stops this server. */
+    /**
+     * For a server that owns its process ({@code sd serve}): adds a JVM shutdown hook (SIGTERM, SIGINT) that drains
+     * and stops this server, and makes a fatal error in a server thread end the process ({@link #fatal}), also
+     * through the default uncaught-exception handler.
+     */
     public InferenceServer installShutdownHook() {
+        exitOnFatal = true;
+        returnFreedHeap();
+        Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> {
+            if (e instanceof VirtualMachineError vme) {
+                fatal(vme, "thread " + t.getName());
+            } else if (previous != null) {
+                previous.uncaughtException(t, e);
+            } else {
+                LOG.error("uncaught exception in thread {}", t.getName(), e);
+            }
+        });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            LOG.info("SIGTERM: draining (up to {} s)", config.drainTimeout().toSeconds());
+            synchronized (this) {
+                if (shutdownStarted) {
+                    return;  // stopped already (e.g. the model failed to load): nothing to drain
+                }
+            }
+            LOG.info("stop requested (SIGTERM, SIGINT or exit): draining (up to {} s)",
+                    config.drainTimeout().toSeconds());
             shutdown();
         }, "sdjvm-shutdown"));
         return this;
@@ -254,6 +284,7 @@ public final class InferenceServer implements AutoCloseable {
             if (e != null) {
                 e.close();
             }
+            metrics.close();
             LOG.info("stopped");
         } finally {
             terminated.countDown();
@@ -290,17 +321,104 @@ public final class InferenceServer implements AutoCloseable {
                 + Long.toString(ThreadLocalRandom.current().nextLong(36L * 36 * 36 * 36 * 36 * 36), 36);
     }
 
-    /** A connection timed out in a phase (counted). */
-    void timedOut(HttpConnection.Phase phase) {
-        timeouts.computeIfAbsent(phase.name().toLowerCase(Locale.ROOT), k -> new LongAdder()).increment();
+    /** A connection timed out in a phase (idle: closed; head, body: 408; write: an answer the client did not read). */
+    void timedOut(String phase) {
+        metrics.count("sdjvm.http.timeouts",
+                "Connections timed out, by phase (idle: closed; head, body: 408; write: answer not read, closed).",
+                "phase", phase);
     }
+
+    /** Sets the request id in the MDC of this thread until closed (then restores what was there). */
+    static RequestScope requestScope(String id) {
+        String previous = MDC.get(MDC_REQUEST_ID);
+        MDC.put(MDC_REQUEST_ID, id);
+        return () -> {
+            if (previous == null) {
+                MDC.remove(MDC_REQUEST_ID);
+            } else {
+                MDC.put(MDC_REQUEST_ID, previous);
+            }
+        };
+    }
+
+    /** The request id in the MDC, closed without exceptions. */
+    interface RequestScope extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * A {@link VirtualMachineError} (out of memory, an internal error) reached a server thread: the process cannot be
+     * trusted to go on. With {@link #installShutdownHook()} (as {@code sd serve}) the process ends at once with status
+     * {@value #FATAL_EXIT_STATUS} after one clear log line, so that its supervisor (SageMaker, systemd, Docker)
+     * restarts it instead of keeping a half-dead server; embedded, the server only logs it.
+     */
+    void fatal(VirtualMachineError e, String where) {
+        String line = "fatal " + e + " in " + where + " (thread " + Thread.currentThread().getName() + ")"
+                + (exitOnFatal ? ": exiting with status " + FATAL_EXIT_STATUS + " so that the process is restarted" : "");
+        try {
+            LOG.error(line);
+        } catch (Throwable ignored) {
+            // logging itself may fail out of memory: the line goes to stderr below
+        }
+        if (exitOnFatal) {
+            System.err.println("sd serve: " + line);
+            System.err.flush();
+            Runtime.getRuntime().halt(FATAL_EXIT_STATUS);
+        }
+    }
+
+    /**
+     * Lets the JVM give freed heap back to the system, for a long-running server: G1 by default keeps up to 70% of
+     * its heap free after a collection and never collects an idle process, so the heap a burst of 1 MiB bodies grew
+     * stays resident (measured: RSS +30% after 60 such requests and a full GC). These are manageable VM flags; a
+     * value given on the java command line is left alone: MaxHeapFreeRatio 30, MinHeapFreeRatio 10, and a periodic
+     * collection after 60 s without one (G1PeriodicGCInterval), which returns the heap of an idle server.
+     */
+    static void returnFreedHeap() {
+        try {
+            com.sun.management.HotSpotDiagnosticMXBean vm = java.lang.management.ManagementFactory
+                    .getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            setIfDefault(vm, "MinHeapFreeRatio", "10");
+            setIfDefault(vm, "MaxHeapFreeRatio", "30");
+            setIfDefault(vm, "G1PeriodicGCInterval", "60000");
+        } catch (RuntimeException | LinkageError e) {
+            LOG.debug("heap flags not set: {}", e.toString());  // another JVM or collector: its own defaults
+        }
+    }
+
+    private static void setIfDefault(com.sun.management.HotSpotDiagnosticMXBean vm, String name, String value) {
+        try {
+            if (vm.getVMOption(name).getOrigin() == com.sun.management.VMOption.Origin.DEFAULT) {
+                vm.setVMOption(name, value);
+            }
+        } catch (IllegalArgumentException e) {
+            LOG.debug("VM flag {} not set: {}", name, e.getMessage());  // not this JVM's, or not manageable
+        }
+    }
+
+    /** The exit status after a fatal error (EX_SOFTWARE). */
+    public static final int FATAL_EXIT_STATUS = 70;
+    private volatile boolean exitOnFatal;
 
     // ------------------------------------------------------------------------------------------------ routing
 
     /** A complete request from a connection's event loop. Never blocks. */
     void handle(HttpConnection.Exchange ex, HttpRequest req, byte[] body) {
+        try (RequestScope scope = requestScope(ex.id)) {
+            route(ex, req, body);
+        }
+    }
+
+    private void route(HttpConnection.Exchange ex, HttpRequest req, byte[] body) {
         String path = pathOf(req.uri());
         try {
+            if (ex.conn.reserved && !"/ping".equals(path)) {
+                // a connection beyond the cap, accepted only so that the health check gets through
+                throw new HttpError(503, null, "the server is at its connection limit (" + config.maxConnections()
+                        + ", server --max-connections); only /ping is served on this connection")
+                        .header("Retry-After", "1");
+            }
             switch (path) {
                 case "/ping":
                     ex.path = "/ping";
@@ -312,7 +430,28 @@ public final class InferenceServer implements AutoCloseable {
                     break;
                 case "/metrics":
                     ex.path = "/metrics";
-                    metrics(ex);
+                    if (!isGetOrHead(ex)) {
+                        throw new HttpError(405, null, "method " + ex.method() + " not allowed")
+                                .header("Allow", "GET, HEAD");
+                    }
+                    // rendered off the event loop: a client pipelining scrapes must not delay /ping on that loop
+                    // (one request at a time per connection bounds what one client puts in the pool)
+                    try {
+                        requestPool.execute(() -> {
+                            try {
+                                metrics(ex);
+                            } catch (Throwable t) {
+                                if (t instanceof VirtualMachineError vme) {
+                                    fatal(vme, "rendering /metrics");
+                                }
+                                LOG.error("request {}: unexpected error rendering /metrics", ex.id, t);
+                                sendError(ex, new HttpError(500, null, "internal error"));
+                            }
+                        });
+                    } catch (RejectedExecutionException e) {
+                        throw new HttpError(503, null, "overloaded: too many requests being read")
+                                .header("Retry-After", "1");
+                    }
                     break;
                 default:
                     sendError(ex, new HttpError(404, null, "no such path: " + clip(path, 100)
@@ -321,6 +460,9 @@ public final class InferenceServer implements AutoCloseable {
         } catch (HttpError e) {
             sendError(ex, e);
         } catch (Throwable t) {
+            if (t instanceof VirtualMachineError vme) {
+                fatal(vme, "handling " + path);
+            }
             LOG.error("request {}: unexpected error on {}", ex.id, path, t);
             sendError(ex, new HttpError(500, null, "internal error"));
         }
@@ -359,50 +501,33 @@ public final class InferenceServer implements AutoCloseable {
         if (!isGetOrHead(ex)) {
             throw new HttpError(405, null, "method " + ex.method() + " not allowed").header("Allow", "GET, HEAD");
         }
-        Map<String, Supplier<Number>> g = new LinkedHashMap<>();
-        Map<String, String> help = new LinkedHashMap<>();
-        gauge(g, help, "sdjvm_queue_depth", "Admitted requests waiting for a worker.", this::queueDepth);
-        gauge(g, help, "sdjvm_inflight_requests", "Generations running now.", running::get);
-        gauge(g, help, "sdjvm_workers", "Generation workers.", config::workers);
-        gauge(g, help, "sdjvm_queue_capacity", "Requests that may wait beyond the workers.", config::queue);
-        gauge(g, help, "sdjvm_open_connections", "Open client connections.", connections::count);
-        gauge(g, help, "sdjvm_max_connections", "Connection cap (--max-connections).", config::maxConnections);
-        gauge(g, help, "sdjvm_model_ready", "1 once the model is loaded and warm.", () -> engine != null ? 1 : 0);
-        gauge(g, help, "sdjvm_process_peak_rss_bytes", "Peak resident set size (VmHWM).", () -> procStatusBytes("VmHWM:"));
-        gauge(g, help, "sdjvm_process_rss_bytes", "Resident set size (VmRSS).", () -> procStatusBytes("VmRSS:"));
-        gauge(g, help, "sdjvm_process_threads", "Threads of the process.", () -> procStatusBytes("Threads:") / 1024);
-        Engine e = engine;
-        String info = null;
-        if (e != null) {
-            Engine.Info i = e.info();
-            gauge(g, help, "sdjvm_model_weight_bytes", "Sum of the artifact file sizes.", i::weightBytes);
-            gauge(g, help, "sdjvm_model_load_seconds", "Model load time including warm-up.", i::loadSeconds);
-            info = "model=\"" + Metrics.label(i.model()) + "\",precision=\"" + Metrics.label(i.precision())
-                    + "\",height=\"" + i.height() + "\",width=\"" + i.width() + "\"";
-        }
-        Map<String, Map<String, Long>> counters = new LinkedHashMap<>();
-        counters.put("sdjvm_invocations_cancelled_total", sums(cancelled));
-        counters.put("sdjvm_http_timeouts_total", sums(timeouts));
-        Map<String, Long> conn = new LinkedHashMap<>();
-        conn.put("evicted", connections.evicted.sum());
-        conn.put("refused", connections.refused.sum());
-        counters.put("sdjvm_connections_closed_for_cap_total", conn);
         // count this scrape before rendering so that the text includes it
         metrics.request("/metrics", 200);
-        byte[] body = metrics.render(g, help, info, counters).getBytes(StandardCharsets.UTF_8);
+        byte[] body = metrics.scrape().getBytes(StandardCharsets.UTF_8);
         ex.respond(200, "text/plain; version=0.0.4; charset=utf-8", body, null);
     }
 
-    private static Map<String, Long> sums(Map<String, LongAdder> m) {
-        Map<String, Long> out = new java.util.TreeMap<>();
-        m.forEach((k, v) -> out.put(k, v.sum()));
-        return out;
-    }
+    private static final String CANCELLED = "sdjvm.invocations.cancelled";
 
-    private static void gauge(Map<String, Supplier<Number>> g, Map<String, String> help, String name, String text,
-                              Supplier<Number> s) {
-        g.put(name, s);
-        help.put(name, text);
+    /** The server's gauges and the counters kept elsewhere (connections), read at every scrape. */
+    private void registerMeters() {
+        metrics.gauge("sdjvm.queue.depth", "Admitted requests waiting for a worker.", null, this::queueDepth);
+        metrics.gauge("sdjvm.inflight.requests", "Generations running now.", null, running::get);
+        metrics.gauge("sdjvm.workers", "Generation workers.", null, config::workers);
+        metrics.gauge("sdjvm.queue.capacity", "Requests that may wait beyond the workers.", null, config::queue);
+        metrics.gauge("sdjvm.open.connections", "Open client connections.", null, connections::count);
+        metrics.gauge("sdjvm.max.connections", "Connection cap (--max-connections).", null, config::maxConnections);
+        metrics.gauge("sdjvm.model.ready", "1 once the model is loaded and warm.", null, () -> engine != null ? 1 : 0);
+        metrics.gauge("sdjvm.process.peak.rss", "Peak resident set size (VmHWM).", "bytes",
+                () -> procStatusBytes("VmHWM:"));
+        metrics.gauge("sdjvm.process.rss", "Resident set size (VmRSS).", "bytes", () -> procStatusBytes("VmRSS:"));
+        metrics.gauge("sdjvm.process.threads", "Threads of the process.", null,
+                () -> procStatusBytes("Threads:") / 1024);
+        String cap = "Connections closed at the connection cap (evicted: the one idle the longest; refused: the new one).";
+        metrics.functionCounter("sdjvm.connections.closed.for.cap", cap, "reason", "evicted", connections.evicted,
+                java.util.concurrent.atomic.LongAdder::sum);
+        metrics.functionCounter("sdjvm.connections.closed.for.cap", cap, "reason", "refused", connections.refused,
+                java.util.concurrent.atomic.LongAdder::sum);
     }
 
     /** A value in kB from /proc/self/status, in bytes (a count times 1024 for counts); -1 where there is no /proc. */
@@ -442,7 +567,11 @@ public final class InferenceServer implements AutoCloseable {
         Invocation inv = new Invocation(ex, eng, arrival.plus(config.timeout()), wantJson, fmt[0]);
         activeInvocations.incrementAndGet();
         try {
-            requestPool.execute(() -> inv.prepare(contentType, body));
+            requestPool.execute(() -> {
+                try (RequestScope scope = requestScope(ex.id)) {
+                    inv.prepare(contentType, body);
+                }
+            });
         } catch (RejectedExecutionException e) {
             inv.fail(new HttpError(503, null, "overloaded: too many requests being read").header("Retry-After",
                     Long.toString(retryAfterSeconds())));
@@ -459,6 +588,8 @@ public final class InferenceServer implements AutoCloseable {
         final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
         volatile Job job;
         volatile String cancelReason;
+        volatile java.util.concurrent.ScheduledFuture<?> deadlineTimer;
+        final java.util.concurrent.atomic.AtomicBoolean goneCounted = new java.util.concurrent.atomic.AtomicBoolean();
 
         Invocation(HttpConnection.Exchange ex, Engine eng, Instant deadline, boolean wantJson, ImageFiles.Format f) {
             this.ex = ex;
@@ -466,7 +597,14 @@ public final class InferenceServer implements AutoCloseable {
             this.deadline = deadline;
             this.wantJson = wantJson;
             this.format = f;
-            ex.onClientGone = this::clientGone;
+            ex.onClientGone = () -> inScope(this::clientGone);
+        }
+
+        /** Runs with the request id in the MDC (for what runs on the event loop). */
+        private void inScope(Runnable r) {
+            try (RequestScope scope = requestScope(ex.id)) {
+                r.run();
+            }
         }
 
         /** On the request pool: parse, check (model-independent and budget), admit, start. */
@@ -479,7 +617,11 @@ public final class InferenceServer implements AutoCloseable {
                 try {
                     // building the request checks it; then the cheap checks before queueing (budget, scheduler).
                     // The model-dependent ones (height/width vs the artifacts) run in the worker
-                    req = b.deadline(deadline).listener((s, n, t, el) -> !j.cancelled && !forceCancel).build();
+                    req = b.deadline(deadline).listener((s, n, t, el) -> {
+                        metrics.step(el - j.stepElapsedNanos);
+                        j.stepElapsedNanos = el;
+                        return !j.cancelled && !forceCancel;
+                    }).build();
                     eng.check(req);
                     schedulerClass = eng.schedulerClass(req);
                 } catch (InvalidRequestException e) {
@@ -496,6 +638,7 @@ public final class InferenceServer implements AutoCloseable {
                 }
                 j.request = req;
                 j.schedulerClass = schedulerClass;
+                j.admittedNanos = System.nanoTime();
                 job = j;
                 try {
                     workerPool.execute(j);
@@ -507,12 +650,22 @@ public final class InferenceServer implements AutoCloseable {
                     clientGone();  // the client left while we were admitting it
                 }
                 long waitNanos = Duration.between(Instant.now(), deadline).plus(CANCEL_GRACE).toNanos();
-                ex.conn.channel.eventLoop().schedule(this::deadlinePassed, Math.max(0, waitNanos),
-                        TimeUnit.NANOSECONDS);
-                j.result.whenCompleteAsync(this::finished, requestPool);
+                deadlineTimer = ex.conn.channel.eventLoop().schedule(() -> inScope(this::deadlinePassed),
+                        Math.max(0, waitNanos), TimeUnit.NANOSECONDS);
+                if (ended.get()) {
+                    deadlineTimer.cancel(false);
+                }
+                j.result.whenCompleteAsync((r, e) -> {
+                    try (RequestScope scope = requestScope(ex.id)) {
+                        finished(r, e);
+                    }
+                }, requestPool);
             } catch (HttpError e) {
                 fail(e);
             } catch (Throwable t) {
+                if (t instanceof VirtualMachineError vme) {
+                    fatal(vme, "preparing a request");
+                }
                 LOG.error("request {}: unexpected error", ex.id, t);
                 fail(new HttpError(500, null, "internal error"));
             }
@@ -529,10 +682,14 @@ public final class InferenceServer implements AutoCloseable {
         }
 
         private void clientGone() {
+            // both the connection and the admission may see the disconnect (concurrently): count it once
+            boolean first = goneCounted.compareAndSet(false, true);
             Job j = job;
-            metrics.request("/invocations", 499);
-            LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
-                    (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            if (first) {
+                metrics.request("/invocations", 499);
+                LOG.info("POST /invocations -> client disconnected (request {}, {} ms){}", ex.id,
+                        (System.nanoTime() - ex.startNanos) / 1_000_000, j != null ? ": cancelling its generation" : "");
+            }
             if (j != null) {
                 j.abandon("client_disconnect");
             }
@@ -556,6 +713,9 @@ public final class InferenceServer implements AutoCloseable {
                         : 0.8 * ewmaSeconds + 0.2 * result.timings().totalNanos() / 1e9;
                 respondWith(result);
             } catch (Throwable t) {
+                if (t instanceof VirtualMachineError vme) {
+                    fatal(vme, "encoding an answer");
+                }
                 LOG.error("request {}: unexpected error encoding the answer", ex.id, t);
                 fail(new HttpError(500, null, "internal error"));
             }
@@ -671,13 +831,20 @@ public final class InferenceServer implements AutoCloseable {
         }
 
         private void finishAccounting() {
+            // the timer holds this invocation (its prompt, up to --max-body) until the deadline: drop it now, or a
+            // burst of large requests stays on the heap for the whole timeout
+            java.util.concurrent.ScheduledFuture<?> t = deadlineTimer;
+            if (t != null) {
+                t.cancel(false);
+            }
             metrics.latency(System.nanoTime() - ex.startNanos);
             activeInvocations.decrementAndGet();
         }
     }
 
     private void countCancel(String reason) {
-        cancelled.computeIfAbsent(reason, k -> new LongAdder()).increment();
+        metrics.count(CANCELLED, "Generations cancelled, by reason (client_disconnect, deadline, shutdown).",
+                "reason", reason);
     }
 
     private HttpError toHttp(InvalidRequestException e) {
@@ -709,6 +876,10 @@ public final class InferenceServer implements AutoCloseable {
         volatile boolean cancelled;
         GenerationRequest request;
         String schedulerClass;
+        /** When it was queued for a worker. */
+        volatile long admittedNanos;
+        /** The listener's elapsed time at the previous step (the worker's thread only). */
+        long stepElapsedNanos;
 
         Job(Invocation invocation) {
             this.invocation = invocation;
@@ -719,8 +890,9 @@ public final class InferenceServer implements AutoCloseable {
             if (!state.compareAndSet(QUEUED, RUNNING)) {
                 return;  // abandoned while queued: its slot was released then
             }
+            metrics.queueWait(System.nanoTime() - admittedNanos);
             running.incrementAndGet();
-            try {
+            try (RequestScope scope = requestScope(invocation.ex.id)) {
                 if (Instant.now().isAfter(invocation.deadline)) {
                     invocation.cancelReason = "deadline";
                     countCancel("deadline");
@@ -744,9 +916,11 @@ public final class InferenceServer implements AutoCloseable {
             if (result.isDone()) {
                 return;  // it finished already: nothing to cancel
             }
-            if (invocation.cancelReason == null) {
-                invocation.cancelReason = reason;
-                countCancel(reason);
+            synchronized (invocation) {
+                if (invocation.cancelReason == null) {
+                    invocation.cancelReason = reason;
+                    countCancel(reason);
+                }
             }
             cancelled = true;
             if (state.compareAndSet(QUEUED, ABANDONED)) {
@@ -875,9 +1049,19 @@ public final class InferenceServer implements AutoCloseable {
         h.put("X-Request-Id", ex.id);
         if (ex.respond(status, contentType, body, h)) {
             metrics.request(ex.path, status);
-            if (status >= 400 || "/invocations".equals(ex.path) || LOG.isDebugEnabled()) {
-                LOG.info("{} {} -> {} (request {}, {} ms)", ex.method(), ex.path, status, ex.id,
-                        (System.nanoTime() - ex.startNanos) / 1_000_000);
+            // health checks and scrapes come every few seconds: DEBUG, unless the client got the request wrong
+            boolean probe = "/ping".equals(ex.path) || "/metrics".equals(ex.path);
+            boolean info = probe ? status >= 400 && status < 500 : status >= 400 || "/invocations".equals(ex.path);
+            if (info || LOG.isDebugEnabled()) {
+                try (RequestScope scope = requestScope(ex.id)) {
+                    String fmt = "{} {} -> {} (request {}, {} ms)";
+                    Object[] args = {ex.method(), ex.path, status, ex.id, (System.nanoTime() - ex.startNanos) / 1_000_000};
+                    if (info) {
+                        LOG.info(fmt, args);
+                    } else {
+                        LOG.debug(fmt, args);
+                    }
+                }
             }
         }
     }

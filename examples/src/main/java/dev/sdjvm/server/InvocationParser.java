@@ -1,6 +1,11 @@
 package dev.sdjvm.server;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -24,7 +29,11 @@ import java.util.Set;
  * decode is a 400 and one over the pixel limit a 413, before its pixels are decoded.
  */
 final class InvocationParser {
-    static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    /** Strict JSON: trailing data and duplicate keys are errors. */
+    static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
     /** Top-level keys. {@code inputs} is accepted for {@code prompt} (Hugging Face's convention). */
     static final Set<String> TOP = Set.of("prompt", "inputs", "image", "mask_image", "parameters");
@@ -34,6 +43,67 @@ final class InvocationParser {
             "guidance_rescale");
 
     private InvocationParser() {
+    }
+
+    private static final java.util.regex.Pattern DUPLICATE = java.util.regex.Pattern.compile("Duplicate field '(.*)'");
+    private static final java.util.regex.Pattern NON_STANDARD = java.util.regex.Pattern.compile(
+            "Non-standard token '([^']*)'");
+
+    /**
+     * A 400 for a body Jackson could not parse, in our words: Jackson's messages name its classes and settings
+     * ({@code StreamReadConstraints.getMaxNestingDepth()}, {@code JsonReadFeature...}) which mean nothing to a client.
+     */
+    static HttpError jsonError(JsonProcessingException e) {
+        String m = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
+        JsonLocation loc = e.getLocation();
+        String at = loc != null && loc.getLineNr() > 0 ? " (line " + loc.getLineNr() + ", column " + loc.getColumnNr()
+                + ")" : "";
+        java.util.regex.Matcher dup = DUPLICATE.matcher(m);
+        if (dup.find()) {
+            String key = dup.group(1);
+            return new HttpError(400, key, "duplicate key '" + key + "'" + at + ": each key may appear once");
+        }
+        if (e instanceof StreamConstraintsException) {
+            StreamReadConstraints c = StreamReadConstraints.defaults();
+            if (m.contains("nesting depth")) {
+                return new HttpError(400, null, "invalid JSON: nested deeper than " + c.getMaxNestingDepth()
+                        + " levels");
+            }
+            if (m.contains("Number value length") || m.contains("Number length")) {
+                return new HttpError(400, null, "invalid JSON: a number longer than " + c.getMaxNumberLength()
+                        + " characters" + at);
+            }
+            if (m.contains("String value length") || m.contains("String length")) {
+                return new HttpError(400, null, "invalid JSON: a string longer than " + c.getMaxStringLength()
+                        + " characters" + at);
+            }
+            return new HttpError(400, null, "invalid JSON: over a parser limit (size or nesting)" + at);
+        }
+        java.util.regex.Matcher ns = NON_STANDARD.matcher(m);
+        if (ns.find()) {
+            return new HttpError(400, null, "invalid JSON: " + ns.group(1) + " is not a JSON number" + at);
+        }
+        if (m.startsWith("Trailing token")) {
+            return new HttpError(400, null, "invalid JSON: more data after the JSON value" + at);
+        }
+        if (m.contains("end-of-input")) {
+            return new HttpError(400, null, "invalid JSON: the body ends before the JSON value does" + at);
+        }
+        return new HttpError(400, null, "invalid JSON: " + plain(m) + at);
+    }
+
+    /** Jackson's message without the parts that name its classes or features (in backquotes). */
+    static String plain(String m) {
+        String first = m.split("\n", 2)[0];
+        int tick = first.indexOf('`');
+        if (tick >= 0) {
+            // cut at the clause that names a class or feature: "...: enable `X` to allow", "(from `X`)"
+            int cut = Math.max(first.lastIndexOf(';', tick), Math.max(first.lastIndexOf(':', tick),
+                    first.lastIndexOf('(', tick)));
+            first = (cut > 0 ? first.substring(0, cut) : "syntax error").trim();
+        }
+        return first.replaceAll("\\s*\\(code \\d+\\)", "").replace(" (JSON String, Number, Array, Object or token "
+                + "'null', 'true' or 'false')", "");
     }
 
     /** Parses a JSON body, with images of at most {@link ImageInputs#MAX_PIXELS} pixels. */
@@ -52,9 +122,9 @@ final class InvocationParser {
         try {
             root = JSON.readTree(body);
         } catch (JsonProcessingException e) {
-            throw new HttpError(400, null, "invalid JSON: " + e.getOriginalMessage());
+            throw jsonError(e);
         } catch (java.io.IOException e) {
-            throw new HttpError(400, null, "invalid JSON: " + e.getMessage());
+            throw new HttpError(400, null, "invalid JSON: the body could not be read");
         }
         if (root == null || !root.isObject()) {
             throw new HttpError(400, null, "the body must be a JSON object {\"prompt\": \"...\", \"parameters\": {...}}");

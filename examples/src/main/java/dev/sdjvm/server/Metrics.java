@@ -1,125 +1,152 @@
 package dev.sdjvm.server;
 
-import java.util.Locale;
-import java.util.Map;
-import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.http.Outcome;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmInfoMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
 
-/** Counters and a latency histogram in the Prometheus text exposition format (version 0.0.4). */
-final class Metrics {
-    /** Latency buckets in seconds (Stable Diffusion requests take seconds to a minute). */
-    static final double[] BUCKETS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120};
+/**
+ * The server's meters, on a Micrometer {@link PrometheusMeterRegistry} of its own (one per server), rendered as
+ * Prometheus text by {@link #scrape()}. Besides the server's own series ({@code sdjvm_*}) it carries Micrometer's JVM
+ * and process binders ({@code jvm_*}, {@code process_*}, {@code system_cpu_*}). Names and labels: docs/programs.md.
+ */
+final class Metrics implements AutoCloseable {
+    /**
+     * Bucket bounds of the latency histograms, in seconds: Stable Diffusion requests take seconds to a minute, so the
+     * bounds are dense there for {@code histogram_quantile(0.95, ...)}. A superset of the bounds this server used before
+     * Micrometer (0.05 ... 120), so a dashboard's {@code le} values still exist.
+     */
+    static final double[] BUCKETS = {0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 45, 60, 90,
+            120, 180, 300};
+    /** Bucket bounds of the per-step histogram, in seconds (a step takes milliseconds on Neuron, seconds on a CPU). */
+    static final double[] STEP_BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 1.5, 2.5,
+            5, 10};
 
-    private static final Map<String, String> COUNTER_HELP = Map.of(
-            "sdjvm_invocations_cancelled_total", "Generations cancelled, by reason (client_disconnect, deadline, shutdown).",
-            "sdjvm_http_timeouts_total", "Connections timed out, by phase (idle: closed; head, body: 408).",
-            "sdjvm_connections_closed_for_cap_total",
-            "Connections closed at the connection cap (evicted: the one idle the longest; refused: the new one).");
-    private final Map<String, LongAdder> requests = new ConcurrentHashMap<>();
-    private final AtomicLong[] bucketCounts = new AtomicLong[BUCKETS.length + 1];
-    private final LongAdder latencyCount = new LongAdder();
-    private final AtomicLong latencySumNanos = new AtomicLong();
-    private final LongAdder images = new LongAdder();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final JvmGcMetrics gc = new JvmGcMetrics();
+    private final Timer latency;
+    private final Timer queueWait;
+    private final Timer step;
+    private final Counter images;
 
     Metrics() {
-        for (int i = 0; i < bucketCounts.length; i++) {
-            bucketCounts[i] = new AtomicLong();
-        }
+        new JvmMemoryMetrics().bindTo(registry);
+        gc.bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new JvmInfoMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
+        latency = Timer.builder("sdjvm.invocation.duration")
+                .description("Latency of /invocations requests from the first byte to the answer (all statuses).")
+                .serviceLevelObjectives(durations(BUCKETS))
+                .register(registry);
+        queueWait = Timer.builder("sdjvm.queue.wait")
+                .description("Time an admitted generation waited for a worker.")
+                .serviceLevelObjectives(durations(BUCKETS))
+                .register(registry);
+        step = Timer.builder("sdjvm.denoise.step.duration")
+                .description("Duration of one denoising step (UNet, guidance and scheduler), every step of every "
+                        + "generation.")
+                .serviceLevelObjectives(durations(STEP_BUCKETS))
+                .register(registry);
+        images = Counter.builder("sdjvm.images.generated").description("Images returned.").register(registry);
     }
 
-    /** One finished request. */
+    private static Duration[] durations(double[] seconds) {
+        return Arrays.stream(seconds).mapToObj(s -> Duration.ofNanos(Math.round(s * 1e9))).toArray(Duration[]::new);
+    }
+
+    /**
+     * One finished request (counted once per request): {@code sdjvm_http_requests_total{path,code,outcome}}, outcome
+     * as Micrometer's HTTP convention names it (SUCCESS, CLIENT_ERROR, SERVER_ERROR, ...; 499 client gone is a
+     * CLIENT_ERROR).
+     */
     void request(String path, int status) {
-        requests.computeIfAbsent(path + "\u0000" + status, k -> new LongAdder()).increment();
+        Counter.builder("sdjvm.http.requests")
+                .description("HTTP requests by path, status code and outcome (one per request).")
+                .tags(Tags.of("path", path == null ? "other" : path, "code", Integer.toString(status),
+                        "outcome", Outcome.forStatus(status).name()))
+                .register(registry).increment();
     }
 
     /** Latency of one {@code /invocations} request (any status). */
     void latency(long nanos) {
-        double s = nanos / 1e9;
-        int i = 0;
-        while (i < BUCKETS.length && s > BUCKETS[i]) {
-            i++;
-        }
-        bucketCounts[i].incrementAndGet();
-        latencyCount.increment();
-        latencySumNanos.addAndGet(nanos);
+        latency.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** How long an admitted generation waited for a worker. */
+    void queueWait(long nanos) {
+        queueWait.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** One denoising step. */
+    void step(long nanos) {
+        step.record(nanos, TimeUnit.NANOSECONDS);
     }
 
     void images(int n) {
-        images.add(n);
+        images.increment(n);
     }
 
-    /** The exposition text. */
-    String render(Map<String, Supplier<Number>> gauges, Map<String, String> help, String modelInfoLabels) {
-        return render(gauges, help, modelInfoLabels, Map.of());
+    /** A labelled event counter ({@code name} without {@code _total}; label {@code label=value}). */
+    void count(String name, String description, String label, String value) {
+        Counter.builder(name).description(description).tag(label, value).register(registry).increment();
     }
 
-    /**
-     * The exposition text, with extra labelled counters: name -&gt; (label value -&gt; count); the label is
-     * {@code reason} (cancellations, connections closed for the cap) or {@code phase} (timeouts).
-     */
-    String render(Map<String, Supplier<Number>> gauges, Map<String, String> help, String modelInfoLabels,
-                  Map<String, Map<String, Long>> counters) {
-        StringBuilder sb = new StringBuilder(2048);
-        sb.append("# HELP sdjvm_http_requests_total HTTP requests by path and status code.\n");
-        sb.append("# TYPE sdjvm_http_requests_total counter\n");
-        Map<String, Long> sorted = new TreeMap<>();
-        requests.forEach((k, v) -> sorted.put(k, v.sum()));
-        for (var e : sorted.entrySet()) {
-            String[] pc = e.getKey().split("\u0000", 2);
-            sb.append("sdjvm_http_requests_total{path=\"").append(pc[0]).append("\",code=\"").append(pc[1])
-                    .append("\"} ").append(e.getValue()).append('\n');
-        }
-        sb.append("# HELP sdjvm_invocation_duration_seconds Latency of /invocations requests (all statuses).\n");
-        sb.append("# TYPE sdjvm_invocation_duration_seconds histogram\n");
-        long cumulative = 0;
-        for (int i = 0; i < BUCKETS.length; i++) {
-            cumulative += bucketCounts[i].get();
-            sb.append("sdjvm_invocation_duration_seconds_bucket{le=\"").append(le(BUCKETS[i])).append("\"} ")
-                    .append(cumulative).append('\n');
-        }
-        cumulative += bucketCounts[BUCKETS.length].get();
-        sb.append("sdjvm_invocation_duration_seconds_bucket{le=\"+Inf\"} ").append(cumulative).append('\n');
-        sb.append("sdjvm_invocation_duration_seconds_sum ")
-                .append(String.format(Locale.ROOT, "%.6f", latencySumNanos.get() / 1e9)).append('\n');
-        sb.append("sdjvm_invocation_duration_seconds_count ").append(latencyCount.sum()).append('\n');
-        sb.append("# HELP sdjvm_images_generated_total Images returned.\n");
-        sb.append("# TYPE sdjvm_images_generated_total counter\n");
-        sb.append("sdjvm_images_generated_total ").append(images.sum()).append('\n');
-        for (var c : counters.entrySet()) {
-            String name = c.getKey();
-            String label = name.contains("timeouts") ? "phase" : "reason";
-            sb.append("# HELP ").append(name).append(' ').append(COUNTER_HELP.getOrDefault(name, name)).append('\n');
-            sb.append("# TYPE ").append(name).append(" counter\n");
-            for (var v : c.getValue().entrySet()) {
-                sb.append(name).append('{').append(label).append("=\"").append(label(v.getKey())).append("\"} ")
-                        .append(v.getValue()).append('\n');
-            }
-        }
-        for (var g : gauges.entrySet()) {
-            String name = g.getKey();
-            sb.append("# HELP ").append(name).append(' ').append(help.getOrDefault(name, name)).append('\n');
-            sb.append("# TYPE ").append(name).append(" gauge\n");
-            Number v = g.getValue().get();
-            sb.append(name).append(' ').append(v instanceof Double || v instanceof Float
-                    ? String.format(Locale.ROOT, "%.6f", v.doubleValue()) : v.toString()).append('\n');
-        }
-        if (modelInfoLabels != null) {
-            sb.append("# HELP sdjvm_model_info The served model (value 1).\n");
-            sb.append("# TYPE sdjvm_model_info gauge\n");
-            sb.append("sdjvm_model_info{").append(modelInfoLabels).append("} 1\n");
-        }
-        return sb.toString();
+    /** The count of a labelled counter registered through {@link #count} (0 if never counted). */
+    long counted(String name, String label, String value) {
+        Counter c = registry.find(name).tag(label, value).counter();
+        return c == null ? 0 : (long) c.count();
     }
 
-    private static String le(double b) {
-        return b == Math.rint(b) ? String.format(Locale.ROOT, "%.1f", b) : Double.toString(b);
+    /** A counter read from an object that counts by itself (e.g. a {@link java.util.concurrent.atomic.LongAdder}). */
+    <T> void functionCounter(String name, String description, String label, String value, T obj,
+                             ToDoubleFunction<T> f) {
+        FunctionCounter.builder(name, obj, f).description(description).tag(label, value).register(registry);
     }
 
-    /** Escapes a Prometheus label value. */
-    static String label(String v) {
-        return v == null ? "" : v.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
+    /** A gauge read at every scrape ({@code baseUnit} null for none; it is appended to the name, e.g. _bytes). */
+    void gauge(String name, String description, String baseUnit, Supplier<Number> value) {
+        Gauge.builder(name, value).description(description).baseUnit(baseUnit).register(registry);
+    }
+
+    /** {@code sdjvm_model_info{model,precision,height,width} 1} and the model's gauges, once it is loaded. */
+    void model(Engine.Info i) {
+        gauge("sdjvm.model.weight", "Sum of the artifact file sizes.", "bytes", i::weightBytes);
+        gauge("sdjvm.model.load", "Model load time including warm-up.", "seconds", i::loadSeconds);
+        Gauge.builder("sdjvm.model.info", () -> 1).description("The served model (value 1).")
+                .tags("model", i.model(), "precision", i.precision(), "height", Integer.toString(i.height()),
+                        "width", Integer.toString(i.width()))
+                .register(registry);
+    }
+
+    /** The Prometheus text exposition (format 0.0.4). */
+    String scrape() {
+        return registry.scrape();
+    }
+
+    @Override
+    public void close() {
+        gc.close();
+        registry.close();
     }
 }

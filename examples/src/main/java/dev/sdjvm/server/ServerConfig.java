@@ -18,10 +18,12 @@ import java.time.Duration;
  * @param headerTimeout  from a request's first byte to its complete head (request line and headers): 408 after it
  * @param bodyTimeout    from a request's head to its complete body: 408 after it
  * @param idleTimeout    a connection with no request in progress is closed after this long
+ * @param writeTimeout   a response not taken by the client within this long (its client does not read) closes the
+ *                       connection
  */
 public record ServerConfig(String bind, int port, int workers, int queue, Duration timeout, long maxBodyBytes,
                            Duration drainTimeout, int maxConnections, Duration headerTimeout, Duration bodyTimeout,
-                           Duration idleTimeout) {
+                           Duration idleTimeout, Duration writeTimeout) {
     /** SageMaker's port. */
     public static final int DEFAULT_PORT = 8080;
     /** 1 MiB. */
@@ -55,6 +57,18 @@ public record ServerConfig(String bind, int port, int workers, int queue, Durati
         positive("headerTimeout", headerTimeout);
         positive("bodyTimeout", bodyTimeout);
         positive("idleTimeout", idleTimeout);
+        positive("writeTimeout", writeTimeout);
+    }
+
+    /** Default for {@link #writeTimeout}: 30 s. */
+    public static final Duration DEFAULT_WRITE_TIMEOUT = Duration.ofSeconds(30);
+
+    /** The configuration with the default {@link #writeTimeout} (30 s). */
+    public ServerConfig(String bind, int port, int workers, int queue, Duration timeout, long maxBodyBytes,
+                        Duration drainTimeout, int maxConnections, Duration headerTimeout, Duration bodyTimeout,
+                        Duration idleTimeout) {
+        this(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout,
+                bodyTimeout, idleTimeout, DEFAULT_WRITE_TIMEOUT);
     }
 
     private static void positive(String name, Duration d) {
@@ -65,22 +79,23 @@ public record ServerConfig(String bind, int port, int workers, int queue, Durati
 
     /**
      * 127.0.0.1:8080, 1 worker, queue 4, 60 s timeout, 1 MiB bodies, 30 s drain, 1024 connections, 10 s for a
-     * request head, 30 s for a body, 60 s idle.
+     * request head, 30 s for a body, 60 s idle, 30 s to write a response.
      */
     public static ServerConfig defaults() {
         return new ServerConfig("127.0.0.1", DEFAULT_PORT, 1, 4, Duration.ofSeconds(60), DEFAULT_MAX_BODY,
                 Duration.ofSeconds(30), 1024, Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60));
     }
 
-    public ServerConfig withBind(String v) { return new ServerConfig(v, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withPort(int v) { return new ServerConfig(bind, v, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withWorkers(int v) { return new ServerConfig(bind, port, v, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withQueue(int v) { return new ServerConfig(bind, port, workers, v, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, v, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withMaxBodyBytes(long v) { return new ServerConfig(bind, port, workers, queue, timeout, v, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withDrainTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, v, maxConnections, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withMaxConnections(int v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, v, headerTimeout, bodyTimeout, idleTimeout); }
-    public ServerConfig withHeaderTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, v, bodyTimeout, idleTimeout); }
-    public ServerConfig withBodyTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, v, idleTimeout); }
-    public ServerConfig withIdleTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, v); }
+    public ServerConfig withBind(String v) { return new ServerConfig(v, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withPort(int v) { return new ServerConfig(bind, v, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withWorkers(int v) { return new ServerConfig(bind, port, v, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withQueue(int v) { return new ServerConfig(bind, port, workers, v, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, v, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withMaxBodyBytes(long v) { return new ServerConfig(bind, port, workers, queue, timeout, v, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withDrainTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, v, maxConnections, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withMaxConnections(int v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, v, headerTimeout, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withHeaderTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, v, bodyTimeout, idleTimeout, writeTimeout); }
+    public ServerConfig withBodyTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, v, idleTimeout, writeTimeout); }
+    public ServerConfig withIdleTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, v, writeTimeout); }
+    public ServerConfig withWriteTimeout(Duration v) { return new ServerConfig(bind, port, workers, queue, timeout, maxBodyBytes, drainTimeout, maxConnections, headerTimeout, bodyTimeout, idleTimeout, v); }
 }

@@ -39,6 +39,22 @@ class MainTest {
     }
 
     @Test
+    void logFormatFromTheCommandLineOrTheEnvironment() {
+        assertEquals("json", Main.logFormat(new String[] {"serve", "--log-format", "json"}, null));
+        assertEquals("json", Main.logFormat(new String[] {"serve", "--log-format=JSON"}, "text"));
+        assertEquals("text", Main.logFormat(new String[] {"serve", "--log-format", "text"}, "json"));
+        assertEquals("json", Main.logFormat(new String[] {"serve"}, "json"));
+        assertEquals(null, Main.logFormat(new String[] {"serve"}, null));
+        // an unknown value leaves the log as text; picocli names the option's error
+        assertEquals(null, Main.logFormat(new String[] {"serve", "--log-format", "xml"}, null));
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"serve", "--log-format", "xml"}, new PrintWriter(new StringWriter()),
+                new PrintWriter(err));
+        assertEquals(Main.USAGE, code);
+        assertTrue(err.toString().contains("--log-format"), err.toString());
+    }
+
+    @Test
     void usageErrorsExitWith2AndNoStackTrace() {
         Run r = sd();
         assertEquals(2, r.code());
@@ -254,8 +270,11 @@ class MainTest {
         // the reference tiny UNet is a float32 CPU trace (its README): dynamic batch
         assertEquals("float32", unet.path("dtype").asText());
         assertEquals("dynamic", unet.path("batch").asText());
+        assertEquals("TorchScript CPU (compiled_models)", q.path("layout").asText());
+        assertEquals("TorchScript CPU (compiled_models)", l.path("layout").asText());
         Run text = sd("info", "--model", tiny(), "--no-load");
         assertTrue(text.out().contains("compiled_models/unet.pt"), text.out());
+        assertTrue(text.out().contains("layout:     TorchScript CPU (compiled_models)"), text.out());
         assertTrue(text.out().contains("family:     SD2 ("), text.out());
         String hash = ModelHashTest.expectedHash(TestModels.referenceTiny());
         assertEquals(hash, q.path("model_hash").asText());

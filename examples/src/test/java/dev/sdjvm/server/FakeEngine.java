@@ -30,6 +30,8 @@ final class FakeEngine implements Engine {
     volatile RequestLimits limits = RequestLimits.auto();
     /** If set, every generation throws what this makes (after its first step). */
     volatile java.util.function.Supplier<Throwable> failure;
+    /** The request id in the generating thread's MDC (log context) at the last generation. */
+    volatile String requestIdInMdc;
 
     FakeEngine(long stepMillis) {
         this.stepMillis = stepMillis;
@@ -37,6 +39,7 @@ final class FakeEngine implements Engine {
 
     @Override
     public GenerationResult generate(GenerationRequest r) {
+        requestIdInMdc = org.slf4j.MDC.get(InferenceServer.MDC_REQUEST_ID);
         schedulerClass(r);
         // like artifacts compiled for one size (Neuron): other sizes are invalid requests
         if (r.height() != null && r.height() != SIZE) {

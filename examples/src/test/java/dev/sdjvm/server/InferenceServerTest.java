@@ -263,9 +263,10 @@ class InferenceServerTest {
                 "{\"prompt\":\"a\",\"parameters\":{\"scheduler\":\"nope\"}}"), 400, "scheduler");
         // nothing of that reached the engine's generation loop
         HttpResponse<byte[]> metrics = get("/metrics");
-        String text = new String(metrics.body(), StandardCharsets.UTF_8);
-        assertTrue(text.contains("sdjvm_http_requests_total{path=\"/invocations\",code=\"400\"} 16"), text);
-        assertTrue(text.contains("sdjvm_http_requests_total{path=\"other\",code=\"404\"} 1"), text);
+        PrometheusText text = new PrometheusText(new String(metrics.body(), StandardCharsets.UTF_8));
+        assertEquals(16, text.value("sdjvm_http_requests_total", "path", "/invocations", "code", "400",
+                "outcome", "CLIENT_ERROR"));
+        assertEquals(1, text.value("sdjvm_http_requests_total", "path", "other", "code", "404"));
     }
 
     @Test
@@ -278,20 +279,66 @@ class InferenceServerTest {
         HttpResponse<byte[]> r = get("/metrics");
         assertEquals(200, r.statusCode());
         assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/plain; version=0.0.4"));
-        String t = new String(r.body(), StandardCharsets.UTF_8);
-        assertTrue(t.contains("sdjvm_http_requests_total{path=\"/invocations\",code=\"200\"} 3"), t);
-        assertTrue(t.contains("# TYPE sdjvm_invocation_duration_seconds histogram"), t);
-        assertTrue(t.contains("sdjvm_invocation_duration_seconds_bucket{le=\"+Inf\"} 3"), t);
-        assertTrue(t.contains("sdjvm_invocation_duration_seconds_count 3"), t);
-        assertTrue(t.contains("sdjvm_queue_depth 0"), t);
-        assertTrue(t.contains("sdjvm_inflight_requests 0"), t);
-        assertTrue(t.contains("sdjvm_images_generated_total 3"), t);
-        assertTrue(t.contains("sdjvm_model_info{model=\"fake-model\",precision=\"float32\""), t);
-        // every sample line is "name{labels} value" or "name value" with a number
-        for (String line : t.split("\n")) {
-            if (!line.startsWith("#")) {
-                assertTrue(line.matches("[a-z_]+(\\{[^}]*\\})? -?[0-9.eE+-]+"), line);
-            }
+        // every sample line parses (PrometheusText fails on one that does not)
+        PrometheusText t = new PrometheusText(new String(r.body(), StandardCharsets.UTF_8));
+        assertEquals(3, t.value("sdjvm_http_requests_total", "path", "/invocations", "code", "200", "outcome", "SUCCESS"));
+        // this scrape counts itself
+        assertEquals(1, t.value("sdjvm_http_requests_total", "path", "/metrics", "code", "200"));
+        assertEquals("histogram", t.types.get("sdjvm_invocation_duration_seconds"));
+        assertEquals(3, t.value("sdjvm_invocation_duration_seconds_bucket", "le", "+Inf"));
+        assertEquals(3, t.value("sdjvm_invocation_duration_seconds_count"));
+        double sum = t.value("sdjvm_invocation_duration_seconds_sum");
+        assertTrue(sum > 0 && sum < 30, "latency sum " + sum);
+        // the buckets are cumulative and keep the bounds of before (0.05 ... 120 s)
+        double previous = 0;
+        for (double le : Metrics.BUCKETS) {
+            String bound = le == Math.rint(le) ? String.format(java.util.Locale.ROOT, "%.1f", le) : Double.toString(le);
+            double c = t.value("sdjvm_invocation_duration_seconds_bucket", "le", bound);
+            assertTrue(c >= previous && c <= 3, bound + ": " + c);
+            previous = c;
+        }
+        assertEquals(0, t.value("sdjvm_queue_depth"));
+        assertEquals(0, t.value("sdjvm_inflight_requests"));
+        assertEquals(3, t.value("sdjvm_images_generated_total"));
+        assertEquals(1, t.value("sdjvm_model_info", "model", "fake-model", "precision", "float32"));
+        assertEquals(1, t.value("sdjvm_model_ready"));
+        // the fake engine's steps (1 per request) and each generation's wait for a worker
+        assertEquals(3, t.value("sdjvm_denoise_step_duration_seconds_count"));
+        assertEquals(3, t.value("sdjvm_queue_wait_seconds_count"));
+        double stepSum = t.value("sdjvm_denoise_step_duration_seconds_sum");
+        assertTrue(stepSum > 0 && stepSum < 10, "step time " + stepSum);
+        // JVM and process metrics from Micrometer's binders, with sane values
+        double heap = t.find("jvm_memory_used_bytes", "area", "heap").stream()
+                .mapToDouble(PrometheusText.Sample::value).sum();
+        assertTrue(heap > 1 << 20 && heap <= Runtime.getRuntime().maxMemory(), "heap used " + heap);
+        double threads = t.value("jvm_threads_live_threads");
+        assertTrue(threads >= 5 && threads < 10_000, "threads " + threads);
+        assertTrue(t.value("jvm_classes_loaded_classes") > 1000);
+        assertTrue(t.value("process_uptime_seconds") > 0);
+        assertTrue(t.value("process_files_open_files") > 0);
+        assertTrue(t.value("system_cpu_count") >= 1);
+        assertTrue(t.value("jvm_gc_max_data_size_bytes") > 0);
+        assertTrue(t.value("jvm_gc_memory_allocated_bytes_total") >= 0);
+        assertTrue(t.value("sdjvm_process_rss_bytes") > 1 << 20);
+        // the benchmark's HTTP target reads the model's facts from the same text
+        var facts = new dev.sdjvm.bench.HttpTarget(uri("/"), Duration.ofSeconds(10)).facts();
+        assertEquals("fake-model", facts.name());
+        assertEquals("float32", facts.precision());
+        assertEquals(0.5, facts.loadSeconds());
+        assertEquals(1234, facts.weightBytes());
+        assertTrue(facts.peakRssBytes() > 1 << 20, "peak RSS " + facts.peakRssBytes());
+    }
+
+    @Test
+    void theGenerationRunsWithItsRequestIdInTheLogContext() throws Exception {
+        FakeEngine e = new FakeEngine(1);
+        start(config(), e);
+        for (int i = 0; i < 2; i++) {
+            HttpResponse<byte[]> r = post("/invocations", "application/json", null,
+                    "{\"prompt\":\"a\",\"parameters\":{\"num_inference_steps\":1}}");
+            assertEquals(200, r.statusCode());
+            // on the worker thread, each request's own id (so the library's log lines during it carry the id)
+            assertEquals(r.headers().firstValue("X-Request-Id").orElseThrow(), e.requestIdInMdc);
         }
     }
 
@@ -314,9 +361,9 @@ class InferenceServerTest {
             assertTrue(retry >= 1, "Retry-After " + retry);
         }
         assertEquals(1, server.queueDepth());
-        String m = new String(get("/metrics").body(), StandardCharsets.UTF_8);
-        assertTrue(m.contains("sdjvm_queue_depth 1"), m);
-        assertTrue(m.contains("sdjvm_inflight_requests 1"), m);
+        PrometheusText m = new PrometheusText(new String(get("/metrics").body(), StandardCharsets.UTF_8));
+        assertEquals(1, m.value("sdjvm_queue_depth"));
+        assertEquals(1, m.value("sdjvm_inflight_requests"));
         e.gate.countDown();
         HttpResponse<byte[]> r1 = first.get(20, TimeUnit.SECONDS);
         HttpResponse<byte[]> r2 = second.get(20, TimeUnit.SECONDS);

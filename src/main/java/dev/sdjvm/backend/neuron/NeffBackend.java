@@ -104,6 +104,7 @@ public final class NeffBackend implements ArtifactBackend {
         List<Artifact> loaded = new ArrayList<>();
         try {
             Map<ArtifactRole, List<NeffArtifact>> byRole = new EnumMap<>(ArtifactRole.class);
+            Map<ArtifactRole, Long> loadNanos = new EnumMap<>(ArtifactRole.class);
             for (ArtifactRole role : ArtifactRole.values()) {
                 if (!dir.has(role)) {
                     continue;
@@ -119,13 +120,16 @@ public final class NeffBackend implements ArtifactBackend {
                         yield c;
                     }
                 };
+                long t0 = System.nanoTime();
                 byRole.put(role, loadOn(role, on, loaded));
+                loadNanos.put(role, System.nanoTime() - t0);
             }
             int hidden = checkTextEncoder(byRole.get(ArtifactRole.TEXT_ENCODER).get(0));
             for (NeffArtifact u : byRole.get(ArtifactRole.UNET)) {
                 checkUnet(u, hidden);
             }
-            checkVae(byRole.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0), byRole.get(ArtifactRole.VAE_DECODER).get(0), dir);
+            checkVae(byRole.containsKey(ArtifactRole.VAE_POST_QUANT_CONV)
+                    ? byRole.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0) : null, byRole.get(ArtifactRole.VAE_DECODER).get(0), dir);
             if (byRole.containsKey(ArtifactRole.VAE_ENCODER)) {
                 checkEncoder(byRole.get(ArtifactRole.VAE_ENCODER).get(0), dir);
             }
@@ -140,10 +144,20 @@ public final class NeffBackend implements ArtifactBackend {
                 NeffArtifact a = list.get(0);
                 DType dtype = role == ArtifactRole.TEXT_ENCODER  // it takes int ids: the dtype it computes in
                         ? a.outputs().get(bindOutput(a, "last_hidden_state")).dtype() : inputDType(a);
-                specs.put(role, spec(a, dtype, list));
+                ArtifactSpec spec = spec(a, dtype, list);
+                specs.put(role, spec);
                 artifacts.put(role, new ArrayList<>(list));
+                // one line per artifact, with the two versions that must fit together side by side: the compiler
+                // that built the NEFF and the runtime
+                NeffLocator.NeffSource src = neffs.get(role);
+                LOG.info("{}: {} ({} on {}, batch {}, inputs {}; NEFF built by {}, Neuron runtime {}; loaded in {} ms)",
+                        role, spec.file().getFileName(), dtype.manifestName(), spec.device(), spec.batch(),
+                        TensorSpec.summary(a.inputs()), src.header().buildVersion().isEmpty()
+                                ? "an unnamed compiler" : "neuronx-cc " + src.header().buildVersion(),
+                        runtime.versionOrNull(), loadNanos.get(role) / 1_000_000);
+                LOG.debug("{}: {}", role, spec);
             });
-            LOG.info("pipeline {}: NEFFs loaded on NeuronCores {} ({})", pipeline, Arrays.toString(cores), specs.values());
+            LOG.info("pipeline {}: NEFFs loaded on NeuronCores {}", pipeline, Arrays.toString(cores));
             return new PipelineArtifacts(artifacts, specs);
         } catch (RuntimeException e) {
             PipelineArtifacts.closeQuietly(loaded, e);
@@ -158,8 +172,7 @@ public final class NeffBackend implements ArtifactBackend {
             throw new ModelLoadException(null, "no NEFF for " + role);
         }
         List<NeffArtifact> out = new ArrayList<>();
-        // the two versions that must fit together, side by side: the compiler that built the NEFF and the runtime
-        LOG.info("{}: NEFF {}, built by {}, on Neuron runtime {}", role, src.describe(),
+        LOG.debug("{}: loading NEFF {}, built by {}, on Neuron runtime {}", role, src.describe(),
                 src.header().buildVersion().isEmpty() ? "an unnamed compiler" : "neuronx-cc " + src.header().buildVersion(),
                 runtime.versionOrNull());
         try (Memory bytes = src.load()) {
@@ -174,9 +187,26 @@ public final class NeffBackend implements ArtifactBackend {
                 }
                 loaded.add(a);
                 out.add(a);
+                checkWeightsInlined(a);
             }
         }
         return out;
+    }
+
+    /**
+     * A NEFF with more inputs than its role takes was compiled with its weights as inputs (torch-neuronx's
+     * {@code inline_weights_to_neff=False}, optimum-cli's default): torch-neuronx feeds them from the TorchScript
+     * module in an order no public source documents, so such a NEFF is refused at load.
+     */
+    private static void checkWeightsInlined(NeffArtifact a) {
+        int extra = a.inputs().size() - a.role().inputs().size();
+        if (extra > 0) {
+            throw misfit(a, "it takes " + a.inputs().size() + " inputs, the " + a.role() + " " + a.role().inputs().size()
+                    + " " + a.role().inputs() + ": " + extra + " more, as a NEFF compiled with its weights as inputs "
+                    + "(torch_neuronx.trace(..., inline_weights_to_neff=False); optimum-cli export neuron without "
+                    + "--inline-weights-neff). Their order is not documented, so it cannot run here: compile with the "
+                    + "weights inlined (docs/neuron.md)");
+        }
     }
 
     /** The text encoder: one [1,T] integer input; its last_hidden_state output [1,T,H]. Returns H. */
@@ -204,13 +234,13 @@ public final class NeffBackend implements ArtifactBackend {
 
     private static void checkVae(NeffArtifact pqc, NeffArtifact dec, ModelDirectory dir) {
         long[] lat = {1, dir.latentChannels(), dir.latentHeight(), dir.latentWidth()};
-        for (NeffArtifact a : List.of(pqc, dec)) {
+        for (NeffArtifact a : pqc == null ? List.of(dec) : List.of(pqc, dec)) {
             if (a.inputs().size() != 1 || !Arrays.equals(a.inputs().get(bindInput(a, "latents")).shape(), lat)) {
                 throw misfit(a, "expected one input of latents " + Arrays.toString(lat) + " (from unet/config.json and "
                         + "vae/config.json), the NEFF has " + a.inputs());
             }
         }
-        if (!Arrays.equals(pqc.outputs().get(bindOutput(pqc, "latents")).shape(), lat)) {
+        if (pqc != null && !Arrays.equals(pqc.outputs().get(bindOutput(pqc, "latents")).shape(), lat)) {
             throw misfit(pqc, "expected an output " + Arrays.toString(lat) + ", the NEFF has " + pqc.outputs());
         }
         long[] img = {1, 3, dir.height(), dir.width()};

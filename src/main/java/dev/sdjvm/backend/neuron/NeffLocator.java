@@ -33,7 +33,8 @@ import java.util.zip.ZipFile;
  *       {@code header_size} 1024, a {@code data_size} that fits, a valid tar block at +1024), at any offset, so
  *       nothing depends on the pickle's structure;</li>
  *   <li>the file the manifest names ({@code artifacts.<role>.neff}, written by {@code tools/model/neuron_compile_sd21.py});</li>
- *   <li>{@code compiled_models/<name>.neff} beside {@code <name>.pt};</li>
+ *   <li>{@code compiled_models/<name>.neff} beside {@code <name>.pt} ({@code model.neff} beside optimum-neuron's
+ *       {@code model.neuron});</li>
  *   <li>AWS's compiler work directory: {@code <model>/compiler_workdir/<role>/**}{@code /*.neff} (torch-neuronx writes
  *       {@code graph.neff} there).</li>
  * </ol>
@@ -69,7 +70,8 @@ public final class NeffLocator {
             String where = entry != null ? file.getFileName() + " record '" + entry + "' at byte " + offset
                     : offset > 0 ? file.getFileName() + " at byte " + offset : file.getFileName().toString();
             String how = switch (origin) {
-                case "pt" -> "inside the .pt";
+                case "pt" -> file.getFileName().toString().endsWith(".pt") ? "inside the .pt"
+                        : "inside " + file.getFileName();
                 case "manifest" -> "named by the manifest";
                 case "beside" -> "beside the .pt";
                 case "compiler_workdir" -> "in compiler_workdir";
@@ -159,9 +161,7 @@ public final class NeffLocator {
             }
             throw new ModelLoadException(f, "the manifest names this NEFF for " + role + ", but it does not exist");
         }
-        String base = pt.getFileName().toString();
-        base = base.endsWith(".pt") ? base.substring(0, base.length() - 3) : base;
-        Path beside = compiled.resolve(base + ".neff");
+        Path beside = compiled.resolve(baseName(pt) + ".neff");
         if (Files.isRegularFile(beside)) {
             return Optional.of(neffFile(beside, "beside"));
         }
@@ -191,9 +191,7 @@ public final class NeffLocator {
      */
     static List<Path> warnIfBesideDiffers(NeffSource used, Path pt) {
         List<Path> differing = new java.util.ArrayList<>();
-        String base = pt.getFileName().toString();
-        base = base.endsWith(".pt") ? base.substring(0, base.length() - 3) : base;
-        for (Path other : List.of(pt.resolveSibling(base + ".neff"), pt.resolveSibling("graph.neff"))) {
+        for (Path other : List.of(pt.resolveSibling(baseName(pt) + ".neff"), pt.resolveSibling("graph.neff"))) {
             if (!Files.isRegularFile(other)) {
                 continue;
             }
@@ -210,6 +208,17 @@ public final class NeffLocator {
             }
         }
         return differing;
+    }
+
+    /** An artifact's file name without {@code .pt} (AWS's layout) or {@code .neuron} (optimum-neuron's model.neuron). */
+    static String baseName(Path artifact) {
+        String base = artifact.getFileName().toString();
+        for (String ext : new String[] {".pt", ".neuron"}) {
+            if (base.endsWith(ext)) {
+                return base.substring(0, base.length() - ext.length());
+            }
+        }
+        return base;
     }
 
     /** A {@code .neff} file: the whole file must be one NEFF. */

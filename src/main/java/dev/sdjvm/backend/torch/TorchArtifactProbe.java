@@ -196,6 +196,27 @@ final class TorchArtifactProbe {
         }
     }
 
+    /**
+     * The dtype the UNet takes its timestep in: an integer dtype when the manifest declares one (a UNet traced with an
+     * integer example timestep, written as the schedule's integer as diffusers passes it), else the UNet's float dtype
+     * (AWS's wrapper and our trace tool pass {@code t} in the UNet's dtype; a trace with an integer example accepts a
+     * float too, its graph casts with {@code .float()}).
+     */
+    private DType timestepDType(DType unetDType) {
+        Manifest mf = model.manifest();
+        Manifest.Artifact a = mf == null ? null : mf.artifacts().get(ArtifactRole.UNET.id());
+        if (a != null) {
+            List<Manifest.TensorSpec> ins = a.inputs();
+            int k = ArtifactRole.UNET.inputs().indexOf("timestep");
+            Manifest.TensorSpec t = ins.stream().filter(x -> "timestep".equals(x.name())).findFirst()
+                    .orElse(ins.size() > k ? ins.get(k) : null);
+            if (t != null && (t.dtype() == DType.INT64 || t.dtype() == DType.INT32)) {
+                return t.dtype();
+            }
+        }
+        return unetDType;
+    }
+
     /** The input specs of an artifact: its role's input names, the dtype found, the static batch or -1 (dynamic). */
     List<TensorSpec> inputs(ArtifactRole role, Facts f, int hidden) {
         DType d = f.dtype() == null ? DType.FLOAT32 : f.dtype();
@@ -216,7 +237,11 @@ final class TorchArtifactProbe {
         };
         List<TensorSpec> specs = new ArrayList<>();
         for (int i = 0; i < shapes.length; i++) {
-            specs.add(new TensorSpec(role.inputs().get(i), role == ArtifactRole.TEXT_ENCODER ? DType.INT64 : d, shapes[i]));
+            DType di = role == ArtifactRole.TEXT_ENCODER ? DType.INT64 : d;
+            if (role == ArtifactRole.UNET && "timestep".equals(role.inputs().get(i))) {
+                di = timestepDType(d);
+            }
+            specs.add(new TensorSpec(role.inputs().get(i), di, shapes[i]));
         }
         return List.copyOf(specs);
     }

@@ -62,10 +62,15 @@ public final class TorchBackend implements ArtifactBackend {
 
     @Override
     public PipelineArtifacts loadPipeline(ModelDirectory dir, int pipeline, int unetReplicas, boolean warmup) {
+        if (dir.decoderIncludesPostQuantConv()) {  // an optimum-neuron export: compiled for Neuron only
+            throw new dev.sdjvm.errors.ModelLoadException(dir.root(), "the CPU backend runs compiled_models/ with a "
+                    + "separate vae_post_quant_conv.pt; this " + dir.layout().id() + " directory is compiled for Neuron");
+        }
         List<TorchModule> opened = new ArrayList<>();
         try {
             TorchArtifactProbe probe = new TorchArtifactProbe(dir);
             Map<ArtifactRole, List<TorchModule>> modules = new EnumMap<>(ArtifactRole.class);
+            Map<ArtifactRole, Long> loadNanos = new EnumMap<>(ArtifactRole.class);
             int teHidden = -1;
             for (ArtifactRole role : ArtifactRole.values()) {
                 if (!dir.has(role)) {
@@ -73,6 +78,7 @@ public final class TorchBackend implements ArtifactBackend {
                 }
                 int copies = role.placement() == ArtifactRole.Placement.REPLICAS ? unetReplicas : 1;
                 List<TorchModule> list = new ArrayList<>();
+                long t0 = System.nanoTime();
                 for (int i = 0; i < copies; i++) {
                     // loaded as traced, then rewritten with the rewrites chosen for this CPU on the role's inputs
                     TorchModule m = track(opened, TorchModule.load(dir.artifact(role), role.id(), false));
@@ -97,6 +103,7 @@ public final class TorchBackend implements ArtifactBackend {
                     }
                     list.add(m);
                 }
+                loadNanos.put(role, System.nanoTime() - t0);
                 modules.put(role, list);
             }
             TorchModule te = modules.get(ArtifactRole.TEXT_ENCODER).get(0);
@@ -135,8 +142,14 @@ public final class TorchBackend implements ArtifactBackend {
             for (var e : modules.entrySet()) {
                 ArtifactRole role = e.getKey();
                 TorchArtifactProbe.Facts f = facts.get(role);
-                specs.put(role, new ArtifactSpec(role, dir.artifact(role), f.dtype(), f.batch(), "cpu", f.source(), null));
+                ArtifactSpec spec = new ArtifactSpec(role, dir.artifact(role), f.dtype(), f.batch(), "cpu", f.source(), null);
+                specs.put(role, spec);
                 List<TensorSpec> inputs = probe.inputs(role, f, hidden);
+                LOG.info("{}: {} ({} on cpu{}, batch {}, inputs {}; loaded{} in {} ms)", role, spec.file().getFileName(),
+                        f.dtype() == null ? "?" : f.dtype().manifestName(),
+                        e.getValue().size() > 1 ? " x" + e.getValue().size() : "", f.batch() == null ? "any" : f.batch(),
+                        TensorSpec.summary(inputs), optimize ? " and rewritten" : "", loadNanos.get(role) / 1_000_000);
+                LOG.debug("{}: {}", role, spec);
                 // the VAE's full-size activations set the peak RSS right after the UNet's were freed
                 boolean trimFirst = settings.trimMemory()
                         && (role == ArtifactRole.VAE_DECODER || role == ArtifactRole.VAE_ENCODER);

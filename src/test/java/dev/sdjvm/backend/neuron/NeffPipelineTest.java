@@ -340,7 +340,10 @@ class NeffPipelineTest {
         // the notebook's layout: <root>/<part>/model.pt with the compiler's files (graph.neff) beside
         Path nb = tmp.resolve("sd2_compile_dir_512");
         Path hf = NrtSim.model("sim-neuron", tmp.resolve("hf-snapshot"));  // configs + tokenizer, as a diffusers snapshot
-        for (dev.sdjvm.model.ArtifactRole required : dev.sdjvm.model.ArtifactRole.requiredRoles()) {
+        for (dev.sdjvm.model.ArtifactRole required : dev.sdjvm.model.ArtifactRole.values()) {
+            if (!dev.sdjvm.model.ModelDirectory.Layout.COMPILED_MODELS.requires(required)) {
+                continue;
+            }
             String role = required.id();
             Path d = Files.createDirectories(nb.resolve(role).resolve("2026-11-30T10-00-00"));
             Files.copy(fixture.resolve("compiled_models/" + role + ".pt"), nb.resolve(role).resolve("model.pt"));
