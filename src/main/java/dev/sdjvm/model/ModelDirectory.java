@@ -91,12 +91,12 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
     /** optimum-neuron's file name of each compiled component. */
     public static final String OPTIMUM_FILE_NAME = "model.neuron";
     /** optimum-neuron's VAE decoder directory. */
-    static final String OPTIMUM_VAE_DECODER = "vae_decoder";
+    static final String OPTIMUM_VAE_DECODER = ArtifactRole.VAE_DECODER.id();
 
     /** optimum-neuron's component directory of each role (post_quant_conv is inside its vae_decoder). */
     private static final Map<ArtifactRole, String> OPTIMUM_COMPONENTS = Map.of(
-            ArtifactRole.TEXT_ENCODER, "text_encoder", ArtifactRole.UNET, "unet",
-            ArtifactRole.VAE_DECODER, OPTIMUM_VAE_DECODER, ArtifactRole.VAE_ENCODER, "vae_encoder");
+            ArtifactRole.TEXT_ENCODER, ArtifactRole.TEXT_ENCODER.id(), ArtifactRole.UNET, ArtifactRole.UNET.id(),
+            ArtifactRole.VAE_DECODER, OPTIMUM_VAE_DECODER, ArtifactRole.VAE_ENCODER, ArtifactRole.VAE_ENCODER.id());
 
     /** {@return true when the VAE decoder artifact includes post_quant_conv (no separate artifact for it)} */
     public boolean decoderIncludesPostQuantConv() {
@@ -208,7 +208,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         Layout layout;
         if (Files.isDirectory(compiled)) {
             layout = Layout.COMPILED_MODELS;
-        } else if (Files.isRegularFile(root.resolve("unet").resolve(OPTIMUM_FILE_NAME))) {
+        } else if (Files.isRegularFile(root.resolve(ArtifactRole.UNET.id()).resolve(OPTIMUM_FILE_NAME))) {
             layout = Layout.OPTIMUM_NEURON;
         } else {
             throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in "
