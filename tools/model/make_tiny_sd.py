@@ -13,6 +13,16 @@ img2img / inpainting fixtures (the VAE encoder as a fifth artifact; a 9-channel 
         --link-identical src/test/resources/models/tiny-sd21-fp32 --out src/test/resources/models/tiny-sd21-inpaint-fp32
 Add --check to any command to compare a fresh run with the --out directory instead of writing it.
 
+Other model families (tiny, float32, each in the layout of AWS's sample for that family; see FAMILIES):
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-sd15 --out src/test/resources/models/tiny-sd15-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-sd2v --link-identical src/test/resources/models/tiny-sd21-fp32 \
+        --out src/test/resources/models/tiny-sd2v-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-lcm --link-identical src/test/resources/models/tiny-sd15-fp32 \
+        --out src/test/resources/models/tiny-lcm-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-turbo --link-identical src/test/resources/models/tiny-sd21-fp32 \
+        --out src/test/resources/models/tiny-turbo-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sd15 --out /tmp/sd15-random   # full-size SD 1.5, ~4 GB fp32
+
 Layout written:
     compiled_models/{text_encoder.pt,unet.pt,vae_decoder.pt,vae_post_quant_conv.pt,sdjvm-manifest.json}
     [compiled_models/vae_encoder.pt with --with-vae-encoder]
@@ -44,6 +54,76 @@ SCALED_LINEAR = (0.00085, 0.012, 1000)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.int64: "int64"}
+
+
+# published scheduler configs (diffusers keys), as the model repositories ship them
+SCHED_SD15 = {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012,
+              "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000,
+              "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "trained_betas": None,
+              "clip_sample": False}
+SCHED_SD21_768 = {"_class_name": "DDIMScheduler", "_diffusers_version": "0.8.0", "beta_end": 0.012,
+                  "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False,
+                  "num_train_timesteps": 1000, "prediction_type": "v_prediction", "set_alpha_to_one": False,
+                  "skip_prk_steps": True, "steps_offset": 1, "trained_betas": None}
+SCHED_LCM = {"_class_name": "LCMScheduler", "_diffusers_version": "0.22.0.dev0", "beta_end": 0.012,
+             "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False, "clip_sample_range": 1.0,
+             "dynamic_thresholding_ratio": 0.995, "num_train_timesteps": 1000, "original_inference_steps": 50,
+             "prediction_type": "epsilon", "rescale_betas_zero_snr": False, "sample_max_value": 1.0,
+             "set_alpha_to_one": True, "steps_offset": 1, "thresholding": False, "timestep_scaling": 10.0,
+             "timestep_spacing": "leading", "trained_betas": None}
+SCHED_TURBO = {"_class_name": "EulerAncestralDiscreteScheduler", "_diffusers_version": "0.24.0.dev0",
+               "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False,
+               "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
+               "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+               "timestep_spacing": "trailing", "trained_betas": None, "use_karras_sigmas": False}
+
+# Per preset: what makes the family (on top of sd_arch.preset's dimensions). text_act: the text encoder's activation
+# (SD 1.x's CLIP ViT-L: quick_gelu); pad: the tokenizer's pad token (SD 1.x: <|endoftext|>, SD 2.x: "!"); outputs:
+# the text encoder / unet output kinds of AWS's sample for the family (SD 1.5: a (last_hidden_state, pooler_output)
+# tuple and a bare noise tensor); sample_size: latent side; time_cond_proj_dim: the LCM guidance embedding's width.
+FAMILIES = {
+    "tiny": {"base": "tiny"},
+    "sd21-base": {"base": "sd21-base"},
+    "tiny-sd15": {"base": "tiny", "text_act": "quick_gelu", "pad": "<|endoftext|>", "text_output": "tuple",
+                  "unet_output": "tensor", "scheduler": SCHED_SD15},
+    "sd15": {"base": "sd15", "text_act": "quick_gelu", "pad": "<|endoftext|>", "text_output": "tuple",
+             "unet_output": "tensor", "scheduler": SCHED_SD15},
+    "tiny-sd2v": {"base": "tiny", "sample_size": 12, "scheduler": SCHED_SD21_768},
+    "tiny-lcm": {"base": "tiny", "text_act": "quick_gelu", "pad": "<|endoftext|>", "text_output": "tuple",
+                 "unet_output": "tuple", "scheduler": SCHED_LCM, "time_cond_proj_dim": 32,
+                 "pipeline_class": "LatentConsistencyModelPipeline"},
+    "tiny-turbo": {"base": "tiny", "scheduler": SCHED_TURBO},
+}
+
+
+FAMILY_NOTES = {
+    "tiny-sd15": "\nPreset `tiny-sd15`: **SD 1.5-shaped** in the layout of AWS's SD 1.5 sample: text encoder activation "
+                 "quick_gelu (CLIP ViT-L), tokenizer pad token `<|endoftext|>` (49407), text_encoder.pt returns a "
+                 "(last_hidden_state, pooler_output) tuple, unet.pt a bare noise tensor; SD 1.5's published "
+                 "PNDMScheduler config.\n",
+    "tiny-sd2v": "\nPreset `tiny-sd2v`: **SD 2.x 768 v-prediction shaped**: the published stable-diffusion-2-1 "
+                 "(768) scheduler config (DDIMScheduler, prediction_type v_prediction); unet sample_size 12, so the "
+                 "default image is 96x96 (sample_size x VAE scale 8, as 96 x 8 = 768 for the real model).\n",
+    "tiny-lcm": "\nPreset `tiny-lcm`: **LCM-shaped**: unet/config.json time_cond_proj_dim 32, unet.pt takes a fourth "
+                "input timestep_cond [B,32] (the guidance-scale embedding; fitted with random w in 0..14), "
+                "LCMScheduler config (original_inference_steps 50, timestep_scaling 10), model_index.json "
+                "LatentConsistencyModelPipeline; SD 1.5-style text encoder and tokenizer.\n",
+    "tiny-turbo": "\nPreset `tiny-turbo`: **Turbo-shaped** (few-step): the SD 2.1 tiny weights with an "
+                  "EulerAncestralDiscreteScheduler config whose timestep_spacing is trailing.\n",
+}
+
+
+def guidance_embedding(w, dim):
+    """diffusers' LatentConsistencyModelPipeline.get_guidance_scale_embedding (w = guidance_scale - 1)."""
+    w = w * 1000.0
+    half = dim // 2
+    emb = torch.log(torch.tensor(10000.0)) / (half - 1)
+    emb = torch.exp(torch.arange(half, dtype=torch.float32) * -emb)
+    emb = w.to(torch.float32)[:, None] * emb[None, :]
+    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
+    if dim % 2 == 1:
+        emb = torch.nn.functional.pad(emb, (0, 1))
+    return emb
 
 
 def alphas_cumprod():
@@ -85,7 +165,10 @@ def fit_unet_gaussian(unet, text_dim, latent_hw, steps, seed):
         a = ac[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         ctx = torch.randn(8, 77, text_dim, generator=g)
-        pred = unet(xt, t.float(), ctx)[0]
+        tcd = unet.config.get("time_cond_proj_dim")
+        # an LCM unet also sees guidance embeddings of w = guidance_scale - 1 in 0..14 (so that w matters)
+        cond = guidance_embedding(torch.rand(8, generator=g) * 14, tcd) if tcd else None
+        pred = unet(xt, t.float(), ctx, cond)[0]
         loss = torch.mean((pred - eps) ** 2)
         opt.zero_grad()
         loss.backward()
@@ -149,7 +232,8 @@ def strip_debug_records(src, dst):
 
 def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width, dtype=torch.float32,
                  text_output="dict", unet_output="tuple", manifest=True, note=None, readme=None,
-                 created_by="tools/model/make_tiny_sd.py", vae_encoder=False, pipeline_class=None):
+                 created_by="tools/model/make_tiny_sd.py", vae_encoder=False, pipeline_class=None, scheduler=None,
+                 pad=None):
     """Trace the four AWS-style modules (and, with vae_encoder, the VAE encoder as a fifth) and write the whole
     model directory. The unet's sample has unet_cfg["in_channels"] channels (9 for an inpainting unet).
     pipeline_class overrides model_index.json's _class_name. Returns the manifest dict."""
@@ -179,8 +263,14 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         timestep = torch.tensor(999.0).expand((1,)).to(dtype)
         ehs = torch.randn(1, 77, H, generator=torch.Generator().manual_seed(1)).to(dtype)
         t0 = time.time()
-        uw = sd_arch.UNetWrap(unet_d, unet_output).eval()
-        trace_save(uw, (sample, timestep, ehs), os.path.join(cm, "unet.pt"))
+        tcd = unet_cfg.get("time_cond_proj_dim")
+        if tcd:
+            tcond = guidance_embedding(torch.tensor([7.5]), tcd).to(dtype)
+            uw = sd_arch.LCMUNetWrap(unet_d, unet_output).eval()
+            trace_save(uw, (sample, timestep, ehs, tcond), os.path.join(cm, "unet.pt"))
+        else:
+            uw = sd_arch.UNetWrap(unet_d, unet_output).eval()
+            trace_save(uw, (sample, timestep, ehs), os.path.join(cm, "unet.pt"))
         u_out = torch.empty(1, unet_cfg.get("out_channels", 4), lh, lw, dtype=dtype)
         times["unet"] = time.time() - t0
 
@@ -209,7 +299,8 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
             "text_encoder": {"file": "text_encoder.pt", "batch": 1, "output_kind": text_output,
                              "inputs": [io("input_ids", ids)], "outputs": te_outs},
             "unet": {"file": "unet.pt", "batch": None, "output_kind": unet_output,
-                     "inputs": [io("sample", sample), io("timestep", timestep), io("encoder_hidden_states", ehs)],
+                     "inputs": [io("sample", sample), io("timestep", timestep), io("encoder_hidden_states", ehs)]
+                               + ([io("timestep_cond", tcond)] if tcd else []),
                      "outputs": [io("noise_pred", u_out)]},
             "vae_post_quant_conv": {"file": "vae_post_quant_conv.pt", "batch": None,
                                     "inputs": [io("latent", z)], "outputs": [io("latent", pq)]},
@@ -231,12 +322,24 @@ def export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, height, width,
         dst = os.path.join(out, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(os.path.join(REF, rel), dst)
-    if pipeline_class:
+    if pipeline_class or scheduler:
         mi = os.path.join(out, "model_index.json")
         with open(mi) as f:
             idx = json.load(f)
-        idx["_class_name"] = pipeline_class
+        if pipeline_class:
+            idx["_class_name"] = pipeline_class
+        if scheduler:
+            idx["scheduler"] = ["diffusers", scheduler["_class_name"]]
+            write_json(os.path.join(out, "scheduler", "scheduler_config.json"), scheduler)
         write_json(mi, idx)
+    if pad:
+        # the tokenizer's pad token as the family's tokenizer files name it (SD 1.x: <|endoftext|> = 49407)
+        for fn in ("special_tokens_map.json", "tokenizer_config.json"):
+            path = os.path.join(out, "tokenizer", fn)
+            with open(path) as f:
+                tok = json.load(f)
+            tok["pad_token"] = pad
+            write_json(path, tok)
     dname = "bfloat16" if dtype == torch.bfloat16 else "float32"
     tc = dict(text_cfg)
     tc["torch_dtype"] = dname
@@ -419,7 +522,9 @@ def tiny_readme(args, man, out, command, update_note=""):
                   "(seeded N(0, std(conv_in.weight)^2) weights); everything else is the same weights.")
     kind = wrap(kind, indent="")
     update_note, enc, enc_w = (wrap(x) for x in (update_note, enc, enc_w))
+    fam = FAMILY_NOTES.get(args.preset, "")
     return f"""# {os.path.basename(os.path.normpath(out))}: tiny SD 2.1-layout model with RANDOM weights (test fixture)
+{fam}
 
 Not a real model: it draws nothing. It has the real Stable Diffusion 2.x module structure at tiny width
 (CLIP text transformer H={a['text_encoder']['outputs'][0]['shape'][-1]}, UNet with ResNet + cross-attention
@@ -452,7 +557,14 @@ Files (bytes), {total} in all:
 
 def build_all(args):
     """Seeded weights for the preset, fitted and calibrated. Returns (te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w)."""
-    text_cfg, unet_cfg, vae_cfg, h, w = sd_arch.preset(args.preset)
+    fam = FAMILIES[args.preset]
+    text_cfg, unet_cfg, vae_cfg, h, w = sd_arch.preset(fam["base"])
+    if "text_act" in fam:
+        text_cfg["hidden_act"] = fam["text_act"]
+    if "sample_size" in fam:
+        h = w = fam["sample_size"] * 8
+    if fam.get("time_cond_proj_dim"):
+        unet_cfg["time_cond_proj_dim"] = fam["time_cond_proj_dim"]
     h = args.height or h
     w = args.width or w
     if h % 8 or w % 8:
@@ -474,7 +586,9 @@ def build_all(args):
         if args.fit_steps == 0:
             x = torch.randn(1, 4, ph, pw, generator=g)
             ctx = torch.randn(1, 77, text_cfg["hidden_size"], generator=g)
-            scale_output(unet.conv_out, lambda: unet(x, torch.tensor([500.0]), ctx)[0], 1.0)
+            tcd = unet_cfg.get("time_cond_proj_dim")
+            cond = guidance_embedding(torch.tensor([7.5]), tcd) if tcd else None
+            scale_output(unet.conv_out, lambda: unet(x, torch.tensor([500.0]), ctx, cond)[0], 1.0)
     if args.with_vae_encoder:
         calibrate_vae_encoder(vae, args.seed, h, w)
     if args.unet_in_channels != 4:
@@ -486,10 +600,13 @@ def write_model(args, out, weights):
     te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w = weights
     note = ("RANDOM-WEIGHT MODEL made by tools/model/make_tiny_sd.py (preset %s, seed %d): the TorchScript files in "
             "compiled_models/ are what counts; this config records their dimensions" % (args.preset, args.seed))
+    fam = FAMILIES[args.preset]
+    pipeline_class = "StableDiffusionInpaintPipeline" if args.unet_in_channels != 4 else fam.get("pipeline_class")
     return export_model(out, te, unet, vae, text_cfg, unet_cfg, vae_cfg, h, w, DTYPES[args.dtype],
-                        args.text_encoder_output, args.unet_output, not args.no_manifest, note,
-                        vae_encoder=args.with_vae_encoder,
-                        pipeline_class="StableDiffusionInpaintPipeline" if args.unet_in_channels != 4 else None)
+                        args.text_encoder_output or fam.get("text_output", "dict"),
+                        args.unet_output or fam.get("unet_output", "tuple"), not args.no_manifest, note,
+                        vae_encoder=args.with_vae_encoder, pipeline_class=pipeline_class,
+                        scheduler=fam.get("scheduler"), pad=fam.get("pad"))
 
 
 def command_line(drop=("--update", "--check")):
@@ -498,7 +615,12 @@ def command_line(drop=("--update", "--check")):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="tiny", choices=["tiny", "sd21-base"])
+    ap.add_argument("--preset", default="tiny", choices=list(FAMILIES),
+                    help="tiny / sd21-base: SD 2.1-base shaped (tiny or full size); tiny-sd15 / sd15: SD 1.5 (CLIP "
+                         "quick_gelu text encoder, pad <|endoftext|>, AWS's SD 1.5 output kinds); tiny-sd2v: SD 2.x "
+                         "768 v-prediction shaped (published 768 scheduler config, 96x96 tiny); tiny-lcm: an LCM "
+                         "unet (time_cond_proj_dim 32, LCMScheduler, LatentConsistencyModelPipeline); tiny-turbo: SD "
+                         "2.1 weights with the few-step trailing Euler ancestral config")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
                     help="dtype of text_encoder and unet (VAE is always float32, as AWS)")
     ap.add_argument("--out", required=True)
@@ -507,8 +629,10 @@ def main():
     ap.add_argument("--width", type=int)
     ap.add_argument("--fit-steps", type=int, default=None,
                     help="Adam steps fitting the unet to Gaussian data (default 300 for tiny, 0 for sd21-base)")
-    ap.add_argument("--text-encoder-output", default="dict", choices=["dict", "tuple", "tensor"])
-    ap.add_argument("--unet-output", default="tuple", choices=["tuple", "tensor"])
+    ap.add_argument("--text-encoder-output", default=None, choices=["dict", "tuple", "tensor"],
+                    help="default: the preset's (dict; tuple for SD 1.5 and LCM)")
+    ap.add_argument("--unet-output", default=None, choices=["tuple", "tensor"],
+                    help="default: the preset's (tuple; a bare tensor for SD 1.5)")
     ap.add_argument("--no-manifest", action="store_true")
     ap.add_argument("--with-vae-encoder", action="store_true",
                     help="also write compiled_models/vae_encoder.pt (VAE encoder + quant_conv -> "
@@ -532,7 +656,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.fit_steps is None:
-        args.fit_steps = 300 if args.preset == "tiny" else 0
+        args.fit_steps = 300 if args.preset.startswith("tiny") else 0
     t0 = time.time()
     weights = build_all(args)
     if args.check or args.update:
@@ -584,7 +708,7 @@ def main():
         if args.link_identical:
             linked = link_identical(args.out, args.link_identical)
             print("linked to", args.link_identical + ":", linked)
-    if args.preset == "tiny":
+    if args.preset.startswith("tiny"):
         with open(os.path.join(args.out, "README.md"), "w") as f:
             f.write(tiny_readme(args, man, args.out, command_line(), note))
     rows = dir_listing(args.out)

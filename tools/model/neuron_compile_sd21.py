@@ -48,8 +48,9 @@ def parse_args(argv=None):
     p.add_argument("--model", default="stabilityai/stable-diffusion-2-1-base",
                    help="diffusers model id or local directory (default: %(default)s)")
     p.add_argument("--out", required=True, help="output model directory")
-    p.add_argument("--height", type=int, default=512)
-    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--height", type=int, default=None, help="default: the UNet's sample_size x 8 (512; 768 for the "
+                   "768 v-prediction models)")
+    p.add_argument("--width", type=int, default=None, help="default: as --height")
     p.add_argument("--unet-batch", type=int, default=1,
                    help="static UNet batch: 1 = AWS's layout (CFG pair as two calls / DataParallel on 2 cores), "
                         "2 = one call per step for the CFG pair")
@@ -141,8 +142,9 @@ def make_wrappers(torch, nn, dtype):
             super().__init__()
             self.unet = unet
 
-        def forward(self, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None):
-            return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)
+        def forward(self, sample, timestep, encoder_hidden_states, timestep_cond=None, cross_attention_kwargs=None):
+            # an LCM unet (config time_cond_proj_dim) is traced with timestep_cond as its 4th input
+            return self.unet(sample, timestep, encoder_hidden_states, timestep_cond=timestep_cond, return_dict=False)
 
     class NeuronUNet(nn.Module):
         """Only used at inference in Python (kept for parity with the notebook): casts and expands the timestep."""
@@ -237,7 +239,6 @@ def main(argv=None):
     os.makedirs(cm, exist_ok=True)
     fast = [] if args.no_fast_loading else ["--enable-fast-loading-neuron-binaries"]
     UNetWrap, _, NeuronTextEncoder = make_wrappers(torch, nn, dtype)
-    lh, lw = args.height // 8, args.width // 8
     b = args.unet_batch
 
     manifest_path = os.path.join(cm, MANIFEST)
@@ -263,6 +264,10 @@ def main(argv=None):
     pipe.text_encoder.config.save_pretrained(os.path.join(out, "text_encoder"))
     pipe.save_config(out)
     hidden = pipe.text_encoder.config.hidden_size
+    tcd = pipe.unet.config.get("time_cond_proj_dim")
+    args.height = args.height or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    args.width = args.width or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    lh, lw = args.height // 8, args.width // 8
     del pipe
 
     if "unet" in parts:
@@ -274,15 +279,17 @@ def main(argv=None):
         sample = torch.randn([b, 4, lh, lw], dtype=dtype)
         timestep = torch.tensor(999, dtype=dtype).expand((b,))
         ehs = torch.randn([b, 77, hidden], dtype=dtype)
-        unet_neuron = torch_neuronx.trace(unet, (sample, timestep, ehs),
+        example = (sample, timestep, ehs) + ((torch.randn([b, tcd], dtype=dtype),) if tcd else ())
+        unet_neuron = torch_neuronx.trace(unet, example,
                                           compiler_workdir=os.path.join(work, "unet"),
                                           compiler_args=["--model-type=unet-inference"] + fast)
         finish(unet_neuron)
         torch.jit.save(unet_neuron, os.path.join(cm, "unet.pt"))
         arts["unet"] = {"file": "unet.pt", "batch": b,
                         "inputs": [describe(torch, "sample", sample), describe(torch, "timestep", timestep),
-                                   describe(torch, "encoder_hidden_states", ehs)],
-                        "outputs": describe_outputs(torch, unet_neuron(sample, timestep, ehs), ["noise_pred"]),
+                                   describe(torch, "encoder_hidden_states", ehs)]
+                                  + ([describe(torch, "timestep_cond", example[3])] if tcd else []),
+                        "outputs": describe_outputs(torch, unet_neuron(*example), ["noise_pred"]),
                         **copy_neff("unet", work, cm, out)}
         del unet, unet_neuron
 

@@ -117,6 +117,17 @@ def preset(name):
                 vae_config(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32,
                            sample_size=512),
                 512, 512)
+    if name == "sd15":
+        # runwayml/stable-diffusion-v1-5 dimensions (CLIP ViT-L/14 text tower, 12 layers; attention_head_dim 8 = 8
+        # heads per block). The transformer blocks' proj_in/proj_out are linear here (SD 1.5 has 1x1 convolutions:
+        # the same FLOPs, other state-dict shapes), which is fine for random-weight timing.
+        return (text_config(hidden_size=768, layers=12, heads=12, intermediate=3072, act="quick_gelu",
+                            projection_dim=768),
+                unet_config(block_out_channels=(320, 640, 1280, 1280), attention_head_dim=(8, 8, 8, 8),
+                            cross_attention_dim=768, layers_per_block=2, norm_num_groups=32, sample_size=64),
+                vae_config(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32,
+                           sample_size=512),
+                512, 512)
     raise ValueError("unknown preset " + name)
 
 
@@ -271,12 +282,18 @@ def timestep_embedding(timesteps, dim, flip_sin_to_cos=True, freq_shift=0.0, max
 
 
 class TimestepEmbedding(nn.Module):
-    def __init__(self, in_ch, dim):
+    """linear_2(silu(linear_1(x))); with cond_proj_dim (an LCM unet's time_cond_proj_dim) the guidance embedding is
+    projected (cond_proj, no bias) and added to x first, as diffusers' TimestepEmbedding(cond_proj_dim=...)."""
+
+    def __init__(self, in_ch, dim, cond_proj_dim=None):
         super().__init__()
         self.linear_1 = nn.Linear(in_ch, dim)
         self.linear_2 = nn.Linear(dim, dim)
+        self.cond_proj = nn.Linear(cond_proj_dim, in_ch, bias=False) if cond_proj_dim else None
 
-    def forward(self, x):
+    def forward(self, x, condition=None):
+        if condition is not None:
+            x = x + self.cond_proj(condition)
         return self.linear_2(F.silu(self.linear_1(x)))
 
 
@@ -488,7 +505,7 @@ class UNet2DConditionModel(nn.Module):
         cross_dim = cfg["cross_attention_dim"]
         lpb = cfg["layers_per_block"]
         temb = ch[0] * 4
-        self.time_embedding = TimestepEmbedding(ch[0], temb)
+        self.time_embedding = TimestepEmbedding(ch[0], temb, cfg.get("time_cond_proj_dim"))
         self.conv_in = nn.Conv2d(cfg["in_channels"], ch[0], 3, padding=1)
         self.down_blocks = nn.ModuleList()
         out = ch[0]
@@ -509,11 +526,11 @@ class UNet2DConditionModel(nn.Module):
         self.conv_norm_out = GroupNorm(groups, ch[0], eps=cfg["norm_eps"])
         self.conv_out = nn.Conv2d(ch[0], cfg["out_channels"], 3, padding=1)
 
-    def forward(self, sample, timestep, encoder_hidden_states):
+    def forward(self, sample, timestep, encoder_hidden_states, timestep_cond=None):
         t = timestep.expand(sample.shape[0]) if timestep.dim() == 1 else timestep.reshape(1).expand(sample.shape[0])
         t_emb = timestep_embedding(t, self.config["block_out_channels"][0], self.config["flip_sin_to_cos"],
                                    self.config["freq_shift"]).to(sample.dtype)
-        emb = self.time_embedding(t_emb)
+        emb = self.time_embedding(t_emb, timestep_cond)
         x = self.conv_in(sample)
         skips = [x]
         for blk in self.down_blocks:
@@ -685,7 +702,8 @@ class TextEncoderWrap(nn.Module):
 
 
 class UNetWrap(nn.Module):
-    """(sample, timestep, encoder_hidden_states) -> (noise_pred,) as AWS's UNetWrap (or a bare tensor)."""
+    """(sample, timestep, encoder_hidden_states) -> (noise_pred,) as AWS's UNetWrap (or a bare tensor, as AWS's SD 1.5
+    sample traces it)."""
 
     def __init__(self, unet, output="tuple"):
         super().__init__()
@@ -694,6 +712,22 @@ class UNetWrap(nn.Module):
 
     def forward(self, sample, timestep, encoder_hidden_states):
         out = self.unet(sample, timestep, encoder_hidden_states)
+        if self.output == "tuple":
+            return (out[0],)
+        return out[0]
+
+
+class LCMUNetWrap(nn.Module):
+    """(sample, timestep, encoder_hidden_states, timestep_cond) -> (noise_pred,) (or a bare tensor): an LCM unet,
+    whose time embedding also takes the guidance-scale embedding [B, time_cond_proj_dim]."""
+
+    def __init__(self, unet, output="tuple"):
+        super().__init__()
+        self.unet = unet
+        self.output = output
+
+    def forward(self, sample, timestep, encoder_hidden_states, timestep_cond):
+        out = self.unet(sample, timestep, encoder_hidden_states, timestep_cond)
         if self.output == "tuple":
             return (out[0],)
         return out[0]

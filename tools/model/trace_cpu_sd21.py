@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Trace Stable Diffusion 2.1 for CPU libtorch, in the AWS Inferentia2 deployment layout.
 
+Other families by --model (the default size follows the UNet's sample_size): runwayml/stable-diffusion-v1-5 (SD 1.5),
+stabilityai/stable-diffusion-2-1 (768 v-prediction), stabilityai/sd-turbo, and LCM models (SimianLuo/LCM_Dreamshaper_v7:
+the UNet is traced with its guidance embedding as a fourth input, timestep_cond [B, time_cond_proj_dim]). Written for
+those checkpoints' configs; only SD 2.1-base was traced with this script so far.
+
 Sibling of tools/model/neuron_compile_sd21.py: the same four modules with the same signatures, traced with
 torch.jit.trace instead of torch_neuronx.trace, so that stable-diffusion-jvm runs the same model directory on a
 machine without NeuronCores:
@@ -202,6 +207,14 @@ def trace(args):
         def forward(self, sample, timestep, encoder_hidden_states):
             return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)
 
+    class LCMUNetWrap(nn.Module):  # an LCM unet (config time_cond_proj_dim): the guidance embedding as 4th input
+        def __init__(self, unet):
+            super().__init__()
+            self.unet = unet
+
+        def forward(self, sample, timestep, encoder_hidden_states, timestep_cond):
+            return self.unet(sample, timestep, encoder_hidden_states, timestep_cond=timestep_cond, return_dict=False)
+
     class TextEncoderWrap(nn.Module):  # dict output as torch_neuronx.trace of CLIPTextModel gives it
         def __init__(self, te):
             super().__init__()
@@ -233,15 +246,16 @@ def trace(args):
         del te, te_ts
 
         b = args.unet_batch
-        unet = UNetWrap(copy.deepcopy(pipe.unet).to(dt)).eval()
-        sample = torch.randn([b, 4, lh, lw], generator=gen).to(dt)
+        tcd = pipe.unet.config.get("time_cond_proj_dim")
+        unet = (LCMUNetWrap if tcd else UNetWrap)(copy.deepcopy(pipe.unet).to(dt)).eval()
+        sample = torch.randn([b, pipe.unet.config.in_channels, lh, lw], generator=gen).to(dt)
         t = torch.tensor(999.0).expand((b,)).to(dt)
         ehs = torch.randn([b, 77, hidden], generator=gen).to(dt)
-        unet_ts = torch.jit.trace(unet, (sample, t, ehs))
+        example = (sample, t, ehs) + ((torch.randn([b, tcd], generator=gen).to(dt),) if tcd else ())
+        unet_ts = torch.jit.trace(unet, example)
         torch.jit.save(unet_ts, os.path.join(cm, "unet.pt"))
-        arts["unet"] = artifact(torch, "unet.pt", None, [("sample", sample), ("timestep", t),
-                                                         ("encoder_hidden_states", ehs)],
-                                unet_ts(sample, t, ehs), ["noise_pred"])
+        names = ["sample", "timestep", "encoder_hidden_states", "timestep_cond"][:len(example)]
+        arts["unet"] = artifact(torch, "unet.pt", None, list(zip(names, example)), unet_ts(*example), ["noise_pred"])
         del unet, unet_ts
 
         z = torch.randn([1, 4, lh, lw], generator=gen).to(vdt)

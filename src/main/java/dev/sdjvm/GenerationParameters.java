@@ -89,6 +89,9 @@ public final class GenerationParameters {
                 .append(", CFG scale: ").append(number(r.guidanceScale()))
                 .append(", Seed: ").append(seed)
                 .append(", Size: ").append(width).append('x').append(height);
+        if (r.guidanceRescale() > 0) {
+            sb.append(", CFG Rescale: ").append(number(r.guidanceRescale()));
+        }
         if (modelHash != null && !modelHash.isEmpty()) {
             sb.append(", Model hash: ").append(modelHash);
         }
@@ -162,7 +165,17 @@ public final class GenerationParameters {
      * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
      */
     public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig) {
-        String name = r.scheduler() == null || r.scheduler().isBlank() ? DEFAULT_SCHEDULER_CLASS : r.scheduler();
+        return schedulerClass(r, schedulerConfig, DEFAULT_SCHEDULER_CLASS);
+    }
+
+    /**
+     * {@link #schedulerClass(GenerationRequest, Map)} for a model whose default scheduler is {@code defaultName}
+     * ({@link dev.sdjvm.ModelInfo#defaultScheduler()}: {@code config} for LCM and Turbo models).
+     *
+     * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
+     */
+    public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig, String defaultName) {
+        String name = r.scheduler() == null || r.scheduler().isBlank() ? defaultName : r.scheduler();
         if ("config".equalsIgnoreCase(name)) {
             return Schedulers.fromConfig(schedulerConfig, r.schedulerOverrides()).name();
         }

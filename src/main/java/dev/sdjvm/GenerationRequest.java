@@ -55,6 +55,8 @@ public final class GenerationRequest {
     public static final double DEFAULT_STRENGTH = 0.8;
     /** diffusers' default {@code strength} of inpainting ({@code StableDiffusionInpaintPipeline}): pure noise. */
     public static final double DEFAULT_INPAINT_STRENGTH = 1.0;
+    /** diffusers' default {@code guidance_rescale}: off. */
+    public static final double DEFAULT_GUIDANCE_RESCALE = 0.0;
 
     /**
      * The checked values: a private copy of the builder that made this request, never handed out (toBuilder gives a
@@ -79,6 +81,9 @@ public final class GenerationRequest {
         if (!(c.guidanceScale >= 0 && c.guidanceScale <= MAX_GUIDANCE)) {
             throw new InvalidRequestException("guidance_scale", "must be in 0.." + (int) MAX_GUIDANCE + ", got "
                     + c.guidanceScale);
+        }
+        if (!(c.guidanceRescale >= 0 && c.guidanceRescale <= 1)) {
+            throw new InvalidRequestException("guidance_rescale", "must be in 0..1, got " + c.guidanceRescale);
         }
         if (c.seed != null && c.seed < 0) {
             throw new InvalidRequestException("seed", "must be >= 0, got " + c.seed);
@@ -250,6 +255,16 @@ public final class GenerationRequest {
     }
 
     /**
+     * {@return diffusers' {@code guidance_rescale} (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps
+     * are Flawed", section 3.4), in 0..1, default 0 (off): under classifier-free guidance the guided noise is rescaled
+     * to the text prediction's standard deviation and mixed with the unrescaled one by this factor (0.7 in the paper,
+     * for v-prediction models)}
+     */
+    public double guidanceRescale() {
+        return v.guidanceRescale;
+    }
+
+    /**
      * {@return the strength that runs: the request's, else diffusers' default of its task
      * ({@value #DEFAULT_INPAINT_STRENGTH} with a mask, {@value #DEFAULT_STRENGTH} without); unused without an image}
      */
@@ -351,6 +366,7 @@ public final class GenerationRequest {
         private RgbImage initImage;
         private Double strength;
         private RgbImage mask;
+        private double guidanceRescale = DEFAULT_GUIDANCE_RESCALE;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -614,6 +630,19 @@ public final class GenerationRequest {
          */
         public Builder mask(BufferedImage v) {
             this.mask = v == null ? null : ImageInputs.fromBufferedImage(v, "mask_image");
+            return this;
+        }
+
+        /**
+         * diffusers' {@code guidance_rescale}, 0..1 (checked when built; default 0: off); acts only under
+         * classifier-free guidance. diffusers does not check the range; outside it the mix extrapolates, which the
+         * paper does not define.
+         *
+         * @param v the factor
+         * @return this builder
+         */
+        public Builder guidanceRescale(double v) {
+            this.guidanceRescale = v;
             return this;
         }
 

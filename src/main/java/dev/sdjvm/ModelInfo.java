@@ -27,10 +27,17 @@ import java.util.Objects;
  * @param layout          the directory's layout: {@value #LAYOUT_AWS} (Neuron-compiled {@code compiled_models/*.pt}),
  *                        {@value #LAYOUT_CPU} ({@code compiled_models/*.pt} traced for the CPU) or
  *                        {@value #LAYOUT_OPTIMUM} ({@code <component>/model.neuron} from {@code optimum-cli export neuron})
+ * @param family          the model family, from the model's own files: {@code SD1}, {@code SD2}, {@code SD2_V}
+ *                        (768 v-prediction), {@code SDXL}, {@code LCM}, {@code TURBO} (few-step) or {@code UNKNOWN}
+ * @param familyEvidence  the facts the family rests on ({@code model_index.json} class, UNet and scheduler config keys)
+ * @param familyProblem   why the model cannot run (SDXL, UNKNOWN), or null when it can
+ * @param defaultScheduler the scheduler a request without one runs: {@code config} (the model's own, for LCM and
+ *                        Turbo models) or a diffusers class name ({@code DPMSolverMultistepScheduler})
  */
 public record ModelInfo(Path root, int height, int width, Map<String, Artifact> artifacts, int unetReplicas,
                         int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig,
-                        Manifest manifest, long loadNanos, boolean loaded, String layout) {
+                        Manifest manifest, long loadNanos, boolean loaded, String layout, String family,
+                        String familyEvidence, String familyProblem, String defaultScheduler) {
     /** {@link #layout()} of AWS's Inferentia2 layout: Neuron-compiled {@code compiled_models/*.pt} carrying NEFFs. */
     public static final String LAYOUT_AWS = "AWS compiled_models (Neuron)";
     /** {@link #layout()} of {@code compiled_models/*.pt} traced for the CPU. */
@@ -54,6 +61,10 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
      * @param loadNanos       load time
      * @param loaded          whether the artifacts were loaded
      * @param layout          the directory's layout
+     * @param family          the model family
+     * @param familyEvidence  the facts the family rests on
+     * @param familyProblem   why the model cannot run, or null
+     * @param defaultScheduler the scheduler a request without one runs
      */
     public ModelInfo {
         artifacts = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(artifacts));

@@ -11,6 +11,7 @@ import dev.sdjvm.model.DefaultModel;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.ModelLayout;
 import dev.sdjvm.pipeline.BackendSelection;
+import dev.sdjvm.pipeline.DiffusionStages;
 import dev.sdjvm.pipeline.PipelineComponents;
 import dev.sdjvm.pipeline.Pipelines;
 import dev.sdjvm.pipeline.Request;
@@ -107,6 +108,7 @@ public final class StableDiffusion implements AutoCloseable {
     public static StableDiffusion load(Path modelDir, LoadOptions options) {
         long t0 = System.nanoTime();
         ModelDirectory dir = ModelDirectory.open(modelDir);
+        Pipelines.requireSupported(dir);  // an SDXL or unknown model fails here, naming what is unsupported
         ClipTokenizer tokenizer = ClipTokenizer.load(dir.tokenizerDir());
         BackendSelection.Plan plan = BackendSelection.plan(dir, kind(options.backend()));
         CpuOptions cpu = options.cpu();
@@ -357,7 +359,7 @@ public final class StableDiffusion implements AutoCloseable {
         StepListener l = r.listener();
         return new Request(r.prompt(), r.negativePrompt(), r.steps(), r.guidanceScale(), r.seed(), r.numImages(),
                 r.scheduler(), r.schedulerOverrides(), r.height(), r.width(), r.latents(), l == null ? null : l::onStep,
-                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask());
+                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask(), r.guidanceRescale());
     }
 
     private static GenerationResult result(Result r, GenerationRequest request) {
@@ -412,7 +414,9 @@ public final class StableDiffusion implements AutoCloseable {
                     a == null ? List.of() : a.outputs().stream().map(StableDiffusion::describe).toList()));
         }
         return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
-                dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())));
+                dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())),
+                dir.family().family().name(), dir.family().evidence(), dir.family().problem(),
+                DiffusionStages.defaultScheduler(dir));
     }
 
     /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
@@ -450,7 +454,9 @@ public final class StableDiffusion implements AutoCloseable {
                     a.outputs().stream().map(Object::toString).toList()));
         }
         return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
-                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind));
+                backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind),
+                m.family().family().name(), m.family().evidence(), m.family().problem(),
+                DiffusionStages.defaultScheduler(m));
     }
 
     /** {@return the model's tokenizer} */

@@ -106,7 +106,7 @@ class GenerationRequestTest {
         GenerationRequest full = req().negativePrompt("blurry").steps(20).guidanceScale(4).seed(9L).numImages(2)
                 .scheduler("euler").schedulerOverrides(Map.of("use_karras_sigmas", true)).height(64).width(72)
                 .latents(new float[] {1, 2}).listener(listener).deadline(java.time.Instant.EPOCH).initImage(image)
-                .strength(0.5).mask(image).build();
+                .strength(0.5).mask(image).guidanceRescale(0.7).build();
         java.util.List<java.lang.reflect.Field> fields = new java.util.ArrayList<>();
         for (java.lang.reflect.Field f : GenerationRequest.Builder.class.getDeclaredFields()) {
             if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()) && !f.isSynthetic()) {

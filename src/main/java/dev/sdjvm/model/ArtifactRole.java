@@ -16,10 +16,15 @@ public enum ArtifactRole {
     TEXT_ENCODER("text_encoder", true, Placement.FIRST_CORE,
             "CLIP text encoder: input_ids [1,77] int64 -> last_hidden_state [1,77,H]",
             List.of("input_ids"), List.of("last_hidden_state", "pooler_output"), "text_encoder"),
-    /** The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings. */
+    /**
+     * The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings; an LCM UNet
+     * ({@code unet/config.json} {@code time_cond_proj_dim}) also takes the guidance embedding {@code timestep_cond}
+     * [B, time_cond_proj_dim] as its fourth input.
+     */
     UNET("unet", true, Placement.REPLICAS,
-            "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] -> noise prediction [B,4,h,w]",
-            List.of("sample", "timestep", "encoder_hidden_states"), List.of("noise_pred"), "unet"),
+            "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] (LCM: timestep_cond [B,D]) -> "
+            + "noise prediction [B,4,h,w]",
+            List.of("sample", "timestep", "encoder_hidden_states", "timestep_cond"), List.of("noise_pred"), "unet"),
     /**
      * The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. Required in AWS's
      * {@code compiled_models} layout ({@link ModelLayout#requires}); optimum-neuron's VAE decoder includes it.

@@ -48,12 +48,15 @@ import java.util.Map;
  * @param manifest        our export tools' manifest, or null
  * @param artifacts       role -&gt; file: every required role of {@link ArtifactRole}, then the optional ones present
  * @param layout          which layout the directory has
+ * @param family          the model family, from {@code model_index.json}, the UNet, scheduler and text encoder
+ *                        configs ({@link FamilyDetection})
  */
 public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> schedulerConfig, double scalingFactor,
                              int vaeScaleFactor, int latentChannels, int unetInChannels, int unetDownFactor,
                              int latentHeight,
                              int latentWidth,
-                             Manifest manifest, Map<ArtifactRole, Path> artifacts, ModelLayout layout) {
+                             Manifest manifest, Map<ArtifactRole, Path> artifacts, ModelLayout layout,
+                             FamilyDetection family) {
 
     /** optimum-neuron's file name of each compiled component. */
     public static final String OPTIMUM_FILE_NAME = "model.neuron";
@@ -280,8 +283,24 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
         JsonNode ubc = unet.get("block_out_channels");
         int unetDown = ubc != null && ubc.isArray() && ubc.size() > 0 ? 1 << (ubc.size() - 1) : 1;
+        Path index = root.resolve("model_index.json");
+        Path te = root.resolve(ArtifactRole.TEXT_ENCODER.id()).resolve("config.json");
+        FamilyDetection family = FamilyDetection.detect(Files.isRegularFile(index) ? readTree(index) : null, unet, sched,
+                Files.isRegularFile(te) ? readTree(te) : null, padToken(tokenizer.resolve("special_tokens_map.json")));
         return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
-                java.util.Collections.unmodifiableMap(artifacts), layout);
+                java.util.Collections.unmodifiableMap(artifacts), layout, family);
+    }
+
+    /** The pad token of a {@code special_tokens_map.json} (a string or an added-token object), or null. */
+    private static String padToken(Path file) {
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        JsonNode p = readTree(file).get("pad_token");
+        if (p != null && p.isObject()) {
+            p = p.get("content");
+        }
+        return p != null && p.isTextual() ? p.asText() : null;
     }
 
     /** An optional positive integer of a config (its default when absent or null); anything else fails the load. */

@@ -10,6 +10,7 @@ import dev.sdjvm.image.FloatImage;
 import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.ModelFamily;
 import dev.sdjvm.scheduler.Scheduler;
 import dev.sdjvm.scheduler.Schedulers;
 import dev.sdjvm.tensor.TorchGenerator;
@@ -45,6 +46,36 @@ public abstract class DiffusionStages {
 
     /** The UNet inputs the SD family writes once per generation, besides sample and timestep ({@link #denoise}). */
     static final List<String> UNET_CONDITIONING = List.of("encoder_hidden_states");
+    /** The LCM UNet's extra input: the guidance-scale embedding ({@code timestep_cond}, [B, time_cond_proj_dim]). */
+    static final String TIMESTEP_COND = "timestep_cond";
+
+    /**
+     * {@return the UNet inputs a model's pipeline writes once per generation, besides sample and timestep: the text
+     * embeddings, and the guidance embedding when {@code unet/config.json} has {@code time_cond_proj_dim}}
+     *
+     * @param model the model directory
+     */
+    static List<String> unetConditioning(ModelDirectory model) {
+        return model.family().timeCondProjDim() != null ? List.of(UNET_CONDITIONING.get(0), TIMESTEP_COND)
+                : UNET_CONDITIONING;
+    }
+
+    /**
+     * The scheduler a request without one runs on a model: the model's own ({@code config}) for the few-step families
+     * (LCM, Turbo) and for a model whose scheduler config is an LCMScheduler (they are distilled for that schedule),
+     * else {@value #DEFAULT_SCHEDULER} as AWS's deployment.
+     *
+     * @param model the model directory
+     * @return a scheduler name: {@code config} or a diffusers class name
+     */
+    public static String defaultScheduler(ModelDirectory model) {
+        ModelFamily f = model.family().family();
+        Object cls = model.schedulerConfig().get("_class_name");
+        if (f == ModelFamily.LCM || f == ModelFamily.TURBO || "LCMScheduler".equals(cls)) {
+            return "config";
+        }
+        return DEFAULT_SCHEDULER;
+    }
 
     /**
      * Sees the intermediate tensors of a generation (tests compare them with diffusers' recorded ones); null in
@@ -102,9 +133,10 @@ public abstract class DiffusionStages {
      * @param seed         the seed of the generator (the request's or a random one)
      * @param scheduler    the scheduler, configured but without timesteps ({@link #prepareTimesteps})
      * @param rowSize      values in one image's latents
+     * @param guidanceRescale diffusers' {@code guidance_rescale} (0 = off; only under classifier-free guidance)
      */
     protected record Plan(int height, int width, int latentHeight, int latentWidth, int images, boolean cfg,
-                          float guidance, long seed, Scheduler scheduler, int rowSize) {
+                          float guidance, long seed, Scheduler scheduler, int rowSize, double guidanceRescale) {
         /** {@return UNet rows per step: the images, twice under classifier-free guidance} */
         public int rows() {
             return cfg ? 2 * images : images;
@@ -120,9 +152,9 @@ public abstract class DiffusionStages {
     protected record Prompts(Encoding prompt, Encoding negative) {
     }
 
-    /** {@return the scheduler name a request resolves to: its own, else {@value #DEFAULT_SCHEDULER}} */
-    static String schedulerName(Request r) {
-        return r.scheduler() == null || r.scheduler().isBlank() ? DEFAULT_SCHEDULER : r.scheduler();
+    /** {@return the scheduler name a request resolves to: its own, else the model's default ({@link #defaultScheduler})} */
+    String schedulerName(Request r) {
+        return r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler(model) : r.scheduler();
     }
 
     /** {@return the scheduler a request asks for, from the model's config and the request's overrides} */
@@ -191,7 +223,7 @@ public abstract class DiffusionStages {
         scheduler.setBatchSize(n);  // per-sample thresholding over the [n,4,h,w] latents
         long seed = req.seed() != null ? req.seed() : ThreadLocalRandom.current().nextLong(0, 1L << 53);
         return new Plan(height, width, lh, lw, n, req.doClassifierFreeGuidance(), (float) req.guidanceScale(), seed,
-                scheduler, rowSize);
+                scheduler, rowSize, req.guidanceRescale());
     }
 
     /**
@@ -368,6 +400,14 @@ public abstract class DiffusionStages {
          */
         default void afterStep(int k, float[] latents) {
         }
+
+        /**
+         * {@return the UNet inputs the family writes once per generation besides the text embeddings (LCM: the
+         * guidance embedding {@code timestep_cond}); the default: none}
+         */
+        default List<UNetRunner.Conditioning> extraConditioning() {
+            return List.of();
+        }
     }
 
     /**
@@ -397,8 +437,11 @@ public abstract class DiffusionStages {
         float[] eps = cfg ? new float[latents.length] : noise;
         int tokens = tokenizer.maxLength();
         int hidden = embeddings.length / plan.rows() / tokens;
-        List<UNetRunner.Conditioning> conditioning = List.of(
-                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
+        List<UNetRunner.Conditioning> conditioning = new ArrayList<>(List.of(
+                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden})));
+        conditioning.addAll(hooks.extraConditioning());
+        float rescale = (float) plan.guidanceRescale();
+        boolean doRescale = cfg && plan.guidanceRescale() > 0;
         long unetNanos = 0;
         long loopStart = System.nanoTime();
         long[] sampleRow = {hooks.sampleChannels(model.latentChannels()), plan.latentHeight(), plan.latentWidth()};
@@ -417,6 +460,9 @@ public abstract class DiffusionStages {
                     for (int i = 0; i < half; i++) {
                         float u = noise[i];
                         eps[i] = u + g * (noise[half + i] - u);
+                    }
+                    if (doRescale) {
+                        rescaleNoiseCfg(eps, noise, half, n, rowSize, rescale);
                     }
                 }
                 scheduler.step(eps, t, latents, latents);
@@ -440,6 +486,45 @@ public abstract class DiffusionStages {
             }
         }
         return unetNanos;
+    }
+
+    /**
+     * diffusers' {@code rescale_noise_cfg(noise_cfg, noise_pred_text, guidance_rescale)} (Lin et al. 2023, section
+     * 3.4), per image, in place: {@code std_text = noise_pred_text.std(dim=1..)}, {@code std_cfg = noise_cfg.std(...)}
+     * (torch's unbiased std, accumulated in double as torch's CPU kernel, rounded to float32);
+     * {@code noise_cfg = r * (noise_cfg * (std_text / std_cfg)) + (1 - r) * noise_cfg}, float32 arithmetic.
+     *
+     * @param cfg     the guided noise [n, rowSize] flat, changed in place
+     * @param noise   the UNet's output [2n, rowSize]: the text half starts at {@code textOffset}
+     * @param textOffset where {@code noise_pred_text} starts in {@code noise}
+     * @param n       images
+     * @param rowSize values per image
+     * @param r       {@code guidance_rescale}
+     */
+    static void rescaleNoiseCfg(float[] cfg, float[] noise, int textOffset, int n, int rowSize, float r) {
+        float keep = (float) (1.0 - (double) r);  // Python: (1 - guidance_rescale), a double scalar on a float tensor
+        for (int b = 0; b < n; b++) {
+            float stdText = std(noise, textOffset + b * rowSize, rowSize);
+            float stdCfg = std(cfg, b * rowSize, rowSize);
+            float ratio = stdText / stdCfg;
+            for (int i = b * rowSize, end = i + rowSize; i < end; i++) {
+                float x = cfg[i];
+                cfg[i] = r * (x * ratio) + keep * x;
+            }
+        }
+    }
+
+    /** torch's {@code std} (correction 1) of {@code len} floats from {@code off}: Welford in double, float result. */
+    private static float std(float[] a, int off, int len) {
+        double mean = 0;
+        double m2 = 0;
+        for (int i = 0; i < len; i++) {
+            double x = a[off + i];
+            double d = x - mean;
+            mean += d / (i + 1);
+            m2 += d * (x - mean);
+        }
+        return (float) Math.sqrt(m2 / (len - 1));
     }
 
     /** Fails the generation at the first step whose latents hold a NaN or an infinity (one pass, no allocation). */

@@ -49,11 +49,13 @@ public final class PipelineComponents implements AutoCloseable {
         this.unetPools = artifacts.unets().stream().map(InvocationPool::new).toList();
         int replicas = unetPools.size();
         this.replicaThreads = replicas > 1 ? Executors.newFixedThreadPool(replicas - 1, daemonThreads()) : null;
-        this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.UNET_CONDITIONING, model.unetInChannels(),
+        this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.unetConditioning(model),
+                model.unetInChannels(),
                 model.latentHeight(), model.latentWidth());
         // one line per artifact came from the backend; the full specs at DEBUG
-        LOG.info("loaded {} ({}x{}, latents {}x{}x{}, {} UNet replica(s))", model.root(), model.height(), model.width(),
-                model.latentChannels(), model.latentHeight(), model.latentWidth(), replicas);
+        LOG.info("loaded {} ({}, {}x{}, latents {}x{}x{}, {} UNet replica(s))", model.root(), model.family().family(),
+                model.height(), model.width(), model.latentChannels(), model.latentHeight(), model.latentWidth(),
+                replicas);
         LOG.debug("artifacts of {}: {}", model.root(), artifacts.specs().values());
     }
 
@@ -70,6 +72,7 @@ public final class PipelineComponents implements AutoCloseable {
      */
     public static PipelineComponents load(ModelDirectory model, ClipTokenizer tokenizer, ArtifactBackend backend,
                                           int index, int unetReplicas, boolean warmup) {
+        Pipelines.requireSupported(model);
         PipelineArtifacts a = backend.loadPipeline(model, index, unetReplicas, warmup);
         try {
             return new PipelineComponents(model, tokenizer, a);

@@ -27,11 +27,13 @@ import java.util.Map;
  * @param strength           diffusers' {@code strength} in (0, 1] (the task's default resolved); ignored without an
  *                           image
  * @param mask               the inpainting mask as RGB (white = repaint; the image's size), or null
+ * @param guidanceRescale    diffusers' {@code guidance_rescale} in [0, 1] (0 = off), applied under classifier-free
+ *                           guidance
  */
 public record Request(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed, int numImages,
                       String scheduler, Map<String, Object> schedulerOverrides, Integer height, Integer width,
                       float[] latents, StepCallback listener, Instant deadline, RgbImage image, double strength,
-                      RgbImage mask) {
+                      RgbImage mask, double guidanceRescale) {
     /**
      * A text-to-image request (no image, no mask).
      *
@@ -53,7 +55,7 @@ public record Request(String prompt, String negativePrompt, int steps, double gu
                    String scheduler, Map<String, Object> schedulerOverrides, Integer height, Integer width,
                    float[] latents, StepCallback listener, Instant deadline) {
         this(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler, schedulerOverrides, height,
-                width, latents, listener, deadline, null, 1.0, null);
+                width, latents, listener, deadline, null, 1.0, null, 0.0);
     }
 
     /** {@return true when classifier-free guidance runs: {@code guidance_scale > 1}, as diffusers decides} */

@@ -40,6 +40,7 @@ import java.util.function.BiFunction;
  * <tr><td>lms-karras, lms_karras</td><td>LMS</td><td>use_karras_sigmas=true</td></tr>
  * <tr><td>UniPCMultistepScheduler, unipc, uni_pc</td><td>UniPC</td><td></td></tr>
  * <tr><td>unipc-karras, unipc_karras</td><td>UniPC</td><td>use_karras_sigmas=true</td></tr>
+ * <tr><td>LCMScheduler, lcm</td><td>Latent Consistency Model (multi-step consistency sampling)</td><td></td></tr>
  * </table>
  */
 public final class Schedulers {
@@ -59,6 +60,7 @@ public final class Schedulers {
         CLASSES.put(PNDMScheduler.NAME, PNDMScheduler::fromConfig);
         CLASSES.put(LMSDiscreteScheduler.NAME, LMSDiscreteScheduler::fromConfig);
         CLASSES.put(UniPCMultistepScheduler.NAME, UniPCMultistepScheduler::fromConfig);
+        CLASSES.put(LCMScheduler.NAME, LCMScheduler::fromConfig);
 
         alias(DPMSolverMultistepScheduler.NAME, Map.of(), "dpm++2m", "dpmpp_2m", "dpmpp-2m", "dpm");
         alias(DPMSolverMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "dpm++2m-karras",
@@ -78,6 +80,7 @@ public final class Schedulers {
         alias(LMSDiscreteScheduler.NAME, Map.of("use_karras_sigmas", true), "lms-karras", "lms_karras");
         alias(UniPCMultistepScheduler.NAME, Map.of(), "unipc", "uni_pc", "uni-pc");
         alias(UniPCMultistepScheduler.NAME, Map.of("use_karras_sigmas", true), "unipc-karras", "unipc_karras");
+        alias(LCMScheduler.NAME, Map.of(), "lcm");
     }
 
     private static void alias(String className, Map<String, Object> preset, String... names) {

@@ -56,6 +56,12 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Classifier-free guidance scale (guidance_scale; <= 1 turns guidance off). Default: ${DEFAULT-VALUE}.")
     double guidance;
 
+    @Option(names = "--guidance-rescale", paramLabel = "R", defaultValue = "0",
+            description = "diffusers' guidance_rescale, 0..1: under guidance, mix the guided noise rescaled to the text "
+                    + "prediction's standard deviation by this factor (0.7 in its paper, for v-prediction models). "
+                    + "Default: ${DEFAULT-VALUE} (off).")
+    double guidanceRescale;
+
     @Option(names = {"-s", "--seed"}, paramLabel = "N",
             description = "Seed of the initial noise (>= 0); -1 = a random seed (the default), printed on stderr before "
                     + "the generation starts and written in the PNG parameters.")
@@ -64,7 +70,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"--scheduler", "--sampling-method"}, paramLabel = "NAME", completionCandidates = SchedulerNames.class,
             description = "Scheduler: ${COMPLETION-CANDIDATES} ('config' = the model's scheduler_config.json), or a "
                     + "diffusers class name; 'sd schedulers' lists every name and spelling. Default: "
-                    + "DPMSolverMultistepScheduler (DPM++ 2M), as AWS's deployment.")
+                    + "DPMSolverMultistepScheduler (DPM++ 2M), as AWS's deployment; for LCM and Turbo models the "
+                    + "model's own scheduler ('config').")
     String scheduler;
 
     @Option(names = "--scheduler-override", paramLabel = "KEY=VALUE",
@@ -139,6 +146,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 .negativePrompt(negativePrompt)
                 .steps(steps)
                 .guidanceScale(guidance)
+                .guidanceRescale(guidanceRescale)
                 .seed(seed)
                 .numImages(count)
                 .height(height)

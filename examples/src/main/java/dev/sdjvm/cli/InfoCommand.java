@@ -77,6 +77,10 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("height", info.height());
         f.put("width", info.width());
         putKnown(f, "layout", info.layout());
+        f.put("family", info.family());
+        f.put("family_evidence", info.familyEvidence());
+        putKnown(f, "family_problem", info.familyProblem());
+        f.put("default_scheduler", info.defaultScheduler());
         putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
         ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
@@ -168,9 +172,15 @@ public final class InfoCommand implements Callable<Integer> {
         out.println("layout:     " + f.getOrDefault("layout", "?")
                 + ("optimum-neuron".equals(String.valueOf(f.get("layout")).split(" ")[0])
                 ? " (the VAE decoder includes post_quant_conv)" : ""));
+        out.println("family:     " + f.get("family") + " (" + f.get("family_evidence") + ")");
+        if (f.containsKey("family_problem")) {
+            out.println("            cannot run: " + f.get("family_problem"));
+        }
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
+        Object dflt = f.get("default_scheduler");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
-                + " (scheduler_config.json; generate uses DPMSolverMultistepScheduler unless --scheduler says otherwise)");
+                + " (scheduler_config.json; generate uses " + ("config".equals(dflt) ? "it" : dflt)
+                + " unless --scheduler says otherwise)");
         out.println("backend:    " + f.get("backend") + (f.containsKey("backend_detail") ? ": " + f.get("backend_detail") : "")
                 + (Boolean.TRUE.equals(f.get("loaded")) ? "" : " (not loaded: the path a load would take)"));
         if (f.containsKey("unet_replicas")) {

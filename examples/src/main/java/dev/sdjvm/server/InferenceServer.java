@@ -790,6 +790,7 @@ public final class InferenceServer implements AutoCloseable {
                 p.put("negative_prompt", req.negativePrompt());
                 p.put("num_inference_steps", req.steps());
                 p.put("guidance_scale", req.guidanceScale());
+                p.put("guidance_rescale", req.guidanceRescale());
                 p.put("seed", result.seed());
                 p.put("scheduler", job.schedulerClass);
                 p.set("scheduler_overrides", InvocationParser.JSON.valueToTree(req.schedulerOverrides()));

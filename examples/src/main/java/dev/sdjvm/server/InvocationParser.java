@@ -39,7 +39,8 @@ final class InvocationParser {
     static final Set<String> TOP = Set.of("prompt", "inputs", "image", "mask_image", "parameters");
     /** The parameters, with diffusers' {@code __call__} names. */
     static final Set<String> PARAMETERS = Set.of("negative_prompt", "num_inference_steps", "guidance_scale", "seed",
-            "scheduler", "scheduler_overrides", "num_images_per_prompt", "height", "width", "strength");
+            "scheduler", "scheduler_overrides", "num_images_per_prompt", "height", "width", "strength",
+            "guidance_rescale");
 
     private InvocationParser() {
     }
@@ -162,7 +163,7 @@ final class InvocationParser {
             if (!PARAMETERS.contains(k)) {
                 throw new HttpError(400, k, "unknown parameter '" + k + "' (known: negative_prompt, "
                         + "num_inference_steps, guidance_scale, seed, scheduler, scheduler_overrides, "
-                        + "num_images_per_prompt, height, width, strength)");
+                        + "num_images_per_prompt, height, width, strength, guidance_rescale)");
             }
             if (v.isNull()) {
                 continue;  // null = the default, as Python's None
@@ -171,6 +172,7 @@ final class InvocationParser {
                 case "negative_prompt": b.negativePrompt(string(k, v)); break;
                 case "num_inference_steps": b.steps(integer(k, v)); break;
                 case "guidance_scale": b.guidanceScale(number(k, v)); break;
+                case "guidance_rescale": b.guidanceRescale(number(k, v)); break;
                 case "seed": {
                     if (!v.isIntegralNumber() || !v.canConvertToLong()) {
                         throw new HttpError(400, k, "must be an integer, got " + v);

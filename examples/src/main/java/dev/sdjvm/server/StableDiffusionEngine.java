@@ -56,7 +56,7 @@ public final class StableDiffusionEngine implements Engine {
                     + VAE_ENCODER + ".pt): image-to-image and inpainting need it");
         }
         String name = request.scheduler() == null || request.scheduler().isBlank()
-                ? GenerationParameters.DEFAULT_SCHEDULER_CLASS : request.scheduler();
+                ? modelInfo.defaultScheduler() : request.scheduler();
         Scheduler s = "config".equalsIgnoreCase(name)
                 ? Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides())
                 : Schedulers.create(name, modelInfo.schedulerConfig(), request.schedulerOverrides());
@@ -70,7 +70,7 @@ public final class StableDiffusionEngine implements Engine {
 
     @Override
     public String schedulerClass(GenerationRequest request) {
-        return GenerationParameters.schedulerClass(request, modelInfo.schedulerConfig());
+        return GenerationParameters.schedulerClass(request, modelInfo.schedulerConfig(), modelInfo.defaultScheduler());
     }
 
     @Override

@@ -69,6 +69,9 @@ class MainTest {
         r = sd("generate", "a cat", "--steps", "0", "--model", "/nonexistent");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("num_inference_steps"), r.err());
+        r = sd("generate", "a cat", "--guidance-rescale", "1.5", "--model", "/nonexistent");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("guidance_rescale"), r.err());
         assertFalse(r.err().contains("\tat "), r.err());
         r = sd("generate", "a cat", "--format", "gif");
         assertEquals(2, r.code());
@@ -310,6 +313,9 @@ class MainTest {
         JsonNode q = JSON.readTree(quick.out());
         assertEquals(128, q.path("height").asInt());
         assertEquals("PNDMScheduler", q.path("scheduler_config_class").asText());
+        // cross_attention_dim 16 and SD 2.x's pad token "!": SD 2.x-like; requests default to DPM-Solver++
+        assertEquals("SD2", q.path("family").asText(), q.path("family_evidence").asText());
+        assertEquals("DPMSolverMultistepScheduler", q.path("default_scheduler").asText());
         assertEquals(4, q.path("artifacts").size());
         long sum = 0;
         for (JsonNode a : q.path("artifacts")) {
@@ -338,6 +344,7 @@ class MainTest {
         Run text = sd("info", "--model", tiny(), "--no-load");
         assertTrue(text.out().contains("compiled_models/unet.pt"), text.out());
         assertTrue(text.out().contains("layout:     TorchScript CPU (compiled_models)"), text.out());
+        assertTrue(text.out().contains("family:     SD2 ("), text.out());
         String hash = ModelHashTest.expectedHash(TestModels.referenceTiny());
         assertEquals(hash, q.path("model_hash").asText());
         assertEquals(hash, l.path("model_hash").asText());

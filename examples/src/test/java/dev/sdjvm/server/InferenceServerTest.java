@@ -244,6 +244,10 @@ class InferenceServerTest {
         assertError(post("/invocations", "application/json", null,
                 "{\"prompt\":\"a\",\"parameters\":{\"guidance_scale\":\"high\"}}"), 400, "guidance_scale");
         assertError(post("/invocations", "application/json", null,
+                "{\"prompt\":\"a\",\"parameters\":{\"guidance_rescale\":1.5}}"), 400, "guidance_rescale");
+        assertError(post("/invocations", "application/json", null,
+                "{\"prompt\":\"a\",\"parameters\":{\"guidance_rescale\":\"x\"}}"), 400, "guidance_rescale");
+        assertError(post("/invocations", "application/json", null,
                 "{\"prompt\":\"a\",\"parameters\":{\"seed\":-1}}"), 400, "seed");
         assertError(post("/invocations", "application/json", null,
                 "{\"prompt\":\"a\",\"parameters\":{\"num_images_per_prompt\":100}}"), 400, "num_images_per_prompt");
@@ -260,7 +264,7 @@ class InferenceServerTest {
         // nothing of that reached the engine's generation loop
         HttpResponse<byte[]> metrics = get("/metrics");
         PrometheusText text = new PrometheusText(new String(metrics.body(), StandardCharsets.UTF_8));
-        assertEquals(14, text.value("sdjvm_http_requests_total", "path", "/invocations", "code", "400",
+        assertEquals(16, text.value("sdjvm_http_requests_total", "path", "/invocations", "code", "400",
                 "outcome", "CLIENT_ERROR"));
         assertEquals(1, text.value("sdjvm_http_requests_total", "path", "other", "code", "404"));
     }

@@ -92,7 +92,9 @@ final class TorchArtifactProbe {
         }
         throw new ModelLoadException(m.file(), "unet does not accept sample [B," + model.unetInChannels() + ","
                 + model.latentHeight() + "," + model.latentWidth() + "], timestep [B], encoder_hidden_states [B," + TOKENS
-                + "," + hidden + "] (text_encoder hidden size) in " + dtypes + ": " + (last == null ? "" : last.getMessage()), last);
+                + "," + hidden + "] (text_encoder hidden size)" + (timeCond() > 0 ? ", timestep_cond [B," + timeCond()
+                + "] (unet/config.json time_cond_proj_dim)" : "") + " in " + dtypes + ": "
+                + (last == null ? "" : last.getMessage()), last);
     }
 
     private void runUnetOnce(TorchModule m, DType d, int b, int hidden) {
@@ -101,7 +103,9 @@ final class TorchArtifactProbe {
                     model.latentWidth()).zero_(), d);
             Tensor t = Tensors.to(Tensors.empty(DType.FLOAT32, b).fill_(new Scalar(999.0)), d);
             Tensor e = Tensors.to(Tensors.empty(DType.FLOAT32, b, TOKENS, hidden).zero_(), d);
-            Tensor out = output(m, ArtifactRole.UNET, "noise_pred", m.forwardOutputs(x, t, e));
+            Tensor out = output(m, ArtifactRole.UNET, "noise_pred", timeCond() > 0
+                    ? m.forwardOutputs(x, t, e, Tensors.to(Tensors.empty(DType.FLOAT32, b, timeCond()).zero_(), d))
+                    : m.forwardOutputs(x, t, e));
             // the noise prediction has the latents' channels (an inpainting UNet's sample has more)
             long[] expect = {b, model.latentChannels(), model.latentHeight(), model.latentWidth()};
             if (!Arrays.equals(Tensors.shape(out), expect)) {
@@ -113,10 +117,16 @@ final class TorchArtifactProbe {
 
     /** Seeded normal UNet inputs at the model's latent size, batch 1 (for timing rewrites). */
     Tensor[] unetInputs(DType d, int hidden) {
-        return new Tensor[] {
-            Tensors.normal(1, d, 1, model.unetInChannels(), model.latentHeight(), model.latentWidth()),
-            Tensors.to(Tensors.empty(DType.FLOAT32, 1).fill_(new Scalar(500.0)), d),
-            Tensors.normal(2, d, 1, TOKENS, hidden)};
+        Tensor x = Tensors.normal(1, d, 1, model.unetInChannels(), model.latentHeight(), model.latentWidth());
+        Tensor t = Tensors.to(Tensors.empty(DType.FLOAT32, 1).fill_(new Scalar(500.0)), d);
+        Tensor e = Tensors.normal(2, d, 1, TOKENS, hidden);
+        return timeCond() > 0 ? new Tensor[] {x, t, e, Tensors.normal(5, d, 1, timeCond())} : new Tensor[] {x, t, e};
+    }
+
+    /** {@return unet/config.json time_cond_proj_dim (the LCM UNet's fourth input, timestep_cond), or 0} */
+    private int timeCond() {
+        Integer d = model.family().timeCondProjDim();
+        return d == null ? 0 : d;
     }
 
     /** Seeded normal latents at the model's latent size, batch 1 (for timing rewrites of the VAE artifacts). */
@@ -217,7 +227,10 @@ final class TorchArtifactProbe {
         long c = model.latentChannels();
         long[][] shapes = switch (role) {
             case TEXT_ENCODER -> new long[][] {{b, TOKENS}};
-            case UNET -> new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
+            case UNET -> timeCond() > 0
+                    ? new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1},
+                        {b, timeCond()}}
+                    : new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
             case VAE_POST_QUANT_CONV, VAE_DECODER -> new long[][] {{b, c, lh, lw}};
             case VAE_ENCODER -> new long[][] {{b, 3, f.batch() == null ? -1 : model.height(),
                     f.batch() == null ? -1 : model.width()}};
