@@ -56,11 +56,14 @@ import java.util.Map;
  *                           with an image
  * @param mask               the inpainting mask (diffusers' {@code mask_image}; white = repaint, black = keep, grey
  *                           binarized at 128), the size of the image; or null. Only with an image
+ * @param guidanceRescale    diffusers' {@code guidance_rescale} in [0, 1] (arXiv 2305.08891, section 3.4), or null
+ *                           for 0 (off); applies under classifier-free guidance
  */
 public record GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed,
                                 int numImages, String scheduler, Map<String, Object> schedulerOverrides,
                                 Integer height, Integer width, float[] latents, StepListener listener,
-                                Instant deadline, RgbImage initImage, Double strength, RgbImage mask) {
+                                Instant deadline, RgbImage initImage, Double strength, RgbImage mask,
+                                Double guidanceRescale) {
 
     /** diffusers' default number of steps. */
     public static final int DEFAULT_STEPS = 50;
@@ -99,9 +102,13 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
      * @param initImage          the start image, or null
      * @param strength           in (0, 1], or null for the task's default; only with an image
      * @param mask               the inpainting mask of the image's size, or null; only with an image
+     * @param guidanceRescale    in [0, 1], or null for 0
      * @throws InvalidRequestException naming the first invalid field
      */
     public GenerationRequest {
+        if (guidanceRescale != null && !(guidanceRescale >= 0 && guidanceRescale <= 1)) {
+            throw new InvalidRequestException("guidance_rescale", "must be in 0..1, got " + guidanceRescale);
+        }
         if (prompt == null) {
             throw new InvalidRequestException("prompt", "must not be null");
         }
@@ -195,7 +202,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
                              Integer height, Integer width, float[] latents, StepListener listener,
                              Instant deadline) {
         this(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler, schedulerOverrides, height,
-                width, latents, listener, deadline, null, null, null);
+                width, latents, listener, deadline, null, null, null, null);
     }
 
     /**
@@ -263,6 +270,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         b.deadline = deadline;
         b.initImage = initImage;
         b.strength = strength;
+        b.guidanceRescale = guidanceRescale;
         b.mask = mask;
         return b;
     }
@@ -289,6 +297,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         private Instant deadline;
         private RgbImage initImage;
         private Double strength;
+        private Double guidanceRescale;
         private RgbImage mask;
 
         private Builder(String prompt) {
@@ -499,6 +508,18 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         }
 
         /**
+         * diffusers' {@code guidance_rescale} in [0, 1] (checked when built; default 0, off): under classifier-free
+         * guidance the guided noise prediction is rescaled to the text half's standard deviation by this share.
+         *
+         * @param v the value, or null for 0
+         * @return this builder
+         */
+        public Builder guidanceRescale(Double v) {
+            this.guidanceRescale = v;
+            return this;
+        }
+
+        /**
          * The inpainting mask, the size of the start image: white repaints, black keeps; as diffusers it is
          * converted to grey (Pillow's {@code convert("L")}) and binarized (128..255 repaint).
          *
@@ -541,7 +562,8 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
          */
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler,
-                    schedulerOverrides, height, width, latents, listener, deadline, initImage, strength, mask);
+                    schedulerOverrides, height, width, latents, listener, deadline, initImage, strength, mask,
+                    guidanceRescale);
         }
     }
 }

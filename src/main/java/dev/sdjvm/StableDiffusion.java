@@ -216,7 +216,8 @@ public final class StableDiffusion implements AutoCloseable {
         StepListener l = r.listener();
         return new Request(r.prompt(), r.negativePrompt(), r.steps(), r.guidanceScale(), r.seed(), r.numImages(),
                 r.scheduler(), r.schedulerOverrides(), r.height(), r.width(), r.latents(), l == null ? null : l::onStep,
-                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask());
+                r.deadline(), r.initImage(), r.resolvedStrength(), r.mask(),
+                r.guidanceRescale() == null ? 0.0 : r.guidanceRescale());
     }
 
     private static GenerationResult result(Result r) {

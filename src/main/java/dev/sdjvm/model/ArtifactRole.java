@@ -16,10 +16,25 @@ public enum ArtifactRole {
     TEXT_ENCODER("text_encoder", true, Placement.FIRST_CORE,
             "CLIP text encoder: input_ids [1,77] int64 -> last_hidden_state [1,77,H]",
             List.of("input_ids"), List.of("last_hidden_state", "pooler_output")),
-    /** The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings. */
+    /**
+     * SDXL's second text encoder (OpenCLIP bigG with its projection, transformers' {@code CLIPTextModelWithProjection}):
+     * token ids [1,77] int64 to {@code text_embeds} [1,P], {@code last_hidden_state} [1,77,H] and the hidden states of
+     * every layer [1,77,H] each, as AWS's SDXL wrapper traces it ({@code output_hidden_states=True, return_dict=False}).
+     * Optional in the table; an SDXL model ({@code model_index.json} {@code StableDiffusionXLPipeline}) requires it.
+     */
+    TEXT_ENCODER_2("text_encoder_2", false, Placement.FIRST_CORE,
+            "CLIP text encoder with projection: input_ids [1,77] int64 -> text_embeds [1,P], last_hidden_state [1,77,H], "
+            + "hidden_states [1,77,H] x (layers+1)",
+            List.of("input_ids"), List.of("text_embeds", "last_hidden_state")),
+    /**
+     * The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings; an SDXL UNet
+     * also takes the pooled text embedding and the six size-and-crop ids ({@code added_cond_kwargs}). The contract
+     * names all five in AWS's argument order; an SD 2.x UNet takes the first three.
+     */
     UNET("unet", true, Placement.REPLICAS,
-            "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] -> noise prediction [B,4,h,w]",
-            List.of("sample", "timestep", "encoder_hidden_states"), List.of("noise_pred")),
+            "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] (SDXL: + text_embeds [B,P], time_ids "
+            + "[B,6]) -> noise prediction [B,4,h,w]",
+            List.of("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"), List.of("noise_pred")),
     /** The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. */
     VAE_POST_QUANT_CONV("vae_post_quant_conv", true, Placement.LAST_CORE,
             "VAE post_quant_conv: latents [1,4,h,w] -> latents [1,4,h,w]",
@@ -73,6 +88,14 @@ public enum ArtifactRole {
     /** {@return the artifact's default file name in {@code compiled_models/} ({@code <id>.pt}; a manifest may name another)} */
     public String fileName() {
         return id + ".pt";
+    }
+
+    /**
+     * {@return where AWS's SDXL sample saves this artifact, relative to the model directory: {@code <id>/model.pt}
+     * (its compiler work directory per part), used when {@code compiled_models/} has no file for the role}
+     */
+    public String sampleFileName() {
+        return id + "/model.pt";
     }
 
     /** {@return true when every model directory must have this artifact; false for optional parts} */

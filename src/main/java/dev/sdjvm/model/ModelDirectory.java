@@ -20,6 +20,10 @@ import java.util.Map;
  * model_index.json  scheduler/scheduler_config.json  tokenizer/{vocab.json,merges.txt,...}
  * text_encoder/config.json  unet/config.json  vae/config.json
  * </pre>
+ * An artifact missing from {@code compiled_models/} is looked for where AWS's SDXL sample saves it,
+ * {@code <role>/model.pt} (e.g. {@code unet/model.pt} beside {@code unet/config.json}). An SDXL model
+ * ({@code model_index.json} {@code StableDiffusionXLPipeline}) also has {@code text_encoder_2} and {@code tokenizer_2/}
+ * ({@link SdxlConfig}).
  * The artifacts are the roles of {@link ArtifactRole}: the required ones must exist, optional ones (the VAE encoder)
  * are used when present. Reading it validates the layout and the configs the pipeline needs; it loads no native code.
  *
@@ -112,9 +116,6 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
             throw new ModelLoadException(root, Files.exists(root) ? "not a directory" : "model directory does not exist");
         }
         Path compiled = root.resolve("compiled_models");
-        if (!Files.isDirectory(compiled)) {
-            throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in compiled_models/");
-        }
         Path manifestFile = compiled.resolve(Manifest.FILE_NAME);
         Manifest manifest = Files.isRegularFile(manifestFile) ? Manifest.read(manifestFile) : null;
 
@@ -126,10 +127,18 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                 name = manifest.artifacts().get(role.id()).file();
             }
             Path f = compiled.resolve(name);
+            // AWS's SDXL sample saves each part as <part>/model.pt in its compiler work directory
+            Path sample = root.resolve(role.sampleFileName());
             if (Files.isRegularFile(f)) {
                 artifacts.put(role, f);
+            } else if (!listed && Files.isRegularFile(sample)) {
+                artifacts.put(role, sample);
             } else if (role.required()) {
-                throw new ModelLoadException(f, role + " artifact not found");
+                if (!Files.isDirectory(compiled) && !Files.isRegularFile(sample)) {
+                    throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts "
+                            + "in compiled_models/ (<part>.pt), or as AWS's SDXL sample saves them (<part>/model.pt)");
+                }
+                throw new ModelLoadException(f, role + " artifact not found (nor " + sample + ")");
             } else if (listed) {
                 throw new ModelLoadException(f, role + " artifact not found (the manifest lists it)");
             }
@@ -194,8 +203,10 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
         JsonNode ubc = unet.get("block_out_channels");
         int unetDown = ubc != null && ubc.isArray() && ubc.size() > 0 ? 1 << (ubc.size() - 1) : 1;
-        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
-                java.util.Collections.unmodifiableMap(artifacts));
+        ModelDirectory dir = new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh,
+                lw, manifest, java.util.Collections.unmodifiableMap(artifacts));
+        SdxlConfig.detect(dir);  // an SDXL model's own parts and configs, checked at load
+        return dir;
     }
 
     /** An optional positive integer of a config (its default when absent or null); anything else fails the load. */

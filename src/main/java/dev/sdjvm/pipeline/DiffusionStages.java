@@ -102,9 +102,10 @@ public abstract class DiffusionStages {
      * @param seed         the seed of the generator (the request's or a random one)
      * @param scheduler    the scheduler, configured but without timesteps ({@link #prepareTimesteps})
      * @param rowSize      values in one image's latents
+     * @param guidanceRescale diffusers' {@code guidance_rescale} (0 = off; only under classifier-free guidance)
      */
     protected record Plan(int height, int width, int latentHeight, int latentWidth, int images, boolean cfg,
-                          float guidance, long seed, Scheduler scheduler, int rowSize) {
+                          float guidance, long seed, Scheduler scheduler, int rowSize, double guidanceRescale) {
         /** {@return UNet rows per step: the images, twice under classifier-free guidance} */
         public int rows() {
             return cfg ? 2 * images : images;
@@ -120,14 +121,17 @@ public abstract class DiffusionStages {
     protected record Prompts(Encoding prompt, Encoding negative) {
     }
 
-    /** {@return the scheduler name a request resolves to: its own, else {@value #DEFAULT_SCHEDULER}} */
-    static String schedulerName(Request r) {
-        return r.scheduler() == null || r.scheduler().isBlank() ? DEFAULT_SCHEDULER : r.scheduler();
+    /**
+     * {@return the scheduler a request without one runs: {@value #DEFAULT_SCHEDULER}, as AWS's SD 2.1 deployment; a
+     * family whose pipeline keeps the model's own scheduler returns {@code config}}
+     */
+    protected String defaultScheduler() {
+        return DEFAULT_SCHEDULER;
     }
 
     /** {@return the scheduler a request asks for, from the model's config and the request's overrides} */
     protected Scheduler scheduler(Request r) {
-        String name = schedulerName(r);
+        String name = r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler() : r.scheduler();
         if ("config".equalsIgnoreCase(name)) {
             return Schedulers.fromConfig(model.schedulerConfig(), r.schedulerOverrides());
         }
@@ -191,7 +195,7 @@ public abstract class DiffusionStages {
         scheduler.setBatchSize(n);  // per-sample thresholding over the [n,4,h,w] latents
         long seed = req.seed() != null ? req.seed() : ThreadLocalRandom.current().nextLong(0, 1L << 53);
         return new Plan(height, width, lh, lw, n, req.doClassifierFreeGuidance(), (float) req.guidanceScale(), seed,
-                scheduler, rowSize);
+                scheduler, rowSize, req.guidanceRescale());
     }
 
     /**
@@ -387,6 +391,30 @@ public abstract class DiffusionStages {
      */
     protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
                            Instant deadline, BooleanSupplier cancelled, DenoiseHooks hooks) {
+        int tokens = tokenizer.maxLength();
+        int hidden = embeddings.length / plan.rows() / tokens;
+        List<UNetRunner.Conditioning> conditioning = List.of(
+                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
+        return denoise(latents, conditioning, timesteps, plan, listener, deadline, cancelled, hooks);
+    }
+
+    /**
+     * The denoising loop over the family's UNet conditioning (SD: {@code encoder_hidden_states}; SDXL adds
+     * {@code text_embeds} and {@code time_ids}), one row per UNet row each.
+     *
+     * @param latents      [n,4,h,w] flat, denoised in place
+     * @param conditioning the UNet inputs written once per generation, by name
+     * @param timesteps    the timesteps to run
+     * @param plan         the plan
+     * @param listener     called after every step, or null
+     * @param deadline     checked after every step, or null
+     * @param cancelled    checked after every step, or null
+     * @param hooks        the task's changes to the loop
+     * @return the nanoseconds spent in UNet calls
+     * @throws GenerationCancelledException when cancelled, refused by the listener or past the deadline
+     */
+    protected long denoise(float[] latents, List<UNetRunner.Conditioning> conditioning, double[] timesteps, Plan plan,
+                           StepCallback listener, Instant deadline, BooleanSupplier cancelled, DenoiseHooks hooks) {
         Scheduler scheduler = plan.scheduler();
         int n = plan.images();
         int rowSize = plan.rowSize();
@@ -395,10 +423,6 @@ public abstract class DiffusionStages {
         float[] scaled = new float[latents.length];
         float[] noise = new float[plan.rows() * rowSize];
         float[] eps = cfg ? new float[latents.length] : noise;
-        int tokens = tokenizer.maxLength();
-        int hidden = embeddings.length / plan.rows() / tokens;
-        List<UNetRunner.Conditioning> conditioning = List.of(
-                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
         long unetNanos = 0;
         long loopStart = System.nanoTime();
         long[] sampleRow = {hooks.sampleChannels(model.latentChannels()), plan.latentHeight(), plan.latentWidth()};
@@ -416,6 +440,9 @@ public abstract class DiffusionStages {
                     for (int i = 0; i < half; i++) {
                         float u = noise[i];
                         eps[i] = u + g * (noise[half + i] - u);
+                    }
+                    if (plan.guidanceRescale() > 0) {
+                        rescaleNoiseCfg(eps, noise, half, n, rowSize, plan.guidanceRescale());
                     }
                 }
                 scheduler.step(eps, t, latents, latents);
@@ -439,6 +466,49 @@ public abstract class DiffusionStages {
             }
         }
         return unetNanos;
+    }
+
+    /**
+     * diffusers' {@code rescale_noise_cfg} (arXiv 2305.08891, section 3.4), per image row: {@code std_text} and
+     * {@code std_cfg} are the unbiased standard deviations over each row (torch's {@code std}, accumulated in double),
+     * {@code rescaled = cfg * (std_text / std_cfg)}, {@code cfg = phi * rescaled + (1 - phi) * cfg} in float32. The
+     * one implementation every family's guidance runs through.
+     *
+     * @param cfg     the guided noise prediction [n, rowSize] flat, changed in place
+     * @param noise   the UNet's predictions: the text half starts at {@code textAt}
+     * @param textAt  where the text-conditioned rows start in {@code noise}
+     * @param n       rows (images)
+     * @param rowSize values per row
+     * @param phi     {@code guidance_rescale}
+     */
+    static void rescaleNoiseCfg(float[] cfg, float[] noise, int textAt, int n, int rowSize, double phi) {
+        float a = (float) phi;
+        float b = (float) (1 - phi);
+        for (int r = 0; r < n; r++) {
+            float stdText = std(noise, textAt + r * rowSize, rowSize);
+            float stdCfg = std(cfg, r * rowSize, rowSize);
+            float ratio = stdText / stdCfg;
+            for (int i = r * rowSize, end = i + rowSize; i < end; i++) {
+                float c = cfg[i];
+                float rescaled = c * ratio;
+                cfg[i] = a * rescaled + b * c;
+            }
+        }
+    }
+
+    /** torch's {@code std} (unbiased) of {@code len} float32 values, accumulated in double. */
+    private static float std(float[] v, int off, int len) {
+        double sum = 0;
+        for (int i = off; i < off + len; i++) {
+            sum += v[i];
+        }
+        double mean = sum / len;
+        double m2 = 0;
+        for (int i = off; i < off + len; i++) {
+            double d = v[i] - mean;
+            m2 += d * d;
+        }
+        return (float) Math.sqrt(m2 / (len - 1));
     }
 
     /** Fails the generation at the first step whose latents hold a NaN or an infinity (one pass, no allocation). */

@@ -5,7 +5,8 @@ import java.util.function.BooleanSupplier;
 /**
  * The facade's entry to the task pipelines: picks the sibling a request asks for and runs it on loaded components.
  * A mask means inpainting ({@link InpaintPipeline}), an image without one image-to-image
- * ({@link ImageToImagePipeline}), neither text-to-image ({@link TextToImagePipeline}).
+ * ({@link ImageToImagePipeline}), neither text-to-image ({@link TextToImagePipeline}). An SDXL model
+ * ({@link SdxlComponents#detect}) runs {@link SdxlTextToImagePipeline}.
  */
 public final class Pipelines {
     private Pipelines() {
@@ -20,6 +21,9 @@ public final class Pipelines {
      * @return what the pipeline produced
      */
     public static Result generate(PipelineComponents components, Request req, BooleanSupplier cancelled) {
+        if (components.sdxl() != null) {  // the SDXL family: StableDiffusionXLPipeline
+            return SdxlComponents.generate(components, req, cancelled);
+        }
         if (req.mask() != null) {
             return new InpaintPipeline(components).generate(req, cancelled);
         }

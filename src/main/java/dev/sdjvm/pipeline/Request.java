@@ -27,11 +27,41 @@ import java.util.Map;
  * @param strength           diffusers' {@code strength} in (0, 1] (the task's default resolved); ignored without an
  *                           image
  * @param mask               the inpainting mask as RGB (white = repaint; the image's size), or null
+ * @param guidanceRescale    diffusers' {@code guidance_rescale} (0 = off): the guided noise prediction's standard
+ *                           deviation pulled towards the text half's ({@link DiffusionStages#rescaleNoiseCfg})
  */
 public record Request(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed, int numImages,
                       String scheduler, Map<String, Object> schedulerOverrides, Integer height, Integer width,
                       float[] latents, StepCallback listener, Instant deadline, RgbImage image, double strength,
-                      RgbImage mask) {
+                      RgbImage mask, double guidanceRescale) {
+    /**
+     * A request without guidance rescale.
+     *
+     * @param prompt             the prompt
+     * @param negativePrompt     the negative prompt, or null
+     * @param steps              {@code num_inference_steps}
+     * @param guidanceScale      {@code guidance_scale}
+     * @param seed               the seed, or null
+     * @param numImages          {@code num_images_per_prompt}
+     * @param scheduler          the scheduler name, or null
+     * @param schedulerOverrides scheduler config keys to override
+     * @param height             image height, or null
+     * @param width              image width, or null
+     * @param latents            initial latents, or null
+     * @param listener           called after every step, or null
+     * @param deadline           when to give up, or null
+     * @param image              the start image, or null
+     * @param strength           diffusers' {@code strength}
+     * @param mask               the inpainting mask, or null
+     */
+    public Request(String prompt, String negativePrompt, int steps, double guidanceScale, Long seed, int numImages,
+                   String scheduler, Map<String, Object> schedulerOverrides, Integer height, Integer width,
+                   float[] latents, StepCallback listener, Instant deadline, RgbImage image, double strength,
+                   RgbImage mask) {
+        this(prompt, negativePrompt, steps, guidanceScale, seed, numImages, scheduler, schedulerOverrides, height,
+                width, latents, listener, deadline, image, strength, mask, 0.0);
+    }
+
     /**
      * A text-to-image request (no image, no mask).
      *
