@@ -13,6 +13,14 @@ img2img / inpainting fixtures (the VAE encoder as a fifth artifact; a 9-channel 
         --link-identical src/test/resources/models/tiny-sd21-fp32 --out src/test/resources/models/tiny-sd21-inpaint-fp32
 Add --check to any command to compare a fresh run with the --out directory instead of writing it.
 
+SDXL (diffusers' UNet2DConditionModel/AutoencoderKL from a diffusers source tree, two CLIP encoders; AWS's SDXL sample
+layout <part>/model.pt; see sdxl_export.py):
+    git --git-dir=DIFFUSERS_GIT archive HEAD src | tar -x -C /tmp/diffusers
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-tiny --diffusers-src /tmp/diffusers/src \
+        --out src/test/resources/models/tiny-sdxl-fp32   # tokenizer files copied: git stores them once
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-base --diffusers-src /tmp/diffusers/src \
+        --out /tmp/sdxl-base-random   # full size, ~14 GB float32 (2.6 B UNet parameters), for a full-size step
+
 Layout written:
     compiled_models/{text_encoder.pt,unet.pt,vae_decoder.pt,vae_post_quant_conv.pt,sdjvm-manifest.json}
     [compiled_models/vae_encoder.pt with --with-vae-encoder]
@@ -498,7 +506,12 @@ def command_line(drop=("--update", "--check")):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="tiny", choices=["tiny", "sd21-base"])
+    ap.add_argument("--preset", default="tiny", choices=["tiny", "sd21-base", "sdxl-tiny", "sdxl-base"])
+    ap.add_argument("--diffusers-src", help="SDXL presets: a diffusers source tree's src/ (git archive HEAD src)")
+    ap.add_argument("--layout", default="sample", choices=["sample", "compiled"],
+                    help="SDXL presets: <part>/model.pt as AWS's SDXL sample (default) or compiled_models/<part>.pt")
+    ap.add_argument("--link-tokenizer", action="store_true",
+                    help="SDXL presets: symlink tokenizer*/vocab.json and merges.txt to the embedded model's")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
                     help="dtype of text_encoder and unet (VAE is always float32, as AWS)")
     ap.add_argument("--out", required=True)
@@ -531,6 +544,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.preset.startswith("sdxl"):
+        if not args.diffusers_src:
+            ap.error("--preset %s needs --diffusers-src" % args.preset)
+        import sdxl_export
+        sdxl_export.export(args.out, args.preset, args.seed, args.diffusers_src, args.layout, args.link_tokenizer)
+        print("wrote", args.out)
+        return
     if args.fit_steps is None:
         args.fit_steps = 300 if args.preset == "tiny" else 0
     t0 = time.time()

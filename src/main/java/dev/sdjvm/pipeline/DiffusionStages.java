@@ -55,7 +55,9 @@ public abstract class DiffusionStages {
          * One intermediate tensor.
          *
          * @param what   {@code moments} (each VAE encoder output, in call order), {@code image_latents},
-         *               {@code masked_image_latents}, {@code mask_latent}, {@code init_latents} (entering the loop)
+         *               {@code masked_image_latents}, {@code mask_latent}, {@code init_latents} (entering the loop);
+         *               SDXL: the UNet conditioning {@code encoder_hidden_states}, {@code text_embeds},
+         *               {@code time_ids}
          * @param values its values, flat (not to be changed)
          */
         void record(String what, float[] values);

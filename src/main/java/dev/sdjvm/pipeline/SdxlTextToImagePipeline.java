@@ -56,6 +56,7 @@ final class SdxlTextToImagePipeline extends DiffusionStages {
         plan.scheduler().setNoiseSource(generator::randn);
         // 7. Added time ids and embeddings: [H, W, 0, 0, H, W] for both halves
         List<UNetRunner.Conditioning> conditioning = SdxlConditioning.of(text, plan.rows(), plan.height(), plan.width());
+        conditioning.forEach(c -> record(c.name(), c.values()));
         // 8. Denoising loop
         long loopStart = System.nanoTime();
         long unetNanos = denoise(latents, conditioning, timesteps, plan, req.listener(), req.deadline(), cancelled,
