@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
+import make_sim_model  # noqa: E402
 import sd_arch  # noqa: E402
 
 TOKENIZER_SRC = os.path.join(REPO, "src", "main", "resources", "dev", "sdjvm", "default-model", "tokenizer")
@@ -131,16 +132,10 @@ class ClipTextWithHiddenStates(nn.Module):
         return last, pooled, tuple(hidden)
 
 
-class UNetWrap(nn.Module):
-    """AWS's UNetWrap: positional added_cond_kwargs, return_dict=False -> (noise_pred,)."""
-
-    def __init__(self, unet):
-        super().__init__()
-        self.unet = unet
-
-    def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids):
-        return self.unet(sample, timestep, encoder_hidden_states,
-                         added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids}, return_dict=False)
+# AWS's UNetWrap (positional added_cond_kwargs, return_dict=False -> (noise_pred,)): the one trace_cpu_sdxl.py and
+# neuron_compile_sdxl.py trace the real checkpoint with
+import trace_cpu_sdxl  # noqa: E402
+_, UNetWrap = trace_cpu_sdxl.make_wrappers(torch, nn)
 
 
 def build(name, seed, diffusers_src):
@@ -234,7 +229,8 @@ def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False
         path = os.path.join(out, part, "model.pt") if layout == "sample" else \
             os.path.join(out, "compiled_models", part + ".pt")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        torch.jit.save(traced, path)
+        # torch.jit.save without the *.debug_pkl records (they hold absolute paths): rerunning rewrites the same bytes
+        make_sim_model.save_module(traced, path)
         del traced
     t1 = dict(t1, architectures=["CLIPTextModel"])
     write_json(os.path.join(out, "text_encoder", "config.json"), t1)
