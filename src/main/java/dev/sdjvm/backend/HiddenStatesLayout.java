@@ -42,6 +42,12 @@ public record HiddenStatesLayout(int pooled, int lastHiddenState, int penultimat
             throw misfit(role, outputs, "expected at least 4 outputs (last_hidden_state or text_embeds, pooled, and the "
                     + "hidden states of the embeddings and every layer: output_hidden_states=True)");
         }
+        for (int i = 0; i < n; i++) {
+            String name = outputs.get(i).name();
+            if (name != null && name.matches("output\\d+") && !name.equals("output" + i)) {
+                throw misfit(role, outputs, "output " + i + " is named " + name + ": the outputs are not in argument order");
+            }
+        }
         TensorSpec a = outputs.get(0);
         TensorSpec b = outputs.get(1);
         boolean projection;
