@@ -47,6 +47,11 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Classifier-free guidance scale (guidance_scale; <= 1 turns guidance off). Default: ${DEFAULT-VALUE}.")
     double guidance;
 
+    @Option(names = "--guidance-rescale", paramLabel = "PHI",
+            description = "diffusers' guidance_rescale in 0..1: pulls the guided prediction's spread towards the "
+                    + "prompt's (0 = off, the default).")
+    Double guidanceRescale;
+
     @Option(names = "--seed", paramLabel = "N", description = "Seed of the initial noise (>= 0). Default: random, printed.")
     Long seed;
 
@@ -125,6 +130,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 .negativePrompt(negativePrompt)
                 .steps(steps)
                 .guidanceScale(guidance)
+                .guidanceRescale(guidanceRescale)
                 .seed(seed)
                 .numImages(count)
                 .height(height)
@@ -138,8 +144,8 @@ public final class GenerateCommand implements Callable<Integer> {
         modelOptions.checkThreads();
         try (StableDiffusion sd = modelOptions.load(1)) {
             ModelInfo info = sd.info();
-            String schedulerClass = GenerationParameters.schedulerClass(request, info.schedulerConfig());
             GenerationResult result = sd.generate(request);
+            String schedulerClass = result.scheduler();  // what ran (an SDXL model runs its own by default)
             String modelName = info.root().getFileName() == null ? info.root().toString()
                     : info.root().getFileName().toString();
             String modelHash = ModelHash.of(info);

@@ -30,7 +30,8 @@ final class InvocationParser {
     static final Set<String> TOP = Set.of("prompt", "inputs", "image", "mask_image", "parameters");
     /** The parameters, with diffusers' {@code __call__} names. */
     static final Set<String> PARAMETERS = Set.of("negative_prompt", "num_inference_steps", "guidance_scale", "seed",
-            "scheduler", "scheduler_overrides", "num_images_per_prompt", "height", "width", "strength");
+            "scheduler", "scheduler_overrides", "num_images_per_prompt", "height", "width", "strength",
+            "guidance_rescale");
 
     private InvocationParser() {
     }
@@ -92,7 +93,7 @@ final class InvocationParser {
             if (!PARAMETERS.contains(k)) {
                 throw new HttpError(400, k, "unknown parameter '" + k + "' (known: negative_prompt, "
                         + "num_inference_steps, guidance_scale, seed, scheduler, scheduler_overrides, "
-                        + "num_images_per_prompt, height, width, strength)");
+                        + "num_images_per_prompt, height, width, strength, guidance_rescale)");
             }
             if (v.isNull()) {
                 continue;  // null = the default, as Python's None
@@ -126,6 +127,7 @@ final class InvocationParser {
                 case "height": b.height(integer(k, v)); break;
                 case "width": b.width(integer(k, v)); break;
                 case "strength": b.strength(number(k, v)); break;
+                case "guidance_rescale": b.guidanceRescale(number(k, v)); break;
                 default: throw new IllegalStateException(k);
             }
         }

@@ -56,11 +56,19 @@ public final class StableDiffusionEngine implements Engine {
                     + VAE_ENCODER + ".pt): image-to-image and inpainting need it");
         }
         String name = request.scheduler() == null || request.scheduler().isBlank()
-                ? GenerationParameters.DEFAULT_SCHEDULER_CLASS : request.scheduler();
+                ? defaultScheduler() : request.scheduler();
         Scheduler s = "config".equalsIgnoreCase(name)
                 ? Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides())
                 : Schedulers.create(name, modelInfo.schedulerConfig(), request.schedulerOverrides());
         s.setTimesteps(request.steps());
+    }
+
+    /**
+     * The scheduler a request without one runs: the model's own for SDXL (diffusers' StableDiffusionXLPipeline keeps
+     * it; the model has a text_encoder_2), else {@link GenerationParameters#DEFAULT_SCHEDULER_CLASS}.
+     */
+    private String defaultScheduler() {
+        return modelInfo.artifacts().containsKey("text_encoder_2") ? "config" : GenerationParameters.DEFAULT_SCHEDULER_CLASS;
     }
 
     @Override
@@ -70,6 +78,9 @@ public final class StableDiffusionEngine implements Engine {
 
     @Override
     public String schedulerClass(GenerationRequest request) {
+        if ((request.scheduler() == null || request.scheduler().isBlank()) && "config".equals(defaultScheduler())) {
+            return Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides()).name();
+        }
         return GenerationParameters.schedulerClass(request, modelInfo.schedulerConfig());
     }
 
