@@ -599,7 +599,7 @@ public final class InferenceServer implements AutoCloseable {
             Engine.Info info = eng.info();
             GenerationRequest req = job.request;
             RgbImage first = result.images().get(0);
-            String text = GenerationParameters.a1111(req, result.seed(), result.scheduler(), first.width(),
+            String text = GenerationParameters.a1111(req, result.seed(), job.schedulerClass, first.width(),
                     first.height(), info.model());
             Map<String, String> pngText = Map.of(GenerationParameters.PNG_KEYWORD, text);
             Map<String, String> headers = new HashMap<>();
@@ -634,7 +634,7 @@ public final class InferenceServer implements AutoCloseable {
                     p.put("guidance_rescale", req.guidanceRescale());
                 }
                 p.put("seed", result.seed());
-                p.put("scheduler", result.scheduler());
+                p.put("scheduler", job.schedulerClass);
                 p.set("scheduler_overrides", InvocationParser.JSON.valueToTree(req.schedulerOverrides()));
                 p.put("num_images_per_prompt", req.numImages());
                 p.put("height", first.height());
