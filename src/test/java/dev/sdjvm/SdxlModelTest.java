@@ -97,6 +97,12 @@ class SdxlModelTest {
         e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(notSdxl));
         assertTrue(e.getMessage().contains("text_time is SDXL's UNet"), e.getMessage());
 
+        // an SD 2.x model with a stray second text encoder
+        Path stray = TestModels.copy(TestModels.resource("models/tiny-sd21-fp32"), tmp.resolve("stray"));
+        Files.copy(TINY.resolve("text_encoder_2/model.pt"), stray.resolve("compiled_models/text_encoder_2.pt"));
+        e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(stray));
+        assertTrue(e.getMessage().contains("a second text encoder is SDXL's"), e.getMessage());
+
         Path mean = TestModels.copy(TINY, tmp.resolve("latents-mean"));
         edit(mean.resolve("vae/config.json"), n -> n.putArray("latents_mean").add(0).add(0).add(0).add(0));
         e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(mean));

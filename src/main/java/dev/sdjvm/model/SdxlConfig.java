@@ -62,6 +62,10 @@ public record SdxlConfig(Path tokenizer2Dir, boolean forceZerosForEmptyPrompt, b
                 throw new ModelLoadException(unetFile, "addition_embed_type text_time is SDXL's UNet, but "
                         + root.resolve("model_index.json") + " does not name " + PIPELINE_CLASS);
             }
+            if (dir.has(ArtifactRole.TEXT_ENCODER_2)) {
+                throw new ModelLoadException(dir.artifact(ArtifactRole.TEXT_ENCODER_2), "a second text encoder is "
+                        + "SDXL's, but " + root.resolve("model_index.json") + " does not name " + PIPELINE_CLASS);
+            }
             return Optional.empty();
         }
         Path index = root.resolve("model_index.json");
