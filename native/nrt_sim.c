@@ -300,6 +300,7 @@ typedef struct {
     uint64_t delay_us;
     /* fn-specific roles (indices into t) */
     int r_sample, r_timestep, r_ehs; /* unet */
+    int r_text_embeds, r_time_ids;   /* SDXL unet: the first and the second 2-D input, or -1 */
 } program_t;
 
 struct nrt_model {
@@ -1268,13 +1269,31 @@ static NRT_STATUS program_check(program_t *p) {
         return check_outputs_float(p, fn);
     }
     case FN_UNET: {
-        if (p->nin != 3 || p->nout != 1) {
-            return program_error(0, "unet takes 3 inputs (sample, timestep, encoder_hidden_states) and has 1 output");
+        if ((p->nin != 3 && p->nin != 5) || p->nout != 1) {
+            return program_error(0, "unet takes 3 inputs (sample, timestep, encoder_hidden_states) or 5 (SDXL: and "
+                                    "text_embeds [B,P], time_ids [B,T]) and has 1 output");
         }
         p->r_sample = find_rank(p, p->in_idx, p->nin, 4, &c);
-        int c1, c3;
+        int c1, c3, c2;
         p->r_timestep = find_rank(p, p->in_idx, p->nin, 1, &c1);
         p->r_ehs = find_rank(p, p->in_idx, p->nin, 3, &c3);
+        p->r_text_embeds = p->r_time_ids = -1;
+        if (p->nin == 5) {
+            p->r_text_embeds = find_rank(p, p->in_idx, p->nin, 2, &c2);
+            for (int i = 0; i < p->nin; i++) { /* the second 2-D input in declaration order */
+                if (p->t[p->in_idx[i]].ndim == 2 && p->in_idx[i] != p->r_text_embeds) {
+                    p->r_time_ids = p->in_idx[i];
+                }
+            }
+            if (c2 != 2) {
+                return program_error(0, "an SDXL unet's two extra inputs must be 2-D: text_embeds [B,P] and then "
+                                        "time_ids [B,T] (declaration order)");
+            }
+            uint32_t b5 = p->t[p->r_sample].shape[0];
+            if (p->t[p->r_text_embeds].shape[0] != b5 || p->t[p->r_time_ids].shape[0] != b5) {
+                return program_error(0, "unet batch mismatch: text_embeds and time_ids must have the sample's B=%u", b5);
+            }
+        }
         if (c != 1 || c1 != 1 || c3 != 1) {
             return program_error(0, "unet inputs must be one 4-D sample [B,C,h,w], one 1-D timestep [B] and one 3-D "
                                     "encoder_hidden_states [B,S,H]");
@@ -2154,13 +2173,20 @@ static NRT_STATUS compute(exec_ctx_t *x) {
         in[0] = load_all_f32(sd, x->buf[p->r_sample]);
         in[1] = load_all_f32(td, x->buf[p->r_timestep]);
         in[2] = load_all_f32(ed, x->buf[p->r_ehs]);
+        int sdxl = p->r_text_embeds >= 0;
+        const tdecl_t *ted = sdxl ? &p->t[p->r_text_embeds] : NULL, *tid = sdxl ? &p->t[p->r_time_ids] : NULL;
+        if (sdxl) {
+            in[3] = load_all_f32(ted, x->buf[p->r_text_embeds]);
+            in[4] = load_all_f32(tid, x->buf[p->r_time_ids]);
+        }
         out = malloc(od->numel * sizeof(float));
-        if (!in[0] || !in[1] || !in[2] || !out) {
+        if (!in[0] || !in[1] || !in[2] || !out || (sdxl && (!in[3] || !in[4]))) {
             st = NRT_RESOURCE;
             break;
         }
         uint64_t B = sd->shape[0], C = sd->shape[1], h = sd->shape[2], w = sd->shape[3];
         uint64_t S = ed->shape[1], H = ed->shape[2], n = C * h * w;
+        uint64_t P = sdxl ? ted->shape[1] : 1, T = sdxl ? tid->shape[1] : 1;
         for (uint64_t b = 0; b < B; b++) {
             float t = in[1][td->numel == 1 ? 0 : b];
             for (uint64_t pi = 0; pi < n; pi++) { /* pi = (c*h + y)*w + x */
@@ -2170,7 +2196,14 @@ static NRT_STATUS compute(exec_ctx_t *x) {
                 float m2 = e * 0.25f;
                 float a = m1 + m2;
                 float m3 = t * 0.0009765625f;
-                out[b * n + pi] = a + m3;
+                float r = a + m3;
+                if (sdxl) { /* r += te[b, p % P]*0.125; r += tid[b, p % T]*0.0009765625 */
+                    float m4 = in[3][b * P + pi % P] * 0.125f;
+                    r = r + m4;
+                    float m5 = in[4][b * T + pi % T] * 0.0009765625f;
+                    r = r + m5;
+                }
+                out[b * n + pi] = r;
             }
         }
         store_all_f32(od, x->buf[p->out_idx[0]], out);

@@ -22,6 +22,13 @@ Other model families (tiny, float32, each in the layout of AWS's sample for that
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-turbo --link-identical src/test/resources/models/tiny-sd21-fp32 \
         --out src/test/resources/models/tiny-turbo-fp32
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sd15 --out /tmp/sd15-random   # full-size SD 1.5, ~4 GB fp32
+SDXL (diffusers' UNet2DConditionModel/AutoencoderKL from a diffusers source tree, two CLIP encoders; AWS's SDXL sample
+layout <part>/model.pt; see sdxl_export.py):
+    git --git-dir=DIFFUSERS_GIT archive HEAD src | tar -x -C /tmp/diffusers
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-tiny --diffusers-src /tmp/diffusers/src \
+        --out src/test/resources/models/tiny-sdxl-fp32   # tokenizer files copied: git stores them once
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-base --diffusers-src /tmp/diffusers/src \
+        --out /tmp/sdxl-base-random   # full size, ~14 GB float32 (2.6 B UNet parameters), for a full-size step
 
 Layout written:
     compiled_models/{text_encoder.pt,unet.pt,vae_decoder.pt,vae_post_quant_conv.pt,sdjvm-manifest.json}
@@ -615,12 +622,18 @@ def command_line(drop=("--update", "--check")):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="tiny", choices=list(FAMILIES),
+    ap.add_argument("--preset", default="tiny", choices=list(FAMILIES) + ["sdxl-tiny", "sdxl-base"],
                     help="tiny / sd21-base: SD 2.1-base shaped (tiny or full size); tiny-sd15 / sd15: SD 1.5 (CLIP "
                          "quick_gelu text encoder, pad <|endoftext|>, AWS's SD 1.5 output kinds); tiny-sd2v: SD 2.x "
                          "768 v-prediction shaped (published 768 scheduler config, 96x96 tiny); tiny-lcm: an LCM "
                          "unet (time_cond_proj_dim 32, LCMScheduler, LatentConsistencyModelPipeline); tiny-turbo: SD "
-                         "2.1 weights with the few-step trailing Euler ancestral config")
+                         "2.1 weights with the few-step trailing Euler ancestral config; sdxl-tiny / sdxl-base: SDXL "
+                         "(see sdxl_export.py)")
+    ap.add_argument("--diffusers-src", help="SDXL presets: a diffusers source tree's src/ (git archive HEAD src)")
+    ap.add_argument("--layout", default="sample", choices=["sample", "compiled"],
+                    help="SDXL presets: <part>/model.pt as AWS's SDXL sample (default) or compiled_models/<part>.pt")
+    ap.add_argument("--link-tokenizer", action="store_true",
+                    help="SDXL presets: symlink tokenizer*/vocab.json and merges.txt to the embedded model's")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
                     help="dtype of text_encoder and unet (VAE is always float32, as AWS)")
     ap.add_argument("--out", required=True)
@@ -655,6 +668,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.preset.startswith("sdxl"):
+        if not args.diffusers_src:
+            ap.error("--preset %s needs --diffusers-src" % args.preset)
+        import sdxl_export
+        sdxl_export.export(args.out, args.preset, args.seed, args.diffusers_src, args.layout, args.link_tokenizer)
+        print("wrote", args.out)
+        return
     if args.fit_steps is None:
         args.fit_steps = 300 if args.preset.startswith("tiny") else 0
     t0 = time.time()

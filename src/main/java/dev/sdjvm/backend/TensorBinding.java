@@ -30,10 +30,11 @@ public final class TensorBinding {
      * @throws BackendException when the artifact has no such input
      */
     public static int input(Artifact artifact, String name) {
-        int i = find(artifact.inputs(), artifact.role().inputs(), name, "input", false);
+        int i = find(artifact.inputs(), artifact.role().inputs(), name, artifact.role().inputPosition(name), "input",
+                false);
         if (i < 0) {
             throw new BackendException(artifact.role() + " (" + artifact.file() + ") takes " + artifact.inputs()
-                    + "; none is its " + name + " (by name, or " + positional(artifact.role().inputs(), name, "input")
+                    + "; none is its " + name + " (by name, or input" + artifact.role().inputPosition(name)
                     + " by position)");
         }
         return i;
@@ -49,7 +50,7 @@ public final class TensorBinding {
      * @throws BackendException when none of the outputs is {@code name}
      */
     public static int output(ArtifactRole role, List<TensorSpec> outputs, String name) {
-        int i = find(outputs, role.outputs(), name, "output", true);
+        int i = find(outputs, role.outputs(), name, role.outputs().indexOf(name), "output", true);
         if (i < 0) {
             throw new BackendException(role + " returned " + outputs + "; none is its " + name + " (by name, or "
                     + positional(role.outputs(), name, "output") + " by position)");
@@ -57,10 +58,9 @@ public final class TensorBinding {
         return i;
     }
 
-    /** The index of {@code name} in {@code tensors} by the rules of the class comment, or -1. */
-    static int find(List<TensorSpec> tensors, List<String> contract, String name, String prefix, boolean lone) {
-        int k = contract.indexOf(name);
-        if (k < 0) {
+    /** The index of {@code name} (argument position {@code k}) in {@code tensors} by the rules of the class comment, or -1. */
+    static int find(List<TensorSpec> tensors, List<String> contract, String name, int k, String prefix, boolean lone) {
+        if (k < 0 || !contract.contains(name)) {
             throw new IllegalArgumentException(name + " is not in the contract " + contract);
         }
         for (int i = 0; i < tensors.size(); i++) {

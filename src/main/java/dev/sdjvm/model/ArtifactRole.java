@@ -17,14 +17,27 @@ public enum ArtifactRole {
             "CLIP text encoder: input_ids [1,77] int64 -> last_hidden_state [1,77,H]",
             List.of("input_ids"), List.of("last_hidden_state", "pooler_output"), "text_encoder"),
     /**
-     * The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings; an LCM UNet
-     * ({@code unet/config.json} {@code time_cond_proj_dim}) also takes the guidance embedding {@code timestep_cond}
-     * [B, time_cond_proj_dim] as its fourth input.
+     * SDXL's second text encoder (OpenCLIP bigG with its projection, transformers' {@code CLIPTextModelWithProjection}):
+     * token ids [1,77] int64 to {@code text_embeds} [1,P], {@code last_hidden_state} [1,77,H] and the hidden states of
+     * every layer [1,77,H] each, as AWS's SDXL wrapper traces it ({@code output_hidden_states=True, return_dict=False}).
+     * Optional in the table; an SDXL model ({@code model_index.json} {@code StableDiffusionXLPipeline}) requires it.
+     */
+    TEXT_ENCODER_2("text_encoder_2", false, Placement.FIRST_CORE,
+            "CLIP text encoder with projection: input_ids [1,77] int64 -> text_embeds [1,P], last_hidden_state [1,77,H], "
+            + "hidden_states [1,77,H] x (layers+1)",
+            List.of("input_ids"), List.of("text_embeds", "last_hidden_state"), "text_encoder_2"),
+    /**
+     * The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings. An SDXL UNet
+     * also takes the pooled text embedding and the six size-and-crop ids ({@code added_cond_kwargs}): the contract
+     * names all five in AWS's argument order. An LCM UNet ({@code unet/config.json} {@code time_cond_proj_dim}) takes
+     * the guidance embedding {@code timestep_cond} [B, time_cond_proj_dim] as its fourth argument instead
+     * ({@link #inputPosition}); an SD UNet takes the first three.
      */
     UNET("unet", true, Placement.REPLICAS,
-            "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] (LCM: timestep_cond [B,D]) -> "
-            + "noise prediction [B,4,h,w]",
-            List.of("sample", "timestep", "encoder_hidden_states", "timestep_cond"), List.of("noise_pred"), "unet"),
+            "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] (SDXL: + text_embeds [B,P], time_ids "
+            + "[B,6]; LCM: + timestep_cond [B,D]) -> noise prediction [B,4,h,w]",
+            List.of("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids", "timestep_cond"),
+            List.of("noise_pred"), "unet"),
     /**
      * The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. Required in AWS's
      * {@code compiled_models} layout ({@link ModelLayout#requires}); optimum-neuron's VAE decoder includes it.
@@ -95,6 +108,14 @@ public enum ArtifactRole {
         return id + ".pt";
     }
 
+    /**
+     * {@return where AWS's SDXL sample saves this artifact, relative to the model directory: {@code <id>/model.pt}
+     * (its compiler work directory per part), used when {@code compiled_models/} has no file for the role}
+     */
+    public String sampleFileName() {
+        return id + "/model.pt";
+    }
+
     /** {@return true when every model directory must have this artifact; false for optional parts} */
     public boolean required() {
         return required;
@@ -118,6 +139,18 @@ public enum ArtifactRole {
     /** {@return the names of the outputs in order (a dict's keys, a tuple's elements)} */
     public List<String> outputs() {
         return outputs;
+    }
+
+    /** The LCM UNet's guidance-embedding input, its fourth argument. */
+    public static final String TIMESTEP_COND = "timestep_cond";
+
+    /**
+     * {@return the argument position of input {@code name} ({@code input<k>} of a NEFF): its index in {@link #inputs()},
+     * except the UNet's {@value #TIMESTEP_COND}, an LCM UNet's fourth argument (an LCM UNet takes no SDXL
+     * conditioning); -1 when the role has no such input}
+     */
+    public int inputPosition(String name) {
+        return this == UNET && TIMESTEP_COND.equals(name) ? 3 : inputs.indexOf(name);
     }
 
     /** {@return the roles every model has, in load order} */

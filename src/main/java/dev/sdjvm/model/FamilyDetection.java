@@ -23,7 +23,7 @@ import java.util.Set;
  *
  * @param family           the family
  * @param evidence         the facts the decision rests on, in one line (shown by {@code sd info})
- * @param problem          for SDXL and UNKNOWN: what is missing or unsupported; else null
+ * @param problem          for UNKNOWN: what is missing or unsupported; else null
  * @param timeCondProjDim  {@code unet/config.json} {@code time_cond_proj_dim} (the LCM guidance embedding's width),
  *                         or null
  * @param predictionType   the scheduler config's {@code prediction_type} ({@code epsilon} when absent)
@@ -77,8 +77,7 @@ public record FamilyDetection(ModelFamily family, String evidence, String proble
             if (addEmb != null) {
                 why.add("unet addition_embed_type " + addEmb);
             }
-            return new FamilyDetection(ModelFamily.SDXL, String.join("; ", why), "Stable Diffusion XL (two text "
-                    + "encoders, added time ids, a 5-input UNet) is not supported yet by this version", tcond, pred);
+            return new FamilyDetection(ModelFamily.SDXL, String.join("; ", why), null, tcond, pred);
         }
         if (cls != null && !SD_PIPELINES.contains(cls) && !LCM_PIPELINES.contains(cls)) {
             return unknown(why, "model_index.json names " + cls + ", a pipeline this library does not implement (it "

@@ -29,6 +29,11 @@ import java.util.Map;
  * post_quant_conv artifact), whose VAE config is {@code vae_decoder/config.json} and whose compiled latent size is
  * {@code unet/config.json}'s {@code neuron.static_height/static_width}. An export whose weights are separate from its
  * NEFFs ({@code neuron.inline_weights_to_neff: false}, optimum-cli's default) is refused with the re-export command.
+ *
+ * In the first layout, an artifact missing from {@code compiled_models/} is looked for where AWS's SDXL sample saves it,
+ * {@code <role>/model.pt} (e.g. {@code unet/model.pt} beside {@code unet/config.json}). An SDXL model
+ * ({@code model_index.json} {@code StableDiffusionXLPipeline}) also has {@code text_encoder_2} and {@code tokenizer_2/}
+ * ({@link SdxlConfig}).
  * The artifacts are the roles of {@link ArtifactRole}: the required ones must exist, optional ones (the VAE encoder)
  * are used when present. Reading it validates the layout and the configs the pipeline needs; it loads no native code.
  *
@@ -169,16 +174,16 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         }
         Path compiled = root.resolve("compiled_models");
         ModelLayout layout;
-        if (Files.isDirectory(compiled)) {
-            layout = ModelLayout.COMPILED_MODELS;
+        if (Files.isDirectory(compiled) || Files.isRegularFile(root.resolve(ArtifactRole.UNET.sampleFileName()))) {
+            layout = ModelLayout.COMPILED_MODELS;  // AWS's compiled_models/, or its SDXL sample's <part>/model.pt
         } else if (Files.isRegularFile(root.resolve(ArtifactRole.UNET.optimumComponent().orElseThrow())
                 .resolve(OPTIMUM_FILE_NAME))) {
             layout = ModelLayout.OPTIMUM_NEURON;
         } else {
             throw new ModelLoadException(compiled, "missing: a model directory holds the TorchScript artifacts in "
-                    + "compiled_models/ (AWS's layout, our tools' output), or is an optimum-neuron export "
-                    + "(model_index.json, unet/" + OPTIMUM_FILE_NAME + ", text_encoder/" + OPTIMUM_FILE_NAME
-                    + ", vae_decoder/" + OPTIMUM_FILE_NAME + ")");
+                    + "compiled_models/ (AWS's layout, our tools' output), or as AWS's SDXL sample saves them "
+                    + "(<part>/model.pt), or is an optimum-neuron export (model_index.json, unet/" + OPTIMUM_FILE_NAME
+                    + ", text_encoder/" + OPTIMUM_FILE_NAME + ", vae_decoder/" + OPTIMUM_FILE_NAME + ")");
         }
         Path manifestFile = compiled.resolve(Manifest.FILE_NAME);
         Manifest manifest = layout == ModelLayout.COMPILED_MODELS && Files.isRegularFile(manifestFile)
@@ -195,10 +200,14 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
                 name = manifest.artifacts().get(role.id()).file();
             }
             Path f = compiled.resolve(name);
+            // AWS's SDXL sample saves each part as <part>/model.pt in its compiler work directory
+            Path sample = root.resolve(role.sampleFileName());
             if (Files.isRegularFile(f)) {
                 artifacts.put(role, f);
+            } else if (!listed && Files.isRegularFile(sample)) {
+                artifacts.put(role, sample);
             } else if (layout.requires(role)) {
-                throw new ModelLoadException(f, role + " artifact not found");
+                throw new ModelLoadException(f, role + " artifact not found (nor " + sample + ")");
             } else if (listed) {
                 throw new ModelLoadException(f, role + " artifact not found (the manifest lists it)");
             }
@@ -287,8 +296,10 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         Path te = root.resolve(ArtifactRole.TEXT_ENCODER.id()).resolve("config.json");
         FamilyDetection family = FamilyDetection.detect(Files.isRegularFile(index) ? readTree(index) : null, unet, sched,
                 Files.isRegularFile(te) ? readTree(te) : null, padToken(tokenizer.resolve("special_tokens_map.json")));
-        return new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh, lw, manifest,
-                java.util.Collections.unmodifiableMap(artifacts), layout, family);
+        ModelDirectory dir = new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh,
+                lw, manifest, java.util.Collections.unmodifiableMap(artifacts), layout, family);
+        SdxlConfig.detect(dir);  // an SDXL model's own parts and configs, checked at load
+        return dir;
     }
 
     /** The pad token of a {@code special_tokens_map.json} (a string or an added-token object), or null. */

@@ -62,7 +62,8 @@ public abstract class DiffusionStages {
 
     /**
      * The scheduler a request without one runs on a model: the model's own ({@code config}) for the few-step families
-     * (LCM, Turbo) and for a model whose scheduler config is an LCMScheduler (they are distilled for that schedule),
+     * (LCM, Turbo; SDXL, as diffusers' SDXL pipeline keeps the scheduler it was published with) and for a model whose
+     * scheduler config is an LCMScheduler (they are distilled for that schedule),
      * else {@value #DEFAULT_SCHEDULER} as AWS's deployment.
      *
      * @param model the model directory
@@ -71,7 +72,7 @@ public abstract class DiffusionStages {
     public static String defaultScheduler(ModelDirectory model) {
         ModelFamily f = model.family().family();
         Object cls = model.schedulerConfig().get("_class_name");
-        if (f == ModelFamily.LCM || f == ModelFamily.TURBO || "LCMScheduler".equals(cls)) {
+        if (f == ModelFamily.LCM || f == ModelFamily.TURBO || f == ModelFamily.SDXL || "LCMScheduler".equals(cls)) {
             return "config";
         }
         return DEFAULT_SCHEDULER;
@@ -86,7 +87,9 @@ public abstract class DiffusionStages {
          * One intermediate tensor.
          *
          * @param what   {@code moments} (each VAE encoder output, in call order), {@code image_latents},
-         *               {@code masked_image_latents}, {@code mask_latent}, {@code init_latents} (entering the loop)
+         *               {@code masked_image_latents}, {@code mask_latent}, {@code init_latents} (entering the loop);
+         *               SDXL: the UNet conditioning {@code encoder_hidden_states}, {@code text_embeds},
+         *               {@code time_ids}
          * @param values its values, flat (not to be changed)
          */
         void record(String what, float[] values);
@@ -157,9 +160,17 @@ public abstract class DiffusionStages {
         return r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler(model) : r.scheduler();
     }
 
+    /**
+     * {@return the scheduler a request without one runs: the model's default ({@link #defaultScheduler(ModelDirectory)});
+     * a pipeline that always keeps the model's own scheduler returns {@code config}}
+     */
+    protected String defaultScheduler() {
+        return defaultScheduler(model);
+    }
+
     /** {@return the scheduler a request asks for, from the model's config and the request's overrides} */
     protected Scheduler scheduler(Request r) {
-        String name = schedulerName(r);
+        String name = r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler() : r.scheduler();
         if ("config".equalsIgnoreCase(name)) {
             return Schedulers.fromConfig(model.schedulerConfig(), r.schedulerOverrides());
         }
@@ -427,6 +438,30 @@ public abstract class DiffusionStages {
      */
     protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
                            Instant deadline, BooleanSupplier cancelled, DenoiseHooks hooks) {
+        int tokens = tokenizer.maxLength();
+        int hidden = embeddings.length / plan.rows() / tokens;
+        List<UNetRunner.Conditioning> conditioning = List.of(
+                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
+        return denoise(latents, conditioning, timesteps, plan, listener, deadline, cancelled, hooks);
+    }
+
+    /**
+     * The denoising loop over the family's UNet conditioning (SD: {@code encoder_hidden_states}; SDXL adds
+     * {@code text_embeds} and {@code time_ids}), one row per UNet row each.
+     *
+     * @param latents      [n,4,h,w] flat, denoised in place
+     * @param conditioning the UNet inputs written once per generation, by name
+     * @param timesteps    the timesteps to run
+     * @param plan         the plan
+     * @param listener     called after every step, or null
+     * @param deadline     checked after every step, or null
+     * @param cancelled    checked after every step, or null
+     * @param hooks        the task's changes to the loop
+     * @return the nanoseconds spent in UNet calls
+     * @throws GenerationCancelledException when cancelled, refused by the listener or past the deadline
+     */
+    protected long denoise(float[] latents, List<UNetRunner.Conditioning> conditioning, double[] timesteps, Plan plan,
+                           StepCallback listener, Instant deadline, BooleanSupplier cancelled, DenoiseHooks hooks) {
         Scheduler scheduler = plan.scheduler();
         int n = plan.images();
         int rowSize = plan.rowSize();
@@ -435,11 +470,11 @@ public abstract class DiffusionStages {
         float[] scaled = new float[latents.length];
         float[] noise = new float[plan.rows() * rowSize];
         float[] eps = cfg ? new float[latents.length] : noise;
-        int tokens = tokenizer.maxLength();
-        int hidden = embeddings.length / plan.rows() / tokens;
-        List<UNetRunner.Conditioning> conditioning = new ArrayList<>(List.of(
-                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden})));
-        conditioning.addAll(hooks.extraConditioning());
+        List<UNetRunner.Conditioning> extra = hooks.extraConditioning();
+        if (!extra.isEmpty()) {
+            conditioning = new ArrayList<>(conditioning);
+            conditioning.addAll(extra);
+        }
         float rescale = (float) plan.guidanceRescale();
         boolean doRescale = cfg && plan.guidanceRescale() > 0;
         long unetNanos = 0;

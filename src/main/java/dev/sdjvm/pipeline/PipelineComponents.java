@@ -7,6 +7,7 @@ import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.SdxlConfig;
 import dev.sdjvm.tokenizer.ClipTokenizer;
 import java.util.EnumMap;
 import java.util.List;
@@ -31,6 +32,9 @@ public final class PipelineComponents implements AutoCloseable {
 
     private final ModelDirectory model;
     private final ClipTokenizer tokenizer;
+    /** SDXL's configuration and second tokenizer, or null for the SD 2.x shape. */
+    private final SdxlConfig sdxl;
+    private final ClipTokenizer tokenizer2;
     private final PipelineArtifacts artifacts;
     private final Map<ArtifactRole, InvocationPool> pools = new EnumMap<>(ArtifactRole.class);
     private final List<InvocationPool> unetPools;
@@ -40,6 +44,8 @@ public final class PipelineComponents implements AutoCloseable {
     private PipelineComponents(ModelDirectory model, ClipTokenizer tokenizer, PipelineArtifacts artifacts) {
         this.model = model;
         this.tokenizer = tokenizer;
+        this.sdxl = SdxlComponents.detect(model);
+        this.tokenizer2 = sdxl == null ? null : ClipTokenizer.load(sdxl.tokenizer2Dir());
         this.artifacts = artifacts;
         artifacts.artifacts().forEach((role, list) -> {
             if (role.placement() != ArtifactRole.Placement.REPLICAS) {
@@ -49,9 +55,12 @@ public final class PipelineComponents implements AutoCloseable {
         this.unetPools = artifacts.unets().stream().map(InvocationPool::new).toList();
         int replicas = unetPools.size();
         this.replicaThreads = replicas > 1 ? Executors.newFixedThreadPool(replicas - 1, daemonThreads()) : null;
-        this.unet = new UNetRunner(unetPools, replicaThreads, DiffusionStages.unetConditioning(model),
-                model.unetInChannels(),
-                model.latentHeight(), model.latentWidth());
+        this.unet = new UNetRunner(unetPools, replicaThreads,
+                sdxl == null ? DiffusionStages.unetConditioning(model) : SdxlConditioning.UNET_CONDITIONING,
+                model.unetInChannels(), model.latentHeight(), model.latentWidth());
+        if (sdxl != null) {
+            SdxlComponents.checkVaeUpcast(sdxl, artifacts.specs());
+        }
         // one line per artifact came from the backend; the full specs at DEBUG
         LOG.info("loaded {} ({}, {}x{}, latents {}x{}x{}, {} UNet replica(s))", model.root(), model.family().family(),
                 model.height(), model.width(), model.latentChannels(), model.latentHeight(), model.latentWidth(),
@@ -90,6 +99,16 @@ public final class PipelineComponents implements AutoCloseable {
     /** {@return the tokenizer} */
     public ClipTokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /** {@return SDXL's configuration, or null for a model of the SD 2.x shape} */
+    SdxlConfig sdxl() {
+        return sdxl;
+    }
+
+    /** {@return SDXL's second tokenizer ({@code tokenizer_2/}), or null for a model of the SD 2.x shape} */
+    ClipTokenizer tokenizer2() {
+        return tokenizer2;
     }
 
     /** {@return the loaded artifacts} */

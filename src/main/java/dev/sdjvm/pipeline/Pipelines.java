@@ -11,7 +11,8 @@ import java.util.function.BooleanSupplier;
  * and a request to the task. For the Stable Diffusion families (SD 1.x, SD 2.x, SD 2.x v-prediction, Turbo) a mask
  * means inpainting ({@link InpaintPipeline}), an image without one image-to-image ({@link ImageToImagePipeline}),
  * neither text-to-image ({@link TextToImagePipeline}); an LCM model runs {@link LatentConsistencyPipeline}
- * (text-to-image). A family without a pipeline here is refused at load ({@link #requireSupported}).
+ * (text-to-image), an SDXL model {@link SdxlTextToImagePipeline} (through
+ * {@link SdxlComponents}). A family without a pipeline here is refused at load ({@link #requireSupported}).
  */
 public final class Pipelines {
     private Pipelines() {
@@ -21,15 +22,13 @@ public final class Pipelines {
      * Refuses, before anything is loaded, a model whose family has no pipeline here.
      *
      * @param model the model directory
-     * @throws ModelLoadException naming what is missing or unsupported (SDXL: not supported yet; UNKNOWN: why)
+     * @throws ModelLoadException naming what is missing or unsupported (UNKNOWN: why)
      */
     public static void requireSupported(ModelDirectory model) {
         FamilyDetection f = model.family();
         switch (f.family()) {
-            case SD1, SD2, SD2_V, TURBO, LCM -> {
+            case SD1, SD2, SD2_V, TURBO, LCM, SDXL -> {
             }
-            case SDXL -> throw new ModelLoadException(model.root(), "this is a Stable Diffusion XL model (" + f.evidence()
-                    + "): " + f.problem());
             case UNKNOWN -> throw new ModelLoadException(model.root(), "unsupported model: " + f.problem() + " ("
                     + f.evidence() + ")");
         }
@@ -46,6 +45,9 @@ public final class Pipelines {
     public static Result generate(PipelineComponents components, Request req, BooleanSupplier cancelled) {
         ModelDirectory model = components.model();
         switch (model.family().family()) {
+            case SDXL -> {
+                return SdxlComponents.generate(components, req, cancelled);
+            }
             case LCM -> {
                 return new LatentConsistencyPipeline(components).generate(req, cancelled);
             }

@@ -166,6 +166,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 err.flush();
             }
             GenerationResult result = sd.generate(request);
+            String schedulerClass = result.scheduler();  // what ran (an SDXL model runs its own by default)
             String modelName = info.root().getFileName() == null ? info.root().toString()
                     : info.root().getFileName().toString();
             String modelHash = ModelHash.of(info);

@@ -3,6 +3,7 @@ package dev.sdjvm.backend.neuron;
 import com.sun.jna.Memory;
 import dev.sdjvm.backend.Artifact;
 import dev.sdjvm.backend.ArtifactBackend;
+import dev.sdjvm.backend.HiddenStatesLayout;
 import dev.sdjvm.backend.Invocation;
 import dev.sdjvm.backend.PipelineArtifacts;
 import dev.sdjvm.backend.TensorBinding;
@@ -13,6 +14,7 @@ import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.SdxlConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -125,8 +127,21 @@ public final class NeffBackend implements ArtifactBackend {
                 loadNanos.put(role, System.nanoTime() - t0);
             }
             int hidden = checkTextEncoder(byRole.get(ArtifactRole.TEXT_ENCODER).get(0));
+            int textEmbeds = -1;
+            if (byRole.containsKey(ArtifactRole.TEXT_ENCODER_2)) {
+                // SDXL: the UNet is conditioned on both encoders' penultimate hidden states, side by side
+                NeffArtifact te1 = byRole.get(ArtifactRole.TEXT_ENCODER).get(0);
+                HiddenStatesLayout l1 = layout(te1);
+                HiddenStatesLayout l2 = layout(byRole.get(ArtifactRole.TEXT_ENCODER_2).get(0));
+                if (!l2.projection()) {
+                    throw misfit(byRole.get(ArtifactRole.TEXT_ENCODER_2).get(0), "SDXL's second encoder returns "
+                            + "(text_embeds, last_hidden_state, ...), the NEFF (last_hidden_state, pooler_output, ...)");
+                }
+                hidden = l1.hiddenSize() + l2.hiddenSize();
+                textEmbeds = l2.pooledSize();
+            }
             for (NeffArtifact u : byRole.get(ArtifactRole.UNET)) {
-                checkUnet(u, hidden);
+                checkUnet(u, hidden, textEmbeds);
             }
             checkVae(byRole.containsKey(ArtifactRole.VAE_POST_QUANT_CONV)
                     ? byRole.get(ArtifactRole.VAE_POST_QUANT_CONV).get(0) : null, byRole.get(ArtifactRole.VAE_DECODER).get(0), dir);
@@ -142,7 +157,7 @@ public final class NeffBackend implements ArtifactBackend {
             Map<ArtifactRole, List<Artifact>> artifacts = new EnumMap<>(ArtifactRole.class);
             byRole.forEach((role, list) -> {
                 NeffArtifact a = list.get(0);
-                DType dtype = role == ArtifactRole.TEXT_ENCODER  // it takes int ids: the dtype it computes in
+                DType dtype = role == ArtifactRole.TEXT_ENCODER || role == ArtifactRole.TEXT_ENCODER_2  // int ids in
                         ? a.outputs().get(bindOutput(a, "last_hidden_state")).dtype() : inputDType(a);
                 ArtifactSpec spec = spec(a, dtype, list);
                 specs.put(role, spec);
@@ -224,11 +239,41 @@ public final class NeffBackend implements ArtifactBackend {
         return Math.toIntExact(o.dim(2));
     }
 
-    /** The UNet's encoder_hidden_states take the text encoder's hidden size (the sample is checked by the pipeline). */
-    private static void checkUnet(NeffArtifact u, int hidden) {
+    /**
+     * The UNet's encoder_hidden_states take the text encoder's hidden size (SDXL: both encoders', side by side), and an
+     * SDXL UNet's text_embeds the second encoder's width and time_ids six values (the sample is checked by the
+     * pipeline).
+     */
+    private static void checkUnet(NeffArtifact u, int hidden, int textEmbeds) {
         TensorSpec s = u.inputs().get(bindInput(u, "encoder_hidden_states"));
         if (s.rank() != 3 || s.dim(2) != hidden) {
-            throw misfit(u, "encoder_hidden_states " + s + " does not take the text encoder's hidden size " + hidden);
+            throw misfit(u, "encoder_hidden_states " + s + " does not take the text encoder" + (textEmbeds >= 0
+                    ? "s' hidden sizes together, " : "'s hidden size ") + hidden);
+        }
+        if (textEmbeds >= 0) {
+            long b = s.dim(0);
+            TensorSpec te = u.inputs().get(bindInput(u, "text_embeds"));
+            if (te.rank() != 2 || te.dim(0) != b || te.dim(1) != textEmbeds) {
+                throw misfit(u, "text_embeds " + te + " is not [" + b + "," + textEmbeds + "] (text_encoder_2's text_embeds)");
+            }
+            TensorSpec ti = u.inputs().get(bindInput(u, "time_ids"));
+            if (ti.rank() != 2 || ti.dim(0) != b || ti.dim(1) != SdxlConfig.TIME_IDS) {
+                throw misfit(u, "time_ids " + ti + " is not [" + b + "," + SdxlConfig.TIME_IDS + "]");
+            }
+        }
+    }
+
+    /** An SDXL text encoder: one [1,T] integer input; the structure of its outputs ({@link HiddenStatesLayout}). */
+    private static HiddenStatesLayout layout(NeffArtifact te) {
+        TensorSpec in = te.inputs().get(bindInput(te, "input_ids"));
+        if (te.inputs().size() != 1 || in.rank() != 2 || in.dim(0) != 1
+                || (in.dtype() != DType.INT64 && in.dtype() != DType.INT32)) {
+            throw misfit(te, "expected one input of token ids [1,77] (int64 or int32), the NEFF has " + te.inputs());
+        }
+        try {
+            return HiddenStatesLayout.of(te.role(), te.outputs(), in.dim(1));
+        } catch (BackendException e) {
+            throw misfit(te, e.getMessage());
         }
     }
 
@@ -266,7 +311,7 @@ public final class NeffBackend implements ArtifactBackend {
         try {
             return TensorBinding.input(a, name);
         } catch (BackendException e) {
-            throw misfit(a, "no input " + name + " (input" + a.role().inputs().indexOf(name) + "): " + a.inputs());
+            throw misfit(a, "no input " + name + " (input" + a.role().inputPosition(name) + "): " + a.inputs());
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.sdjvm.backend.torch;
 
+import dev.sdjvm.backend.HiddenStatesLayout;
 import dev.sdjvm.backend.TensorBinding;
 import dev.sdjvm.backend.TensorSpec;
 import dev.sdjvm.errors.BackendException;
@@ -8,6 +9,7 @@ import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.SdxlConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -31,9 +33,55 @@ final class TorchArtifactProbe {
     }
 
     private final ModelDirectory model;
+    /** SDXL: the UNet also takes text_embeds [B,P] and time_ids [B,6]. */
+    private final boolean sdxl;
+    /** SDXL: P, the second text encoder's text_embeds width ({@link #conditioningHiddenSize}), else -1. */
+    private int textEmbeds = -1;
 
     TorchArtifactProbe(ModelDirectory model) {
         this.model = model;
+        this.sdxl = model.has(ArtifactRole.TEXT_ENCODER_2);
+    }
+
+    /**
+     * The width of the UNet's encoder_hidden_states: the text encoder's hidden size H, or for SDXL the two encoders'
+     * penultimate hidden states side by side (H1 + H2); SDXL also learns P, the width of text_embeds, here.
+     *
+     * @param te  the text encoder
+     * @param te2 the second text encoder (SDXL), or null
+     */
+    int conditioningHiddenSize(TorchModule te, TorchModule te2) {
+        if (te2 == null) {
+            return textEncoderHiddenSize(te);
+        }
+        HiddenStatesLayout l1 = layout(te, ArtifactRole.TEXT_ENCODER);
+        HiddenStatesLayout l2 = layout(te2, ArtifactRole.TEXT_ENCODER_2);
+        if (!l2.projection()) {
+            throw new ModelLoadException(te2.file(), "text_encoder_2 returns (last_hidden_state, pooler_output, ...): "
+                    + "SDXL's second encoder is CLIPTextModelWithProjection, (text_embeds, last_hidden_state, ...)");
+        }
+        textEmbeds = l2.pooledSize();
+        return l1.hiddenSize() + l2.hiddenSize();
+    }
+
+    /** Runs an SDXL text encoder on [1,77] zero ids and reads the structure of its outputs. */
+    private HiddenStatesLayout layout(TorchModule m, ArtifactRole role) {
+        try (PointerScope s = new PointerScope()) {
+            Tensor ids = Tensors.empty(DType.INT64, 1, TOKENS).zero_();
+            List<Map.Entry<String, Tensor>> outs = forward(m, "int64 input_ids [1," + TOKENS + "]", ids);
+            try {
+                return HiddenStatesLayout.of(role, specs(outs), TOKENS);
+            } catch (BackendException e) {
+                throw new ModelLoadException(m.file(), e.getMessage(), e);
+            }
+        }
+    }
+
+    private int textEmbeds() {
+        if (textEmbeds < 0) {
+            throw new IllegalStateException("text_embeds width not probed yet");
+        }
+        return textEmbeds;
     }
 
     /** Facts from the manifest or the module's parameters; dtype null when neither says (Neuron-compiled modules). */
@@ -92,8 +140,9 @@ final class TorchArtifactProbe {
         }
         throw new ModelLoadException(m.file(), "unet does not accept sample [B," + model.unetInChannels() + ","
                 + model.latentHeight() + "," + model.latentWidth() + "], timestep [B], encoder_hidden_states [B," + TOKENS
-                + "," + hidden + "] (text_encoder hidden size)" + (timeCond() > 0 ? ", timestep_cond [B," + timeCond()
-                + "] (unet/config.json time_cond_proj_dim)" : "") + " in " + dtypes + ": "
+                + "," + hidden + "] (text_encoder hidden size" + (sdxl ? "s, both encoders), text_embeds [B," + textEmbeds
+                + "], time_ids [B," + SdxlConfig.TIME_IDS + "]" : ")") + (timeCond() > 0 ? ", timestep_cond [B,"
+                + timeCond() + "] (unet/config.json time_cond_proj_dim)" : "") + " in " + dtypes + ": "
                 + (last == null ? "" : last.getMessage()), last);
     }
 
@@ -103,7 +152,10 @@ final class TorchArtifactProbe {
                     model.latentWidth()).zero_(), d);
             Tensor t = Tensors.to(Tensors.empty(DType.FLOAT32, b).fill_(new Scalar(999.0)), d);
             Tensor e = Tensors.to(Tensors.empty(DType.FLOAT32, b, TOKENS, hidden).zero_(), d);
-            Tensor out = output(m, ArtifactRole.UNET, "noise_pred", timeCond() > 0
+            Tensor out = output(m, ArtifactRole.UNET, "noise_pred", sdxl
+                    ? m.forwardOutputs(x, t, e, Tensors.to(Tensors.empty(DType.FLOAT32, b, textEmbeds()).zero_(), d),
+                            Tensors.to(Tensors.empty(DType.FLOAT32, b, SdxlConfig.TIME_IDS).fill_(new Scalar(64.0)), d))
+                    : timeCond() > 0
                     ? m.forwardOutputs(x, t, e, Tensors.to(Tensors.empty(DType.FLOAT32, b, timeCond()).zero_(), d))
                     : m.forwardOutputs(x, t, e));
             // the noise prediction has the latents' channels (an inpainting UNet's sample has more)
@@ -120,6 +172,11 @@ final class TorchArtifactProbe {
         Tensor x = Tensors.normal(1, d, 1, model.unetInChannels(), model.latentHeight(), model.latentWidth());
         Tensor t = Tensors.to(Tensors.empty(DType.FLOAT32, 1).fill_(new Scalar(500.0)), d);
         Tensor e = Tensors.normal(2, d, 1, TOKENS, hidden);
+        if (sdxl) {
+            return new Tensor[] {x, t, e, Tensors.normal(5, d, 1, textEmbeds()),
+                Tensors.to(Tensors.empty(DType.FLOAT32, 1, SdxlConfig.TIME_IDS).fill_(new Scalar((double) model.height())),
+                        d)};
+        }
         return timeCond() > 0 ? new Tensor[] {x, t, e, Tensors.normal(5, d, 1, timeCond())} : new Tensor[] {x, t, e};
     }
 
@@ -177,15 +234,20 @@ final class TorchArtifactProbe {
 
     /** The output {@code name} of a role's contract among a module's outputs ({@link TensorBinding}). */
     private static Tensor output(TorchModule m, ArtifactRole role, String name, List<Map.Entry<String, Tensor>> outs) {
-        List<TensorSpec> specs = new ArrayList<>(outs.size());
-        for (Map.Entry<String, Tensor> e : outs) {
-            specs.add(new TensorSpec(e.getKey(), TorchModule.toDType(e.getValue().scalar_type()), Tensors.shape(e.getValue())));
-        }
+        List<TensorSpec> specs = specs(outs);
         try {
             return outs.get(TensorBinding.output(role, specs, name)).getValue();
         } catch (BackendException e) {
             throw new ModelLoadException(m.file(), e.getMessage(), e);
         }
+    }
+
+    private static List<TensorSpec> specs(List<Map.Entry<String, Tensor>> outs) {
+        List<TensorSpec> specs = new ArrayList<>(outs.size());
+        for (Map.Entry<String, Tensor> e : outs) {
+            specs.add(new TensorSpec(e.getKey(), TorchModule.toDType(e.getValue().scalar_type()), Tensors.shape(e.getValue())));
+        }
+        return specs;
     }
 
     private static List<Map.Entry<String, Tensor>> forward(TorchModule m, String what, Tensor... in) {
@@ -226,8 +288,11 @@ final class TorchArtifactProbe {
         long lw = f.batch() == null ? -1 : model.latentWidth();
         long c = model.latentChannels();
         long[][] shapes = switch (role) {
-            case TEXT_ENCODER -> new long[][] {{b, TOKENS}};
-            case UNET -> timeCond() > 0
+            case TEXT_ENCODER, TEXT_ENCODER_2 -> new long[][] {{b, TOKENS}};
+            case UNET -> sdxl
+                    ? new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1},
+                        {b, textEmbeds >= 0 ? textEmbeds : -1}, {b, SdxlConfig.TIME_IDS}}
+                    : timeCond() > 0
                     ? new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1},
                         {b, timeCond()}}
                     : new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
@@ -237,11 +302,14 @@ final class TorchArtifactProbe {
         };
         List<TensorSpec> specs = new ArrayList<>();
         for (int i = 0; i < shapes.length; i++) {
-            DType di = role == ArtifactRole.TEXT_ENCODER ? DType.INT64 : d;
-            if (role == ArtifactRole.UNET && "timestep".equals(role.inputs().get(i))) {
+            DType di = role == ArtifactRole.TEXT_ENCODER || role == ArtifactRole.TEXT_ENCODER_2 ? DType.INT64 : d;
+            if (role == ArtifactRole.UNET && i == ArtifactRole.UNET.inputPosition("timestep")) {
                 di = timestepDType(d);
             }
-            specs.add(new TensorSpec(role.inputs().get(i), di, shapes[i]));
+            String name = role == ArtifactRole.UNET && !sdxl && timeCond() > 0
+                    && i == ArtifactRole.UNET.inputPosition(ArtifactRole.TIMESTEP_COND)
+                    ? ArtifactRole.TIMESTEP_COND : role.inputs().get(i);
+            specs.add(new TensorSpec(name, di, shapes[i]));
         }
         return List.copyOf(specs);
     }

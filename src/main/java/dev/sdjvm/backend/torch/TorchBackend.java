@@ -84,13 +84,14 @@ public final class TorchBackend implements ArtifactBackend {
                     TorchModule m = track(opened, TorchModule.load(dir.artifact(role), role.id(), false));
                     DType d = m.parameterDType().orElse(DType.FLOAT32);
                     switch (role) {
-                        case TEXT_ENCODER -> optimize(m, () -> new Tensor[] {
+                        case TEXT_ENCODER, TEXT_ENCODER_2 -> optimize(m, () -> new Tensor[] {
                             Tensors.empty(DType.INT64, 1, TorchArtifactProbe.TOKENS).zero_()});
                         case UNET -> {
                             if (optimize && m.parameterDType().isPresent()) {
                                 if (teHidden < 0) {
                                     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-                                        teHidden = probe.textEncoderHiddenSize(modules.get(ArtifactRole.TEXT_ENCODER).get(0));
+                                        teHidden = probe.conditioningHiddenSize(modules.get(ArtifactRole.TEXT_ENCODER).get(0),
+                                                secondEncoder(modules));
                                     }
                                 }
                                 DType u = probe.facts(role, m).dtype();
@@ -114,10 +115,10 @@ public final class TorchBackend implements ArtifactBackend {
             int hidden;
             try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
                 facts.put(ArtifactRole.TEXT_ENCODER, probe.facts(ArtifactRole.TEXT_ENCODER, te));
-                hidden = warmup ? probe.textEncoderHiddenSize(te) : 0;
+                hidden = warmup ? probe.conditioningHiddenSize(te, secondEncoder(modules)) : 0;
                 TorchArtifactProbe.Facts u = probe.facts(ArtifactRole.UNET, unet);
                 if (warmup || u.dtype() == null) {  // no dtype: a "probe" artifact, learnt by running it
-                    u = probe.probeUnet(unet, u, hidden > 0 ? hidden : probe.textEncoderHiddenSize(te));
+                    u = probe.probeUnet(unet, u, hidden > 0 ? hidden : probe.conditioningHiddenSize(te, secondEncoder(modules)));
                 }
                 facts.put(ArtifactRole.UNET, u);
                 for (ArtifactRole role : modules.keySet()) {
@@ -165,6 +166,12 @@ public final class TorchBackend implements ArtifactBackend {
             PipelineArtifacts.closeQuietly(opened, e);
             throw e;
         }
+    }
+
+    /** SDXL's second text encoder, or null. */
+    private static TorchModule secondEncoder(Map<ArtifactRole, List<TorchModule>> modules) {
+        List<TorchModule> l = modules.get(ArtifactRole.TEXT_ENCODER_2);
+        return l == null ? null : l.get(0);
     }
 
     /**
