@@ -19,11 +19,16 @@ import org.junit.jupiter.api.Test;
 
 /**
  * docs/architecture.md's package table matches the sources: the project packages each package refers to (imports
- * and qualified names in src/main/java) are exactly its "depends on" column; the graph has no cycle; nothing below the
- * backends (nor the NEFF path's classes) refers to libtorch; the root package is the API (no concrete backend, nothing
- * depends on it); the artifact roles are written down once, in model.ArtifactRole.
+ * and qualified names in the main sources of src/core, src/cpu and src/neuron) are exactly its "depends on" column;
+ * the graph has no cycle; the core (src/core) names neither libtorch (org.bytedeco) nor JNA (com.sun.jna) nor a
+ * concrete backend, and its module requires none of them; the NEFF path's classes do not refer to libtorch; the root
+ * package is the API (nothing depends on it); the artifact roles are written down once, in model.ArtifactRole.
  */
 class ArchitectureTest {
+    /** The repository (the tests run in src/all). */
+    private static final Path ROOT = Path.of("../..");
+    /** The library's modules with Java sources, by directory under src/. */
+    private static final List<String> MODULES = List.of("core", "cpu", "neuron");
     private static final Pattern PACKAGE = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE);
     private static final Pattern REFERENCE = Pattern.compile("\\bdev\\.sdjvm\\.((?:[a-z]\\w*\\.)*)[A-Z]");
     private static final Pattern ROW = Pattern.compile("^\\| `(dev\\.sdjvm[\\w.]*)` \\|.*\\| ([^|]*) \\|$", Pattern.MULTILINE);
@@ -31,7 +36,16 @@ class ArchitectureTest {
     /** Package -&gt; the project packages its sources refer to; and package -&gt; its sources' text. */
     static Map<String, Set<String>> graph(Map<String, List<String>> sources) throws IOException {
         Map<String, Set<String>> g = new TreeMap<>();
-        try (Stream<Path> files = Files.walk(Path.of("src/main/java"))) {
+        for (String module : MODULES) {
+            graph(ROOT.resolve("src").resolve(module).resolve("main/java"), g, sources);
+        }
+        return g;
+    }
+
+    /** {@link #graph(Map)} of one source root, added to {@code g} and {@code sources}. */
+    static void graph(Path root, Map<String, Set<String>> g, Map<String, List<String>> sources) throws IOException {
+        assertTrue(Files.isDirectory(root), root.toAbsolutePath().toString());
+        try (Stream<Path> files = Files.walk(root)) {
             for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".java")
                     && !p.endsWith("module-info.java"))::iterator) {
                 String s = Files.readString(f);
@@ -49,14 +63,13 @@ class ArchitectureTest {
                 }
             }
         }
-        return g;
     }
 
     @Test
     void theDocumentedPackageTableIsTheImportGraphAndItHasNoCycle() throws IOException {
         Map<String, List<String>> sources = new TreeMap<>();
         Map<String, Set<String>> g = graph(sources);
-        String doc = Files.readString(Path.of("docs/architecture.md"));
+        String doc = Files.readString(ROOT.resolve("docs/architecture.md"));
         Map<String, Set<String>> documented = new TreeMap<>();
         Matcher row = ROW.matcher(doc);
         while (row.find()) {
@@ -91,15 +104,44 @@ class ArchitectureTest {
     }
 
     @Test
-    void libtorchStaysInTheBackendsAndOffTheNeffPath() throws IOException {
+    void theCoreNamesNoNativeLibraryAndNoConcreteBackend() throws IOException {
+        Map<String, List<String>> sources = new TreeMap<>();
+        graph(ROOT.resolve("src/core/main/java"), new TreeMap<>(), sources);
+        assertTrue(sources.containsKey("dev.sdjvm.pipeline") && sources.containsKey("dev.sdjvm.backend"), sources.keySet()
+                .toString());
+        List<String> found = new ArrayList<>();
+        sources.forEach((pkg, srcs) -> {
+            for (String src : srcs) {
+                // code only: comments may say what the backends are
+                String code = src.replaceAll("/\\*[\\s\\S]*?\\*/", "").replaceAll("(?m)//[^\"\n]*$", "");
+                for (String banned : List.of("org.bytedeco", "com.sun.jna", "dev.sdjvm.backend.torch",
+                        "dev.sdjvm.backend.neuron")) {
+                    if (code.contains(banned)) {
+                        found.add(pkg + "." + src.lines().findFirst().orElse("") + " names " + banned);
+                    }
+                }
+            }
+        });
+        assertEquals(List.of(), found, "the core (src/core) runs without native libraries and finds the backends "
+                + "through dev.sdjvm.backend.BackendProvider");
+        String moduleInfo = Files.readString(ROOT.resolve("src/core/main/java/module-info.java"))
+                .replaceAll("/\\*[\\s\\S]*?\\*/", "").replaceAll("//[^\n]*", "");
+        for (String banned : List.of("org.bytedeco", "com.sun.jna")) {
+            assertTrue(!moduleInfo.contains(banned), "the core's module-info requires " + banned);
+        }
+        assertTrue(moduleInfo.contains("uses dev.sdjvm.backend.BackendProvider;"), moduleInfo);
+        for (String module : List.of("cpu", "neuron")) {
+            assertTrue(Files.readString(ROOT.resolve("src/" + module + "/main/java/module-info.java"))
+                    .contains("provides dev.sdjvm.backend.BackendProvider with"), module);
+            assertTrue(Files.isRegularFile(ROOT.resolve("src/" + module
+                    + "/main/resources/META-INF/services/dev.sdjvm.backend.BackendProvider")), module);
+        }
+    }
+
+    @Test
+    void libtorchStaysOffTheNeffPath() throws IOException {
         Map<String, List<String>> sources = new TreeMap<>();
         graph(sources);
-        for (String pkg : List.of("dev.sdjvm.tensor", "dev.sdjvm.tokenizer", "dev.sdjvm.scheduler", "dev.sdjvm.image",
-                "dev.sdjvm.errors", "dev.sdjvm.model", "dev.sdjvm.backend")) {
-            for (String src : sources.get(pkg)) {
-                assertTrue(!src.contains("org.bytedeco"), pkg + ": " + src.lines().findFirst().orElse("") + " names libtorch");
-            }
-        }
         for (String src : sources.get("dev.sdjvm.backend.neuron")) {
             String file = src.lines().findFirst().orElse("");
             if (file.startsWith("Neff") || file.startsWith("Nrt") || file.equals("NeuronRuntime.java")) {
@@ -113,7 +155,7 @@ class ArchitectureTest {
         Map<String, Set<String>> g = graph(new TreeMap<>());
         for (String backend : List.of("dev.sdjvm.backend.neuron", "dev.sdjvm.backend.torch")) {
             assertTrue(!g.get("dev.sdjvm").contains(backend), "dev.sdjvm refers to " + backend
-                    + ": backends are chosen and opened by pipeline.BackendSelection");
+                    + ": backends are found through backend.BackendProvider and chosen by pipeline.BackendSelection");
         }
         g.forEach((pkg, deps) -> assertTrue(!deps.contains("dev.sdjvm"), pkg + " depends on the facade's package"));
         assertTrue(!g.get("dev.sdjvm.pipeline").isEmpty() && g.get("dev.sdjvm").contains("dev.sdjvm.pipeline"));

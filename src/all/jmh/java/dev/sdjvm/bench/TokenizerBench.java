@@ -53,7 +53,7 @@ public class TokenizerBench {
 
     @Setup
     public void setup() {
-        String dir = System.getProperty("sdjvm.tokenizer.dir", "src/test/resources/reference/tokenizer");
+        String dir = System.getProperty("sdjvm.tokenizer.dir", "../core/test/resources/reference/tokenizer");
         tokenizer = ClipTokenizer.load(Path.of(dir));
         for (String p : PROMPTS) {
             tokenizer.tokenize(p);

@@ -23,7 +23,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * The small model embedded in the library jar under {@code dev/sdjvm/default-model/}. libtorch loads TorchScript
+ * The small model embedded in the jar of {@code dev.sdjvm:stable-diffusion-jvm} (the artifact that brings the core and
+ * both backends) under {@code dev/sdjvm/default-model/}: found through the class loader, so from any module. libtorch loads TorchScript
  * from files, so a jar's copy is extracted once into {@code ~/.cache/sdjvm/} (or {@code -Dsdjvm.cache=DIR}), in a
  * folder named by the content hash; from a classes directory it is used in place.
  */
@@ -38,7 +39,9 @@ public final class DefaultModel {
     public static synchronized Path path() {
         URL url = DefaultModel.class.getClassLoader().getResource(RESOURCE + "/model_index.json");
         if (url == null) {
-            throw new ModelLoadException(Paths.get(RESOURCE), "the embedded default model is not on the class path");
+            throw new ModelLoadException(Paths.get(RESOURCE), "the embedded default model is not on the class path: it "
+                    + "ships in dev.sdjvm:stable-diffusion-jvm (the core, CPU and Neuron artifacts together), not in "
+                    + "dev.sdjvm:stable-diffusion-jvm-core; or load a model directory with StableDiffusion.load(Path)");
         }
         try {
             URI uri = url.toURI();

@@ -1,8 +1,6 @@
-package dev.sdjvm.backend.neuron;
+package dev.sdjvm.model;
 
 import dev.sdjvm.errors.ModelLoadException;
-import dev.sdjvm.model.ArtifactRole;
-import dev.sdjvm.model.ModelDirectory;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

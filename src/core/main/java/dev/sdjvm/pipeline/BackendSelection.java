@@ -1,33 +1,30 @@
 package dev.sdjvm.pipeline;
 
 import dev.sdjvm.backend.ArtifactBackend;
-import dev.sdjvm.backend.neuron.NeffBackend;
-import dev.sdjvm.backend.neuron.NeffLocator;
-import dev.sdjvm.backend.neuron.NeuronArchive;
-import dev.sdjvm.backend.neuron.NeuronDevices;
-import dev.sdjvm.backend.neuron.NeuronRuntime;
-import dev.sdjvm.backend.torch.Torch;
-import dev.sdjvm.backend.torch.TorchBackend;
-import dev.sdjvm.backend.torch.TorchSettings;
+import dev.sdjvm.backend.BackendProvider;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.errors.ModelLoadException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
+import dev.sdjvm.model.NeuronArchive;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.ServiceLoader;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Decides, once per load, what runs a model directory, and opens that backend: the one place that knows the concrete
- * backends ({@code backend.torch}, {@code backend.neuron}), so that the facade does not.
+ * Decides, once per load, what runs a model directory, and opens that backend through its {@link BackendProvider}
+ * (found with {@link ServiceLoader}: the backends are separate artifacts, and the core names no class of theirs). A
+ * backend the model needs whose artifact is not on the class or module path is a {@link BackendException} naming
+ * that artifact.
  * <ul>
  *   <li>{@link Kind#AUTO}: a manifest with target {@code cpu} runs on libtorch's CPU. Otherwise each artifact's
- *       NEFF is looked for ({@link NeffLocator}: inside the {@code .pt}, beside it, in the compiler work directory):
+ *       NEFF is looked for (by the Neuron backend: inside the {@code .pt}, beside it, in the compiler work directory):
  *       NEFFs for every artifact of the directory run through the Neuron runtime ({@link Kind#NEURON}, no libtorch); none on
  *       CPU-traced artifacts run on the CPU; none on Neuron-compiled artifacts (manifest target {@code neuron} or
  *       Neuron ops in {@code unet.pt}) is an error naming where the NEFFs were looked for.</li>
@@ -38,7 +35,35 @@ import org.slf4j.LoggerFactory;
 public final class BackendSelection {
     private static final Logger LOG = LoggerFactory.getLogger(BackendSelection.class);
 
+    /** The backends on the class or module path, by type (the first provider of a type wins). */
+    private static volatile Map<BackendProvider.Type, BackendProvider> installed;
+
     private BackendSelection() {
+    }
+
+    /** {@return the backend providers on the class or module path, by type} */
+    public static Map<BackendProvider.Type, BackendProvider> installed() {
+        Map<BackendProvider.Type, BackendProvider> m = installed;
+        if (m == null) {
+            m = new EnumMap<>(BackendProvider.Type.class);
+            for (BackendProvider p : ServiceLoader.load(BackendProvider.class, BackendSelection.class.getClassLoader())) {
+                m.putIfAbsent(p.type(), p);
+            }
+            LOG.debug("backends installed: {}", m.keySet());
+            installed = m = Map.copyOf(m);
+        }
+        return m;
+    }
+
+    /** The provider of a backend, or an error naming the artifact that provides it and why it is needed. */
+    private static BackendProvider provider(Map<BackendProvider.Type, BackendProvider> providers,
+                                            BackendProvider.Type type, String why) {
+        BackendProvider p = providers.get(type);
+        if (p == null) {
+            throw new BackendException(type.label() + " not found: add " + type.artifact() + " to the class or module "
+                    + "path (" + why + ")");
+        }
+        return p;
     }
 
     /** A backend: the facade's {@code Backend}, value for value. */
@@ -75,7 +100,7 @@ public final class BackendSelection {
      * @param neffs     per role, the NEFF found (empty when none was looked for or found)
      * @param reason    why this backend, in one sentence
      */
-    public record Plan(Kind backend, Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs, String reason) {
+    public record Plan(Kind backend, Map<ArtifactRole, Optional<BackendProvider.Found>> neffs, String reason) {
         /**
          * Where a role's NEFF was found.
          *
@@ -83,7 +108,7 @@ public final class BackendSelection {
          * @return e.g. {@code unet.pt record 'unet/data/0' at byte 64 (NEFF ...)}, or null when none was found
          */
         public String neff(ArtifactRole role) {
-            return neffs.getOrDefault(role, Optional.empty()).map(NeffLocator.NeffSource::describe).orElse(null);
+            return neffs.getOrDefault(role, Optional.empty()).map(BackendProvider.Found::describe).orElse(null);
         }
 
         /**
@@ -93,8 +118,7 @@ public final class BackendSelection {
          * @return where the NEFF is, how it was found, its header and its hash; null without one
          */
         public String neffWithHash(ArtifactRole role) {
-            return neffs.getOrDefault(role, Optional.empty()).map(n -> n.describe() + ", sha256 " + n.sha256())
-                    .orElse(null);
+            return neffs.getOrDefault(role, Optional.empty()).map(BackendProvider.Found::describeWithHash).orElse(null);
         }
     }
 
@@ -108,6 +132,18 @@ public final class BackendSelection {
      * @throws ModelLoadException when NEFFs are missing where they are needed, naming where they were looked for
      */
     public static Plan plan(ModelDirectory dir, Kind requested) {
+        return plan(dir, requested, installed());
+    }
+
+    /**
+     * As {@link #plan(ModelDirectory, Kind)} with the given backends installed.
+     *
+     * @param dir       the model directory
+     * @param requested the backend asked for
+     * @param providers the backends installed, by type
+     * @return the plan
+     */
+    public static Plan plan(ModelDirectory dir, Kind requested, Map<BackendProvider.Type, BackendProvider> providers) {
         String target = dir.manifest() == null ? null : dir.manifest().target();
         Path unet = dir.artifact(ArtifactRole.UNET);
         switch (requested) {
@@ -126,10 +162,20 @@ public final class BackendSelection {
         if (requested == Kind.AUTO && "cpu".equalsIgnoreCase(target)) {
             return new Plan(Kind.CPU, Map.of(), "the manifest's target is cpu");
         }
-        Map<ArtifactRole, Optional<NeffLocator.NeffSource>> neffs = new EnumMap<>(ArtifactRole.class);
-        for (ArtifactRole role : dir.artifacts().keySet()) {
-            neffs.put(role, NeffLocator.find(dir, role));
+        BackendProvider neuron = providers.get(BackendProvider.Type.NEURON);
+        if (neuron == null) {
+            // without the Neuron backend no NEFF can be looked for: what the files say decides (open() then names
+            // the artifact of a backend that is missing)
+            if (requested == Kind.NEURON) {
+                return new Plan(Kind.NEURON, Map.of(), "requested");
+            }
+            if ("neuron".equalsIgnoreCase(target) || NeuronArchive.isNeuronCompiled(unet)) {
+                return new Plan(Kind.NEURON, Map.of(), unet.getFileName() + " is compiled for Neuron");
+            }
+            return new Plan(Kind.CPU, Map.of(), "CPU-traced TorchScript (no Neuron ops; NEFFs not looked for "
+                    + "without the Neuron backend)");
         }
+        Map<ArtifactRole, Optional<BackendProvider.Found>> neffs = neuron.survey(dir);
         List<ArtifactRole> missing = new ArrayList<>();
         neffs.forEach((role, neff) -> {
             if (neff.isEmpty()) {
@@ -137,7 +183,7 @@ public final class BackendSelection {
             }
         });
         if (missing.isEmpty()) {
-            return new Plan(Kind.NEURON, neffs, "every artifact carries its NEFF");
+            return new Plan(Kind.NEURON, Map.copyOf(neffs), "every artifact carries its NEFF");
         }
         String where = "in the .pt (every record scanned for a NEFF header), beside it as compiled_models/<name>.neff, "
                 + "or in " + dir.root().resolve("compiler_workdir") + "/<role>/";
@@ -156,7 +202,7 @@ public final class BackendSelection {
                     + "put each compiled graph's .neff beside its .pt, or trace the model for CPU with "
                     + "tools/model/trace_cpu_sd21.py");
         }
-        return new Plan(Kind.CPU, neffs, "CPU-traced TorchScript (no NEFF, no Neuron ops)");
+        return new Plan(Kind.CPU, Map.copyOf(neffs), "CPU-traced TorchScript (no NEFF, no Neuron ops)");
     }
 
     /**
@@ -166,20 +212,37 @@ public final class BackendSelection {
      * @param plan    its plan
      * @param options how to open it
      * @return the backend; close it after the pipelines loaded on it
-     * @throws BackendException when the backend cannot start (libtorch or libnrt missing, no NeuronCore)
+     * @throws BackendException when the backend cannot start (libtorch or libnrt missing, no NeuronCore), or its
+     *                          artifact is not on the class or module path (naming the artifact)
      */
     public static ArtifactBackend open(ModelDirectory dir, Plan plan, Options options) {
-        ArtifactBackend b = switch (plan.backend()) {
-            case CPU -> new TorchBackend(options.threads(), new TorchSettings(options.optimize(), options.measure(),
-                    options.tuningCache(), options.hugePages(), options.singleThreadedBlas(), options.trimMemory(),
-                    options.passiveWait()));
-            case NEURON -> {
-                Map<ArtifactRole, NeffLocator.NeffSource> neffs = new EnumMap<>(ArtifactRole.class);
-                plan.neffs().forEach((role, s) -> neffs.put(role, s.orElseThrow()));
-                yield new NeffBackend(neuronRuntime(), neffs);
-            }
+        return open(dir, plan, options, installed());
+    }
+
+    /**
+     * As {@link #open(ModelDirectory, Plan, Options)} with the given backends installed.
+     *
+     * @param dir       the model directory
+     * @param plan      its plan
+     * @param options   how to open it
+     * @param providers the backends installed, by type
+     * @return the backend
+     */
+    public static ArtifactBackend open(ModelDirectory dir, Plan plan, Options options,
+                                       Map<BackendProvider.Type, BackendProvider> providers) {
+        BackendProvider.Type type = switch (plan.backend()) {
+            case CPU -> BackendProvider.Type.CPU;
+            case NEURON -> BackendProvider.Type.NEURON;
             default -> throw new IllegalArgumentException(String.valueOf(plan.backend()));
         };
+        Map<ArtifactRole, BackendProvider.Found> found = new EnumMap<>(ArtifactRole.class);
+        if (type == BackendProvider.Type.NEURON) {
+            plan.neffs().forEach((role, s) -> found.put(role, s.orElseThrow()));
+        }
+        ArtifactBackend b = provider(providers, type, dir.root() + " needs it: " + plan.reason()).open(dir, found,
+                new BackendProvider.Options(options.threads(), options.optimize(), options.measure(),
+                        options.tuningCache(), options.hugePages(), options.singleThreadedBlas(), options.trimMemory(),
+                        options.passiveWait()));
         LOG.info("backend: {} for {} ({}): {}", plan.backend(), dir.root(), plan.reason(), b.describe());
         return b;
     }
@@ -200,30 +263,10 @@ public final class BackendSelection {
 
     /**
      * {@return the version of the org.bytedeco:pytorch artifact on the class path (e.g. {@code 2.10.0-1.5.13}), read
-     * without loading native code; {@code unknown}, or {@code none} without it}
+     * without loading native code; {@code unknown}, or {@code none} without it (or without the CPU backend)}
      */
     public static String libtorchVersion() {
-        return Torch.version();
-    }
-
-    /** libnrt.so bound; when it is missing, the message also says what the device scan found. */
-    private static NeuronRuntime neuronRuntime() {
-        List<Path> candidates = NeuronRuntime.candidates(System.getProperty(NeuronRuntime.PATH_PROPERTY), System.getenv());
-        Path lib = candidates.stream().filter(java.nio.file.Files::isRegularFile).findFirst().orElse(null);
-        if (lib == null) {
-            String devices;
-            try {
-                NeuronDevices d = NeuronDevices.discover();
-                devices = d.present() ? "Neuron devices are present (" + d + "), so the runtime library is what is missing"
-                        : "there is no /dev/neuron* device either: not an Inferentia2/Trainium instance, or the "
-                        + "aws-neuronx-dkms driver is not loaded";
-            } catch (RuntimeException e) {
-                devices = "device scan failed: " + e.getMessage();
-            }
-            throw new BackendException("these artifacts carry NEFFs for the Neuron runtime, but " + "libnrt.so was not "
-                    + "found (looked in " + candidates + "; install aws-neuronx-runtime-lib or set -D"
-                    + NeuronRuntime.PATH_PROPERTY + " / " + NeuronRuntime.PATH_ENV + "); " + devices);
-        }
-        return NeuronRuntime.open(lib);
+        BackendProvider cpu = installed().get(BackendProvider.Type.CPU);
+        return cpu == null ? "none" : cpu.version();
     }
 }

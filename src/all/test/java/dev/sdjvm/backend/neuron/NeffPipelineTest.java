@@ -347,7 +347,7 @@ class NeffPipelineTest {
             Files.copy(fixture.resolve("neff/" + role + ".neff"), d.resolve("graph.neff"));
         }
         Path out = tmp.resolve("sd21-neuron");
-        Process p = new ProcessBuilder("bash", "tools/model/aws_notebook_to_model.sh", nb.toString(), hf.toString(),
+        Process p = new ProcessBuilder("bash", "../../tools/model/aws_notebook_to_model.sh", nb.toString(), hf.toString(),
                 out.toString()).redirectErrorStream(true).start();
         String log = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), log);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.NeuronArchive;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Neuron-compiled TorchScript is recognised from its text: the selection refuses it on the CPU and names the missing NEFFs. */
 class NeuronArchiveTest {
-    static final Path FIXTURE = Path.of("src/test/resources/reference/pipeline/tiny-sd21-dev/compiled_models");
+    static final Path FIXTURE = Path.of("test/resources/reference/pipeline/tiny-sd21-dev/compiled_models");
 
     @TempDir
     Path tmp;

@@ -54,7 +54,7 @@ class NeuronToolsTest {
             System.out.println("SKIPPED: no python3 on PATH");
         }
         assumeTrue(py != null, "no python3 on PATH");
-        for (String tool : new String[] {"tools/model/neuron_compile_sd21.py", "tools/model/trace_cpu_sd21.py"}) {
+        for (String tool : new String[] {"../../tools/model/neuron_compile_sd21.py", "../../tools/model/trace_cpu_sd21.py"}) {
             Result r = run(List.of(py, tool, "--help"));
             assertEquals(0, r.exit(), r.output());
             assertTrue(r.output().contains("--out") && r.output().contains("sdjvm-manifest.json"), r.output());
@@ -82,7 +82,7 @@ class NeuronToolsTest {
                 Files.copy(f, t, StandardCopyOption.REPLACE_EXISTING);
             }
         }
-        Result r = run(List.of(py, "tools/model/trace_cpu_sd21.py", "--manifest-only", "--out", dst.toString(), "--dtype",
+        Result r = run(List.of(py, "../../tools/model/trace_cpu_sd21.py", "--manifest-only", "--out", dst.toString(), "--dtype",
                 "fp32", "--threads", "1"));
         assertEquals(0, r.exit(), r.output());
         JsonNode m = new ObjectMapper().readTree(dst.resolve("compiled_models/sdjvm-manifest.json").toFile());

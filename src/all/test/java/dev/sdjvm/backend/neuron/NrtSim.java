@@ -65,7 +65,7 @@ public final class NrtSim {
             Gcc.assumeAvailable();
             Path out = Path.of("target", "native").toAbsolutePath();
             try {
-                Process p = new ProcessBuilder("bash", "native/build.sh", out.toString()).redirectErrorStream(true).start();
+                Process p = new ProcessBuilder("bash", "../../native/build.sh", out.toString()).redirectErrorStream(true).start();
                 String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 if (!p.waitFor(180, TimeUnit.SECONDS) || p.exitValue() != 0) {
                     throw new IllegalStateException("native/build.sh failed:\n" + log);

@@ -4,6 +4,6 @@
  * ({@link dev.sdjvm.backend.neuron.NeffLocator}), the runtime bound with JNA
  * ({@link dev.sdjvm.backend.neuron.NeuronRuntime}, declarations in {@code include/nrt_binding.h}), device discovery
  * without the runtime ({@link dev.sdjvm.backend.neuron.NeuronDevices}), and telling Neuron-compiled TorchScript
- * apart ({@link dev.sdjvm.backend.neuron.NeuronArchive}). See docs/neuron.md.
+ * apart ({@code dev.sdjvm.model.NeuronArchive}). See docs/neuron.md.
  */
 package dev.sdjvm.backend.neuron;

@@ -54,7 +54,7 @@ class NeuronRuntimeTest {
 
     private Path buildFake() throws Exception {
         Gcc.assumeAvailable();
-        Path include = Path.of("include").toAbsolutePath();
+        Path include = Path.of("../../include").toAbsolutePath().normalize();
         assertTrue(Files.isRegularFile(include.resolve("nrt_binding.h")), "run from the project root");
         return Gcc.sharedLibrary(tmp.resolve("neuron/lib"), "libnrt.so", FAKE_NRT, "-I" + include);
     }
@@ -133,7 +133,7 @@ class NeuronRuntimeTest {
     void headerValuesMatchTheJavaEnum() throws Exception {
         // compile a tiny program against include/nrt_binding.h that prints every enum value and the struct size
         Gcc.assumeAvailable();
-        Path include = Path.of("include").toAbsolutePath();
+        Path include = Path.of("../../include").toAbsolutePath().normalize();
         StringBuilder c = new StringBuilder("#include <stdio.h>\n#include \"nrt_binding.h\"\nint main(void){\n");
         for (NrtStatus s : NrtStatus.values()) {
             c.append("printf(\"").append(s.name()).append(" %d\\n\", (int) ").append(s.name()).append(");\n");
