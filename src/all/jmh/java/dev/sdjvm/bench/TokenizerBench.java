@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * mvn -o -q -f library.xml -Pbench test-compile exec:exec -Djmh.args="TokenizerBench -f 1 -wi 3 -i 5"
  * </pre>
- * The tokenizer directory defaults to {@code src/test/resources/reference/tokenizer}; override with
+ * The tokenizer directory defaults to {@code src/core/test/resources/reference/tokenizer}; override with
  * {@code -Dsdjvm.tokenizer.dir=...} inside {@code jmh.args} ({@code -jvmArgs ...}).
  */
 @State(Scope.Thread)
