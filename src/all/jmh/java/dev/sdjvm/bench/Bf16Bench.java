@@ -21,7 +21,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Bulk float32 &lt;-&gt; bfloat16 conversion throughput. Sizes: 1M elements and a [1,4,64,64] SD latent (16384).
- * Run: {@code mvn -o -q -f library.xml -Pbench test-compile exec:exec -Djmh.args="Bf16Bench -f 1 -wi 2 -i 3"}.
+ * Run: {@code mvn -o -q -Pbench -pl src/all -am test-compile exec:exec -Djmh.args="Bf16Bench -f 1 -wi 2 -i 3"}.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)

@@ -22,7 +22,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * The schedule is 1000 steps long and restarted every 998 steps (amortized, &lt; 0.1% of the time), so the
  * measured step is almost always the steady-state multistep update.
  *
- * <pre>mvn -o -q -f library.xml -Pbench test-compile exec:exec -Djmh.args="SchedulerBench -f 1 -wi 2 -i 3"</pre>
+ * <pre>mvn -o -q -Pbench -pl src/all -am test-compile exec:exec -Djmh.args="SchedulerBench -f 1 -wi 2 -i 3"</pre>
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)

@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * every call, so every word goes through BPE), plus one typical 15-word prompt.
  *
  * <pre>
- * mvn -o -q -f library.xml -Pbench test-compile exec:exec -Djmh.args="TokenizerBench -f 1 -wi 3 -i 5"
+ * mvn -o -q -Pbench -pl src/all -am test-compile exec:exec -Djmh.args="TokenizerBench -f 1 -wi 3 -i 5"
  * </pre>
  * The tokenizer directory defaults to {@code src/core/test/resources/reference/tokenizer}; override with
  * {@code -Dsdjvm.tokenizer.dir=...} inside {@code jmh.args} ({@code -jvmArgs ...}).

@@ -25,7 +25,7 @@ import org.openjdk.jmh.annotations.TearDown;
  * compute. The simulator's compute per step (its {@code exec_ns_total}) is printed at tear-down and subtracted in the
  * README's figure.
  *
- * <pre>mvn -Pbench test-compile exec:exec -Djmh.args="NeffStepBench -f 1 -wi 5 -i 10"</pre>
+ * <pre>mvn -Pbench -pl src/all -am test-compile exec:exec -Djmh.args="NeffStepBench -f 1 -wi 5 -i 10"</pre>
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

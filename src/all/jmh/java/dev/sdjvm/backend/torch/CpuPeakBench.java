@@ -24,7 +24,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * convolution in channels-last (the VAE decoder's and the UNet's convolutions; {@code shape} = channels x side) and
  * a float32 4096^3 matmul and a bfloat16 1024^3 one, on libtorch's intra-op threads ({@code -Dsdjvm.threads=N}, default libtorch's).
  * GFLOP/s = 2 x C x C x 9 x side^2 / time for the convolution, 2 x n^3 / time for the matmuls.
- * Run: {@code mvn -f library.xml -Pbench test-compile exec:exec -Djmh.args="CpuPeakBench -f 1 -wi 1 -i 3"}.
+ * Run: {@code mvn -Pbench -pl src/all -am test-compile exec:exec -Djmh.args="CpuPeakBench -f 1 -wi 1 -i 3"}.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
