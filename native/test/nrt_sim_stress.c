@@ -4,7 +4,7 @@
  * it 20 times with reads in between and release everything; cycle 1 adds an exec barrier of 4 parties. Then an
  * unload races nothing but the close. Exits non-zero on any unexpected status or on leaks.
  *
- * Usage: nrt_sim_stress NEFF_FILE     (e.g. src/test/resources/models/sim-neuron/neff/unet.neff)
+ * Usage: nrt_sim_stress NEFF_FILE     (e.g. src/all/test/resources/models/sim-neuron/neff/unet.neff)
  */
 #define _POSIX_C_SOURCE 200809L
 #include "nrt_binding.h"

@@ -8,7 +8,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
-neff="$root/src/test/resources/models/sim-neuron/neff/unet.neff"
+neff="$root/src/all/test/resources/models/sim-neuron/neff/unet.neff"
 flags=(-std=c11 -O1 -g -pthread -ffp-contract=off -Wall -Wextra -I "$root/include" -I "$root/native")
 for san in thread address,undefined; do
     gcc "${flags[@]}" -fsanitize="$san" -fno-sanitize-recover=all -o "$work/stress-${san%%,*}" \

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Score a shapes-world model directory with judge_images.py, sampling with the Python reference sampler
-(sd_sampler.py: the reference algorithm of src/test/resources/reference/pipeline/README.md section 2,
+(sd_sampler.py: the reference algorithm of src/all/test/resources/reference/pipeline/README.md section 2,
 DPM-Solver++ 2M, CFG).
 
-    /usr/bin/python3 tools/default-model/eval_shapes.py --model src/main/resources/dev/sdjvm/default-model \
+    /usr/bin/python3 tools/default-model/eval_shapes.py --model src/all/main/resources/dev/sdjvm/default-model \
         --out docs/default-model/shapes_scores.json --sheet /tmp/shapes_samples.png
 
 Captions: "a COLOR SHAPE on a BG background" and "a large COLOR SHAPE on a BG background" for every held-out

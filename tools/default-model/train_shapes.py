@@ -7,7 +7,7 @@ Matmuls and convolutions run under CPU autocast to bfloat16 (float32 master weig
 Debian torch build has a generic (slow) float32 BLAS but fast oneDNN bfloat16 kernels (avx512_bf16), ~10x.
 
     /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train            # train (resumes if interrupted)
-    /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train --export src/main/resources/dev/sdjvm/default-model
+    /usr/bin/python3 tools/default-model/train_shapes.py --work /tmp/shapes_train --export src/all/main/resources/dev/sdjvm/default-model
     /usr/bin/python3 tools/default-model/train_shapes.py --bench                              # time a few steps
     /usr/bin/python3 tools/default-model/train_shapes.py --train-encoder --work /tmp/shapes_enc --threads 1
     /usr/bin/python3 tools/default-model/train_shapes.py --check-encoder --threads 1 --out docs/default-model/encoder_check.json
@@ -39,7 +39,7 @@ import shapes_world as W  # noqa: E402
 from sd_sampler import ClipTokenizer, DPMSolverPP2M  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
-TOKDIR = os.path.join(REPO, "src", "test", "resources", "reference", "tokenizer")
+TOKDIR = os.path.join(REPO, "src", "core", "test", "resources", "reference", "tokenizer")
 
 
 def configs(px):
@@ -488,7 +488,7 @@ def vae_check(args, vae, n=600):
 # The autoencoder's training checkpoints were not kept (only its decoder and post_quant_conv were exported), so the
 # encoder (+ quant_conv) of an exported model is trained afterwards against the FROZEN exported decoder.
 
-MODEL_DIR = os.path.join(REPO, "src", "main", "resources", "dev", "sdjvm", "default-model")
+MODEL_DIR = os.path.join(REPO, "src", "all", "main", "resources", "dev", "sdjvm", "default-model")
 
 
 def exported_vae(model_dir, vae_cfg):

@@ -2,31 +2,31 @@
 """Write a Stable Diffusion 2.1 model directory in the AWS Inferentia2 layout ("sd2_512_root") with
 random (seeded) weights, traced to TorchScript with torch.jit.trace on CPU.
 
-    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --out src/test/resources/models/tiny-sd21-fp32
-    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype bf16 --out src/test/resources/models/tiny-sd21-bf16
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --out src/all/test/resources/models/tiny-sd21-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype bf16 --out src/all/test/resources/models/tiny-sd21-bf16
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sd21-base --out /tmp/sd21-base-random   # ~5 GB, benchmarks
 
 img2img / inpainting fixtures (the VAE encoder as a fifth artifact; a 9-channel inpainting unet):
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --with-vae-encoder \
-        --out src/test/resources/models/tiny-sd21-fp32 --update
+        --out src/all/test/resources/models/tiny-sd21-fp32 --update
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny --dtype fp32 --with-vae-encoder --unet-in-channels 9 \
-        --link-identical src/test/resources/models/tiny-sd21-fp32 --out src/test/resources/models/tiny-sd21-inpaint-fp32
+        --link-identical src/all/test/resources/models/tiny-sd21-fp32 --out src/all/test/resources/models/tiny-sd21-inpaint-fp32
 Add --check to any command to compare a fresh run with the --out directory instead of writing it.
 
 Other model families (tiny, float32, each in the layout of AWS's sample for that family; see FAMILIES):
-    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-sd15 --out src/test/resources/models/tiny-sd15-fp32
-    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-sd2v --link-identical src/test/resources/models/tiny-sd21-fp32 \
-        --out src/test/resources/models/tiny-sd2v-fp32
-    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-lcm --link-identical src/test/resources/models/tiny-sd15-fp32 \
-        --out src/test/resources/models/tiny-lcm-fp32
-    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-turbo --link-identical src/test/resources/models/tiny-sd21-fp32 \
-        --out src/test/resources/models/tiny-turbo-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-sd15 --out src/all/test/resources/models/tiny-sd15-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-sd2v --link-identical src/all/test/resources/models/tiny-sd21-fp32 \
+        --out src/all/test/resources/models/tiny-sd2v-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-lcm --link-identical src/all/test/resources/models/tiny-sd15-fp32 \
+        --out src/all/test/resources/models/tiny-lcm-fp32
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset tiny-turbo --link-identical src/all/test/resources/models/tiny-sd21-fp32 \
+        --out src/all/test/resources/models/tiny-turbo-fp32
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sd15 --out /tmp/sd15-random   # full-size SD 1.5, ~4 GB fp32
 SDXL (diffusers' UNet2DConditionModel/AutoencoderKL from a diffusers source tree, two CLIP encoders; AWS's SDXL sample
 layout <part>/model.pt; see sdxl_export.py):
     git --git-dir=DIFFUSERS_GIT archive HEAD src | tar -x -C /tmp/diffusers
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-tiny --diffusers-src /tmp/diffusers/src \
-        --out src/test/resources/models/tiny-sdxl-fp32   # tokenizer files copied: git stores them once
+        --out src/all/test/resources/models/tiny-sdxl-fp32   # tokenizer files copied: git stores them once
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-base --diffusers-src /tmp/diffusers/src \
         --out /tmp/sdxl-base-random   # full size, ~14 GB float32 (2.6 B UNet parameters), for a full-size step
 
@@ -56,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sd_arch  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
-REF = os.path.join(REPO, "src", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
+REF = os.path.join(REPO, "src", "all", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
 SCALED_LINEAR = (0.00085, 0.012, 1000)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -7,9 +7,9 @@ do_split_on_punc=False) (_clean_text, _tokenize_chinese_chars, NFC, str.split, s
 mapping and the string-tuple BPE loop. What it adds over the Java code is independence of the Unicode machinery:
 CPython's unicodedata / str.lower / str.split / NFC and a string-based BPE.
 
-  /usr/bin/python3 tools/reference/clip_reference.py check src/test/resources/reference   # reproduce tokenizer_cases.json
-  /usr/bin/python3 tools/reference/clip_reference.py fuzz  src/test/resources/reference \
-      > src/test/resources/dev/sdjvm/tokenizer/fuzz_cases.json
+  /usr/bin/python3 tools/reference/clip_reference.py check src/core/test/resources/reference   # reproduce tokenizer_cases.json
+  /usr/bin/python3 tools/reference/clip_reference.py fuzz  src/core/test/resources/reference \
+      > src/core/test/resources/dev/sdjvm/tokenizer/fuzz_cases.json
 """
 import json
 import random

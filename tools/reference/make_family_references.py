@@ -9,7 +9,7 @@ TorchScript artifacts of the tiny family fixtures, CPU, float32, torch.set_num_t
 
 Models (tools/model/make_tiny_sd.py presets): tiny-sd15-fp32 (SD 1.5-shaped: pad <|endoftext|>, text encoder
 tuple, bare unet tensor), tiny-sd2v-fp32 (768 v-prediction shaped, 96x96 default), tiny-lcm-fp32 (time_cond_proj_dim,
-LCMScheduler), tiny-turbo-fp32 (trailing Euler ancestral). Output: src/test/resources/reference/families/
+LCMScheduler), tiny-turbo-fp32 (trailing Euler ancestral). Output: src/all/test/resources/reference/families/
 (cases.json, cases/<name>.rgb raw HWC uint8, cases/<name>.latents.f32 the final latents).
 
 Stand-ins, as tools/reference/make_task_references.py's (its import stubs are reused), with what the families add:

@@ -17,7 +17,7 @@ The loop is the one of reference/scheduler_cases.json (x = sin(0.37 i) * init_no
 sample; per step m = scale_model_input(x, t); eps = cos(1.3 m + 0.001 t) + 0.1 sin(0.11 i); x = step(eps, t, x)),
 with t the element of scheduler.timesteps as the pipelines pass it (a 0-dim tensor) and, for the stochastic
 schedulers, generator = torch.Generator().manual_seed(seed) passed to every step (diffusers' randn_tensor draws).
-Writes src/test/resources/reference/families/scheduler_cases.json.
+Writes src/core/test/resources/reference/families/scheduler_cases.json.
 """
 import argparse
 import json

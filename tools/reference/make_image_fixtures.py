@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the Pillow / diffusers reference fixtures for dev.sdjvm.image into src/test/resources/image/.
+"""Writes the Pillow / diffusers reference fixtures for dev.sdjvm.image into src/core/test/resources/image/.
 
 Run from the repository root with Debian's python (python3-pil, python3-numpy, python3-torch):
 
@@ -8,7 +8,7 @@ Run from the repository root with Debian's python (python3-pil, python3-numpy, p
 Everything is seeded; a re-run with the same Pillow (9.4.0 here) writes the same files. The inputs are PNGs this
 script writes byte by byte (so the Java test also sees 1/2/4/16-bit and palette PNGs that Pillow cannot save); the
 expected outputs are what Pillow (and, for the preprocessing, numpy + torch as diffusers calls them) computes.
-See src/test/resources/image/README.md for the files and manifest formats.
+See src/core/test/resources/image/README.md for the files and manifest formats.
 """
 import io
 import os
@@ -25,7 +25,7 @@ try:
 except ImportError:  # the preprocessing then runs in numpy only (same float32 operations)
     torch = None
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "test", "resources", "image")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "core", "test", "resources", "image")
 LANCZOS = Image.Resampling.LANCZOS if hasattr(Image, "Resampling") else Image.LANCZOS
 
 

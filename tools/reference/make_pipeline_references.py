@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Reference outputs for the project's own tiny fixtures (src/test/resources/models/tiny-sd21-{fp32,bf16}), made
+"""Reference outputs for the project's own tiny fixtures (src/all/test/resources/models/tiny-sd21-{fp32,bf16}), made
 with the Python reference sampler tools/reference/sd_sampler.py (the algorithm of
-src/test/resources/reference/pipeline/README.md section 2), torch 1.13, CPU, torch.set_num_threads(1).
+src/all/test/resources/reference/pipeline/README.md section 2), torch 1.13, CPU, torch.set_num_threads(1).
 
     /usr/bin/python3 tools/reference/sd_sampler.py --selftest            # first: the sampler against diffusers' data
-    /usr/bin/python3 tools/reference/make_pipeline_references.py         # writes src/test/resources/models/cases/
+    /usr/bin/python3 tools/reference/make_pipeline_references.py         # writes src/all/test/resources/models/cases/
     /usr/bin/python3 tools/reference/make_pipeline_references.py --check # recomputes and compares with the stored files
 
 Writes cases.json (prompt, negative_prompt, steps, guidance_scale, seed, token ids, timesteps, file names, stats,
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sd_sampler  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
-MODELS = os.path.join(REPO, "src", "test", "resources", "models")
+MODELS = os.path.join(REPO, "src", "all", "test", "resources", "models")
 OUT = os.path.join(MODELS, "cases")
 
 # (variant, model dir under models/, name, prompt, negative prompt, steps, guidance, seed)
@@ -49,7 +49,7 @@ CASES = [
      "a robot", None, 12, 1.0, 3),
 ]
 
-# README section 5 of src/test/resources/reference/pipeline (meta.recommended_tolerances there)
+# README section 5 of src/all/test/resources/reference/pipeline (meta.recommended_tolerances there)
 TOLERANCES = {
     "fp32": {"image_max_abs": 2, "image_mean_abs": 0.05, "latents_max_abs_rel": 1e-4, "init_latents": "bitwise"},
     "bf16": {"image_mean_abs": 4.0, "image_psnr_db_min": 32.0, "image_frac_abs_gt16_max": 0.02,
@@ -171,21 +171,21 @@ def main():
                 max(abs(r["latents_stats"]["min"]), abs(r["latents_stats"]["max"]))), flush=True)
     meta = {
         "generator": "tools/reference/make_pipeline_references.py -> tools/reference/sd_sampler.py Pipeline (reference algorithm of "
-                     "src/test/resources/reference/pipeline/README.md section 2), CPU, torch.set_num_threads(1), "
+                     "src/all/test/resources/reference/pipeline/README.md section 2), CPU, torch.set_num_threads(1), "
                      "torch.no_grad()",
         "torch": torch.__version__,
         "numpy": np.__version__,
         "sampler_selftest": "tools/reference/sd_sampler.py --selftest: tokenizer 125/125, scheduler dpm_eps_20 max |d| 0 vs "
                             "diffusers, tiny-sd21-dev cases u8 max |d| <= 1 vs diffusers",
         "tolerances": TOLERANCES,
-        "tolerances_source": "src/test/resources/reference/pipeline/README.md section 5",
+        "tolerances_source": "src/all/test/resources/reference/pipeline/README.md section 5",
         "files": {
             "rgb_u8": "raw uint8, height*width*3 bytes, row-major HWC RGB; sha256_u8 is over these bytes",
             "latents_f32": "raw little-endian float32 [1,4,h/8,w/8] C-order: final latents before / scaling_factor",
             "init_latents_f32": "raw little-endian float32: torch.randn((1,4,h/8,w/8), "
                                 "generator=torch.Generator().manual_seed(seed)) (init_noise_sigma is 1.0)",
         },
-        "model_root": "src/test/resources/models/<model>",
+        "model_root": "src/all/test/resources/models/<model>",
     }
     doc = {"meta": meta, "cases": [{k: v for k, v in r.items() if k != "_arrays"} for r in results]}
     if args.check:

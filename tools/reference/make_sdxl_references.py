@@ -7,8 +7,8 @@ torch.set_num_threads(1), with a seeded CPU torch.Generator.
     /usr/bin/python3 tools/reference/make_sdxl_references.py --diffusers-src /tmp/diffusers/src           # writes
     /usr/bin/python3 tools/reference/make_sdxl_references.py --diffusers-src /tmp/diffusers/src --check   # compares
 
-Model: src/test/resources/models/tiny-sdxl-fp32 (tools/model/make_tiny_sd.py --preset sdxl-tiny: AWS's SDXL sample
-layout, <part>/model.pt). Output: src/test/resources/reference/sdxl/ (cases.json, cases/).
+Model: src/all/test/resources/models/tiny-sdxl-fp32 (tools/model/make_tiny_sd.py --preset sdxl-tiny: AWS's SDXL sample
+layout, <part>/model.pt). Output: src/all/test/resources/reference/sdxl/ (cases.json, cases/).
 
 Stand-ins for what diffusers would load from transformers / the Hub (the import stubs are make_task_references.py's):
 - text_encoder, text_encoder_2: AWS's TextEncoderOutputWrapper around <part>/model.pt (traced as AWS's
@@ -244,7 +244,7 @@ def main():
                          "TorchScript artifacts of models/tiny-sdxl-fp32 (stand-ins in the script), CPU, float32, "
                          "torch.set_num_threads(1)",
             "diffusers_version": diffusers.__version__, "torch": torch.__version__,
-            "stubs": mtr.STUB_NOTES, "tolerances": TOLERANCES, "model": "src/test/resources/models/tiny-sdxl-fp32",
+            "stubs": mtr.STUB_NOTES, "tolerances": TOLERANCES, "model": "src/all/test/resources/models/tiny-sdxl-fp32",
             "files": {"rgb": "raw uint8 [n,H,W,3] (the pil images); png: the same, side by side",
                       "latents.f32": "raw little-endian float32 [n,4,h/8,w/8]: output_type='latent'",
                       "ehs.f32": "the UNet's encoder_hidden_states at the first step [rows,77,H1+H2] (rows: uncond "

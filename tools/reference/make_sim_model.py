@@ -55,7 +55,7 @@ REPO = os.path.dirname(TOOLS)
 sys.path.insert(0, os.path.join(TOOLS, "model"))
 import sd_arch  # noqa: E402  (config dicts with diffusers/transformers keys)
 
-REF = os.path.join(REPO, "src", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
+REF = os.path.join(REPO, "src", "all", "test", "resources", "reference", "pipeline", "tiny-sd21-dev")
 CREATED_BY = "tools/reference/make_sim_model.py"
 ROLES = ["text_encoder", "unet", "vae_post_quant_conv", "vae_decoder", "vae_encoder"]
 FN_OF_ROLE = {"text_encoder": "text_encoder", "unet": "unet", "vae_post_quant_conv": "post_quant_conv",

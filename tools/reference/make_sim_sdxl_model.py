@@ -3,8 +3,8 @@
 sample layout (<part>/model.pt carrying the NEFF, as torch_neuronx.trace + torch.jit.save write them), and CPU
 TorchScript twins computing the same functions bit for bit (compiled_models/<part>.pt).
 
-    /usr/bin/python3 tools/reference/make_sim_sdxl_model.py --kind neuron --out src/test/resources/models/sim-sdxl-neuron
-    /usr/bin/python3 tools/reference/make_sim_sdxl_model.py --kind cpu --out src/test/resources/models/sim-sdxl-cpu
+    /usr/bin/python3 tools/reference/make_sim_sdxl_model.py --kind neuron --out src/all/test/resources/models/sim-sdxl-neuron
+    /usr/bin/python3 tools/reference/make_sim_sdxl_model.py --kind cpu --out src/all/test/resources/models/sim-sdxl-cpu
 
 Geometry: 64x64 images, latents 4x8x8, 77 tokens; text_encoder hidden H1=8 with 2 layers, text_encoder_2 hidden
 H2=12 with 3 layers and text_embeds P=6; the UNet takes encoder_hidden_states [B,77,20], text_embeds [B,6],

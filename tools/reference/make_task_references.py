@@ -9,9 +9,9 @@ seeded CPU torch.Generator.
     /usr/bin/python3 tools/reference/make_task_references.py --diffusers-src /tmp/diffusers/src --check   # compares
     /usr/bin/python3 tools/reference/make_task_references.py --diffusers-src /tmp/diffusers/src --perturb # headroom
 
-Models: src/test/resources/models/tiny-sd21-fp32 (4-channel unet, with compiled_models/vae_encoder.pt) and
-src/test/resources/models/tiny-sd21-inpaint-fp32 (9-channel inpainting unet), both from tools/model/make_tiny_sd.py.
-Output: src/test/resources/reference/tasks/ (cases.json, inputs/, cases/; see the README.md there).
+Models: src/all/test/resources/models/tiny-sd21-fp32 (4-channel unet, with compiled_models/vae_encoder.pt) and
+src/all/test/resources/models/tiny-sd21-inpaint-fp32 (9-channel inpainting unet), both from tools/model/make_tiny_sd.py.
+Output: src/all/test/resources/reference/tasks/ (cases.json, inputs/, cases/; see the README.md there).
 
 The pipelines get small stand-ins for the parts diffusers would load from transformers / the Hub:
 - unet: nn.Module with .config (unet/config.json + time_cond_proj_dim=None) and diffusers' call signature
@@ -51,8 +51,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))  # tools/<group>/x.py
-MODELS = os.path.join(REPO, "src", "test", "resources", "models")
-OUT = os.path.join(REPO, "src", "test", "resources", "reference", "tasks")
+MODELS = os.path.join(REPO, "src", "all", "test", "resources", "models")
+OUT = os.path.join(REPO, "src", "all", "test", "resources", "reference", "tasks")
 sys.path.insert(0, HERE)
 import clip_reference  # noqa: E402
 import sd_sampler  # noqa: E402
@@ -887,7 +887,7 @@ def main():
                 "resized_png": "the start image as diffusers fed it to the encoder (floored to a multiple of 8, PIL "
                                "LANCZOS), recovered exactly from the encoder input",
             },
-            "model_root": "src/test/resources/models/<model>",
+            "model_root": "src/all/test/resources/models/<model>",
         }
         doc = {"meta": meta, "cases": [{k: v for k, v in r.items() if k != "_arrays"} for r in results]}
         if args.perturb or args.contiguous_encoder_input:

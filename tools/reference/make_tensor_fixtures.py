@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the torch reference fixtures for dev.sdjvm.tensor into src/test/resources/tensor/.
+"""Writes the torch reference fixtures for dev.sdjvm.tensor into src/core/test/resources/tensor/.
 
 Run from the repository root with Debian's python (torch 1.13 CPU):
 
     /usr/bin/python3 tools/reference/make_tensor_fixtures.py
 
 Everything is seeded; re-running gives byte-identical files on the same torch build / CPU capability.
-See src/test/resources/tensor/README.md for the file formats.
+See src/core/test/resources/tensor/README.md for the file formats.
 """
 import gzip
 import os
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import torch
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "test", "resources", "tensor")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "core", "test", "resources", "tensor")
 
 
 def capability():

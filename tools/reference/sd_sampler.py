@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Python reference sampler for a model directory in the AWS layout, following the reference algorithm of
-src/test/resources/reference/pipeline/README.md section 2 (diffusers StableDiffusionPipeline + AWS wrappers +
+src/all/test/resources/reference/pipeline/README.md section 2 (diffusers StableDiffusionPipeline + AWS wrappers +
 DPMSolverMultistepScheduler with the SD 2.1-base config defaults: dpmsolver++, order 2, linspace spacing,
 final step first order to sigma 0).
 
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/<group>/x.py
-REF = os.path.join(REPO, "src", "test", "resources", "reference")
+REF = os.path.join(REPO, "src", "core", "test", "resources", "reference")  # tokenizer, schedulers
+REF_ALL = os.path.join(REPO, "src", "all", "test", "resources", "reference")  # pipeline
 
 # --------------------------------------------------------------------------------------------------
 # CLIP tokenizer (transformers' slow CLIPTokenizer without ftfy, as SD 2.1 loads it: "!" = pad id 0, special)
@@ -318,12 +319,12 @@ def selftest():
     final = torch.tensor(run["final"], dtype=torch.float32).reshape(x.shape)
     print("scheduler dpm_eps_20: max |d| vs diffusers %.3g" % (x - final).abs().max().item())
     # end to end, tiny-sd21-dev
-    p = Pipeline(os.path.join(REF, "pipeline", "tiny-sd21-dev"))
+    p = Pipeline(os.path.join(REF_ALL, "pipeline", "tiny-sd21-dev"))
     p.height = p.width = 128
-    pc = json.load(open(os.path.join(REF, "pipeline", "cases.json")))
+    pc = json.load(open(os.path.join(REF_ALL, "pipeline", "cases.json")))
     for c in pc["cases"]:
         u8 = p(c["prompt"], c["negative_prompt"], c["steps"], c["guidance_scale"], c["seed"])
-        ref = np.fromfile(os.path.join(REF, "pipeline", c["rgb_u8"]), dtype=np.uint8).reshape(u8.shape)
+        ref = np.fromfile(os.path.join(REF_ALL, "pipeline", c["rgb_u8"]), dtype=np.uint8).reshape(u8.shape)
         d = np.abs(u8.astype(int) - ref.astype(int))
         print("pipeline %s: u8 max |d| %d mean %.4g" % (c["id"], d.max(), d.mean()))
 
