@@ -170,8 +170,12 @@ public final class GenerationParameters {
 
     /**
      * {@link #schedulerClass(GenerationRequest, Map)} for a model whose default scheduler is {@code defaultName}
-     * ({@link dev.sdjvm.ModelInfo#defaultScheduler()}: {@code config} for LCM and Turbo models).
+     * ({@link dev.sdjvm.ModelInfo#defaultScheduler()}: {@code config} for LCM, Turbo and SDXL models).
      *
+     * @param r               the request
+     * @param schedulerConfig the model's scheduler config (diffusers key names)
+     * @param defaultName     the scheduler a request without one runs: a name, a diffusers class name or {@code config}
+     * @return the diffusers class name
      * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
      */
     public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig, String defaultName) {
