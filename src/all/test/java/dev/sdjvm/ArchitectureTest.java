@@ -215,7 +215,7 @@ class ArchitectureTest {
         List<String> found = new ArrayList<>();
         int classes = 0;
         for (String pkg : exported) {
-            Path dir = Path.of("target/classes").resolve(pkg.replace('.', '/'));
+            Path dir = ROOT.resolve("src/core/target/classes").resolve(pkg.replace('.', '/'));
             try (Stream<Path> files = Files.list(dir)) {
                 for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".class"))::iterator) {
                     String name = pkg + "." + f.getFileName().toString().replace(".class", "");

@@ -127,7 +127,7 @@ class NeffTimestepTest {
         String py = NeuronToolsTest.python("/usr/bin/python3", true);
         org.junit.jupiter.api.Assumptions.assumeTrue(py != null, "/usr/bin/python3 with torch not available");
         Path cpu = tmp.resolve("cpu-i64");
-        NeuronToolsTest.Result r = NeuronToolsTest.run(java.util.List.of(py, "tools/reference/make_sim_model.py",
+        NeuronToolsTest.Result r = NeuronToolsTest.run(java.util.List.of(py, "../../tools/reference/make_sim_model.py",
                 "--out", cpu.toString(), "--kind", "cpu", "--unet-timestep", "int64"));
         assertEquals(0, r.exit(), r.output());
         dev.sdjvm.TestModels.copy(dev.sdjvm.TestModels.resource("dev/sdjvm/default-model/tokenizer"), cpu.resolve("tokenizer"));

@@ -156,7 +156,7 @@ class OptimumNeuronLayoutTest {
         String py = NeuronToolsTest.python("/usr/bin/python3", true);
         org.junit.jupiter.api.Assumptions.assumeTrue(py != null, "/usr/bin/python3 with torch not available");
         Path out = tmp.resolve("tool-optimum");
-        NeuronToolsTest.Result r = NeuronToolsTest.run(java.util.List.of(py, "tools/reference/make_sim_model.py", "--out",
+        NeuronToolsTest.Result r = NeuronToolsTest.run(java.util.List.of(py, "../../tools/reference/make_sim_model.py", "--out",
                 out.toString(), "--geometry", "tiny", "--kind", "neuron", "--layout", "optimum"));
         assertEquals(0, r.exit(), r.output());
         dev.sdjvm.TestModels.copy(dev.sdjvm.TestModels.resource("dev/sdjvm/default-model/tokenizer"), out.resolve("tokenizer"));
