@@ -13,7 +13,7 @@ class NegativePromptOptionTest {
         GenerateCommand absent = new GenerateCommand();
         new CommandLine(absent).parseArgs("a cat");
         assertNull(absent.negativePrompt);
-        assertNull(absent.guidanceRescale);
+        assertEquals(0.0, absent.guidanceRescale, "--guidance-rescale defaults to 0 (off)");
         GenerateCommand empty = new GenerateCommand();
         new CommandLine(empty).parseArgs("a cat", "--negative-prompt", "", "--guidance-rescale", "0.5");
         assertEquals("", empty.negativePrompt);
