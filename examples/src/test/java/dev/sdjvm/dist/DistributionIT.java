@@ -193,7 +193,7 @@ class DistributionIT {
         env.clear();
         env.put("PATH", Paths.get(System.getProperty("java.home"), "bin") + ":/usr/bin:/bin");
         env.put("SDJVM_HOME", Distribution.home().toString());
-        env.put("SDJVM_MODEL_DIR", Distribution.repository().resolve("src/test/resources/models/tiny-sd21-fp32").toString());
+        env.put("SDJVM_MODEL_DIR", Distribution.repository().resolve("src/all/test/resources/models/tiny-sd21-fp32").toString());
         env.put("SAGEMAKER_BIND_TO_PORT", Integer.toString(port));
         env.put("SDJVM_WORKERS", "1");
         env.put("OMP_NUM_THREADS", "1");

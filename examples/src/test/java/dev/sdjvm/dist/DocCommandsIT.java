@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The command blocks of the README and docs/programs.md marked {@code <!-- run-by-test -->} (the HTML comment on the
  * line before the code fence) run as written, in order, with bash, against the unpacked distribution archive
  * ({@link Distribution}): the working directory holds {@code bin} (a link to the archive's bin/) and {@code src} (a
- * link to the repository's src/, for the {@code --model src/test/resources/...} fixtures), so {@code ./bin/sd} and
+ * link to the repository's src/, for the {@code --model src/all/test/resources/...} fixtures), so {@code ./bin/sd} and
  * {@code bin/sd} resolve as they do in a checkout.
  *
  * <p>Rules of a marked block: a line that starts with {@code bin/sd} or {@code ./bin/sd} is a command (a trailing
@@ -99,7 +99,7 @@ class DocCommandsIT {
 
     @Test
     void readmeCommandsRun(@TempDir Path dir) throws Exception {
-        Files.copy(Distribution.repository().resolve("src/test/resources/reference/tasks/inputs/mask_64.png"),
+        Files.copy(Distribution.repository().resolve("src/all/test/resources/reference/tasks/inputs/mask_64.png"),
                 dir.resolve("mask.png"));
         int n = runMarked("README.md", dir);
         assertTrue(n >= 4, "the README's generate and image-to-image commands are marked (" + n + " commands)");
