@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -80,7 +81,44 @@ class FamilyReferenceTest {
         if (c.hasNonNull("width") && c.get("width").asInt() != sd.info().width()) {
             req = req.toBuilder().width(c.get("width").asInt()).height(c.get("height").asInt()).build();
         }
-        GenerationResult r = sd.generate(req);
+        check(id, c, sd, sd.generate(req));
+    }
+
+    /**
+     * A request with neither steps nor guidance runs the model's defaults: diffusers' LatentConsistencyModelPipeline
+     * call defaults (4 steps, 8.5) for LCM, the model card's (1 step, no guidance) for Turbo, 50 / 7.5 for the SD
+     * families; where a reference case ran exactly those, the request without them gives diffusers' image.
+     */
+    @Test
+    void requestsWithoutStepsOrGuidanceRunTheModelsDefaults() throws Exception {
+        Map<String, double[]> expected = Map.of("tiny-lcm-fp32", new double[] {4, 8.5}, "tiny-turbo-fp32",
+                new double[] {1, 0.0}, "tiny-sd15-fp32", new double[] {50, 7.5}, "tiny-sd2v-fp32", new double[] {50, 7.5});
+        int compared = 0;
+        for (Arguments a : cases().toList()) {
+            String id = (String) a.get()[0];
+            JsonNode c = (JsonNode) a.get()[1];
+            StableDiffusion sd = model(c.get("model").asText());
+            double[] want = expected.get(c.get("model").asText());
+            assertEquals((int) want[0], sd.info().defaultSteps(), c.get("model").asText());
+            assertEquals(want[1], sd.info().defaultGuidanceScale(), c.get("model").asText());
+            if (c.get("num_inference_steps").asInt() != want[0] || c.get("guidance_scale").asDouble() != want[1]
+                    || !"config".equals(c.get("scheduler").asText()) || c.get("guidance_rescale").asDouble() != 0) {
+                continue;
+            }
+            GenerationRequest given = request(c, sd.info().family());
+            GenerationRequest.Builder b = GenerationRequest.builder(given.prompt()).negativePrompt(given.negativePrompt())
+                    .seed(given.seed()).numImages(given.numImages()).scheduler(given.scheduler());
+            GenerationResult r = sd.generate(b.build());
+            assertEquals(want[0], r.request().steps().getAsInt(), "the steps that ran are in the result's request");
+            assertEquals(want[1], r.request().guidanceScale().getAsDouble());
+            check(id + " (defaults)", c, sd, r);
+            compared++;
+        }
+        assertEquals(2, compared, "the LCM and Turbo cases that ran at their defaults");
+    }
+
+    private static void check(String id, JsonNode c, StableDiffusion sd, GenerationResult r) throws Exception {
+        String family = sd.info().family();
         assertEquals(c.get("unet_calls").asInt(), r.timings().steps(), "denoising steps run");
         assertEquals(c.get("scheduler_class").asText(), r.scheduler());
         float[] ref = Parity.readF32(DIR.resolve(c.get("files").get("latents_f32").asText()));

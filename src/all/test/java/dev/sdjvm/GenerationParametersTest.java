@@ -83,7 +83,7 @@ class GenerationParametersTest {
         // text Latin-1 cannot hold goes into an iTXt chunk, read back the same
         GenerationResult intl = GenerationResult.builder().images(List.of(first)).seed(1)
                 .timings(new GenerationResult.Timings(0, 0, 0, 0, 0, 0, 2)).scheduler("EulerDiscreteScheduler")
-                .request(GenerationRequest.of("富士山 at dawn")).build();
+                .request(GenerationRequest.of("富士山 at dawn").withDefaults(50, 7.5)).build();
         intl.writePng(f0);
         assertEquals(intl.parameters(0), PngFiles.readText(f0).get("parameters"));
         assertTrue(intl.parameters(0).startsWith("富士山 at dawn\nSteps: 50, Sampler: Euler, CFG scale: 7.5, Seed: 1"));

@@ -55,6 +55,24 @@ class SdxlModelTest {
     }
 
     @Test
+    void sdxlTurbosTrailingEulerConfigGetsTheFewStepDefaults() throws Exception {
+        ModelInfo base = StableDiffusion.inspect(TINY);
+        assertEquals(50, base.defaultSteps());
+        assertEquals(5.0, base.defaultGuidanceScale(), "StableDiffusionXLPipeline's guidance_scale default");
+        // stabilityai/sdxl-turbo's published scheduler: Euler ancestral, trailing
+        Path turbo = TestModels.copy(TINY, tmp.resolve("turbo"));
+        edit(turbo.resolve("scheduler/scheduler_config.json"), n -> n.put("_class_name",
+                "EulerAncestralDiscreteScheduler").put("timestep_spacing", "trailing"));
+        ModelInfo t = StableDiffusion.inspect(turbo);
+        assertEquals("SDXL", t.family());
+        assertEquals(1, t.defaultSteps());
+        assertEquals(0.0, t.defaultGuidanceScale());
+        // the same scheduler with leading spacing is an ordinary SDXL model
+        edit(turbo.resolve("scheduler/scheduler_config.json"), n -> n.put("timestep_spacing", "leading"));
+        assertEquals(50, StableDiffusion.inspect(turbo).defaultSteps());
+    }
+
+    @Test
     void compiledModelsLayoutGivesTheSameImage() throws Exception {
         Path copy = TestModels.copy(TINY, tmp.resolve("compiled"));
         Files.createDirectories(copy.resolve("compiled_models"));
@@ -107,6 +125,12 @@ class SdxlModelTest {
         edit(mean.resolve("vae/config.json"), n -> n.putArray("latents_mean").add(0).add(0).add(0).add(0));
         e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(mean));
         assertTrue(e.getMessage().contains("latents_mean"), e.getMessage());
+
+        // LCM-SDXL: diffusers' SDXL pipeline would feed the guidance embedding, which no SDXL wrapper traces
+        Path lcm = TestModels.copy(TINY, tmp.resolve("lcm-sdxl"));
+        edit(lcm.resolve("unet/config.json"), n -> n.put("time_cond_proj_dim", 256));
+        e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(lcm));
+        assertTrue(e.getMessage().contains("time_cond_proj_dim 256 (LCM-SDXL)"), e.getMessage());
 
         // the encoders swapped: text_encoder_2 must be CLIPTextModelWithProjection (text_embeds first)
         Path swapped = TestModels.copy(TINY, tmp.resolve("swapped"));

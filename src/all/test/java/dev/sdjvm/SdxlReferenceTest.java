@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -98,6 +99,36 @@ class SdxlReferenceTest {
         try (AutoCloseable probe = PipelineTestAccess.probe((k, v) -> seen.put(k, v.clone()))) {
             r = sd.generate(request(c));
         }
+        check(id, c, r, seen);
+    }
+
+    /**
+     * A request without a guidance scale runs StableDiffusionXLPipeline's default, 5.0: the first case that ran at 5.0
+     * with diffusers' own scheduler, asked without the scale, gives diffusers' image.
+     */
+    @Test
+    void aRequestWithoutGuidanceRunsTheSdxlPipelinesDefault() throws Exception {
+        StableDiffusion sd = model(true);
+        assertEquals(5.0, sd.info().defaultGuidanceScale());
+        assertEquals(50, sd.info().defaultSteps());
+        JsonNode c = cases().map(a -> (JsonNode) a.get()[1])
+                .filter(x -> x.get("guidance_scale").asDouble() == 5.0 && x.get("force_zeros_for_empty_prompt")
+                        .asBoolean() && x.get("guidance_rescale").asDouble() == 0 && x.get("height_requested").isNull())
+                .findFirst().orElseThrow();
+        GenerationRequest given = request(c);
+        GenerationRequest noScale = GenerationRequest.builder(given.prompt()).negativePrompt(given.negativePrompt())
+                .steps(given.steps().getAsInt()).seed(given.seed()).numImages(given.numImages())
+                .scheduler(given.scheduler()).build();
+        Map<String, float[]> seen = new HashMap<>();
+        GenerationResult r;
+        try (AutoCloseable probe = PipelineTestAccess.probe((k, v) -> seen.put(k, v.clone()))) {
+            r = sd.generate(noScale);
+        }
+        assertEquals(5.0, r.request().guidanceScale().getAsDouble(), "the scale that ran is in the result's request");
+        check(c.get("id").asText() + " (default guidance)", c, r, seen);
+    }
+
+    private static void check(String id, JsonNode c, GenerationResult r, Map<String, float[]> seen) throws Exception {
         JsonNode tol = JSON.readTree(DIR.resolve("cases.json").toFile()).get("meta").get("tolerances");
         assertEquals(c.get("unet_calls").asInt(), r.timings().steps(), "denoising steps run");
         assertEquals(c.get("scheduler").asText(), r.scheduler());

@@ -65,10 +65,15 @@ public final class GenerationParameters {
         return a1111(r, seed, schedulerClass, width, height, null, model, -1);
     }
 
+    private static IllegalArgumentException unresolved(String what) {
+        return new IllegalArgumentException("the request has no " + what + ": pass the request as it ran "
+                + "(GenerationResult.request(), or StableDiffusion.withModelDefaults)");
+    }
+
     /**
      * The A1111 text of one image.
      *
-     * @param r              the request
+     * @param r              the request as it ran ({@link GenerationResult#request()}: with its steps and guidance)
      * @param seed           the seed of the batch
      * @param schedulerClass diffusers class name of the scheduler that ran
      * @param width          image width
@@ -84,9 +89,9 @@ public final class GenerationParameters {
         if (r.negativePrompt() != null && !r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
         }
-        sb.append("\nSteps: ").append(r.steps())
+        sb.append("\nSteps: ").append(r.steps().orElseThrow(() -> unresolved("steps")))
                 .append(", Sampler: ").append(samplerName(schedulerClass, r.scheduler(), r.schedulerOverrides()))
-                .append(", CFG scale: ").append(number(r.guidanceScale()))
+                .append(", CFG scale: ").append(number(r.guidanceScale().orElseThrow(() -> unresolved("guidance scale"))))
                 .append(", Seed: ").append(seed)
                 .append(", Size: ").append(width).append('x').append(height);
         if (r.guidanceRescale() > 0) {

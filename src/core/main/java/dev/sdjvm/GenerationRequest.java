@@ -13,6 +13,8 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.OptionalDouble;
+import java.util.OptionalInt;
 
 /**
  * Everything one call to {@link StableDiffusion#generate(GenerationRequest)} needs, with diffusers'
@@ -38,9 +40,17 @@ import java.util.Map;
  */
 public final class GenerationRequest {
 
-    /** diffusers' default number of steps. */
+    /**
+     * diffusers' default number of steps of the Stable Diffusion and SDXL pipelines; a request without
+     * {@link Builder#steps} runs its model's default ({@link ModelInfo#defaultSteps()}: 4 for LCM, as diffusers' LCM
+     * pipeline; 1 for a trailing-Euler few-step model such as SD-Turbo, as its model card).
+     */
     public static final int DEFAULT_STEPS = 50;
-    /** diffusers' default guidance scale. */
+    /**
+     * diffusers' default guidance scale of the Stable Diffusion pipeline; a request without {@link Builder#guidanceScale}
+     * runs its model's default ({@link ModelInfo#defaultGuidanceScale()}: 5.0 for SDXL, 8.5 for LCM, as diffusers'
+     * pipelines; 0 for a trailing-Euler few-step model, as its model card).
+     */
     public static final double DEFAULT_GUIDANCE = 7.5;
     /** Upper bound on steps: the training schedule has 1000 timesteps. */
     public static final int MAX_STEPS = 1000;
@@ -75,10 +85,10 @@ public final class GenerationRequest {
         if (c.prompt == null) {
             throw new InvalidRequestException("prompt", "must not be null");
         }
-        if (c.steps < 1 || c.steps > MAX_STEPS) {
+        if (c.steps != null && (c.steps < 1 || c.steps > MAX_STEPS)) {
             throw new InvalidRequestException("num_inference_steps", "must be in 1.." + MAX_STEPS + ", got " + c.steps);
         }
-        if (!(c.guidanceScale >= 0 && c.guidanceScale <= MAX_GUIDANCE)) {
+        if (c.guidanceScale != null && !(c.guidanceScale >= 0 && c.guidanceScale <= MAX_GUIDANCE)) {
             throw new InvalidRequestException("guidance_scale", "must be in 0.." + (int) MAX_GUIDANCE + ", got "
                     + c.guidanceScale);
         }
@@ -158,14 +168,44 @@ public final class GenerationRequest {
         return v.negativePrompt;
     }
 
-    /** {@return {@code num_inference_steps} (1..{@value #MAX_STEPS})} */
-    public int steps() {
-        return v.steps;
+    /**
+     * {@return {@code num_inference_steps} (1..{@value #MAX_STEPS}), or empty for the model's default
+     * ({@link ModelInfo#defaultSteps()}; {@link GenerationResult#request()} has the steps that ran)}
+     */
+    public OptionalInt steps() {
+        return v.steps == null ? OptionalInt.empty() : OptionalInt.of(v.steps);
     }
 
-    /** {@return {@code guidance_scale} (0..{@value #MAX_GUIDANCE}); classifier-free guidance is on when &gt; 1} */
-    public double guidanceScale() {
-        return v.guidanceScale;
+    /**
+     * {@return {@code guidance_scale} (0..{@value #MAX_GUIDANCE}; classifier-free guidance is on when &gt; 1), or empty
+     * for the model's default ({@link ModelInfo#defaultGuidanceScale()}; {@link GenerationResult#request()} has the
+     * scale that ran)}
+     */
+    public OptionalDouble guidanceScale() {
+        return v.guidanceScale == null ? OptionalDouble.empty() : OptionalDouble.of(v.guidanceScale);
+    }
+
+    /**
+     * This request with the given steps and guidance scale where it has none: the request as a model with these
+     * defaults runs it ({@link StableDiffusion#withModelDefaults}).
+     *
+     * @param steps         the model's default {@code num_inference_steps}
+     * @param guidanceScale the model's default {@code guidance_scale}
+     * @return this request when it has both, else a copy with the defaults filled in
+     * @throws InvalidRequestException when a default is out of range
+     */
+    public GenerationRequest withDefaults(int steps, double guidanceScale) {
+        if (v.steps != null && v.guidanceScale != null) {
+            return this;
+        }
+        Builder b = toBuilder();
+        if (b.steps == null) {
+            b.steps = steps;
+        }
+        if (b.guidanceScale == null) {
+            b.guidanceScale = guidanceScale;
+        }
+        return b.build();
     }
 
     /**
@@ -311,11 +351,6 @@ public final class GenerationRequest {
         return v.copy();
     }
 
-    /** {@return true when classifier-free guidance is on ({@code guidance_scale > 1}, as diffusers)} */
-    public boolean doClassifierFreeGuidance() {
-        return v.guidanceScale > 1.0;
-    }
-
     @Override
     public boolean equals(Object o) {
         if (this == o) {
@@ -352,8 +387,8 @@ public final class GenerationRequest {
 
         private String prompt;
         private String negativePrompt;
-        private int steps = DEFAULT_STEPS;
-        private double guidanceScale = DEFAULT_GUIDANCE;
+        private Integer steps;
+        private Double guidanceScale;
         private Long seed;
         private int numImages = 1;
         private String scheduler;
@@ -417,7 +452,8 @@ public final class GenerationRequest {
         }
 
         /**
-         * {@code num_inference_steps}, 1..{@value GenerationRequest#MAX_STEPS} (default {@value GenerationRequest#DEFAULT_STEPS}).
+         * {@code num_inference_steps}, 1..{@value GenerationRequest#MAX_STEPS} (default: the model's,
+         * {@link ModelInfo#defaultSteps()}: {@value GenerationRequest#DEFAULT_STEPS} for SD and SDXL models).
          *
          * @param v the value
          * @return this builder
@@ -428,7 +464,8 @@ public final class GenerationRequest {
         }
 
         /**
-         * {@code guidance_scale}, finite and &gt;= 0 (default {@value GenerationRequest#DEFAULT_GUIDANCE}).
+         * {@code guidance_scale}, finite and &gt;= 0 (default: the model's, {@link ModelInfo#defaultGuidanceScale()}:
+         * {@value GenerationRequest#DEFAULT_GUIDANCE} for SD models, 5.0 for SDXL).
          *
          * @param v the value
          * @return this builder

@@ -70,7 +70,10 @@ public final class GenerationResult {
         return scheduler;
     }
 
-    /** {@return the request that made this result} */
+    /**
+     * {@return the request that made this result, as it ran: with the model's defaults filled in
+     * ({@link StableDiffusion#withModelDefaults}), so its steps and guidance scale are present}
+     */
     public GenerationRequest request() {
         return request;
     }

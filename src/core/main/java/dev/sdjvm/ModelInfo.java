@@ -33,11 +33,16 @@ import java.util.Objects;
  * @param familyProblem   why the model cannot run (SDXL, UNKNOWN), or null when it can
  * @param defaultScheduler the scheduler a request without one runs: {@code config} (the model's own, for LCM and
  *                        Turbo models) or a diffusers class name ({@code DPMSolverMultistepScheduler})
+ * @param defaultSteps    the {@code num_inference_steps} a request without one runs: diffusers' pipeline's default
+ *                        for the family (50; LCM 4), 1 for a few-step (Turbo) model
+ * @param defaultGuidanceScale the {@code guidance_scale} a request without one runs: diffusers' pipeline's default
+ *                        for the family (7.5; SDXL 5.0; LCM 8.5), 0 for a few-step (Turbo) model
  */
 public record ModelInfo(Path root, int height, int width, Map<String, Artifact> artifacts, int unetReplicas,
                         int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig,
                         Manifest manifest, long loadNanos, boolean loaded, String layout, String family,
-                        String familyEvidence, String familyProblem, String defaultScheduler) {
+                        String familyEvidence, String familyProblem, String defaultScheduler, int defaultSteps,
+                        double defaultGuidanceScale) {
     /** {@link #layout()} of AWS's Inferentia2 layout: Neuron-compiled {@code compiled_models/*.pt} carrying NEFFs. */
     public static final String LAYOUT_AWS = "AWS compiled_models (Neuron)";
     /** {@link #layout()} of {@code compiled_models/*.pt} traced for the CPU. */
@@ -65,6 +70,8 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
      * @param familyEvidence  the facts the family rests on
      * @param familyProblem   why the model cannot run, or null
      * @param defaultScheduler the scheduler a request without one runs
+     * @param defaultSteps    the steps a request without them runs
+     * @param defaultGuidanceScale the guidance scale a request without one runs
      */
     public ModelInfo {
         artifacts = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(artifacts));

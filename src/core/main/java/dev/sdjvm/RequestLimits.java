@@ -137,15 +137,17 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
      * {@code image}); image-to-image then runs at its size floored to a multiple of 8 unless the request gives
      * height/width, inpainting at the request's or the model's size.
      *
-     * @param r      the request
+     * @param r      the request ({@link StableDiffusion#withModelDefaults}: without steps it counts as
+     *               {@value GenerationRequest#DEFAULT_STEPS}, the most any model defaults to)
      * @param height the model's image height
      * @param width  the model's image width
      * @throws RequestLimitException naming the field and the limit
      */
     public void check(GenerationRequest r, int height, int width) {
         RequestLimits l = resolve(height, width);
-        if (r.steps() > l.maxSteps) {
-            throw new RequestLimitException("num_inference_steps", "max_steps", r.steps()
+        int steps = r.steps().orElse(GenerationRequest.DEFAULT_STEPS);
+        if (steps > l.maxSteps) {
+            throw new RequestLimitException("num_inference_steps", "max_steps", steps
                     + " steps is over the limit max_steps = " + l.maxSteps);
         }
         if (r.numImages() > l.maxImages) {
@@ -192,10 +194,10 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
                     + (maxBatchPixels == 0 ? " (derived from " + (Memory.TOTAL >> 20) + " MiB of memory at "
                     + BYTES_PER_PIXEL + " bytes per pixel, and the model's size)" : ""));
         }
-        long work = batch * r.steps();  // < 2^62 * 16 * 1000 would overflow only past the pixel limits above
+        long work = batch * steps;  // < 2^62 * 16 * 1000 would overflow only past the pixel limits above
         if (work > l.maxWork || work < 0) {
             throw new RequestLimitException("num_inference_steps", "max_work", r.numImages() + " x " + h + "x" + w
-                    + " x " + r.steps() + " steps = " + work + " pixel-steps is over the limit max_work = "
+                    + " x " + steps + " steps = " + work + " pixel-steps is over the limit max_work = "
                     + l.maxWork + (maxWork == 0 ? " (4 images of the model's size at "
                     + GenerationRequest.MAX_STEPS + " steps)" : ""));
         }

@@ -194,13 +194,27 @@ public final class StableDiffusion implements AutoCloseable {
     }
 
     /**
+     * The request as this model runs it: its own steps and guidance scale, or where it has none the model's defaults
+     * ({@link ModelInfo#defaultSteps()}, {@link ModelInfo#defaultGuidanceScale()}: diffusers' pipeline defaults for
+     * the model's family). {@link GenerationResult#request()} is this request.
+     *
+     * @param request a request
+     * @return the request with every default the model decides filled in
+     */
+    public GenerationRequest withModelDefaults(GenerationRequest request) {
+        ModelDirectory m = pipeline.model();
+        return request.withDefaults(DiffusionStages.defaultSteps(m), DiffusionStages.defaultGuidanceScale(m));
+    }
+
+    /**
      * {@link #generate(GenerationRequest)}, also cancelled when {@code cancelled} turns true (checked while waiting
      * for a slot through {@code waiting}, and at every step boundary).
      */
-    private GenerationResult generate(GenerationRequest request, AsyncGeneration async) {
-        if (request == null) {
+    private GenerationResult generate(GenerationRequest given, AsyncGeneration async) {
+        if (given == null) {
             throw new InvalidRequestException("request", "must not be null");
         }
+        GenerationRequest request = withModelDefaults(given);
         options.limits().check(request, pipeline.model().height(), pipeline.model().width());
         checkOpen();
         try {
@@ -357,7 +371,8 @@ public final class StableDiffusion implements AutoCloseable {
     /** The pipeline's view of a request (its own record: the pipeline package does not depend on this one). */
     private static Request request(GenerationRequest r) {
         StepListener l = r.listener();
-        return new Request(r.prompt(), r.negativePrompt(), r.steps(), r.guidanceScale(), r.seed(), r.numImages(),
+        return new Request(r.prompt(), r.negativePrompt(), r.steps().orElseThrow(), r.guidanceScale().orElseThrow(),
+                r.seed(), r.numImages(),
                 r.scheduler(), r.schedulerOverrides(), r.height(), r.width(), r.latents(), l == null ? null : l::onStep,
                 r.deadline(), r.initImage(), r.resolvedStrength(), r.mask(), r.guidanceRescale());
     }
@@ -416,7 +431,8 @@ public final class StableDiffusion implements AutoCloseable {
         return new ModelInfo(dir.root(), dir.height(), dir.width(), arts, 0, 0, backend(plan.backend()), plan.reason(),
                 dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())),
                 dir.family().family().name(), dir.family().evidence(), dir.family().problem(),
-                DiffusionStages.defaultScheduler(dir));
+                DiffusionStages.defaultScheduler(dir), DiffusionStages.defaultSteps(dir),
+                DiffusionStages.defaultGuidanceScale(dir));
     }
 
     /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
@@ -456,7 +472,8 @@ public final class StableDiffusion implements AutoCloseable {
         return new ModelInfo(m.root(), m.height(), m.width(), arts, pipeline.unetReplicas(), all.size(), kind,
                 backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind),
                 m.family().family().name(), m.family().evidence(), m.family().problem(),
-                DiffusionStages.defaultScheduler(m));
+                DiffusionStages.defaultScheduler(m), DiffusionStages.defaultSteps(m),
+                DiffusionStages.defaultGuidanceScale(m));
     }
 
     /** {@return the model's tokenizer} */

@@ -29,13 +29,21 @@ class GenerationRequestTest {
     @Test
     void defaultsAreDiffusers() {
         GenerationRequest r = GenerationRequest.of("a cat");
-        assertEquals(50, r.steps());
-        assertEquals(7.5, r.guidanceScale());
+        // steps and guidance are the model's (StableDiffusion.withModelDefaults): absent until then
+        assertTrue(r.steps().isEmpty());
+        assertTrue(r.guidanceScale().isEmpty());
         assertEquals(1, r.numImages());
         assertNull(r.seed());
         assertNull(r.scheduler());
         assertEquals(Map.of(), r.schedulerOverrides());
-        assertTrue(r.doClassifierFreeGuidance());
+        GenerationRequest sd = r.withDefaults(50, 7.5);
+        assertEquals(50, sd.steps().getAsInt());
+        assertEquals(7.5, sd.guidanceScale().getAsDouble());
+        assertEquals(sd, sd.withDefaults(4, 8.5), "given values stay");
+        assertEquals(3, req().steps(3).build().withDefaults(4, 8.5).steps().getAsInt());
+        assertEquals(8.5, req().steps(3).build().withDefaults(4, 8.5).guidanceScale().getAsDouble());
+        assertTrue(sd != r && !sd.equals(r), "a copy: the request itself is unchanged");
+        rejects("num_inference_steps", () -> r.withDefaults(0, 7.5));
     }
 
     @Test
@@ -154,8 +162,8 @@ class GenerationRequestTest {
         GenerationRequest.Builder b = r.toBuilder();
         GenerationRequest built = b.build();
         b.steps(7).prompt("other");
-        assertEquals(20, r.steps());
-        assertEquals(20, built.steps());
+        assertEquals(20, r.steps().getAsInt());
+        assertEquals(20, built.steps().getAsInt());
         assertEquals("a lighthouse", built.prompt());
         // equality covers every value: latents by content, a differing field makes them differ
         GenerationRequest withLatents = req().latents(new float[] {1, 2}).build();

@@ -48,13 +48,17 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-n", "--negative-prompt"}, paramLabel = "TEXT", description = "What the image should not show.")
     String negativePrompt;
 
-    @Option(names = "--steps", paramLabel = "N", defaultValue = "" + GenerationRequest.DEFAULT_STEPS,
-            description = "Denoising steps (num_inference_steps). Default: ${DEFAULT-VALUE}.")
-    int steps;
+    @Option(names = "--steps", paramLabel = "N",
+            description = "Denoising steps (num_inference_steps). Default: the model's, as diffusers' pipeline for its "
+                    + "family: " + GenerationRequest.DEFAULT_STEPS + " (LCM: 4; a few-step Turbo model: 1); 'sd info' "
+                    + "shows it.")
+    Integer steps;
 
-    @Option(names = {"-g", "--guidance", "--cfg-scale"}, paramLabel = "SCALE", defaultValue = "" + GenerationRequest.DEFAULT_GUIDANCE,
-            description = "Classifier-free guidance scale (guidance_scale; <= 1 turns guidance off). Default: ${DEFAULT-VALUE}.")
-    double guidance;
+    @Option(names = {"-g", "--guidance", "--cfg-scale"}, paramLabel = "SCALE",
+            description = "Classifier-free guidance scale (guidance_scale; <= 1 turns guidance off). Default: the "
+                    + "model's: " + GenerationRequest.DEFAULT_GUIDANCE + " (SDXL: 5.0; LCM: 8.5; a few-step Turbo "
+                    + "model: 0); 'sd info' shows it.")
+    Double guidance;
 
     @Option(names = "--guidance-rescale", paramLabel = "R", defaultValue = "0",
             description = "diffusers' guidance_rescale, 0..1: under guidance, mix the guided noise rescaled to the text "
@@ -139,13 +143,18 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         ProgressBar.Style style = noProgress ? ProgressBar.Style.OFF : ProgressBar.detect();
-        GenerationRequest request = GenerationRequest.builder(prompt)
+        GenerationRequest.Builder builder = GenerationRequest.builder(prompt);
+        if (steps != null) {
+            builder.steps(steps);
+        }
+        if (guidance != null) {
+            builder.guidanceScale(guidance);
+        }
+        GenerationRequest request = builder
                 .initImage(initImage == null ? null : readImage(initImage, "--init-image", "image"))
                 .mask(mask == null ? null : readImage(mask, "--mask", "mask_image"))
                 .strength(strength)
                 .negativePrompt(negativePrompt)
-                .steps(steps)
-                .guidanceScale(guidance)
                 .guidanceRescale(guidanceRescale)
                 .seed(seed)
                 .numImages(count)

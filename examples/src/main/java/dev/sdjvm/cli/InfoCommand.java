@@ -81,6 +81,8 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("family_evidence", info.familyEvidence());
         putKnown(f, "family_problem", info.familyProblem());
         f.put("default_scheduler", info.defaultScheduler());
+        f.put("default_steps", info.defaultSteps());
+        f.put("default_guidance_scale", info.defaultGuidanceScale());
         putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
         ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
@@ -177,6 +179,8 @@ public final class InfoCommand implements Callable<Integer> {
             out.println("            cannot run: " + f.get("family_problem"));
         }
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
+        out.println("defaults:   " + f.get("default_steps") + " steps, guidance " + f.get("default_guidance_scale")
+                + " (a request without --steps / --guidance runs these)");
         Object dflt = f.get("default_scheduler");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
                 + " (scheduler_config.json; generate uses " + ("config".equals(dflt) ? "it" : dflt)

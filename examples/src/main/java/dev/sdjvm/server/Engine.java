@@ -14,6 +14,12 @@ public interface Engine extends AutoCloseable {
      */
     GenerationResult generate(GenerationRequest request);
 
+    /**
+     * The request as the served model runs it: the model's default steps and guidance scale where the request has
+     * none ({@link dev.sdjvm.StableDiffusion#withModelDefaults}).
+     */
+    GenerationRequest withModelDefaults(GenerationRequest request);
+
     /** What is served. */
     Info info();
 

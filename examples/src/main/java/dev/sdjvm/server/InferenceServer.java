@@ -617,11 +617,13 @@ public final class InferenceServer implements AutoCloseable {
                 try {
                     // building the request checks it; then the cheap checks before queueing (budget, scheduler).
                     // The model-dependent ones (height/width vs the artifacts) run in the worker
-                    req = b.deadline(deadline).listener((s, n, t, el) -> {
+                    // the model's default steps and guidance where the client gave none: what runs, is checked
+                    // and is reported
+                    req = eng.withModelDefaults(b.deadline(deadline).listener((s, n, t, el) -> {
                         metrics.step(el - j.stepElapsedNanos);
                         j.stepElapsedNanos = el;
                         return !j.cancelled && !forceCancel;
-                    }).build();
+                    }).build());
                     eng.check(req);
                     schedulerClass = eng.schedulerClass(req);
                 } catch (InvalidRequestException e) {
@@ -788,8 +790,8 @@ public final class InferenceServer implements AutoCloseable {
                 ObjectNode p = root.putObject("parameters");
                 p.put("prompt", req.prompt());
                 p.put("negative_prompt", req.negativePrompt());
-                p.put("num_inference_steps", req.steps());
-                p.put("guidance_scale", req.guidanceScale());
+                p.put("num_inference_steps", req.steps().orElseThrow());  // withModelDefaults in prepare
+                p.put("guidance_scale", req.guidanceScale().orElseThrow());
                 p.put("guidance_rescale", req.guidanceRescale());
                 p.put("seed", result.seed());
                 p.put("scheduler", job.schedulerClass);

@@ -49,6 +49,11 @@ public final class StableDiffusionEngine implements Engine {
      * count or a start image for a model without an encoder is a 4xx before the request is queued.
      */
     @Override
+    public GenerationRequest withModelDefaults(GenerationRequest request) {
+        return sd.withModelDefaults(request);
+    }
+
+    @Override
     public void check(GenerationRequest request) {
         sd.options().limits().check(request, modelInfo.height(), modelInfo.width());
         if (request.initImage() != null && !modelInfo.artifacts().containsKey(VAE_ENCODER)) {
@@ -60,7 +65,7 @@ public final class StableDiffusionEngine implements Engine {
         Scheduler s = "config".equalsIgnoreCase(name)
                 ? Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides())
                 : Schedulers.create(name, modelInfo.schedulerConfig(), request.schedulerOverrides());
-        s.setTimesteps(request.steps());
+        s.setTimesteps(withModelDefaults(request).steps().orElseThrow());
     }
 
     @Override

@@ -55,9 +55,10 @@ final class FakeEngine implements Engine {
             if (g != null && !g.await(30, TimeUnit.SECONDS)) {
                 throw new IllegalStateException("gate not opened");
             }
-            for (int k = 1; k <= r.steps(); k++) {
+            int steps = r.steps().orElseThrow();  // the server resolved it (withModelDefaults)
+            for (int k = 1; k <= steps; k++) {
                 Thread.sleep(stepMillis);
-                if (r.listener() != null && !r.listener().onStep(k, r.steps(), 1000 - k, System.nanoTime() - t0)) {
+                if (r.listener() != null && !r.listener().onStep(k, steps, 1000 - k, System.nanoTime() - t0)) {
                     throw new GenerationCancelledException("cancelled by listener");
                 }
                 if (r.deadline() != null && Instant.now().isAfter(r.deadline())) {
@@ -83,7 +84,7 @@ final class FakeEngine implements Engine {
         long dt = System.nanoTime() - t0;
         completed.incrementAndGet();
         return GenerationResult.builder().images(images).seed(seed)
-                .timings(new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps()))
+                .timings(new GenerationResult.Timings(0, 0, dt, dt / 2, 0, dt, r.steps().orElseThrow()))
                 .scheduler("DPMSolverMultistepScheduler").request(r).build();
     }
 
@@ -102,6 +103,12 @@ final class FakeEngine implements Engine {
     public void check(GenerationRequest r) {
         limits.check(r, SIZE, SIZE);
         schedulerClass(r);
+    }
+
+    /** As an SD 2.x model: diffusers' StableDiffusionPipeline defaults. */
+    @Override
+    public GenerationRequest withModelDefaults(GenerationRequest request) {
+        return request.withDefaults(GenerationRequest.DEFAULT_STEPS, GenerationRequest.DEFAULT_GUIDANCE);
     }
 
     @Override

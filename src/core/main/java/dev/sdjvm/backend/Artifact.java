@@ -28,6 +28,13 @@ public interface Artifact extends AutoCloseable {
      */
     List<TensorSpec> inputs();
 
+    /**
+     * The names of the inputs in argument order, as the model's pipeline calls the artifact: its role's contract for
+     * this model ({@link ArtifactRole#inputs(dev.sdjvm.model.UNetSignature)}). {@link TensorBinding#input} finds an
+     * input by these names, or by their positions.
+     */
+    List<String> contract();
+
     /** The outputs when known before running (NEFF); empty otherwise (they are known after {@link Invocation#run}). */
     List<TensorSpec> outputs();
 

@@ -5,7 +5,7 @@ import dev.sdjvm.model.ArtifactRole;
 import java.util.List;
 
 /**
- * Finds an artifact's inputs and outputs by the names of its role's contract ({@link ArtifactRole#inputs()},
+ * Finds an artifact's inputs and outputs by the names of its contract ({@link Artifact#contract()},
  * {@link ArtifactRole#outputs()}), the way diffusers calls a module by keyword:
  * <ol>
  *   <li>a tensor named as the contract names it is that tensor (a TorchScript dict's key, the input names the CPU
@@ -25,17 +25,16 @@ public final class TensorBinding {
      * The index of input {@code name} of an artifact.
      *
      * @param artifact the artifact
-     * @param name     a name of its role's {@link ArtifactRole#inputs()}
+     * @param name     a name of its {@link Artifact#contract()}
      * @return the index in {@link Artifact#inputs()}
      * @throws BackendException when the artifact has no such input
      */
     public static int input(Artifact artifact, String name) {
-        int i = find(artifact.inputs(), artifact.role().inputs(), name, artifact.role().inputPosition(name), "input",
-                false);
+        List<String> contract = artifact.contract();
+        int i = find(artifact.inputs(), contract, name, contract.indexOf(name), "input", false);
         if (i < 0) {
             throw new BackendException(artifact.role() + " (" + artifact.file() + ") takes " + artifact.inputs()
-                    + "; none is its " + name + " (by name, or input" + artifact.role().inputPosition(name)
-                    + " by position)");
+                    + "; none is its " + name + " (by name, or input" + contract.indexOf(name) + " by position)");
         }
         return i;
     }

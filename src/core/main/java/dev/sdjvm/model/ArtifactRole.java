@@ -27,17 +27,15 @@ public enum ArtifactRole {
             + "hidden_states [1,77,H] x (layers+1)",
             List.of("input_ids"), List.of("text_embeds", "last_hidden_state"), "text_encoder_2"),
     /**
-     * The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings. An SDXL UNet
-     * also takes the pooled text embedding and the six size-and-crop ids ({@code added_cond_kwargs}): the contract
-     * names all five in AWS's argument order. An LCM UNet ({@code unet/config.json} {@code time_cond_proj_dim}) takes
-     * the guidance embedding {@code timestep_cond} [B, time_cond_proj_dim] as its fourth argument instead
-     * ({@link #inputPosition}); an SD UNet takes the first three.
+     * The UNet: noise prediction for a latent sample at a timestep, conditioned on the text embeddings. Its arguments
+     * depend on the model ({@link UNetSignature}, {@link #inputs(UNetSignature)}): {@link #inputs()} lists SD's three;
+     * an SDXL UNet also takes the pooled text embedding and the six size-and-crop ids ({@code added_cond_kwargs}), an
+     * LCM UNet the guidance embedding {@code timestep_cond}.
      */
     UNET("unet", true, Placement.REPLICAS,
             "UNet: sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,H] (SDXL: + text_embeds [B,P], time_ids "
             + "[B,6]; LCM: + timestep_cond [B,D]) -> noise prediction [B,4,h,w]",
-            List.of("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids", "timestep_cond"),
-            List.of("noise_pred"), "unet"),
+            UNetSignature.SD.inputs(), List.of("noise_pred"), "unet"),
     /**
      * The VAE's post_quant_conv: latents [1,4,h,w] to latents [1,4,h,w], before the decoder. Required in AWS's
      * {@code compiled_models} layout ({@link ModelLayout#requires}); optimum-neuron's VAE decoder includes it.
@@ -131,7 +129,7 @@ public enum ArtifactRole {
         return description;
     }
 
-    /** {@return the names of the inputs in argument order} */
+    /** {@return the names of the inputs in argument order (the UNet's: SD's; see {@link #inputs(UNetSignature)})} */
     public List<String> inputs() {
         return inputs;
     }
@@ -141,16 +139,14 @@ public enum ArtifactRole {
         return outputs;
     }
 
-    /** The LCM UNet's guidance-embedding input, its fourth argument. */
-    public static final String TIMESTEP_COND = "timestep_cond";
-
     /**
-     * {@return the argument position of input {@code name} ({@code input<k>} of a NEFF): its index in {@link #inputs()},
-     * except the UNet's {@value #TIMESTEP_COND}, an LCM UNet's fourth argument (an LCM UNet takes no SDXL
-     * conditioning); -1 when the role has no such input}
+     * {@return the names of the inputs in argument order for a model whose UNet has signature {@code unet}: the UNet's
+     * are the signature's, every other role's are {@link #inputs()}}
+     *
+     * @param unet the model's {@link ModelDirectory#unetSignature()}
      */
-    public int inputPosition(String name) {
-        return this == UNET && TIMESTEP_COND.equals(name) ? 3 : inputs.indexOf(name);
+    public List<String> inputs(UNetSignature unet) {
+        return this == UNET ? unet.inputs() : inputs;
     }
 
     /** {@return the roles every model has, in load order} */

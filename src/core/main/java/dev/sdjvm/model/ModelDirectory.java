@@ -66,6 +66,15 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
     /** optimum-neuron's file name of each compiled component. */
     public static final String OPTIMUM_FILE_NAME = "model.neuron";
 
+    /**
+     * {@return the arguments the model's UNet takes ({@link UNetSignature#of})}
+     *
+     * @throws dev.sdjvm.errors.ModelLoadException for a UNet no pipeline here can call as diffusers does
+     */
+    public UNetSignature unetSignature() {
+        return UNetSignature.of(family, SdxlConfig.isSdxl(root), root.resolve("unet").resolve("config.json"));
+    }
+
     /** {@return true when the VAE decoder artifact includes post_quant_conv (no separate artifact for it)} */
     public boolean decoderIncludesPostQuantConv() {
         return !artifacts.containsKey(ArtifactRole.VAE_POST_QUANT_CONV);
@@ -299,6 +308,7 @@ public record ModelDirectory(Path root, Path tokenizerDir, Map<String, Object> s
         ModelDirectory dir = new ModelDirectory(root, tokenizer, sched, scaling, vaeScale, channels, unetIn, unetDown, lh,
                 lw, manifest, java.util.Collections.unmodifiableMap(artifacts), layout, family);
         SdxlConfig.detect(dir);  // an SDXL model's own parts and configs, checked at load
+        dir.unetSignature();  // a UNet no pipeline calls as diffusers does is refused here, before any artifact loads
         return dir;
     }
 

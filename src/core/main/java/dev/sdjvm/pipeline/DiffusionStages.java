@@ -11,6 +11,7 @@ import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.ModelFamily;
+import dev.sdjvm.model.UNetSignature;
 import dev.sdjvm.scheduler.Scheduler;
 import dev.sdjvm.scheduler.Schedulers;
 import dev.sdjvm.tensor.TorchGenerator;
@@ -44,21 +45,8 @@ public abstract class DiffusionStages {
     /** The scheduler AWS's SD 2.1 deployment swaps in: {@code DPMSolverMultistepScheduler.from_config(config)}. */
     public static final String DEFAULT_SCHEDULER = "DPMSolverMultistepScheduler";
 
-    /** The UNet inputs the SD family writes once per generation, besides sample and timestep ({@link #denoise}). */
-    static final List<String> UNET_CONDITIONING = List.of("encoder_hidden_states");
-    /** The LCM UNet's extra input: the guidance-scale embedding ({@code timestep_cond}, [B, time_cond_proj_dim]). */
-    static final String TIMESTEP_COND = "timestep_cond";
-
-    /**
-     * {@return the UNet inputs a model's pipeline writes once per generation, besides sample and timestep: the text
-     * embeddings, and the guidance embedding when {@code unet/config.json} has {@code time_cond_proj_dim}}
-     *
-     * @param model the model directory
-     */
-    static List<String> unetConditioning(ModelDirectory model) {
-        return model.family().timeCondProjDim() != null ? List.of(UNET_CONDITIONING.get(0), TIMESTEP_COND)
-                : UNET_CONDITIONING;
-    }
+    /** The text embeddings, the conditioning every UNet signature starts with ({@link UNetSignature#conditioning()}). */
+    static final String ENCODER_HIDDEN_STATES = UNetSignature.SD.conditioning().get(0);
 
     /**
      * The scheduler a request without one runs on a model: the model's own ({@code config}) for the few-step families
@@ -76,6 +64,65 @@ public abstract class DiffusionStages {
             return "config";
         }
         return DEFAULT_SCHEDULER;
+    }
+
+    /** diffusers' {@code StableDiffusionPipeline.__call__} defaults (and the SDXL pipeline's steps): 50 steps, 7.5. */
+    static final int SD_STEPS = 50;
+    static final double SD_GUIDANCE = 7.5;
+    /** diffusers' {@code LatentConsistencyModelPipeline.__call__} defaults: 4 steps, guidance 8.5. */
+    static final int LCM_STEPS = 4;
+    static final double LCM_GUIDANCE = 8.5;
+    /** diffusers' {@code StableDiffusionXLPipeline.__call__} default guidance scale. */
+    static final double SDXL_GUIDANCE = 5.0;
+    /** The few-step (adversarially distilled) models' published usage: one step, no guidance (SD-Turbo's card). */
+    static final int FEW_STEP_STEPS = 1;
+    static final double FEW_STEP_GUIDANCE = 0.0;
+
+    /**
+     * {@return the {@code num_inference_steps} a request without one runs on a model: the default of diffusers'
+     * pipeline for its family ({@value #SD_STEPS}; LCM's {@value #LCM_STEPS}), and
+     * {@value #FEW_STEP_STEPS} for a few-step model ({@link #fewStep}), as its model card runs it (diffusers' pipeline
+     * class would run {@value #SD_STEPS} steps with guidance: not what the model is made for)}
+     *
+     * @param model the model directory
+     */
+    public static int defaultSteps(ModelDirectory model) {
+        if (fewStep(model)) {
+            return FEW_STEP_STEPS;
+        }
+        return model.family().family() == ModelFamily.LCM ? LCM_STEPS : SD_STEPS;
+    }
+
+    /**
+     * {@return the {@code guidance_scale} a request without one runs on a model: as {@link #defaultSteps}, the
+     * default of diffusers' pipeline for its family ({@value #SD_GUIDANCE}; SDXL's
+     * {@value #SDXL_GUIDANCE}; LCM's {@value #LCM_GUIDANCE}), and {@value #FEW_STEP_GUIDANCE} for a few-step model}
+     *
+     * @param model the model directory
+     */
+    public static double defaultGuidanceScale(ModelDirectory model) {
+        if (fewStep(model)) {
+            return FEW_STEP_GUIDANCE;
+        }
+        return switch (model.family().family()) {
+            case LCM -> LCM_GUIDANCE;
+            case SDXL -> SDXL_GUIDANCE;
+            default -> SD_GUIDANCE;
+        };
+    }
+
+    /**
+     * A few-step model: the {@link ModelFamily#TURBO} family (SD-Turbo), or an SDXL model published with the same
+     * trailing Euler (ancestral) scheduler config (SDXL-Turbo: {@code model_index.json} names the SDXL pipeline).
+     */
+    static boolean fewStep(ModelDirectory model) {
+        ModelFamily f = model.family().family();
+        if (f == ModelFamily.TURBO) {
+            return true;
+        }
+        Object cls = model.schedulerConfig().get("_class_name");
+        return f == ModelFamily.SDXL && "trailing".equals(model.schedulerConfig().get("timestep_spacing"))
+                && ("EulerAncestralDiscreteScheduler".equals(cls) || "EulerDiscreteScheduler".equals(cls));
     }
 
     /**
@@ -441,7 +488,7 @@ public abstract class DiffusionStages {
         int tokens = tokenizer.maxLength();
         int hidden = embeddings.length / plan.rows() / tokens;
         List<UNetRunner.Conditioning> conditioning = List.of(
-                new UNetRunner.Conditioning(UNET_CONDITIONING.get(0), embeddings, new long[] {tokens, hidden}));
+                new UNetRunner.Conditioning(ENCODER_HIDDEN_STATES, embeddings, new long[] {tokens, hidden}));
         return denoise(latents, conditioning, timesteps, plan, listener, deadline, cancelled, hooks);
     }
 

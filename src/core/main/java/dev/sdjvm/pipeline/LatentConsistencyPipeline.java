@@ -2,6 +2,7 @@ package dev.sdjvm.pipeline;
 
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.image.RgbImage;
+import dev.sdjvm.model.UNetSignature;
 import dev.sdjvm.scheduler.LCMScheduler;
 import dev.sdjvm.tensor.TorchGenerator;
 import java.util.List;
@@ -71,7 +72,7 @@ public final class LatentConsistencyPipeline extends DiffusionStages {
         int dim = model.family().timeCondProjDim();
         float[] one = guidanceScaleEmbedding((float) (req.guidanceScale() - 1), dim);
         float[] w = repeat(one, plan.images());
-        UNetRunner.Conditioning cond = new UNetRunner.Conditioning(TIMESTEP_COND, w, new long[] {dim});
+        UNetRunner.Conditioning cond = new UNetRunner.Conditioning(UNetSignature.LCM.conditioning().get(1), w, new long[] {dim});
         long loopStart = System.nanoTime();
         long unetNanos = denoise(latents, embeddings, timesteps, plan, req.listener(), req.deadline(), cancelled,
                 new DenoiseHooks() {

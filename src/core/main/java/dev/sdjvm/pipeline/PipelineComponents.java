@@ -56,7 +56,7 @@ public final class PipelineComponents implements AutoCloseable {
         int replicas = unetPools.size();
         this.replicaThreads = replicas > 1 ? Executors.newFixedThreadPool(replicas - 1, daemonThreads()) : null;
         this.unet = new UNetRunner(unetPools, replicaThreads,
-                sdxl == null ? DiffusionStages.unetConditioning(model) : SdxlConditioning.UNET_CONDITIONING,
+                model.unetSignature().conditioning(),
                 model.unetInChannels(), model.latentHeight(), model.latentWidth());
         if (sdxl != null) {
             SdxlComponents.checkVaeUpcast(sdxl, artifacts.specs());

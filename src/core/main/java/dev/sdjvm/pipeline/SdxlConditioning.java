@@ -1,6 +1,7 @@
 package dev.sdjvm.pipeline;
 
 import dev.sdjvm.model.SdxlConfig;
+import dev.sdjvm.model.UNetSignature;
 import java.util.List;
 
 /**
@@ -12,7 +13,7 @@ import java.util.List;
  */
 final class SdxlConditioning {
     /** The UNet inputs the SDXL family writes once per generation, besides sample and timestep, in AWS's argument order. */
-    static final List<String> UNET_CONDITIONING = List.of("encoder_hidden_states", "text_embeds", "time_ids");
+    static final List<String> UNET_CONDITIONING = UNetSignature.SDXL.conditioning();
 
     private SdxlConditioning() {
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sdjvm.errors.BackendException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.DType;
+import dev.sdjvm.model.UNetSignature;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -59,8 +60,42 @@ class TensorBindingTest {
                 e.getMessage());
     }
 
+    @Test
+    void positionsFollowTheModelsUNetSignature() {
+        // a NEFF of each UNet kind: the fourth argument is SDXL's text_embeds or LCM's timestep_cond
+        List<TensorSpec> four = List.of(t("input0", 2, 4, 8, 8), t("input1", 2), t("input2", 2, 77, 16), t("input3", 2, 6),
+                t("input4", 2, 6));
+        Artifact sdxl = artifact(four, ArtifactRole.UNET.inputs(UNetSignature.SDXL));
+        assertEquals(3, TensorBinding.input(sdxl, "text_embeds"));
+        assertEquals(4, TensorBinding.input(sdxl, "time_ids"));
+        assertThrows(IllegalArgumentException.class, () -> TensorBinding.input(sdxl, "timestep_cond"));
+        Artifact lcm = artifact(four.subList(0, 4), ArtifactRole.UNET.inputs(UNetSignature.LCM));
+        assertEquals(3, TensorBinding.input(lcm, "timestep_cond"));
+        assertThrows(IllegalArgumentException.class, () -> TensorBinding.input(lcm, "text_embeds"));
+        Artifact sd = artifact(four.subList(0, 3), ArtifactRole.UNET.inputs(UNetSignature.SD));
+        assertThrows(IllegalArgumentException.class, () -> TensorBinding.input(sd, "timestep_cond"));
+        // the missing position is named by the model's signature
+        Artifact short4 = artifact(four.subList(0, 3), ArtifactRole.UNET.inputs(UNetSignature.LCM));
+        BackendException e = assertThrows(BackendException.class, () -> TensorBinding.input(short4, "timestep_cond"));
+        assertTrue(e.getMessage().contains("input3 by position"), e.getMessage());
+        // every other role's contract is the same for every signature
+        for (UNetSignature u : UNetSignature.values()) {
+            assertEquals(ArtifactRole.VAE_DECODER.inputs(), ArtifactRole.VAE_DECODER.inputs(u));
+            assertEquals(u.inputs().subList(2, u.inputs().size()), u.conditioning());
+        }
+    }
+
     private static Artifact artifact(List<TensorSpec> inputs) {
+        return artifact(inputs, ArtifactRole.UNET.inputs());
+    }
+
+    private static Artifact artifact(List<TensorSpec> inputs, List<String> contract) {
         return new Artifact() {
+            @Override
+            public List<String> contract() {
+                return contract;
+            }
+
             @Override
             public ArtifactRole role() {
                 return ArtifactRole.UNET;

@@ -58,6 +58,12 @@ final class TorchArtifact implements Artifact {
         return inputs;
     }
 
+    /** {@return the names of {@link #inputs()}: the probe names a TorchScript module's arguments by its contract} */
+    @Override
+    public List<String> contract() {
+        return inputs.stream().map(TensorSpec::name).toList();
+    }
+
     @Override
     public List<TensorSpec> outputs() {
         return List.of();

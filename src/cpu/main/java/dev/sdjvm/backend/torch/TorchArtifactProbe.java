@@ -10,6 +10,7 @@ import dev.sdjvm.model.DType;
 import dev.sdjvm.model.Manifest;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.SdxlConfig;
+import dev.sdjvm.model.UNetSignature;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -33,6 +34,8 @@ final class TorchArtifactProbe {
     }
 
     private final ModelDirectory model;
+    /** The UNet's arguments (SDXL: also text_embeds [B,P] and time_ids [B,6]; LCM: also timestep_cond). */
+    private final UNetSignature signature;
     /** SDXL: the UNet also takes text_embeds [B,P] and time_ids [B,6]. */
     private final boolean sdxl;
     /** SDXL: P, the second text encoder's text_embeds width ({@link #conditioningHiddenSize}), else -1. */
@@ -40,7 +43,8 @@ final class TorchArtifactProbe {
 
     TorchArtifactProbe(ModelDirectory model) {
         this.model = model;
-        this.sdxl = model.has(ArtifactRole.TEXT_ENCODER_2);
+        this.signature = model.unetSignature();
+        this.sdxl = signature == UNetSignature.SDXL;
     }
 
     /**
@@ -141,7 +145,7 @@ final class TorchArtifactProbe {
         throw new ModelLoadException(m.file(), "unet does not accept sample [B," + model.unetInChannels() + ","
                 + model.latentHeight() + "," + model.latentWidth() + "], timestep [B], encoder_hidden_states [B," + TOKENS
                 + "," + hidden + "] (text_encoder hidden size" + (sdxl ? "s, both encoders), text_embeds [B," + textEmbeds
-                + "], time_ids [B," + SdxlConfig.TIME_IDS + "]" : ")") + (timeCond() > 0 ? ", timestep_cond [B,"
+                + "], time_ids [B," + SdxlConfig.TIME_IDS + "]" : ")") + (signature == UNetSignature.LCM ? ", timestep_cond [B,"
                 + timeCond() + "] (unet/config.json time_cond_proj_dim)" : "") + " in " + dtypes + ": "
                 + (last == null ? "" : last.getMessage()), last);
     }
@@ -155,7 +159,7 @@ final class TorchArtifactProbe {
             Tensor out = output(m, ArtifactRole.UNET, "noise_pred", sdxl
                     ? m.forwardOutputs(x, t, e, Tensors.to(Tensors.empty(DType.FLOAT32, b, textEmbeds()).zero_(), d),
                             Tensors.to(Tensors.empty(DType.FLOAT32, b, SdxlConfig.TIME_IDS).fill_(new Scalar(64.0)), d))
-                    : timeCond() > 0
+                    : signature == UNetSignature.LCM
                     ? m.forwardOutputs(x, t, e, Tensors.to(Tensors.empty(DType.FLOAT32, b, timeCond()).zero_(), d))
                     : m.forwardOutputs(x, t, e));
             // the noise prediction has the latents' channels (an inpainting UNet's sample has more)
@@ -177,7 +181,7 @@ final class TorchArtifactProbe {
                 Tensors.to(Tensors.empty(DType.FLOAT32, 1, SdxlConfig.TIME_IDS).fill_(new Scalar((double) model.height())),
                         d)};
         }
-        return timeCond() > 0 ? new Tensor[] {x, t, e, Tensors.normal(5, d, 1, timeCond())} : new Tensor[] {x, t, e};
+        return signature == UNetSignature.LCM ? new Tensor[] {x, t, e, Tensors.normal(5, d, 1, timeCond())} : new Tensor[] {x, t, e};
     }
 
     /** {@return unet/config.json time_cond_proj_dim (the LCM UNet's fourth input, timestep_cond), or 0} */
@@ -269,7 +273,7 @@ final class TorchArtifactProbe {
         Manifest.Artifact a = mf == null ? null : mf.artifacts().get(ArtifactRole.UNET.id());
         if (a != null) {
             List<Manifest.TensorSpec> ins = a.inputs();
-            int k = ArtifactRole.UNET.inputs().indexOf("timestep");
+            int k = signature.inputs().indexOf(UNetSignature.TIMESTEP);
             Manifest.TensorSpec t = ins.stream().filter(x -> "timestep".equals(x.name())).findFirst()
                     .orElse(ins.size() > k ? ins.get(k) : null);
             if (t != null && (t.dtype() == DType.INT64 || t.dtype() == DType.INT32)) {
@@ -292,7 +296,7 @@ final class TorchArtifactProbe {
             case UNET -> sdxl
                     ? new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1},
                         {b, textEmbeds >= 0 ? textEmbeds : -1}, {b, SdxlConfig.TIME_IDS}}
-                    : timeCond() > 0
+                    : signature == UNetSignature.LCM
                     ? new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1},
                         {b, timeCond()}}
                     : new long[][] {{b, model.unetInChannels(), lh, lw}, {b}, {b, TOKENS, hidden > 0 ? hidden : -1}};
@@ -303,12 +307,10 @@ final class TorchArtifactProbe {
         List<TensorSpec> specs = new ArrayList<>();
         for (int i = 0; i < shapes.length; i++) {
             DType di = role == ArtifactRole.TEXT_ENCODER || role == ArtifactRole.TEXT_ENCODER_2 ? DType.INT64 : d;
-            if (role == ArtifactRole.UNET && i == ArtifactRole.UNET.inputPosition("timestep")) {
+            String name = role.inputs(signature).get(i);
+            if (role == ArtifactRole.UNET && name.equals(UNetSignature.TIMESTEP)) {
                 di = timestepDType(d);
             }
-            String name = role == ArtifactRole.UNET && !sdxl && timeCond() > 0
-                    && i == ArtifactRole.UNET.inputPosition(ArtifactRole.TIMESTEP_COND)
-                    ? ArtifactRole.TIMESTEP_COND : role.inputs().get(i);
             specs.add(new TensorSpec(name, di, shapes[i]));
         }
         return List.copyOf(specs);

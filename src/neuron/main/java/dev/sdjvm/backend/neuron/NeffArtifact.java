@@ -23,6 +23,7 @@ final class NeffArtifact implements Artifact {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(NeffArtifact.class);
     private final NeuronRuntime runtime;
     private final ArtifactRole role;
+    private final List<String> contract;
     private final Path file;
     private final int vnc;
     private final java.util.concurrent.locks.ReentrantReadWriteLock uses = new java.util.concurrent.locks.ReentrantReadWriteLock();
@@ -33,9 +34,11 @@ final class NeffArtifact implements Artifact {
     private final Set<NeffInvocation> open = ConcurrentHashMap.newKeySet();
     private volatile Pointer model;
 
-    private NeffArtifact(NeuronRuntime runtime, ArtifactRole role, Path file, int vnc, Pointer model, List<NrtTensorInfo> tensors) {
+    private NeffArtifact(NeuronRuntime runtime, ArtifactRole role, List<String> contract, Path file, int vnc, Pointer model,
+                         List<NrtTensorInfo> tensors) {
         this.runtime = runtime;
         this.role = role;
+        this.contract = List.copyOf(contract);
         this.file = file;
         this.vnc = vnc;
         this.model = model;
@@ -46,22 +49,25 @@ final class NeffArtifact implements Artifact {
     }
 
     /**
-     * {@code nrt_load}s a NEFF onto core {@code vnc} and reads its tensors.
+     * {@code nrt_load}s a NEFF onto core {@code vnc} and reads its tensors; its contract is the role's
+     * {@link ArtifactRole#inputs()} (an SD UNet's).
      *
      * @param neff the NEFF bytes in native memory ({@link NeffLocator.NeffSource#load()})
      */
     static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file) {
-        return load(runtime, neff, size, vnc, role, file, null);
+        return load(runtime, neff, size, vnc, role, role.inputs(), file, null);
     }
 
     /**
-     * As {@link #load(NeuronRuntime, Pointer, long, int, ArtifactRole, Path)}, taking the shapes and dtypes the runtime
-     * does not report from the manifest's entry for the artifact ({@link NrtTensorInfo#complete}).
+     * As {@link #load(NeuronRuntime, Pointer, long, int, ArtifactRole, Path)}, with the model's contract for the role,
+     * taking the shapes and dtypes the runtime does not report from the manifest's entry for the artifact
+     * ({@link NrtTensorInfo#complete}).
      *
+     * @param contract the names of the inputs in argument order ({@link ArtifactRole#inputs(dev.sdjvm.model.UNetSignature)})
      * @param expected the manifest's entry for this artifact, or null
      */
-    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role, Path file,
-                             dev.sdjvm.model.Manifest.Artifact expected) {
+    static NeffArtifact load(NeuronRuntime runtime, Pointer neff, long size, int vnc, ArtifactRole role,
+                             List<String> contract, Path file, dev.sdjvm.model.Manifest.Artifact expected) {
         NeuronRuntime.Nrt nrt = runtime.api();
         NeuronRuntime.Version version = runtime.versionOrNull();
         boolean current = version == null || version.sdk228OrLater();
@@ -93,7 +99,7 @@ final class NeffArtifact implements Artifact {
                     throw new BackendException(role + ": NEFF tensor " + t + " is larger than 2 GiB");
                 }
             }
-            return new NeffArtifact(runtime, role, file, vnc, model, tensors);
+            return new NeffArtifact(runtime, role, contract, file, vnc, model, tensors);
         } catch (RuntimeException e) {
             NrtStatus.check(nrt.nrt_unload(model), "nrt_unload(" + role + ")", e);
             throw e;
@@ -127,6 +133,11 @@ final class NeffArtifact implements Artifact {
     @Override
     public ArtifactRole role() {
         return role;
+    }
+
+    @Override
+    public List<String> contract() {
+        return contract;
     }
 
     @Override

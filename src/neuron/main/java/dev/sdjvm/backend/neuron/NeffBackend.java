@@ -15,6 +15,7 @@ import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.SdxlConfig;
+import dev.sdjvm.model.UNetSignature;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -103,6 +104,7 @@ public final class NeffBackend implements ArtifactBackend {
             throw new IllegalStateException("the Neuron backend is closed");
         }
         int[] cores = cores(pipeline, unetReplicas, visibleCores);
+        UNetSignature signature = dir.unetSignature();
         List<Artifact> loaded = new ArrayList<>();
         try {
             Map<ArtifactRole, List<NeffArtifact>> byRole = new EnumMap<>(ArtifactRole.class);
@@ -123,7 +125,7 @@ public final class NeffBackend implements ArtifactBackend {
                     }
                 };
                 long t0 = System.nanoTime();
-                byRole.put(role, loadOn(role, on, loaded));
+                byRole.put(role, loadOn(role, role.inputs(signature), on, loaded));
                 loadNanos.put(role, System.nanoTime() - t0);
             }
             int hidden = checkTextEncoder(byRole.get(ArtifactRole.TEXT_ENCODER).get(0));
@@ -181,7 +183,7 @@ public final class NeffBackend implements ArtifactBackend {
     }
 
     /** Reads the role's NEFF once and loads it onto each core of {@code on}. */
-    private List<NeffArtifact> loadOn(ArtifactRole role, int[] on, List<Artifact> loaded) {
+    private List<NeffArtifact> loadOn(ArtifactRole role, List<String> contract, int[] on, List<Artifact> loaded) {
         NeffLocator.NeffSource src = neffs.get(role);
         if (src == null) {
             throw new ModelLoadException(null, "no NEFF for " + role);
@@ -194,7 +196,7 @@ public final class NeffBackend implements ArtifactBackend {
             for (int core : on) {
                 NeffArtifact a;
                 try {
-                    a = NeffArtifact.load(runtime, bytes, src.header().totalSize(), core, role, src.file(),
+                    a = NeffArtifact.load(runtime, bytes, src.header().totalSize(), core, role, contract, src.file(),
                             manifest == null ? null : manifest.artifacts().get(role.id()));
                 } catch (BackendException e) {
                     throw new BackendException("cannot load the " + role + " NEFF (" + src.describe() + ") on NeuronCore "
@@ -214,10 +216,10 @@ public final class NeffBackend implements ArtifactBackend {
      * module in an order no public source documents, so such a NEFF is refused at load.
      */
     private static void checkWeightsInlined(NeffArtifact a) {
-        int extra = a.inputs().size() - a.role().inputs().size();
+        int extra = a.inputs().size() - a.contract().size();
         if (extra > 0) {
-            throw misfit(a, "it takes " + a.inputs().size() + " inputs, the " + a.role() + " " + a.role().inputs().size()
-                    + " " + a.role().inputs() + ": " + extra + " more, as a NEFF compiled with its weights as inputs "
+            throw misfit(a, "it takes " + a.inputs().size() + " inputs, the " + a.role() + " " + a.contract().size()
+                    + " " + a.contract() + ": " + extra + " more, as a NEFF compiled with its weights as inputs "
                     + "(torch_neuronx.trace(..., inline_weights_to_neff=False); optimum-cli export neuron without "
                     + "--inline-weights-neff). Their order is not documented, so it cannot run here: compile with the "
                     + "weights inlined (docs/neuron.md)");
@@ -311,7 +313,7 @@ public final class NeffBackend implements ArtifactBackend {
         try {
             return TensorBinding.input(a, name);
         } catch (BackendException e) {
-            throw misfit(a, "no input " + name + " (input" + a.role().inputPosition(name) + "): " + a.inputs());
+            throw misfit(a, "no input " + name + " (input" + a.contract().indexOf(name) + "): " + a.inputs());
         }
     }
 
