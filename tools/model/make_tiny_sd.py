@@ -29,6 +29,8 @@ layout <part>/model.pt; see sdxl_export.py):
         --out src/all/test/resources/models/tiny-sdxl-fp32   # tokenizer files copied: git stores them once
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-base --diffusers-src /tmp/diffusers/src \
         --out /tmp/sdxl-base-random   # full size, ~14 GB float32 (2.6 B UNet parameters), for a full-size step
+    (add --dtype bf16 for a bfloat16 UNet, 5 GB, and --height 512 --width 512 to trace at 512x512: the trace at 1024
+    runs a 1024x1024 fp32 UNet forward, over 13 minutes on 2 cores)
 
 Layout written:
     compiled_models/{text_encoder.pt,unet.pt,vae_decoder.pt,vae_post_quant_conv.pt,sdjvm-manifest.json}
@@ -635,10 +637,11 @@ def main():
     ap.add_argument("--link-tokenizer", action="store_true",
                     help="SDXL presets: symlink tokenizer*/vocab.json and merges.txt to the embedded model's")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
-                    help="dtype of text_encoder and unet (VAE is always float32, as AWS)")
+                    help="dtype of text_encoder and unet (VAE is always float32, as AWS); SDXL presets: the unet's "
+                         "only (both text encoders stay float32, as trace_cpu_sdxl.py)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--height", type=int)
+    ap.add_argument("--height", type=int, help="image height (SDXL presets: the trace's example size only)")
     ap.add_argument("--width", type=int)
     ap.add_argument("--fit-steps", type=int, default=None,
                     help="Adam steps fitting the unet to Gaussian data (default 300 for tiny, 0 for sd21-base)")
@@ -672,7 +675,10 @@ def main():
         if not args.diffusers_src:
             ap.error("--preset %s needs --diffusers-src" % args.preset)
         import sdxl_export
-        sdxl_export.export(args.out, args.preset, args.seed, args.diffusers_src, args.layout, args.link_tokenizer)
+        if args.height != args.width:
+            ap.error("--preset %s traces square examples: give --height and --width equal (or neither)" % args.preset)
+        sdxl_export.export(args.out, args.preset, args.seed, args.diffusers_src, args.layout, args.link_tokenizer,
+                           dtype=DTYPES[args.dtype], trace_size=args.height)
         print("wrote", args.out)
         return
     if args.fit_steps is None:

@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import sys
+import time
 
 import torch
 import torch.nn as nn
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
 import make_sim_model  # noqa: E402
 import sd_arch  # noqa: E402
 
-TOKENIZER_SRC = os.path.join(REPO, "src", "main", "resources", "dev", "sdjvm", "default-model", "tokenizer")
+TOKENIZER_SRC = os.path.join(REPO, "src", "all", "main", "resources", "dev", "sdjvm", "default-model", "tokenizer")
 
 # stabilityai/stable-diffusion-xl-base-1.0's published scheduler config
 SCHEDULER = {
@@ -210,21 +211,27 @@ def tokenizers(out, link):
 
 
 @torch.no_grad()
-def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False, force_zeros=True):
+def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False, force_zeros=True,
+           dtype=torch.float32, trace_size=None):
+    """dtype: the UNet's (the text encoders and the VAE stay float32, as trace_cpu_sdxl.py and AWS's sample do);
+    trace_size: the image side of the UNet's and the VAE's example inputs (default: the UNet's sample_size x 8; the
+    traced graphs take any multiple of 8 x the UNet's downsampling, so a smaller trace only makes the export faster)."""
     te1, te2, unet, vae, t1, t2, ucfg, vcfg = build(name, seed, diffusers_src)
-    h = ucfg["sample_size"]
+    unet = unet.to(dtype)
+    h = trace_size // 8 if trace_size else ucfg["sample_size"]
     ids1 = torch.tensor([[49406, 320, 1929, 49407] + [49407] * 73])  # AWS's example ids: tokenizer pads with eos
     ids2 = torch.tensor([[49406, 320, 1929, 49407] + [0] * 73])  # tokenizer_2 pads with "!"
     parts = {
         "text_encoder": (te1, (ids1,)),
         "text_encoder_2": (te2, (ids2,)),
-        "unet": (UNetWrap(unet).eval(), (torch.randn(1, 4, h, h), torch.tensor(999.0).float().expand((1,)),
-                                         torch.randn(1, 77, ucfg["cross_attention_dim"]),
-                                         torch.randn(1, t2["projection_dim"]), torch.randn(1, 6))),
+        "unet": (UNetWrap(unet).eval(), tuple(x.to(dtype) for x in (
+            torch.randn(1, 4, h, h), torch.tensor(999.0).float().expand((1,)),
+            torch.randn(1, 77, ucfg["cross_attention_dim"]), torch.randn(1, t2["projection_dim"]), torch.randn(1, 6)))),
         "vae_decoder": (vae.decoder, (torch.randn(1, 4, h, h),)),
         "vae_post_quant_conv": (vae.post_quant_conv, (torch.randn(1, 4, h, h),)),
     }
     for part, (module, example) in parts.items():
+        t0 = time.time()
         traced = torch.jit.trace(module, example, check_trace=False)
         path = os.path.join(out, part, "model.pt") if layout == "sample" else \
             os.path.join(out, "compiled_models", part + ".pt")
@@ -232,6 +239,7 @@ def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False
         # torch.jit.save without the *.debug_pkl records (they hold absolute paths): rerunning rewrites the same bytes
         make_sim_model.save_module(traced, path)
         del traced
+        print(part, "traced and saved in %.0f s" % (time.time() - t0), flush=True)
     t1 = dict(t1, architectures=["CLIPTextModel"])
     write_json(os.path.join(out, "text_encoder", "config.json"), t1)
     write_json(os.path.join(out, "text_encoder_2", "config.json"), t2)
@@ -253,9 +261,13 @@ def main():
     ap.add_argument("--layout", default="sample", choices=["sample", "compiled"])
     ap.add_argument("--link-tokenizer", action="store_true", help="symlink vocab.json/merges.txt (test fixtures)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="the UNet's dtype")
+    ap.add_argument("--trace-size", type=int, default=None,
+                    help="image side of the trace's example inputs (default: the UNet's sample_size x 8)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    export(a.out, a.preset, a.seed, a.diffusers_src, a.layout, a.link_tokenizer)
+    export(a.out, a.preset, a.seed, a.diffusers_src, a.layout, a.link_tokenizer,
+           dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[a.dtype], trace_size=a.trace_size)
     print("wrote", a.out)
 
 

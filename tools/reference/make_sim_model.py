@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -261,6 +262,10 @@ def write_archive(path, records, align=64):
         f.write(bytes(out))
 
 
+# the largest archive (and offset) a zip without zip64 records can describe
+ZIP32_LIMIT = 0xFFFFFFFF
+
+
 def save_module(module, path, data_pkl_rewrite=None):
     """torch.jit.save into a temporary file named like `path` (the archive's top folder is the file's stem), then
     re-zip without the *.debug_pkl records (they hold this script's absolute path: not reproducible) and, optionally,
@@ -268,6 +273,11 @@ def save_module(module, path, data_pkl_rewrite=None):
     with tempfile.TemporaryDirectory() as td:
         tmp = os.path.join(td, os.path.basename(path))
         torch.jit.save(module, tmp)
+        if os.path.getsize(tmp) >= ZIP32_LIMIT:
+            # write_archive writes no zip64 records: a full-size UNet (over 4 GiB) keeps torch's own archive, debug
+            # records and all (such exports are for benchmarks, made by a script, never committed)
+            shutil.move(tmp, path)
+            return
         recs = []
         for name, method, crc, raw, usize in read_records(tmp):
             if name.endswith(".debug_pkl"):
