@@ -301,6 +301,7 @@ typedef struct {
     /* fn-specific roles (indices into t) */
     int r_sample, r_timestep, r_ehs; /* unet */
     int r_text_embeds, r_time_ids;   /* SDXL unet: the first and the second 2-D input, or -1 */
+    int r_timestep_cond;             /* LCM unet: its one 2-D input (the guidance embedding), or -1 */
 } program_t;
 
 struct nrt_model {
@@ -1269,15 +1270,26 @@ static NRT_STATUS program_check(program_t *p) {
         return check_outputs_float(p, fn);
     }
     case FN_UNET: {
-        if ((p->nin != 3 && p->nin != 5) || p->nout != 1) {
-            return program_error(0, "unet takes 3 inputs (sample, timestep, encoder_hidden_states) or 5 (SDXL: and "
-                                    "text_embeds [B,P], time_ids [B,T]) and has 1 output");
+        if ((p->nin < 3 || p->nin > 5) || p->nout != 1) {
+            return program_error(0, "unet takes 3 inputs (sample, timestep, encoder_hidden_states), 4 (LCM: and "
+                                    "timestep_cond [B,D]) or 5 (SDXL: and text_embeds [B,P], time_ids [B,T]) and has "
+                                    "1 output");
         }
         p->r_sample = find_rank(p, p->in_idx, p->nin, 4, &c);
         int c1, c3, c2;
         p->r_timestep = find_rank(p, p->in_idx, p->nin, 1, &c1);
         p->r_ehs = find_rank(p, p->in_idx, p->nin, 3, &c3);
-        p->r_text_embeds = p->r_time_ids = -1;
+        p->r_text_embeds = p->r_time_ids = p->r_timestep_cond = -1;
+        if (p->nin == 4) {
+            p->r_timestep_cond = find_rank(p, p->in_idx, p->nin, 2, &c2);
+            if (c2 != 1) {
+                return program_error(0, "an LCM unet's fourth input must be 2-D: timestep_cond [B,D]");
+            }
+            if (p->t[p->r_timestep_cond].shape[0] != p->t[p->r_sample].shape[0]) {
+                return program_error(0, "unet batch mismatch: timestep_cond must have the sample's B=%u",
+                                     p->t[p->r_sample].shape[0]);
+            }
+        }
         if (p->nin == 5) {
             p->r_text_embeds = find_rank(p, p->in_idx, p->nin, 2, &c2);
             for (int i = 0; i < p->nin; i++) { /* the second 2-D input in declaration order */
@@ -2179,14 +2191,19 @@ static NRT_STATUS compute(exec_ctx_t *x) {
             in[3] = load_all_f32(ted, x->buf[p->r_text_embeds]);
             in[4] = load_all_f32(tid, x->buf[p->r_time_ids]);
         }
+        int lcm = p->r_timestep_cond >= 0;
+        const tdecl_t *tcd = lcm ? &p->t[p->r_timestep_cond] : NULL;
+        if (lcm) {
+            in[3] = load_all_f32(tcd, x->buf[p->r_timestep_cond]);
+        }
         out = malloc(od->numel * sizeof(float));
-        if (!in[0] || !in[1] || !in[2] || !out || (sdxl && (!in[3] || !in[4]))) {
+        if (!in[0] || !in[1] || !in[2] || !out || (sdxl && (!in[3] || !in[4])) || (lcm && !in[3])) {
             st = NRT_RESOURCE;
             break;
         }
         uint64_t B = sd->shape[0], C = sd->shape[1], h = sd->shape[2], w = sd->shape[3];
         uint64_t S = ed->shape[1], H = ed->shape[2], n = C * h * w;
-        uint64_t P = sdxl ? ted->shape[1] : 1, T = sdxl ? tid->shape[1] : 1;
+        uint64_t P = sdxl ? ted->shape[1] : 1, T = sdxl ? tid->shape[1] : 1, D = lcm ? tcd->shape[1] : 1;
         for (uint64_t b = 0; b < B; b++) {
             float t = in[1][td->numel == 1 ? 0 : b];
             for (uint64_t pi = 0; pi < n; pi++) { /* pi = (c*h + y)*w + x */
@@ -2202,6 +2219,10 @@ static NRT_STATUS compute(exec_ctx_t *x) {
                     r = r + m4;
                     float m5 = in[4][b * T + pi % T] * 0.0009765625f;
                     r = r + m5;
+                }
+                if (lcm) { /* r += cond[b, p % D]*0.125 */
+                    float m6 = in[3][b * D + pi % D] * 0.125f;
+                    r = r + m6;
                 }
                 out[b * n + pi] = r;
             }

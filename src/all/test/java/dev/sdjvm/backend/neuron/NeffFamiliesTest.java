@@ -16,8 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -63,12 +65,14 @@ class NeffFamiliesTest {
             }
             case "SD2_V" -> Files.copy(v.resolve("scheduler/scheduler_config.json"),
                     dir.resolve("scheduler/scheduler_config.json"), StandardCopyOption.REPLACE_EXISTING);
+            case "TURBO" -> Files.copy(TestModels.resource("models/tiny-turbo-fp32/scheduler/scheduler_config.json"),
+                    dir.resolve("scheduler/scheduler_config.json"), StandardCopyOption.REPLACE_EXISTING);
             default -> throw new IllegalArgumentException(family);
         }
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"SD1", "SD2_V"})
+    @ValueSource(strings = {"SD1", "SD2_V", "TURBO"})
     void neffPathEqualsTheCpuPath(String family) throws Exception {
         Path neuron = NrtSim.model("sim-neuron", tmp.resolve("neuron"));
         Path cpu = NrtSim.model("sim-cpu", tmp.resolve("cpu"));
@@ -102,5 +106,39 @@ class NeffFamiliesTest {
         try (StableDiffusion a = StableDiffusion.load(plain); StableDiffusion b = StableDiffusion.load(neuron)) {
             assertFalse(Arrays.equals(a.generate(req).latents(), b.generate(req).latents()));
         }
+    }
+
+    /**
+     * LCM on the NEFF path: the UNet NEFF takes the guidance embedding as its fourth input (input3, by the model's
+     * UNet signature); the LCM scheduler's few steps at diffusers' LCM defaults (no steps or guidance in the request:
+     * 4 steps at 8.5) give the CPU twin's latents and image bit for bit, and the embedding matters.
+     */
+    @Test
+    void lcmNeffPathEqualsTheCpuPath() throws Exception {
+        Path neuron = TestModels.copy(TestModels.resource("models/sim-lcm-neuron"),
+                NrtSim.model("sim-neuron", tmp.resolve("lcm-neuron")));
+        Path cpu = TestModels.copy(TestModels.resource("models/sim-lcm-cpu"), NrtSim.model("sim-cpu", tmp.resolve("lcm-cpu")));
+        GenerationRequest req = GenerationRequest.builder("a red circle on a blue background!").seed(42L).build();
+        GenerationResult onNeuron;
+        GenerationResult other;
+        try (StableDiffusion sd = StableDiffusion.load(neuron)) {
+            assertEquals(Backend.NEURON, sd.info().backend());
+            assertEquals("LCM", sd.info().family(), sd.info().familyEvidence());
+            assertEquals(List.of("input0", "input1", "input2", "input3"),
+                    sd.info().artifacts().get("unet").inputs().stream().map(x -> x.substring(0, x.indexOf(':'))).toList());
+            onNeuron = sd.generate(req);
+            other = sd.generate(req.toBuilder().guidanceScale(2.0).build());
+        }
+        assertEquals(4, onNeuron.timings().steps(), "diffusers' LatentConsistencyModelPipeline default steps");
+        assertEquals(8.5, onNeuron.request().guidanceScale().getAsDouble());
+        assertEquals("LCMScheduler", onNeuron.scheduler());
+        GenerationResult onCpu;
+        try (StableDiffusion sd = StableDiffusion.load(cpu, LoadOptions.defaults().withThreads(1))) {
+            assertEquals(Backend.CPU, sd.info().backend());
+            onCpu = sd.generate(req);
+        }
+        assertArrayEquals(onCpu.latents(), onNeuron.latents(), "LCM: final latents");
+        assertArrayEquals(onCpu.images().get(0).rgb(), onNeuron.images().get(0).rgb(), "LCM: the same image");
+        assertFalse(Arrays.equals(onNeuron.latents(), other.latents()), "the guidance embedding reaches the NEFF");
     }
 }
