@@ -18,6 +18,8 @@ public final class Torch {
     private static volatile boolean loaded;
     private static volatile boolean hugePages;
     private static volatile boolean passiveWait = true;
+    /** {@code -Dsdjvm.torch.nnpack=true} leaves libtorch's NNPACK convolutions enabled (off by default: {@link #load}). */
+    public static final String NNPACK_PROPERTY = "sdjvm.torch.nnpack";
 
     private Torch() {
     }
@@ -60,6 +62,12 @@ public final class Torch {
             } catch (Exception | LinkageError e) {
                 throw new BackendException("cannot load libtorch (org.bytedeco:pytorch " + version() + ") for "
                         + Loader.getPlatform() + ": " + e.getMessage(), e);
+            }
+            if (!Boolean.getBoolean(NNPACK_PROPERTY)) {
+                // libtorch asks for NNPACK on every float32 convolution and, where NNPACK cannot start (many x86
+                // CPUs and VMs: "Unsupported hardware"), prints a warning on stderr each time; it would only run
+                // batches of 16 or more, which the pipeline's convolutions rarely are. Asked first, so no warning
+                torch.globalContext().setUserEnabledNNPACK(false);
             }
             loaded = true;
             LOG.debug("libtorch {} loaded in {} ms ({} intra-op threads)", version(),
