@@ -10,9 +10,8 @@ import java.nio.file.StandardCopyOption;
 import java.util.stream.Stream;
 
 /**
- * Locates the library's fixtures these tests use. examples/pom.xml copies them from the library's
- * {@code src/test/resources} (their provenance READMEs are there); this is the subset of the library's own
- * {@code TestModels} the example programs' tests need.
+ * Locates the test fixtures (the test resources, with their provenance READMEs). Compiled into the tests of this
+ * module and of the examples (whose pom adds this directory and the fixtures it needs from here).
  */
 public final class TestModels {
     private TestModels() {
