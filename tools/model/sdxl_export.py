@@ -11,7 +11,8 @@ names) returning what transformers' CLIPTextModel / CLIPTextModelWithProjection 
 
 Each part is traced (CPU TorchScript, float32) as AWS's sample wraps it for torch_neuronx.trace:
 TraceableTextEncoder (the tuples above), UNetWrap (sample, timestep, encoder_hidden_states, text_embeds, time_ids)
--> (noise_pred,), vae.decoder, vae.post_quant_conv; and saved as the sample saves them, ``<part>/model.pt``, beside
+-> (noise_pred,), vae.decoder, vae.post_quant_conv, and the VAE encoder + quant_conv (sd_arch.VAEEncoderWrap, for
+image-to-image); and saved as the sample saves them, ``<part>/model.pt``, beside
 the Hugging Face configs (model_index.json StableDiffusionXLPipeline, tokenizer/, tokenizer_2/, scheduler/,
 text_encoder*/config.json, unet/config.json, vae/config.json). ``layout="compiled"`` writes
 ``compiled_models/<part>.pt`` instead.
@@ -229,10 +230,14 @@ def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False
             torch.randn(1, 77, ucfg["cross_attention_dim"]), torch.randn(1, t2["projection_dim"]), torch.randn(1, 6)))),
         "vae_decoder": (vae.decoder, (torch.randn(1, 4, h, h),)),
         "vae_post_quant_conv": (vae.post_quant_conv, (torch.randn(1, 4, h, h),)),
+        # image-to-image: encoder + quant_conv -> {"latent_parameters": moments}, as make_tiny_sd.py and optimum-neuron
+        # export it (traced non-strict for the dict), in float32 (force_upcast)
+        "vae_encoder": (sd_arch.VAEEncoderWrap(vae.encoder, vae.quant_conv).eval(),
+                        (torch.rand(1, 3, 8 * h, 8 * h, generator=torch.Generator().manual_seed(3)) * 2 - 1,)),
     }
     for part, (module, example) in parts.items():
         t0 = time.time()
-        traced = torch.jit.trace(module, example, check_trace=False)
+        traced = torch.jit.trace(module, example, check_trace=False, strict=part != "vae_encoder")
         path = os.path.join(out, part, "model.pt") if layout == "sample" else \
             os.path.join(out, "compiled_models", part + ".pt")
         os.makedirs(os.path.dirname(path), exist_ok=True)

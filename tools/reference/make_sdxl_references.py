@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Reference outputs for SDXL text-to-image, made by diffusers' OWN StableDiffusionXLPipeline (diffusers source, not a
+"""Reference outputs for SDXL text-to-image and image-to-image, made by diffusers' OWN StableDiffusionXLPipeline and
+StableDiffusionXLImg2ImgPipeline (diffusers source, not a
 re-implementation) run around the TorchScript artifacts of the tiny SDXL fixture, on CPU, float32,
 torch.set_num_threads(1), with a seeded CPU torch.Generator.
 
@@ -36,8 +37,9 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-MODEL = os.path.join(REPO, "src", "test", "resources", "models", "tiny-sdxl-fp32")
-OUT = os.path.join(REPO, "src", "test", "resources", "reference", "sdxl")
+MODEL = os.path.join(REPO, "src", "all", "test", "resources", "models", "tiny-sdxl-fp32")
+OUT = os.path.join(REPO, "src", "all", "test", "resources", "reference", "sdxl")
+INPUTS = os.path.join(REPO, "src", "all", "test", "resources", "reference", "tasks", "inputs")
 sys.path.insert(0, HERE)
 import make_task_references as mtr  # noqa: E402
 
@@ -58,6 +60,17 @@ CASES = [
     ("euler_g1_nocfg_seed5", P2, None, 8, 1.0, 5, None, None, None, 0.0, 1, True),
     ("dpm_g5_noneg_seed13", P1, None, 10, 5.0, 13, DPM, None, None, 0.0, 1, True),
     ("euler_g5_two_images_seed21", P2, "", 8, 5.0, 21, None, None, None, 0.0, 2, True),
+]
+
+# image-to-image (StableDiffusionXLImg2ImgPipeline, requires_aesthetics_score False as for the base model): id, prompt,
+# negative prompt, steps, guidance, seed, scheduler, strength (None = the pipeline's default, 0.3), guidance_rescale,
+# images per prompt, start image (reference/tasks/inputs/)
+IMG2IMG_CASES = [
+    ("img2img_euler_default_strength_seed42", P1, None, 20, 5.0, 42, None, None, 0.0, 1, "start_64.png"),
+    ("img2img_euler_s0.6_neg_seed7", P2, "blurry", 10, 6.0, 7, None, 0.6, 0.0, 1, "start_64.png"),
+    ("img2img_dpm_s1.0_nocfg_seed3", P2, None, 8, 1.0, 3, DPM, 1.0, 0.0, 1, "start_64.png"),
+    ("img2img_euler_s0.5_two_images_seed21", P1, "", 10, 5.0, 21, None, 0.5, 0.0, 2, "start_64.png"),
+    ("img2img_euler_s0.75_133x100_seed5", P2, None, 8, 5.0, 5, None, 0.75, 0.0, 1, "start_133x100.png"),
 ]
 
 TOLERANCES = {"image_max_abs": 2, "image_mean_abs": 0.05, "latents_max_abs_rel": 1e-4, "embeds_max_abs_rel": 1e-5,
@@ -135,9 +148,18 @@ def stand_ins(d):
     class Vae(Module):
         def __init__(self):
             super().__init__()
+            self.enc = torch.jit.load(os.path.join(d, "vae_encoder", "model.pt")).eval()
             self.pq = torch.jit.load(os.path.join(d, "vae_post_quant_conv", "model.pt")).eval()
             self.dec = torch.jit.load(os.path.join(d, "vae_decoder", "model.pt")).eval()
             self.config = FrozenDict(read_json(os.path.join(d, "vae", "config.json")))
+
+        def encode(self, x, return_dict=True):
+            from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+            from diffusers.models.modeling_outputs import AutoencoderKLOutput
+            moments = self.enc(x)["latent_parameters"]
+            CALLS.append({"part": "vae_encoder", "moments": moments.clone()})
+            out = AutoencoderKLOutput(latent_dist=DiagonalGaussianDistribution(moments))
+            return out if return_dict else (out.latent_dist,)
 
         def decode(self, z, return_dict=True, generator=None):
             img = self.dec(self.pq(z))
@@ -164,27 +186,45 @@ def f32(t):
 def run_case(case, parts):
     from diffusers import DPMSolverMultistepScheduler, EulerDiscreteScheduler
     from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import StableDiffusionXLPipeline
-    cid, prompt, neg, steps, g, seed, sched, h, w, rescale, n, zeros = case
+    from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img import \
+        StableDiffusionXLImg2ImgPipeline
+    from PIL import Image
+    img2img = len(case) == 11
+    if img2img:
+        cid, prompt, neg, steps, g, seed, sched, strength, rescale, n, start = case
+        h = w = None
+        zeros = True
+    else:
+        cid, prompt, neg, steps, g, seed, sched, h, w, rescale, n, zeros = case
     te1, te2, unet, vae = parts
     cfg = read_json(os.path.join(MODEL, "scheduler", "scheduler_config.json"))
     cls = {EULER: EulerDiscreteScheduler, DPM: DPMSolverMultistepScheduler}[sched or cfg["_class_name"]]
-    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=Tok(MODEL, "tokenizer"),
-                                     tokenizer_2=Tok(MODEL, "tokenizer_2"), unet=unet,
-                                     scheduler=cls.from_config(cfg), force_zeros_for_empty_prompt=zeros,
-                                     add_watermarker=False)
+    common = dict(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=Tok(MODEL, "tokenizer"),
+                  tokenizer_2=Tok(MODEL, "tokenizer_2"), unet=unet, scheduler=cls.from_config(cfg),
+                  force_zeros_for_empty_prompt=zeros, add_watermarker=False)
+    pipe = StableDiffusionXLImg2ImgPipeline(requires_aesthetics_score=False, **common) if img2img else \
+        StableDiffusionXLPipeline(**common)
     pipe.set_progress_bar_config(disable=True)
     outs = {}
     for output_type in ("latent", "pil"):
         del CALLS[:]
         pipe.scheduler = cls.from_config(cfg)
-        res = pipe(prompt=prompt, negative_prompt=neg, num_inference_steps=steps, guidance_scale=g,
-                   generator=torch.Generator().manual_seed(seed), height=h, width=w, guidance_rescale=rescale,
-                   num_images_per_prompt=n, output_type=output_type)
+        kw = dict(prompt=prompt, negative_prompt=neg, num_inference_steps=steps, guidance_scale=g,
+                  generator=torch.Generator().manual_seed(seed), guidance_rescale=rescale, num_images_per_prompt=n,
+                  output_type=output_type)
+        if img2img:
+            kw["image"] = Image.open(os.path.join(INPUTS, start)).convert("RGB")
+            if strength is not None:
+                kw["strength"] = strength
+        else:
+            kw.update(height=h, width=w)
+        res = pipe(**kw)
         outs[output_type] = (res.images, list(CALLS))
     lat = outs["latent"][0]
     images, calls = outs["pil"]
     u8 = np.stack([np.array(im.convert("RGB")) for im in images])
     unet_calls = [c for c in calls if c["part"] == "unet"]
+    encodes = [c for c in calls if c["part"] == "vae_encoder"]
     first = unet_calls[0]
     arrays = {"rgb_u8": u8.tobytes(), "latents_f32": f32(lat), "ehs_f32": f32(first["ehs"]),
               "text_embeds_f32": f32(first["text_embeds"])}
@@ -200,11 +240,19 @@ def run_case(case, parts):
         "unet_calls": len(unet_calls), "unet_timesteps": [c["t"] for c in unet_calls],
         "time_ids": first["time_ids"].tolist(),
         "ehs_shape": list(first["ehs"].shape), "text_embeds_shape": list(first["text_embeds"].shape),
-        "text_encoder_calls": [{"part": c["part"], "ids": c["ids"][0]} for c in calls if c["part"] != "unet"],
+        "text_encoder_calls": [{"part": c["part"], "ids": c["ids"][0]} for c in calls
+                               if c["part"].startswith("text_encoder")],
         "uncond_zeros": bool(g > 1.0 and float(first["ehs"][:n].abs().max()) == 0.0),
         "files": {k: "cases/%s.%s" % (cid, k.replace("_f32", ".f32").replace("_u8", "")) for k in arrays},
         "sha256_u8": hashlib.sha256(u8.tobytes()).hexdigest(),
     }
+    if img2img:
+        res.update(task="img2img", image=start, strength_requested=strength,
+                   strength=strength if strength is not None else 0.3, vae_encoder_calls=len(encodes))
+        arrays["moments_f32"] = f32(encodes[0]["moments"])
+        res["files"]["moments_f32"] = "cases/%s.moments.f32" % cid
+    else:
+        res["task"] = "txt2img"
     res["files"]["png"] = "cases/%s.png" % cid
     return res, arrays, u8
 
@@ -222,10 +270,10 @@ def main():
     parts = stand_ins(MODEL)
     results, bad = [], 0
     with torch.no_grad():
-        for c in CASES:
+        for c in CASES + IMG2IMG_CASES:
             r, arrays, u8 = run_case(c, parts)
             print("%-32s %dx%d x%d %s steps %d t0 %s zeros %s img mean %.1f" % (
-                r["id"], r["width"], r["height"], c[10], r["scheduler"][:5], r["unet_calls"], r["unet_timesteps"][0],
+                r["id"], r["width"], r["height"], r["num_images_per_prompt"], r["scheduler"][:5], r["unet_calls"], r["unet_timesteps"][0],
                 r["uncond_zeros"], float(u8.mean())), flush=True)
             if args.check:
                 for k, data in arrays.items():
@@ -249,7 +297,10 @@ def main():
                       "latents.f32": "raw little-endian float32 [n,4,h/8,w/8]: output_type='latent'",
                       "ehs.f32": "the UNet's encoder_hidden_states at the first step [rows,77,H1+H2] (rows: uncond "
                                  "then cond under guidance)",
-                      "text_embeds.f32": "the UNet's text_embeds at the first step [rows,P]"}}
+                      "text_embeds.f32": "the UNet's text_embeds at the first step [rows,P]",
+                      "moments.f32": "img2img: the VAE encoder's latent_parameters [1,8,h/8,w/8] (StableDiffusionXL"
+                                     "Img2ImgPipeline(requires_aesthetics_score=False), the start image from "
+                                     "reference/tasks/inputs/)"}}
     doc = {"meta": meta, "cases": results}
     if args.check:
         same = json.loads(json.dumps(doc)) == read_json(os.path.join(args.out, "cases.json"))

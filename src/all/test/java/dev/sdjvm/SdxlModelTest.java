@@ -141,13 +141,25 @@ class SdxlModelTest {
     }
 
     @Test
-    void imageTasksAndBadRescaleAreRefused() {
+    void inpaintingAndImageTasksWithoutAnEncoderAndBadRescaleAreRefused() throws Exception {
+        RgbImage img = new RgbImage(64, 64, new byte[64 * 64 * 3]);
         try (StableDiffusion sd = StableDiffusion.load(TINY, fast())) {
-            RgbImage img = new RgbImage(64, 64, new byte[64 * 64 * 3]);
+            InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> sd.generate(
+                    GenerationRequest.builder("x").initImage(img).mask(img).steps(2).build()));
+            assertEquals("mask_image", e.field());
+            assertTrue(e.getMessage().contains("SDXL"), e.getMessage());
+            // image-to-image runs, at the SDXL pipeline's default strength
+            GenerationResult r = sd.generate(GenerationRequest.builder("x").initImage(img).steps(10).seed(1L).build());
+            assertEquals(0.3, r.request().strength(), "StableDiffusionXLImg2ImgPipeline's default strength");
+            assertEquals(3, r.timings().steps(), "int(10 x 0.3) steps");
+        }
+        Path noEncoder = TestModels.copy(TINY, tmp.resolve("no-encoder"));
+        Files.delete(noEncoder.resolve("vae_encoder/model.pt"));
+        try (StableDiffusion sd = StableDiffusion.load(noEncoder, fast())) {
             InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> sd.generate(
                     GenerationRequest.builder("x").initImage(img).steps(2).build()));
             assertEquals("image", e.field());
-            assertTrue(e.getMessage().contains("SDXL"), e.getMessage());
+            assertTrue(e.getMessage().contains("vae_encoder"), e.getMessage());
         }
         InvalidRequestException e = assertThrows(InvalidRequestException.class,
                 () -> GenerationRequest.builder("x").guidanceRescale(1.5).build());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sdjvm.image.ImageInputs;
 import dev.sdjvm.image.RgbImage;
 import dev.sdjvm.pipeline.PipelineTestAccess;
 import java.nio.file.Files;
@@ -72,8 +73,11 @@ class SdxlReferenceTest {
         return out.stream();
     }
 
-    /** The request diffusers got; no scheduler in it unless the case named one (then the model's own runs). */
-    static GenerationRequest request(JsonNode c) {
+    /**
+     * The request diffusers got; no scheduler in it unless the case named one (then the model's own runs), no strength
+     * unless the case gave one (then StableDiffusionXLImg2ImgPipeline's default, 0.3, runs).
+     */
+    static GenerationRequest request(JsonNode c) throws Exception {
         GenerationRequest.Builder b = GenerationRequest.builder(c.get("prompt").asText())
                 .negativePrompt(c.get("negative_prompt").isNull() ? null : c.get("negative_prompt").asText())
                 .steps(c.get("num_inference_steps").asInt())
@@ -86,6 +90,13 @@ class SdxlReferenceTest {
         }
         if (!c.get("height_requested").isNull()) {
             b.height(c.get("height_requested").asInt()).width(c.get("width_requested").asInt());
+        }
+        if ("img2img".equals(c.get("task").asText())) {
+            b.initImage(ImageInputs.decode(Files.readAllBytes(TestModels.resource("reference/tasks/inputs")
+                    .resolve(c.get("image").asText()))));
+            if (!c.get("strength_requested").isNull()) {
+                b.strength(c.get("strength_requested").asDouble());
+            }
         }
         return b.build();
     }
@@ -112,7 +123,7 @@ class SdxlReferenceTest {
         assertEquals(5.0, sd.info().defaultGuidanceScale());
         assertEquals(50, sd.info().defaultSteps());
         JsonNode c = cases().map(a -> (JsonNode) a.get()[1])
-                .filter(x -> x.get("guidance_scale").asDouble() == 5.0 && x.get("force_zeros_for_empty_prompt")
+                .filter(x -> "txt2img".equals(x.get("task").asText()) && x.get("guidance_scale").asDouble() == 5.0 && x.get("force_zeros_for_empty_prompt")
                         .asBoolean() && x.get("guidance_rescale").asDouble() == 0 && x.get("height_requested").isNull())
                 .findFirst().orElseThrow();
         GenerationRequest given = request(c);
@@ -131,6 +142,13 @@ class SdxlReferenceTest {
     private static void check(String id, JsonNode c, GenerationResult r, Map<String, float[]> seen) throws Exception {
         JsonNode tol = JSON.readTree(DIR.resolve("cases.json").toFile()).get("meta").get("tolerances");
         assertEquals(c.get("unet_calls").asInt(), r.timings().steps(), "denoising steps run");
+        if ("img2img".equals(c.get("task").asText())) {
+            assertEquals(c.get("strength").asDouble(), r.request().strength(), "the strength that ran");
+            Parity.LatentDiff m = Parity.latents(Parity.readF32(DIR.resolve(c.get("files").get("moments_f32").asText())),
+                    seen.get("moments"));
+            assertTrue(m.maxAbs() <= tol.get("latents_max_abs_rel").asDouble() * m.maxRef(), "VAE encoder moments max |d| "
+                    + m.maxAbs() + " of max|ref| " + m.maxRef());
+        }
         assertEquals(c.get("scheduler").asText(), r.scheduler());
 
         // the UNet's conditioning at the first step

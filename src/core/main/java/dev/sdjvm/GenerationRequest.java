@@ -195,7 +195,22 @@ public final class GenerationRequest {
      * @throws InvalidRequestException when a default is out of range
      */
     public GenerationRequest withDefaults(int steps, double guidanceScale) {
-        if (v.steps != null && v.guidanceScale != null) {
+        return withDefaults(steps, guidanceScale, resolvedStrength());
+    }
+
+    /**
+     * As {@link #withDefaults(int, double)}, and for an image request without a strength the model's default
+     * strength (SDXL image-to-image: 0.3, as diffusers' StableDiffusionXLImg2ImgPipeline).
+     *
+     * @param steps         the model's default {@code num_inference_steps}
+     * @param guidanceScale the model's default {@code guidance_scale}
+     * @param strength      the model's default {@code strength} for this request's task (unused without an image)
+     * @return this request when it has all that applies, else a copy with the defaults filled in
+     * @throws InvalidRequestException when a default is out of range
+     */
+    public GenerationRequest withDefaults(int steps, double guidanceScale, double strength) {
+        boolean needsStrength = v.initImage != null && v.strength == null;
+        if (v.steps != null && v.guidanceScale != null && !needsStrength) {
             return this;
         }
         Builder b = toBuilder();
@@ -204,6 +219,9 @@ public final class GenerationRequest {
         }
         if (b.guidanceScale == null) {
             b.guidanceScale = guidanceScale;
+        }
+        if (needsStrength) {
+            b.strength = strength;
         }
         return b.build();
     }
@@ -280,7 +298,9 @@ public final class GenerationRequest {
 
     /**
      * {@return diffusers' {@code strength} in (0, 1]: how much of the schedule runs, from the image noised to its
-     * start; null = the task's default ({@link #resolvedStrength()}). Only with an image}
+     * start; null = the model's default for the task ({@link StableDiffusion#withModelDefaults}: 0.8 image-to-image,
+     * 1.0 inpainting, 0.3 SDXL image-to-image; {@link GenerationResult#request()} has the strength that ran). Only
+     * with an image}
      */
     public Double strength() {
         return v.strength;
@@ -305,8 +325,9 @@ public final class GenerationRequest {
     }
 
     /**
-     * {@return the strength that runs: the request's, else diffusers' default of its task
-     * ({@value #DEFAULT_INPAINT_STRENGTH} with a mask, {@value #DEFAULT_STRENGTH} without); unused without an image}
+     * {@return the request's strength, else the default of diffusers' Stable Diffusion pipeline for its task
+     * ({@value #DEFAULT_INPAINT_STRENGTH} with a mask, {@value #DEFAULT_STRENGTH} without; an SDXL model's
+     * image-to-image defaults to 0.3: {@link StableDiffusion#withModelDefaults}); unused without an image}
      */
     public double resolvedStrength() {
         if (v.strength != null) {

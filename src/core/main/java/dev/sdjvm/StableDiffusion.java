@@ -194,16 +194,18 @@ public final class StableDiffusion implements AutoCloseable {
     }
 
     /**
-     * The request as this model runs it: its own steps and guidance scale, or where it has none the model's defaults
-     * ({@link ModelInfo#defaultSteps()}, {@link ModelInfo#defaultGuidanceScale()}: diffusers' pipeline defaults for
-     * the model's family). {@link GenerationResult#request()} is this request.
+     * The request as this model runs it: its own steps, guidance scale and (with an image) strength, or where it has
+     * none the model's defaults ({@link ModelInfo#defaultSteps()}, {@link ModelInfo#defaultGuidanceScale()}, and the
+     * strength of diffusers' pipeline for the family and task: 0.8 image-to-image, 1.0 inpainting, 0.3 SDXL
+     * image-to-image). {@link GenerationResult#request()} is this request.
      *
      * @param request a request
      * @return the request with every default the model decides filled in
      */
     public GenerationRequest withModelDefaults(GenerationRequest request) {
         ModelDirectory m = pipeline.model();
-        return request.withDefaults(DiffusionStages.defaultSteps(m), DiffusionStages.defaultGuidanceScale(m));
+        return request.withDefaults(DiffusionStages.defaultSteps(m), DiffusionStages.defaultGuidanceScale(m),
+                DiffusionStages.defaultStrength(m, request.mask() != null));
     }
 
     /**

@@ -112,7 +112,8 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--strength", paramLabel = "S",
             description = "How much of the schedule runs from the noised start image, in (0, 1] (diffusers' strength: "
-                    + "int(steps x S) steps). Default: 0.8, or 1.0 with --mask, as diffusers.")
+                    + "int(steps x S) steps). Default: 0.8, or 1.0 with --mask, as diffusers; 0.3 for an SDXL model, as "
+                    + "StableDiffusionXLImg2ImgPipeline.")
     Double strength;
 
     @Option(names = "--mask", paramLabel = "FILE",

@@ -111,6 +111,28 @@ public abstract class DiffusionStages {
         };
     }
 
+    /** diffusers' {@code StableDiffusionXLImg2ImgPipeline.__call__} default strength. */
+    static final double SDXL_IMG2IMG_STRENGTH = 0.3;
+    /** The Stable Diffusion image-to-image and inpainting pipelines' default strengths. */
+    static final double IMG2IMG_STRENGTH = 0.8;
+    static final double INPAINT_STRENGTH = 1.0;
+
+    /**
+     * {@return the {@code strength} an image request without one runs on a model: the default of diffusers' pipeline
+     * for the family and task: {@value #IMG2IMG_STRENGTH} for image-to-image and {@value #INPAINT_STRENGTH} for
+     * inpainting (StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline), {@value #SDXL_IMG2IMG_STRENGTH} for
+     * SDXL image-to-image (StableDiffusionXLImg2ImgPipeline)}
+     *
+     * @param model      the model directory
+     * @param inpainting true for a request with a mask
+     */
+    public static double defaultStrength(ModelDirectory model, boolean inpainting) {
+        if (inpainting) {
+            return INPAINT_STRENGTH;
+        }
+        return model.family().family() == ModelFamily.SDXL ? SDXL_IMG2IMG_STRENGTH : IMG2IMG_STRENGTH;
+    }
+
     /**
      * A few-step model: the {@link ModelFamily#TURBO} family (SD-Turbo), or an SDXL model published with the same
      * trailing Euler (ancestral) scheduler config (SDXL-Turbo: {@code model_index.json} names the SDXL pipeline).

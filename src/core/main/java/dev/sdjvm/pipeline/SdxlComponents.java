@@ -32,18 +32,22 @@ public final class SdxlComponents {
     }
 
     /**
-     * Runs the SDXL task a request asks for: text to image ({@link SdxlTextToImagePipeline}); a start image is refused.
+     * Runs the SDXL task a request asks for: text to image ({@link SdxlTextToImagePipeline}), image to image with a
+     * start image ({@link SdxlImageToImagePipeline}); a mask is refused.
      *
      * @param components loaded SDXL components
      * @param req        the request
      * @param cancelled  checked at every step, or null
      * @return what the pipeline produced
-     * @throws InvalidRequestException (field {@code image}) for image-to-image or inpainting
+     * @throws InvalidRequestException (field {@code mask_image}) for inpainting
      */
     static Result generate(PipelineComponents components, Request req, BooleanSupplier cancelled) {
-        if (req.image() != null || req.mask() != null) {
-            throw new InvalidRequestException(req.mask() != null ? "mask_image" : "image", "this is an SDXL model: "
-                    + "image-to-image and inpainting are not implemented for SDXL (text to image is)");
+        if (req.mask() != null) {
+            throw new InvalidRequestException("mask_image", "this is an SDXL model: inpainting is not implemented for "
+                    + "SDXL (text to image and image to image are)");
+        }
+        if (req.image() != null) {
+            return new SdxlImageToImagePipeline(components).generate(req, cancelled);
         }
         return new SdxlTextToImagePipeline(components).generate(req, cancelled);
     }
