@@ -10,6 +10,8 @@ a stable-diffusion-jvm model directory in the sample's own layout:
                                       --model-type=unet-inference
     OUT/vae_decoder/model.pt          vae.decoder, --model-type=unet-inference
     OUT/vae_post_quant_conv/model.pt  vae.post_quant_conv
+    OUT/vae_encoder/model.pt          only with --parts ...,vae_encoder (image-to-image): encoder + quant_conv,
+                                      image [1,3,1024,1024] in [-1,1] -> moments [1,8,128,128]
     OUT/<part>/                       torch_neuronx's compiler work directory for the part (graph.neff, logs)
     OUT/{tokenizer,tokenizer_2,scheduler}/, OUT/{text_encoder,text_encoder_2,unet,vae}/config.json, model_index.json
 
@@ -32,6 +34,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARTS = ["text_encoder", "text_encoder_2", "vae_decoder", "unet", "vae_post_quant_conv"]
+# not in AWS's sample, so not compiled unless --parts names it: image-to-image's VAE encoder (+ quant_conv)
+OPTIONAL_PARTS = ["vae_encoder"]
 
 
 def parse_args(argv=None):
@@ -41,7 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="output model directory (the sample's COMPILER_WORKDIR_ROOT)")
     p.add_argument("--height", type=int, default=1024)
     p.add_argument("--width", type=int, default=1024)
-    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of %s" % PARTS)
+    p.add_argument("--parts", default=",".join(PARTS),
+                   help="comma-separated subset of %s, and %s for image-to-image" % (PARTS, OPTIONAL_PARTS))
     return p.parse_args(argv)
 
 
@@ -62,9 +67,9 @@ def patch_attention(torch):
 def main(argv=None):
     args = parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    bad = [p for p in parts if p not in PARTS]
+    bad = [p for p in parts if p not in PARTS + OPTIONAL_PARTS]
     if bad:
-        print("unknown part(s) %s; choose from %s" % (bad, PARTS), file=sys.stderr)
+        print("unknown part(s) %s; choose from %s" % (bad, PARTS + OPTIONAL_PARTS), file=sys.stderr)
         return 2
     import copy
     import torch
@@ -106,6 +111,19 @@ def main(argv=None):
             pqc = copy.deepcopy(pipe.vae.post_quant_conv)
             del pipe
             save(part, torch_neuronx.trace(pqc, torch.randn([1, 4, lh, lw]), compiler_workdir=work))
+        elif part == "vae_encoder":
+            class VaeEncoderWrap(torch.nn.Module):  # the moments as a bare tensor (the library takes dicts too)
+                def __init__(self, vae):
+                    super().__init__()
+                    self.encoder = vae.encoder
+                    self.quant_conv = vae.quant_conv
+
+                def forward(self, sample):
+                    return self.quant_conv(self.encoder(sample))
+
+            enc = VaeEncoderWrap(copy.deepcopy(pipe.vae)).eval()
+            del pipe
+            save(part, torch_neuronx.trace(enc, torch.rand([1, 3, lh * 8, lw * 8]) * 2 - 1, compiler_workdir=work))
         elif part == "unet":
             patch_attention(torch)
             from diffusers.models.attention_processor import AttnProcessor

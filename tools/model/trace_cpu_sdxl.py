@@ -12,6 +12,8 @@ torch_neuronx.trace), so that stable-diffusion-jvm runs the same model on a mach
                                                text_embeds [B,1280], time_ids [B,6]) -> (noise_pred,)
     OUT/compiled_models/vae_post_quant_conv.pt [1,4,h,w] -> [1,4,h,w]          (float32: SDXL's VAE force_upcast)
     OUT/compiled_models/vae_decoder.pt         [1,4,h,w] -> [1,3,8h,8w]
+    OUT/compiled_models/vae_encoder.pt         [1,3,8h,8w] in [-1,1] -> {"latent_parameters": [1,8,h,w]} (encoder +
+                                               quant_conv, float32: image-to-image)
     OUT/{tokenizer,tokenizer_2,scheduler}/, OUT/{text_encoder,text_encoder_2,unet,vae}/config.json, model_index.json
 
 The text encoders are AWS's TraceableTextEncoder: transformers' model called with output_hidden_states=True,
@@ -122,6 +124,19 @@ def main(argv=None):
         for part, m in (("vae_post_quant_conv", pipe.vae.post_quant_conv), ("vae_decoder", pipe.vae.decoder)):
             ts = torch.jit.trace(copy.deepcopy(m).float().eval(), z)
             torch.jit.save(ts, os.path.join(cm, part + ".pt"))
+
+        class VaeEncoderWrap(nn.Module):  # optimum-neuron's contract: image in [-1,1] -> {"latent_parameters"}
+            def __init__(self, vae):
+                super().__init__()
+                self.encoder = vae.encoder
+                self.quant_conv = vae.quant_conv
+
+            def forward(self, sample):
+                return {"latent_parameters": self.quant_conv(self.encoder(sample))}
+
+        img = torch.rand([1, 3, lh * scale, lw * scale]) * 2 - 1
+        ts = torch.jit.trace(VaeEncoderWrap(copy.deepcopy(pipe.vae).float()).eval(), img, strict=False)
+        torch.jit.save(ts, os.path.join(cm, "vae_encoder.pt"))
     print(json.dumps({"out": args.out, "latents": [4, lh, lw], "unet_dtype": args.dtype}))
     return 0
 
