@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Reference outputs for SDXL text-to-image and image-to-image, made by diffusers' OWN StableDiffusionXLPipeline and
-StableDiffusionXLImg2ImgPipeline (diffusers source, not a
+"""Reference outputs for SDXL text-to-image, image-to-image and inpainting, made by diffusers' OWN
+StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline and StableDiffusionXLInpaintPipeline (diffusers source, not a
 re-implementation) run around the TorchScript artifacts of the tiny SDXL fixture, on CPU, float32,
 torch.set_num_threads(1), with a seeded CPU torch.Generator.
 
@@ -71,6 +71,16 @@ IMG2IMG_CASES = [
     ("img2img_dpm_s1.0_nocfg_seed3", P2, None, 8, 1.0, 3, DPM, 1.0, 0.0, 1, "start_64.png"),
     ("img2img_euler_s0.5_two_images_seed21", P1, "", 10, 5.0, 21, None, 0.5, 0.0, 2, "start_64.png"),
     ("img2img_euler_s0.75_133x100_seed5", P2, None, 8, 5.0, 5, None, 0.75, 0.0, 1, "start_133x100.png"),
+]
+
+# inpainting (StableDiffusionXLInpaintPipeline, requires_aesthetics_score False, the model's 4-channel UNet): id,
+# prompt, negative prompt, steps, guidance, seed, scheduler, strength (None = the pipeline's default, 0.9999),
+# guidance_rescale, images per prompt, start image, mask (reference/tasks/inputs/)
+INPAINT_CASES = [
+    ("inpaint_euler_default_strength_seed42", P1, None, 12, 5.0, 42, None, None, 0.0, 1, "start_64.png", "mask_64.png"),
+    ("inpaint_euler_s1.0_neg_seed7", P2, "blurry", 10, 6.0, 7, None, 1.0, 0.0, 1, "start_64.png", "mask_64.png"),
+    ("inpaint_dpm_s0.6_nocfg_seed3", P2, None, 10, 1.0, 3, DPM, 0.6, 0.0, 1, "start_64.png", "mask_64.png"),
+    ("inpaint_euler_s0.8_two_images_seed21", P1, "", 10, 5.0, 21, None, 0.8, 0.0, 2, "start_64.png", "mask_64.png"),
 ]
 
 TOLERANCES = {"image_max_abs": 2, "image_mean_abs": 0.05, "latents_max_abs_rel": 1e-4, "embeds_max_abs_rel": 1e-5,
@@ -190,8 +200,13 @@ def run_case(case, parts):
         StableDiffusionXLImg2ImgPipeline
     from PIL import Image
     img2img = len(case) == 11
+    inpaint = len(case) == 12 and isinstance(case[11], str)
     if img2img:
         cid, prompt, neg, steps, g, seed, sched, strength, rescale, n, start = case
+        h = w = None
+        zeros = True
+    elif inpaint:
+        cid, prompt, neg, steps, g, seed, sched, strength, rescale, n, start, mask = case
         h = w = None
         zeros = True
     else:
@@ -202,8 +217,14 @@ def run_case(case, parts):
     common = dict(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=Tok(MODEL, "tokenizer"),
                   tokenizer_2=Tok(MODEL, "tokenizer_2"), unet=unet, scheduler=cls.from_config(cfg),
                   force_zeros_for_empty_prompt=zeros, add_watermarker=False)
-    pipe = StableDiffusionXLImg2ImgPipeline(requires_aesthetics_score=False, **common) if img2img else \
-        StableDiffusionXLPipeline(**common)
+    from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint import \
+        StableDiffusionXLInpaintPipeline
+    if img2img:
+        pipe = StableDiffusionXLImg2ImgPipeline(requires_aesthetics_score=False, **common)
+    elif inpaint:
+        pipe = StableDiffusionXLInpaintPipeline(requires_aesthetics_score=False, **common)
+    else:
+        pipe = StableDiffusionXLPipeline(**common)
     pipe.set_progress_bar_config(disable=True)
     outs = {}
     for output_type in ("latent", "pil"):
@@ -212,10 +233,12 @@ def run_case(case, parts):
         kw = dict(prompt=prompt, negative_prompt=neg, num_inference_steps=steps, guidance_scale=g,
                   generator=torch.Generator().manual_seed(seed), guidance_rescale=rescale, num_images_per_prompt=n,
                   output_type=output_type)
-        if img2img:
+        if img2img or inpaint:
             kw["image"] = Image.open(os.path.join(INPUTS, start)).convert("RGB")
             if strength is not None:
                 kw["strength"] = strength
+            if inpaint:
+                kw["mask_image"] = Image.open(os.path.join(INPUTS, mask))
         else:
             kw.update(height=h, width=w)
         res = pipe(**kw)
@@ -246,11 +269,14 @@ def run_case(case, parts):
         "files": {k: "cases/%s.%s" % (cid, k.replace("_f32", ".f32").replace("_u8", "")) for k in arrays},
         "sha256_u8": hashlib.sha256(u8.tobytes()).hexdigest(),
     }
-    if img2img:
-        res.update(task="img2img", image=start, strength_requested=strength,
-                   strength=strength if strength is not None else 0.3, vae_encoder_calls=len(encodes))
+    if img2img or inpaint:
+        res.update(task="img2img" if img2img else "inpaint", image=start, strength_requested=strength,
+                   strength=strength if strength is not None else (0.3 if img2img else 0.9999),
+                   vae_encoder_calls=len(encodes))
         arrays["moments_f32"] = f32(encodes[0]["moments"])
         res["files"]["moments_f32"] = "cases/%s.moments.f32" % cid
+        if inpaint:
+            res["mask"] = mask
     else:
         res["task"] = "txt2img"
     res["files"]["png"] = "cases/%s.png" % cid
@@ -270,7 +296,7 @@ def main():
     parts = stand_ins(MODEL)
     results, bad = [], 0
     with torch.no_grad():
-        for c in CASES + IMG2IMG_CASES:
+        for c in CASES + IMG2IMG_CASES + INPAINT_CASES:
             r, arrays, u8 = run_case(c, parts)
             print("%-32s %dx%d x%d %s steps %d t0 %s zeros %s img mean %.1f" % (
                 r["id"], r["width"], r["height"], r["num_images_per_prompt"], r["scheduler"][:5], r["unet_calls"], r["unet_timesteps"][0],
@@ -298,9 +324,11 @@ def main():
                       "ehs.f32": "the UNet's encoder_hidden_states at the first step [rows,77,H1+H2] (rows: uncond "
                                  "then cond under guidance)",
                       "text_embeds.f32": "the UNet's text_embeds at the first step [rows,P]",
-                      "moments.f32": "img2img: the VAE encoder's latent_parameters [1,8,h/8,w/8] (StableDiffusionXL"
-                                     "Img2ImgPipeline(requires_aesthetics_score=False), the start image from "
-                                     "reference/tasks/inputs/)"}}
+                      "moments.f32": "img2img, inpaint: the first VAE encoder output, latent_parameters "
+                                     "[1,8,h/8,w/8] (StableDiffusionXLImg2ImgPipeline / StableDiffusionXLInpaint"
+                                     "Pipeline(requires_aesthetics_score=False), the start image and mask from "
+                                     "reference/tasks/inputs/; inpainting encodes the image (unless strength is 1.0 "
+                                     "with a 9-channel UNet), then the masked image)"}}
     doc = {"meta": meta, "cases": results}
     if args.check:
         same = json.loads(json.dumps(doc)) == read_json(os.path.join(args.out, "cases.json"))

@@ -141,13 +141,14 @@ class SdxlModelTest {
     }
 
     @Test
-    void inpaintingAndImageTasksWithoutAnEncoderAndBadRescaleAreRefused() throws Exception {
+    void imageTasksRunAtSdxlDefaultsAndNeedTheEncoder() throws Exception {
         RgbImage img = new RgbImage(64, 64, new byte[64 * 64 * 3]);
         try (StableDiffusion sd = StableDiffusion.load(TINY, fast())) {
-            InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> sd.generate(
-                    GenerationRequest.builder("x").initImage(img).mask(img).steps(2).build()));
-            assertEquals("mask_image", e.field());
-            assertTrue(e.getMessage().contains("SDXL"), e.getMessage());
+            // inpainting: StableDiffusionXLInpaintPipeline's default strength, 0.9999: int(10 x 0.9999) = 9 steps
+            GenerationResult in = sd.generate(GenerationRequest.builder("x").initImage(img).mask(img).steps(10)
+                    .seed(1L).build());
+            assertEquals(0.9999, in.request().strength());
+            assertEquals(9, in.timings().steps());
             // image-to-image runs, at the SDXL pipeline's default strength
             GenerationResult r = sd.generate(GenerationRequest.builder("x").initImage(img).steps(10).seed(1L).build());
             assertEquals(0.3, r.request().strength(), "StableDiffusionXLImg2ImgPipeline's default strength");

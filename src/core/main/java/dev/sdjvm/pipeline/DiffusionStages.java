@@ -113,6 +113,8 @@ public abstract class DiffusionStages {
 
     /** diffusers' {@code StableDiffusionXLImg2ImgPipeline.__call__} default strength. */
     static final double SDXL_IMG2IMG_STRENGTH = 0.3;
+    /** diffusers' {@code StableDiffusionXLInpaintPipeline.__call__} default strength (not exactly 1: not pure noise). */
+    static final double SDXL_INPAINT_STRENGTH = 0.9999;
     /** The Stable Diffusion image-to-image and inpainting pipelines' default strengths. */
     static final double IMG2IMG_STRENGTH = 0.8;
     static final double INPAINT_STRENGTH = 1.0;
@@ -120,17 +122,18 @@ public abstract class DiffusionStages {
     /**
      * {@return the {@code strength} an image request without one runs on a model: the default of diffusers' pipeline
      * for the family and task: {@value #IMG2IMG_STRENGTH} for image-to-image and {@value #INPAINT_STRENGTH} for
-     * inpainting (StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline), {@value #SDXL_IMG2IMG_STRENGTH} for
-     * SDXL image-to-image (StableDiffusionXLImg2ImgPipeline)}
+     * inpainting (StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline); {@value #SDXL_IMG2IMG_STRENGTH} and
+     * {@value #SDXL_INPAINT_STRENGTH} for SDXL (StableDiffusionXLImg2ImgPipeline, StableDiffusionXLInpaintPipeline)}
      *
      * @param model      the model directory
      * @param inpainting true for a request with a mask
      */
     public static double defaultStrength(ModelDirectory model, boolean inpainting) {
+        boolean sdxl = model.family().family() == ModelFamily.SDXL;
         if (inpainting) {
-            return INPAINT_STRENGTH;
+            return sdxl ? SDXL_INPAINT_STRENGTH : INPAINT_STRENGTH;
         }
-        return model.family().family() == ModelFamily.SDXL ? SDXL_IMG2IMG_STRENGTH : IMG2IMG_STRENGTH;
+        return sdxl ? SDXL_IMG2IMG_STRENGTH : IMG2IMG_STRENGTH;
     }
 
     /**
@@ -365,6 +368,47 @@ public abstract class DiffusionStages {
             LOG.warn("The negative prompt has {} tokens and was truncated to {}", neg.tokenCount(), tokenizer.maxLength() - 2);
         }
         return new Prompts(pos, neg);
+    }
+
+    /**
+     * The UNet's text conditioning of a request: what the family's text encoders make, one row per UNet row each.
+     *
+     * @param inputs    the UNet inputs written once per generation, by name (SD: {@code encoder_hidden_states}; SDXL
+     *                  also {@code text_embeds} and {@code time_ids})
+     * @param truncated whether the prompt was longer than the text encoder takes
+     * @param tokenizeNanos the time spent tokenizing (counted apart from the encoders')
+     */
+    protected record TextConditioning(List<UNetRunner.Conditioning> inputs, boolean truncated, long tokenizeNanos) {
+    }
+
+    /**
+     * Encodes a request's prompt (and negative prompt under classifier-free guidance) into the UNet's conditioning, as
+     * the family's diffusers pipeline does: SD's {@code encode_prompt} ({@link #tokenize}, {@link #encodePrompt}); for
+     * an SDXL model both encoders ({@link SdxlTextEncoding}) and the added {@code time_ids} of the image being made
+     * ({@link SdxlConditioning}: {@code [H, W, 0, 0, H, W]} of {@code plan}'s size, as the base model's text-to-image,
+     * image-to-image and inpainting pipelines make them). Every task's pipeline calls this one method, so each task
+     * runs on each family.
+     *
+     * @param req  the request
+     * @param plan its plan (size, images, CFG)
+     * @return the conditioning
+     */
+    protected TextConditioning encodeConditioning(Request req, Plan plan) {
+        if (components.sdxl() != null) {
+            SdxlTextEncoding.Embeddings text = new SdxlTextEncoding(components).encode(req.prompt(),
+                    req.negativePrompt(), plan.images(), plan.cfg());
+            List<UNetRunner.Conditioning> inputs = SdxlConditioning.of(text, plan.rows(), plan.height(), plan.width());
+            inputs.forEach(c -> record(c.name(), c.values()));
+            return new TextConditioning(inputs, text.truncated(), 0);
+        }
+        long t0 = System.nanoTime();
+        Prompts prompts = tokenize(req, plan);
+        long tokenized = System.nanoTime() - t0;
+        float[] embeddings = encodePrompt(prompts, plan);
+        int tokens = tokenizer.maxLength();
+        int hidden = embeddings.length / plan.rows() / tokens;
+        return new TextConditioning(List.of(new UNetRunner.Conditioning(ENCODER_HIDDEN_STATES, embeddings,
+                new long[] {tokens, hidden})), prompts.prompt().truncated(), tokenized);
     }
 
     /**

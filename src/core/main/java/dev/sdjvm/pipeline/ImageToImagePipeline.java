@@ -9,7 +9,10 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /**
- * diffusers' {@code StableDiffusionImg2ImgPipeline.__call__} (commit 58eb52c0): the start image encoded by the VAE,
+ * diffusers' {@code StableDiffusionImg2ImgPipeline.__call__} (commit 58eb52c0), and on an SDXL model
+ * {@code StableDiffusionXLImg2ImgPipeline}'s for a base model ({@code requires_aesthetics_score} false, no
+ * {@code denoising_start}; the family's text conditioning from {@link #encodeConditioning}, its default strength 0.3
+ * from {@link #defaultStrength}): the start image encoded by the VAE,
  * noised to the level where the last {@code strength} of the schedule begins, then denoised from there with the
  * shared {@link DiffusionStages}.
  *
@@ -68,11 +71,9 @@ public final class ImageToImagePipeline extends DiffusionStages {
         Plan plan = checkInputs(req, image.height(), image.width(), hField, wField);
         // 5. Set timesteps: the full schedule, then its last `strength` (get_timesteps, set_begin_index)
         double[] timesteps = startTimesteps(req, plan, prepareTimesteps(req, plan));
-        // 2.-3. Encode the prompt
+        // 2.-3. Encode the prompt (SDXL: both encoders, and the time ids of the image's size)
         long tTok = System.nanoTime();
-        Prompts prompts = tokenize(req, plan);
-        long tEnc = System.nanoTime();
-        float[] embeddings = encodePrompt(prompts, plan);
+        TextConditioning text = encodeConditioning(req, plan);
         // 6. Prepare latents: scaling_factor * sample of the image's posterior (draw 1), duplicated to the batch;
         //    noise (draw 2); add_noise at the begin index's sigma
         TorchGenerator generator = new TorchGenerator(plan.seed());
@@ -86,14 +87,15 @@ public final class ImageToImagePipeline extends DiffusionStages {
         plan.scheduler().setNoiseSource(generator::randn);
         // 8. Denoising loop
         long loopStart = System.nanoTime();
-        long unetNanos = denoise(latents, embeddings, timesteps, plan, req.listener(), req.deadline(), cancelled);
+        long unetNanos = denoise(latents, text.inputs(), timesteps, plan, req.listener(), req.deadline(), cancelled,
+                new DenoiseHooks() { });
         long loopEnd = System.nanoTime();
         // 9. Decode
         List<RgbImage> images = decodeLatents(latents, plan);
         long end = System.nanoTime();
         // the encoder's time counts as encoding, beside the text encoder's
-        return new Result(List.copyOf(images), plan.seed(), latents, tEnc - tTok, loopStart - tEnc, loopEnd - loopStart,
-                unetNanos, end - loopEnd, end - t0, timesteps.length, prompts.prompt().truncated(),
-                plan.scheduler().name());
+        return new Result(List.copyOf(images), plan.seed(), latents, text.tokenizeNanos(),
+                loopStart - tTok - text.tokenizeNanos(), loopEnd - loopStart, unetNanos, end - loopEnd, end - t0,
+                timesteps.length, text.truncated(), plan.scheduler().name());
     }
 }

@@ -10,7 +10,10 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /**
- * diffusers' {@code StableDiffusionInpaintPipeline.__call__} (commit 58eb52c0), for both kinds of UNet: an
+ * diffusers' {@code StableDiffusionInpaintPipeline.__call__} (commit 58eb52c0), and on an SDXL model
+ * {@code StableDiffusionXLInpaintPipeline}'s for a base model ({@code requires_aesthetics_score} false, no
+ * {@code denoising_start}, no {@code padding_mask_crop}; the family's text conditioning from
+ * {@link #encodeConditioning}, its default strength 0.9999 from {@link #defaultStrength}), for both kinds of UNet: an
  * inpainting UNet (9 input channels: the latents, the mask and the masked image's latents, concatenated every step)
  * and a plain one (4 channels: after every step the known region is put back, noised to the next step's level).
  *
@@ -69,11 +72,9 @@ public final class InpaintPipeline extends DiffusionStages {
         FloatImage maskCondition = VaeImageProcessor.preprocessMask(req.mask(), plan.height(), plan.width());
         float[] maskedImage = maskedImage(init, maskCondition);
         float[] mask = latentMask(maskCondition, plan.latentHeight(), plan.latentWidth());
-        // 2.-3. Encode the prompt
+        // 2.-3. Encode the prompt (SDXL: both encoders, and the time ids of the image being made)
         long tTok = System.nanoTime();
-        Prompts prompts = tokenize(req, plan);
-        long tEnc = System.nanoTime();
-        float[] embeddings = encodePrompt(prompts, plan);
+        TextConditioning text = encodeConditioning(req, plan);
         // 6. Prepare latents
         Scheduler scheduler = plan.scheduler();
         TorchGenerator generator = new TorchGenerator(plan.seed());
@@ -110,13 +111,15 @@ public final class InpaintPipeline extends DiffusionStages {
         DenoiseHooks hooks = inpaintingUnet ? new Concatenate(c, hw, mask, maskedLatents)
                 : new Blend(scheduler, timesteps, imageLatents, noise, mask);
         long loopStart = System.nanoTime();
-        long unetNanos = denoise(latents, embeddings, timesteps, plan, req.listener(), req.deadline(), cancelled, hooks);
+        long unetNanos = denoise(latents, text.inputs(), timesteps, plan, req.listener(), req.deadline(), cancelled,
+                hooks);
         long loopEnd = System.nanoTime();
         // 11. Decode (the whole image: nothing is pasted back)
         List<RgbImage> images = decodeLatents(latents, plan);
         long end = System.nanoTime();
-        return new Result(List.copyOf(images), plan.seed(), latents, tEnc - tTok, loopStart - tEnc, loopEnd - loopStart,
-                unetNanos, end - loopEnd, end - t0, timesteps.length, prompts.prompt().truncated(), scheduler.name());
+        return new Result(List.copyOf(images), plan.seed(), latents, text.tokenizeNanos(),
+                loopStart - tTok - text.tokenizeNanos(), loopEnd - loopStart, unetNanos, end - loopEnd, end - t0,
+                timesteps.length, text.truncated(), scheduler.name());
     }
 
     /** {@code out = x * s} in float32 (diffusers' {@code latents * init_noise_sigma}). */

@@ -8,11 +8,12 @@ import java.util.function.BooleanSupplier;
 
 /**
  * The facade's entry to the pipelines: the one place that maps a {@link ModelFamily} to the pipeline that runs it,
- * and a request to the task. For the Stable Diffusion families (SD 1.x, SD 2.x, SD 2.x v-prediction, Turbo) a mask
+ * and a request to the task. For the Stable Diffusion families (SD 1.x, SD 2.x, SD 2.x v-prediction, Turbo, SDXL) a mask
  * means inpainting ({@link InpaintPipeline}), an image without one image-to-image ({@link ImageToImagePipeline}),
- * neither text-to-image ({@link TextToImagePipeline}); an LCM model runs {@link LatentConsistencyPipeline}
- * (text-to-image), an SDXL model {@link SdxlTextToImagePipeline} (through
- * {@link SdxlComponents}). A family without a pipeline here is refused at load ({@link #requireSupported}).
+ * neither text-to-image ({@link TextToImagePipeline}); an SDXL model runs the same three, as diffusers'
+ * {@code StableDiffusionXL*Pipeline}s (the family's text conditioning: {@link DiffusionStages#encodeConditioning}); an
+ * LCM model runs {@link LatentConsistencyPipeline} (text-to-image). A family without a pipeline here is refused at load
+ * ({@link #requireSupported}).
  */
 public final class Pipelines {
     private Pipelines() {
@@ -45,13 +46,12 @@ public final class Pipelines {
     public static Result generate(PipelineComponents components, Request req, BooleanSupplier cancelled) {
         ModelDirectory model = components.model();
         switch (model.family().family()) {
-            case SDXL -> {
-                return SdxlComponents.generate(components, req, cancelled);
-            }
             case LCM -> {
                 return new LatentConsistencyPipeline(components).generate(req, cancelled);
             }
-            case SD1, SD2, SD2_V, TURBO -> {
+            case SD1, SD2, SD2_V, TURBO, SDXL -> {
+                // the family's text conditioning comes from DiffusionStages.encodeConditioning (SDXL: two encoders,
+                // time ids), so every task runs on every one of these families
                 if (req.mask() != null) {
                     return new InpaintPipeline(components).generate(req, cancelled);
                 }

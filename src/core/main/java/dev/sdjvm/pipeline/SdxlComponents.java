@@ -32,27 +32,6 @@ public final class SdxlComponents {
     }
 
     /**
-     * Runs the SDXL task a request asks for: text to image ({@link SdxlTextToImagePipeline}), image to image with a
-     * start image ({@link SdxlImageToImagePipeline}); a mask is refused.
-     *
-     * @param components loaded SDXL components
-     * @param req        the request
-     * @param cancelled  checked at every step, or null
-     * @return what the pipeline produced
-     * @throws InvalidRequestException (field {@code mask_image}) for inpainting
-     */
-    static Result generate(PipelineComponents components, Request req, BooleanSupplier cancelled) {
-        if (req.mask() != null) {
-            throw new InvalidRequestException("mask_image", "this is an SDXL model: inpainting is not implemented for "
-                    + "SDXL (text to image and image to image are)");
-        }
-        if (req.image() != null) {
-            return new SdxlImageToImagePipeline(components).generate(req, cancelled);
-        }
-        return new SdxlTextToImagePipeline(components).generate(req, cancelled);
-    }
-
-    /**
      * diffusers decodes an SDXL latent in float32 when the VAE's config says {@code force_upcast} (SDXL's VAE overflows
      * in float16). The pipeline hands float32 latents to the VAE's artifacts; a compiled artifact computes in its own
      * dtype, so one compiled in lower precision is reported (the tools compile SDXL's VAE in float32).

@@ -6,8 +6,10 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /**
- * diffusers' {@code StableDiffusionPipeline.__call__}: text to image, the shared {@link DiffusionStages} in diffusers'
- * numbered order. Its siblings ({@link ImageToImagePipeline}, {@link InpaintPipeline}) extend the same stages.
+ * diffusers' {@code StableDiffusionPipeline.__call__} (and, on an SDXL model, {@code StableDiffusionXLPipeline}'s):
+ * text to image, the shared {@link DiffusionStages} in diffusers' numbered order, the family's text conditioning from
+ * {@link #encodeConditioning}. Its siblings ({@link ImageToImagePipeline}, {@link InpaintPipeline}) extend the same
+ * stages.
  */
 public final class TextToImagePipeline extends DiffusionStages {
     /**
@@ -33,11 +35,9 @@ public final class TextToImagePipeline extends DiffusionStages {
         Plan plan = checkInputs(req);
         // 4. Prepare timesteps: pure Java, before any native work (diffusers does it after encoding the prompt)
         double[] timesteps = prepareTimesteps(req, plan);
-        // 2.-3. Encode the prompt (negative first under classifier-free guidance)
+        // 2.-3. Encode the prompt (negative first under classifier-free guidance; SDXL: both encoders, time ids)
         long tTok = System.nanoTime();
-        Prompts prompts = tokenize(req, plan);
-        long tEnc = System.nanoTime();
-        float[] embeddings = encodePrompt(prompts, plan);
+        TextConditioning text = encodeConditioning(req, plan);
         long tLat = System.nanoTime();
         // 5. Prepare latents: randn([n,4,h,w], generator) * init_noise_sigma
         TorchGenerator generator = new TorchGenerator(plan.seed());
@@ -46,13 +46,14 @@ public final class TextToImagePipeline extends DiffusionStages {
         plan.scheduler().setNoiseSource(generator::randn);
         // 7. Denoising loop
         long loopStart = System.nanoTime();
-        long unetNanos = denoise(latents, embeddings, timesteps, plan, req.listener(), req.deadline(), cancelled);
+        long unetNanos = denoise(latents, text.inputs(), timesteps, plan, req.listener(), req.deadline(), cancelled,
+                new DenoiseHooks() { });
         long loopEnd = System.nanoTime();
         // 8. Decode: vae_decoder(post_quant_conv(latents / scaling_factor)), postprocessed to 8-bit RGB
         List<RgbImage> images = decodeLatents(latents, plan);
         long end = System.nanoTime();
-        return new Result(List.copyOf(images), plan.seed(), latents, tEnc - tTok, tLat - tEnc, loopEnd - loopStart,
-                unetNanos, end - loopEnd, end - t0, timesteps.length, prompts.prompt().truncated(),
-                plan.scheduler().name());
+        return new Result(List.copyOf(images), plan.seed(), latents, text.tokenizeNanos(),
+                tLat - tTok - text.tokenizeNanos(), loopEnd - loopStart, unetNanos, end - loopEnd, end - t0,
+                timesteps.length, text.truncated(), plan.scheduler().name());
     }
 }
