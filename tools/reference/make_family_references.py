@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Reference images for the model families beyond SD 2.1-base, made by diffusers' OWN pipeline classes
-(StableDiffusionPipeline, LatentConsistencyModelPipeline; diffusers source, not a re-implementation) run around the
+(StableDiffusionPipeline, LatentConsistencyModelPipeline, LatentConsistencyModelImg2ImgPipeline; diffusers source, not
+a re-implementation) run around the
 TorchScript artifacts of the tiny family fixtures, CPU, float32, torch.set_num_threads(1), seeded CPU generators.
 
     git --git-dir=DIFFUSERS_GIT archive HEAD src | tar -x -C /tmp/diffusers
@@ -19,7 +20,8 @@ Stand-ins, as tools/reference/make_task_references.py's (its import stubs are re
 - text encoder: text_encoder.pt per row; the first element of a dict/tuple output (last_hidden_state);
 - tokenizer: make_task_references.Tokenizer with the added/special tokens and the pad token read from the model's
   tokenizer/special_tokens_map.json (SD 1.x: <|endoftext|> = 49407 pads and "!" is an ordinary token);
-- vae: decode(z) = vae_decoder.pt(vae_post_quant_conv.pt(z));
+- vae: decode(z) = vae_decoder.pt(vae_post_quant_conv.pt(z)); encode(x) = DiagonalGaussianDistribution of
+  vae_encoder.pt(x)["latent_parameters"] (LCM image-to-image: tiny-lcm-fp32 has the encoder);
 - scheduler: diffusers' class .from_config(scheduler_config.json) (the model's own, or the class a case names).
 """
 import argparse
@@ -34,8 +36,9 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-MODELS = os.path.join(REPO, "src", "test", "resources", "models")
-OUT = os.path.join(REPO, "src", "test", "resources", "reference", "families")
+MODELS = os.path.join(REPO, "src", "all", "test", "resources", "models")
+OUT = os.path.join(REPO, "src", "all", "test", "resources", "reference", "families")
+INPUTS = os.path.join(REPO, "src", "all", "test", "resources", "reference", "tasks", "inputs")
 sys.path.insert(0, HERE)
 import make_task_references as mtr  # noqa: E402
 
@@ -64,6 +67,17 @@ CASES = [
     ("turbo1_g0_s42", "sd", "tiny-turbo-fp32", P1, None, 1, 0.0, 42, CONFIG, 0.0, 1, None),
     ("turbo4_g0_s5", "sd", "tiny-turbo-fp32", P2, None, 4, 0.0, 5, CONFIG, 0.0, 1, None),
     ("turbo2_g2_s9", "sd", "tiny-turbo-fp32", P3, None, 2, 2.0, 9, CONFIG, 0.0, 1, None),
+]
+
+# LatentConsistencyModelImg2ImgPipeline: the fields above, then strength (None = the pipeline's default, 0.8) and the
+# start image (reference/tasks/inputs/)
+LCM_IMG2IMG_CASES = [
+    ("lcm_img2img4_g8.5_s42", "lcm-img2img", "tiny-lcm-fp32", P1, None, 4, 8.5, 42, CONFIG, 0.0, 1, None, None,
+     "start_64.png"),
+    ("lcm_img2img2_g4_str0.5_s7_n2", "lcm-img2img", "tiny-lcm-fp32", P2, None, 2, 4.0, 7, CONFIG, 0.0, 2, None, 0.5,
+     "start_64.png"),
+    ("lcm_img2img3_g1_str1_133x100_s3", "lcm-img2img", "tiny-lcm-fp32", P3, None, 3, 1.0, 3, CONFIG, 0.0, 1, None, 1.0,
+     "start_133x100.png"),
 ]
 
 TOLERANCES = {"image_max_abs": 2, "image_mean_abs": 0.05, "latents_max_abs_rel": 1e-4,
@@ -155,6 +169,13 @@ def make_stand_ins(model_dir):
             self.dec = torch.jit.load(os.path.join(cm, "vae_decoder.pt")).eval()
             self.config = FrozenDict(read_json(os.path.join(model_dir, "vae", "config.json")))
 
+        def encode(self, x, return_dict=True):  # the VAE encoder + quant_conv artifact (image-to-image)
+            from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+            from diffusers.models.modeling_outputs import AutoencoderKLOutput
+            moments = torch.jit.load(os.path.join(cm, "vae_encoder.pt")).eval()(x)["latent_parameters"]
+            out = AutoencoderKLOutput(latent_dist=DiagonalGaussianDistribution(moments))
+            return out if return_dict else (out.latent_dist,)
+
         def decode(self, z, return_dict=True, generator=None):
             img = self.dec(self.pq(z))
             return (img,) if not return_dict else types.SimpleNamespace(sample=img)
@@ -173,8 +194,10 @@ def stats(a):
 
 def run_case(case, models):
     import diffusers
-    from diffusers import LatentConsistencyModelPipeline, StableDiffusionPipeline
-    name, kind, model, prompt, neg, steps, g, seed, sched_name, rescale, n, size = case
+    from diffusers import LatentConsistencyModelImg2ImgPipeline, LatentConsistencyModelPipeline, StableDiffusionPipeline
+    from PIL import Image
+    name, kind, model, prompt, neg, steps, g, seed, sched_name, rescale, n, size = case[:12]
+    strength, start = case[12:] if len(case) > 12 else (None, None)
     d = os.path.join(MODELS, model)
     if model not in models:
         models[model] = (make_stand_ins(d), FamilyTokenizer(d),
@@ -184,7 +207,8 @@ def run_case(case, models):
     scheduler = getattr(diffusers, cls_name).from_config(sched_cfg)
     common = dict(vae=vae, text_encoder=te, tokenizer=tok, unet=unet, scheduler=scheduler, safety_checker=None,
                   feature_extractor=None, requires_safety_checker=False)
-    pipe = LatentConsistencyModelPipeline(**common) if kind == "lcm" else StableDiffusionPipeline(**common)
+    pipe = {"lcm": LatentConsistencyModelPipeline, "lcm-img2img": LatentConsistencyModelImg2ImgPipeline,
+            "sd": StableDiffusionPipeline}[kind](**common)
     pipe.set_progress_bar_config(disable=True)
     last = {}
 
@@ -201,6 +225,10 @@ def run_case(case, models):
         kw.update(negative_prompt=neg, guidance_rescale=rescale)
     else:
         assert neg is None and rescale == 0.0
+    if kind == "lcm-img2img":
+        kw["image"] = Image.open(os.path.join(INPUTS, start)).convert("RGB")
+        if strength is not None:
+            kw["strength"] = strength
     images = pipe(**kw).images
     u8 = np.stack([np.array(im.convert("RGB")) for im in images])
     lat = last["latents"]
@@ -224,6 +252,9 @@ def run_case(case, models):
         "image_stats": stats(u8), "latents_stats": stats(lat.numpy()),
         "_arrays": {"rgb_u8": u8.tobytes(), "latents_f32": lat.numpy().astype("<f4").tobytes()},
     }
+    if kind == "lcm-img2img":
+        res.update(task="img2img", image=start, strength_requested=strength,
+                   strength=strength if strength is not None else 0.8)
     return res
 
 
@@ -239,7 +270,7 @@ def main():
     models = {}
     results = []
     with torch.no_grad():
-        for case in CASES:
+        for case in CASES + LCM_IMG2IMG_CASES:
             r = run_case(case, models)
             results.append(r)
             print("%-32s %-32s %dx%d ts=%s image mean %.1f std %.1f latents std %.3f" % (
@@ -262,7 +293,7 @@ def main():
             with open(path, "wb") as f:
                 f.write(data)
     meta = {"generator": "tools/reference/make_family_references.py: diffusers %s pipelines (StableDiffusionPipeline, "
-                         "LatentConsistencyModelPipeline) around the fixtures' TorchScript artifacts, CPU, torch %s, "
+                         "LatentConsistencyModelPipeline, LatentConsistencyModelImg2ImgPipeline) around the fixtures' TorchScript artifacts, CPU, torch %s, "
                          "torch.set_num_threads(1), torch.no_grad()" % (diffusers.__version__, torch.__version__),
             "stubs": mtr.STUB_NOTES, "tolerances": TOLERANCES,
             "files": {"rgb_u8": "raw uint8 [n, height, width, 3] (n = num_images_per_prompt)",

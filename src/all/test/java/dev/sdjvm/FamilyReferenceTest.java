@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sdjvm.image.ImageInputs;
 import dev.sdjvm.image.RgbImage;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
@@ -65,7 +66,24 @@ class FamilyReferenceTest {
                 .seed(c.get("seed").asLong())
                 .numImages(c.get("num_images_per_prompt").asInt())
                 .scheduler(ownDefault ? null : sched);
+        withImage(b, c);
         return b.build();
+    }
+
+    /** An image-to-image case's start image and requested strength (none: the pipeline's default). */
+    static GenerationRequest.Builder withImage(GenerationRequest.Builder b, JsonNode c) {
+        if (c.path("task").asText("").equals("img2img")) {
+            try {
+                b.initImage(ImageInputs.decode(Files.readAllBytes(TestModels.resource("reference/tasks/inputs")
+                        .resolve(c.get("image").asText()))));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            if (!c.get("strength_requested").isNull()) {
+                b.strength(c.get("strength_requested").asDouble());
+            }
+        }
+        return b;
     }
 
     @ParameterizedTest(name = "{index}: {0}")
@@ -78,7 +96,8 @@ class FamilyReferenceTest {
                         + c.get("pad_token").asText() + ")");
         assertEquals(c.get("pad_id").asInt(), sd.tokenizer().padId(), "pad id from the model's tokenizer files");
         GenerationRequest req = request(c, family);
-        if (c.hasNonNull("width") && c.get("width").asInt() != sd.info().width()) {
+        boolean img2img = c.path("task").asText("").equals("img2img");  // its size is the start image's
+        if (!img2img && c.hasNonNull("width") && c.get("width").asInt() != sd.info().width()) {
             req = req.toBuilder().width(c.get("width").asInt()).height(c.get("height").asInt()).build();
         }
         check(id, c, sd, sd.generate(req));
@@ -108,13 +127,14 @@ class FamilyReferenceTest {
             GenerationRequest given = request(c, sd.info().family());
             GenerationRequest.Builder b = GenerationRequest.builder(given.prompt()).negativePrompt(given.negativePrompt())
                     .seed(given.seed()).numImages(given.numImages()).scheduler(given.scheduler());
-            GenerationResult r = sd.generate(b.build());
+            GenerationResult r = sd.generate(withImage(b, c).build());
             assertEquals(want[0], r.request().steps().getAsInt(), "the steps that ran are in the result's request");
             assertEquals(want[1], r.request().guidanceScale().getAsDouble());
             check(id + " (defaults)", c, sd, r);
             compared++;
         }
-        assertEquals(2, compared, "the LCM and Turbo cases that ran at their defaults");
+        assertEquals(3, compared, "the LCM (text-to-image, image-to-image at the default strength 0.8) and Turbo cases "
+                + "that ran at their defaults");
     }
 
     private static void check(String id, JsonNode c, StableDiffusion sd, GenerationResult r) throws Exception {

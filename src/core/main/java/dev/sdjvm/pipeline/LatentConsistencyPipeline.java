@@ -1,7 +1,9 @@
 package dev.sdjvm.pipeline;
 
 import dev.sdjvm.errors.InvalidRequestException;
+import dev.sdjvm.image.FloatImage;
 import dev.sdjvm.image.RgbImage;
+import dev.sdjvm.image.VaeImageProcessor;
 import dev.sdjvm.model.UNetSignature;
 import dev.sdjvm.scheduler.LCMScheduler;
 import dev.sdjvm.tensor.TorchGenerator;
@@ -11,7 +13,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * diffusers' {@code LatentConsistencyModelPipeline.__call__}: text to image with an LCM-distilled UNet. Guidance goes
+ * diffusers' {@code LatentConsistencyModelPipeline.__call__}: text to image with an LCM-distilled UNet; with a start
+ * image, {@code LatentConsistencyModelImg2ImgPipeline.__call__}: the image preprocessed at its own size (floored to a
+ * multiple of 8), the LCM schedule set with the request's strength ({@code set_timesteps(n, strength=)}: the origin
+ * schedule shortened to {@code int(original_steps * strength)} timesteps, default strength 0.8), the image's posterior
+ * sample (draw 1) times {@code scaling_factor}, the noise (draw 2), {@code add_noise} at the first timestep. Guidance goes
  * through the UNet's guidance embedding, not a CFG batch: {@code w = guidance_scale - 1} (the Imagen formulation the
  * SD pipeline uses), {@code timestep_cond = get_guidance_scale_embedding(w, time_cond_proj_dim)}, one UNet row per
  * image at every step, the prompt alone (LCMs take no negative prompt: it is ignored, with a warning). The scheduler
@@ -32,19 +38,36 @@ public final class LatentConsistencyPipeline extends DiffusionStages {
     /**
      * Generates images from a prompt.
      *
-     * @param req       the request (no image or mask: LCM image-to-image is not implemented)
+     * @param req       the request (an image: image-to-image; a mask is refused: no LCM inpainting)
      * @param cancelled checked at every step; may be null
      * @return the images, the seed, the final latents and the timings
-     * @throws InvalidRequestException for an image task, a scheduler other than LCMScheduler, or guidance_rescale
+     * @throws InvalidRequestException for inpainting, a scheduler other than LCMScheduler, or guidance_rescale
      */
     public Result generate(Request req, BooleanSupplier cancelled) {
         long t0 = System.nanoTime();
-        if (req.image() != null || req.mask() != null) {
-            throw new InvalidRequestException(req.mask() != null ? "mask_image" : "image", "this is a Latent Consistency "
-                    + "Model: only text-to-image is implemented for it (no LCM image-to-image or inpainting)");
+        if (req.mask() != null) {
+            throw new InvalidRequestException("mask_image", "this is a Latent Consistency Model: text-to-image and "
+                    + "image-to-image are implemented for it, not inpainting");
         }
         checkUnetTakes(false);
-        Plan p = checkInputs(req);
+        boolean img2img = req.image() != null;
+        FloatImage image = null;
+        Plan p;
+        if (img2img) {
+            if (req.latents() != null) {
+                throw new InvalidRequestException("latents", "image-to-image starts from the image's latents; initial "
+                        + "latents cannot be given");
+            }
+            components.vaeEncoder();  // a model without an encoder is refused before any work
+            RgbImage start = req.image();
+            image = req.height() == null && req.width() == null ? VaeImageProcessor.preprocess(start)
+                    : VaeImageProcessor.preprocess(start, req.height() != null ? req.height() : start.height(),
+                            req.width() != null ? req.width() : start.width());
+            p = checkInputs(req, image.height(), image.width(), req.height() != null ? "height" : "image",
+                    req.width() != null ? "width" : "image");
+        } else {
+            p = checkInputs(req);
+        }
         if (!(p.scheduler() instanceof LCMScheduler)) {
             throw new InvalidRequestException("scheduler", "an LCM model runs LCMScheduler (its UNet is distilled for "
                     + "that schedule); got " + p.scheduler().name() + ": leave the scheduler unset, or use 'lcm' or "
@@ -60,14 +83,30 @@ public final class LatentConsistencyPipeline extends DiffusionStages {
         // do_classifier_free_guidance is False in the LCM pipeline: one UNet row per image
         Plan plan = new Plan(p.height(), p.width(), p.latentHeight(), p.latentWidth(), p.images(), false, p.guidance(),
                 p.seed(), p.scheduler(), p.rowSize(), 0.0);
-        double[] timesteps = prepareTimesteps(req, plan);
+        double[] timesteps;
+        if (img2img) {  // retrieve_timesteps(scheduler, n, strength=strength): LCMScheduler shortens its origin schedule
+            ((LCMScheduler) plan.scheduler()).setTimesteps(req.steps(), null, req.strength());
+            timesteps = plan.scheduler().timesteps();
+        } else {
+            timesteps = prepareTimesteps(req, plan);
+        }
         long tTok = System.nanoTime();
         Prompts prompts = tokenize(req, plan);
         long tEnc = System.nanoTime();
         float[] embeddings = encodePrompt(prompts, plan);
         long tLat = System.nanoTime();
         TorchGenerator generator = new TorchGenerator(plan.seed());
-        float[] latents = prepareLatents(req.latents(), plan, generator);
+        float[] latents;
+        if (img2img) {  // prepare_latents: scaling_factor * the posterior sample (draw 1), the noise (draw 2), add_noise
+            float[] initLatents = repeat(encodeLatents(image, generator), plan.images());
+            float[] noise = new float[initLatents.length];
+            generator.randn(noise);
+            latents = new float[initLatents.length];
+            plan.scheduler().addNoise(initLatents, noise, timesteps[0], latents);
+            record("init_latents", latents);
+        } else {
+            latents = prepareLatents(req.latents(), plan, generator);
+        }
         plan.scheduler().setNoiseSource(generator::randn);
         int dim = model.family().timeCondProjDim();
         float[] one = guidanceScaleEmbedding((float) (req.guidanceScale() - 1), dim);
