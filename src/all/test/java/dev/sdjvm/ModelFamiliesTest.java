@@ -110,9 +110,13 @@ class ModelFamiliesTest {
             e = assertThrows(InvalidRequestException.class, () -> sd.generate(b.guidanceRescale(0).steps(51).build()));
             assertEquals("num_inference_steps", e.field());
             RgbImage img = sd.generate(b.steps(2).build()).images().get(0);
-            e = assertThrows(InvalidRequestException.class, () -> sd.generate(b.initImage(img).build()));
-            assertEquals("image", e.field());
-            assertEquals("LCMScheduler", sd.generate(b.initImage((RgbImage) null).build()).scheduler());
+            e = assertThrows(InvalidRequestException.class, () -> sd.generate(b.initImage(img).mask(img).build()));
+            assertEquals("mask_image", e.field(), "no LCM inpainting");
+            // image-to-image runs; a strength whose shortened origin schedule is shorter than the steps is refused
+            assertEquals("LCMScheduler", sd.generate(b.mask((RgbImage) null).build()).scheduler());
+            e = assertThrows(InvalidRequestException.class, () -> sd.generate(b.steps(4).strength(0.05).build()));
+            assertEquals("num_inference_steps", e.field());
+            assertEquals("LCMScheduler", sd.generate(b.initImage((RgbImage) null).strength((Double) null).build()).scheduler());
         }
     }
 }
