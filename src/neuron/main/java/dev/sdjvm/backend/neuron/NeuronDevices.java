@@ -212,7 +212,7 @@ public final class NeuronDevices {
      * Splits the visible cores into consecutive disjoint groups of {@code k} (throughput mode: one pipeline per
      * group). Cores left over when the count is not a multiple of k are not used (logged).
      *
-     * @throws IllegalArgumentException when k < 1
+     * @throws IllegalArgumentException when k &lt; 1
      * @throws BackendException when fewer than k cores are visible
      */
     public List<List<Integer>> groups(int k) {
