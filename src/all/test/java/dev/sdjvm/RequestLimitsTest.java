@@ -23,8 +23,8 @@ class RequestLimitsTest {
         assertEquals(GenerationRequest.MAX_STEPS, r.maxSteps());
         assertEquals(GenerationRequest.MAX_IMAGES, r.maxImages());
         // explicit values win
-        RequestLimits e = new RequestLimits(100, 200, 300, 4, 2).resolve(512, 512);
-        assertEquals(new RequestLimits(100, 200, 300, 4, 2), e);
+        RequestLimits e = RequestLimits.of(100, 200, 300, 4, 2).resolve(512, 512);
+        assertEquals(RequestLimits.of(100, 200, 300, 4, 2), e);
     }
 
     @Test
@@ -53,7 +53,7 @@ class RequestLimitsTest {
 
     @Test
     void invalidLimitsAreRejected() {
-        assertThrows(InvalidRequestException.class, () -> new RequestLimits(-1, 0, 0, 0, 0));
+        assertThrows(InvalidRequestException.class, () -> RequestLimits.of(-1, 0, 0, 0, 0));
         assertThrows(InvalidRequestException.class, () -> RequestLimits.auto().withMaxSteps(1001));
         assertThrows(InvalidRequestException.class, () -> RequestLimits.auto().withMaxImages(17));
         assertEquals(RequestLimits.auto(), LoadOptions.defaults().withLimits(null).limits());

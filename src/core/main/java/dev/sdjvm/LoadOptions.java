@@ -5,46 +5,22 @@ import dev.sdjvm.errors.InvalidRequestException;
 /**
  * How {@link StableDiffusion#load(java.nio.file.Path, LoadOptions)} sets a model up.
  *
- * @param backend           where to run ({@link Backend#AUTO} by default)
- * @param threads           libtorch intra-op threads (process-wide), or 0 to keep libtorch's default
- * @param unetReplicas      UNet copies; with 2 and a batch-1 UNet, the uncond and cond halves of classifier-free
- *                          guidance run concurrently (AWS's {@code DataParallel(unet, [0, 1])}, on Neuron on two
- *                          NeuronCores); 0 (the default) = automatic: 2 on Neuron when the cores allow, 1 on the CPU
- * @param maxConcurrent     generations allowed to run at once; more wait (1 by default: one generation already
- *                          uses every core)
- * @param warmup            run every artifact once at load time, which checks that their shapes fit together and
- *                          finds dtype and batch of artifacts without a manifest (true by default)
- * @param pipelines         throughput mode: independent pipelines (each with its own modules; on Neuron each on its
- *                          own group of cores) serving concurrent requests, one request per pipeline at a time.
- *                          1 by default; with more than 1, {@code maxConcurrent} is ignored (it is the pipeline count)
- * @param limits            what one generation may cost, checked before any work ({@link RequestLimits#auto()}: derived
- *                          from the model and the machine); null = auto
- * @param optimize          CPU backend: rewrite the TorchScript graphs at load time for faster CPU inference (fused
- *                          scaled-dot-product attention for the traced attention, float32 compute for bfloat16 artifacts
- *                          on CPUs without bfloat16 instructions, channels-last convolutions; see
- *                          {@code docs/performance.md}). Results stay within the parity tolerances. True by default;
- *                          false runs the artifacts exactly as traced (for comparison). Ignored by the Neuron backends
- * @param cpu               CPU backend: how rewrites are chosen (measured on this CPU and cached, by default) and which
- *                          process-wide settings the library may make ({@link CpuOptions#defaults()}; the CLI and the
- *                          server use {@link CpuOptions#application()}); null = defaults
+ * <p>Immutable; made by {@link #defaults()} and changed by the {@code with*} methods (there is no public constructor,
+ * so options can be added without breaking callers). Equal when all options are.
  */
-public record LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
-                          int pipelines, RequestLimits limits, boolean optimize, CpuOptions cpu) {
-    /**
-     * Checks the options.
-     *
-     * @param backend       where to run, not null
-     * @param threads       libtorch intra-op threads, &gt;= 0
-     * @param unetReplicas  UNet copies, 1..64, or 0 for automatic
-     * @param maxConcurrent generations at once, &gt;= 1
-     * @param warmup        run every artifact once at load time
-     * @param pipelines     independent pipelines, 1..64
-     * @param limits        the work budget per request, not null
-     * @param optimize      optimize the TorchScript graphs at load time (CPU backend)
-     * @param cpu           CPU tuning and process settings, or null for {@link CpuOptions#defaults()}
-     * @throws InvalidRequestException naming the first invalid option
-     */
-    public LoadOptions {
+public final class LoadOptions {
+    private final Backend backend;
+    private final int threads;
+    private final int unetReplicas;
+    private final int maxConcurrent;
+    private final boolean warmup;
+    private final int pipelines;
+    private final RequestLimits limits;
+    private final boolean optimize;
+    private final CpuOptions cpu;
+
+    private LoadOptions(Backend backend, int threads, int unetReplicas, int maxConcurrent, boolean warmup,
+                        int pipelines, RequestLimits limits, boolean optimize, CpuOptions cpu) {
         if (backend == null) {
             throw new InvalidRequestException("backend", "must not be null");
         }
@@ -60,8 +36,15 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
         if (pipelines < 1 || pipelines > 64) {
             throw new InvalidRequestException("pipelines", "must be in 1..64, got " + pipelines);
         }
-        limits = limits == null ? RequestLimits.auto() : limits;
-        cpu = cpu == null ? CpuOptions.defaults() : cpu;
+        this.backend = backend;
+        this.threads = threads;
+        this.unetReplicas = unetReplicas;
+        this.maxConcurrent = maxConcurrent;
+        this.warmup = warmup;
+        this.pipelines = pipelines;
+        this.limits = limits == null ? RequestLimits.auto() : limits;
+        this.optimize = optimize;
+        this.cpu = cpu == null ? CpuOptions.defaults() : cpu;
     }
 
     /** {@return the defaults: AUTO backend, libtorch's threads, automatic UNet replicas, one generation at a time, warm-up on, graph optimization on, {@link CpuOptions#defaults()}} */
@@ -150,5 +133,100 @@ public record LoadOptions(Backend backend, int threads, int unetReplicas, int ma
     public LoadOptions withCpu(CpuOptions c) {
         return new LoadOptions(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize,
                 java.util.Objects.requireNonNull(c, "cpu"));
+    }
+
+    /**
+     * {@return where to run ({@link Backend#AUTO} by default)}
+     */
+    public Backend backend() {
+        return backend;
+    }
+
+    /**
+     * {@return libtorch intra-op threads (process-wide), or 0 to keep libtorch's default}
+     */
+    public int threads() {
+        return threads;
+    }
+
+    /**
+     * {@return UNet copies; with 2 and a batch-1 UNet, the uncond and cond halves of classifier-free guidance run
+     * concurrently (AWS's {@code DataParallel(unet, [0, 1])}, on Neuron on two NeuronCores); 0 (the default) =
+     * automatic: 2 on Neuron when the cores allow, 1 on the CPU}
+     */
+    public int unetReplicas() {
+        return unetReplicas;
+    }
+
+    /**
+     * {@return generations allowed to run at once; more wait (1 by default: one generation already uses every core)}
+     */
+    public int maxConcurrent() {
+        return maxConcurrent;
+    }
+
+    /**
+     * {@return run every artifact once at load time, which checks that their shapes fit together and finds dtype and
+     * batch of artifacts without a manifest (true by default)}
+     */
+    public boolean warmup() {
+        return warmup;
+    }
+
+    /**
+     * {@return throughput mode: independent pipelines (each with its own modules; on Neuron each on its own group of
+     * cores) serving concurrent requests, one request per pipeline at a time. 1 by default; with more than 1, {@code
+     * maxConcurrent} is ignored (it is the pipeline count)}
+     */
+    public int pipelines() {
+        return pipelines;
+    }
+
+    /**
+     * {@return what one generation may cost, checked before any work ({@link RequestLimits#auto()}: derived from the
+     * model and the machine); null = auto}
+     */
+    public RequestLimits limits() {
+        return limits;
+    }
+
+    /**
+     * {@return CPU backend: rewrite the TorchScript graphs at load time for faster CPU inference (fused
+     * scaled-dot-product attention for the traced attention, float32 compute for bfloat16 artifacts on CPUs without
+     * bfloat16 instructions, channels-last convolutions; see {@code docs/performance.md}). Results stay within the
+     * parity tolerances. True by default; false runs the artifacts exactly as traced (for comparison). Ignored by the
+     * Neuron backends}
+     */
+    public boolean optimize() {
+        return optimize;
+    }
+
+    /**
+     * {@return CPU backend: how rewrites are chosen (measured on this CPU and cached, by default) and which
+     * process-wide settings the library may make ({@link CpuOptions#defaults()}; the CLI and the server use {@link
+     * CpuOptions#application()}); null = defaults}
+     */
+    public CpuOptions cpu() {
+        return cpu;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof LoadOptions l && l.backend == backend && l.threads == threads
+                && l.unetReplicas == unetReplicas && l.maxConcurrent == maxConcurrent && l.warmup == warmup
+                && l.pipelines == pipelines && l.limits.equals(limits) && l.optimize == optimize && l.cpu.equals(cpu);
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(backend, threads, unetReplicas, maxConcurrent, warmup, pipelines, limits, optimize,
+                cpu);
+    }
+
+    @Override
+    public String toString() {
+        return "LoadOptions[backend=" + backend + ", threads=" + threads + ", unetReplicas=" + unetReplicas
+                + ", maxConcurrent=" + maxConcurrent + ", warmup=" + warmup + ", pipelines=" + pipelines + ", limits="
+                + limits + ", optimize=" + optimize + ", cpu=" + cpu + "]";
     }
 }

@@ -15,15 +15,16 @@ import java.lang.management.ManagementFactory;
  * time with pixels x images x steps; one UNet step or one VAE decode cannot be interrupted, so a deadline alone does
  * not bound them.
  *
- * @param maxImagePixels height x width of one image; 0 = 4x the model's own size (2x each side)
- * @param maxBatchPixels height x width x num_images_per_prompt; 0 = half the machine's memory at
- *                       {@link #BYTES_PER_PIXEL} per pixel, at least the model's own size and at most 16x it
- * @param maxWork        height x width x num_images_per_prompt x num_inference_steps; 0 = four images of the model's
- *                       own size at the maximum {@value GenerationRequest#MAX_STEPS} steps
- * @param maxSteps       num_inference_steps; 0 = {@value GenerationRequest#MAX_STEPS}
- * @param maxImages      num_images_per_prompt; 0 = {@value GenerationRequest#MAX_IMAGES}
+ * <p>Immutable; made by {@link #auto()} or {@link #of} and changed by the {@code with*} methods (there is no public
+ * constructor, so limits can be added without breaking callers). Equal when all limits are.
  */
-public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWork, int maxSteps, int maxImages) {
+public final class RequestLimits {
+    private final long maxImagePixels;
+    private final long maxBatchPixels;
+    private final long maxWork;
+    private final int maxSteps;
+    private final int maxImages;
+
     /**
      * Working memory assumed per pixel of the batch: peak RSS grew by 2.7 KB per pixel for the tiny fp32 fixture
      * from 64x64 to 512x512 and by 3.6 KB per pixel for full-size SD 2.1-base fp32 from 256x256 to 512x512 (CFG on;
@@ -31,17 +32,7 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
      */
     public static final long BYTES_PER_PIXEL = 4096;
 
-    /**
-     * Checks the limits.
-     *
-     * @param maxImagePixels largest height x width of one image, or 0 (derived)
-     * @param maxBatchPixels largest height x width x images, or 0 (derived)
-     * @param maxWork        largest height x width x images x steps, or 0 (derived)
-     * @param maxSteps       largest {@code num_inference_steps}, or 0 (the request maximum)
-     * @param maxImages      largest {@code num_images_per_prompt}, or 0 (the request maximum)
-     * @throws InvalidRequestException for a negative limit or one above what a request may ask
-     */
-    public RequestLimits {
+    private RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWork, int maxSteps, int maxImages) {
         if (maxImagePixels < 0 || maxBatchPixels < 0 || maxWork < 0 || maxSteps < 0 || maxImages < 0) {
             throw new InvalidRequestException("limits", "must be >= 0 (0 = derived), got " + maxImagePixels + ", "
                     + maxBatchPixels + ", " + maxWork + ", " + maxSteps + ", " + maxImages);
@@ -54,11 +45,82 @@ public record RequestLimits(long maxImagePixels, long maxBatchPixels, long maxWo
             throw new InvalidRequestException("maxImages", "must be at most " + GenerationRequest.MAX_IMAGES
                     + ", got " + maxImages);
         }
+        this.maxImagePixels = maxImagePixels;
+        this.maxBatchPixels = maxBatchPixels;
+        this.maxWork = maxWork;
+        this.maxSteps = maxSteps;
+        this.maxImages = maxImages;
     }
 
     /** {@return every limit derived from the model and the machine} */
     public static RequestLimits auto() {
         return new RequestLimits(0, 0, 0, 0, 0);
+    }
+
+    /**
+     * All five limits at once (0 = derived, as {@link #auto()}).
+     *
+     * @param maxImagePixels largest height x width of one image; 0 = 4x the model's own size (2x each side)
+     * @param maxBatchPixels largest height x width x num_images_per_prompt; 0 = half the machine's memory at
+     *                       {@link #BYTES_PER_PIXEL} per pixel, at least the model's own size and at most 16x it
+     * @param maxWork        largest height x width x num_images_per_prompt x num_inference_steps; 0 = four images of
+     *                       the model's own size at the maximum {@value GenerationRequest#MAX_STEPS} steps
+     * @param maxSteps       largest num_inference_steps; 0 = {@value GenerationRequest#MAX_STEPS}
+     * @param maxImages      largest num_images_per_prompt; 0 = {@value GenerationRequest#MAX_IMAGES}
+     * @return the limits
+     * @throws InvalidRequestException for a negative limit or one above what a request may ask
+     */
+    public static RequestLimits of(long maxImagePixels, long maxBatchPixels, long maxWork, int maxSteps,
+                                   int maxImages) {
+        return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, maxSteps, maxImages);
+    }
+
+    /** {@return the largest height x width of one image; 0 = 4x the model's own size (2x each side)} */
+    public long maxImagePixels() {
+        return maxImagePixels;
+    }
+
+    /**
+     * {@return the largest height x width x num_images_per_prompt; 0 = half the machine's memory at
+     * {@link #BYTES_PER_PIXEL} per pixel, at least the model's own size and at most 16x it}
+     */
+    public long maxBatchPixels() {
+        return maxBatchPixels;
+    }
+
+    /**
+     * {@return the largest height x width x num_images_per_prompt x num_inference_steps; 0 = four images of the
+     * model's own size at the maximum {@value GenerationRequest#MAX_STEPS} steps}
+     */
+    public long maxWork() {
+        return maxWork;
+    }
+
+    /** {@return the largest num_inference_steps; 0 = {@value GenerationRequest#MAX_STEPS}} */
+    public int maxSteps() {
+        return maxSteps;
+    }
+
+    /** {@return the largest num_images_per_prompt; 0 = {@value GenerationRequest#MAX_IMAGES}} */
+    public int maxImages() {
+        return maxImages;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof RequestLimits l && l.maxImagePixels == maxImagePixels && l.maxBatchPixels == maxBatchPixels
+                && l.maxWork == maxWork && l.maxSteps == maxSteps && l.maxImages == maxImages;
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(maxImagePixels, maxBatchPixels, maxWork, maxSteps, maxImages);
+    }
+
+    @Override
+    public String toString() {
+        return "RequestLimits[maxImagePixels=" + maxImagePixels + ", maxBatchPixels=" + maxBatchPixels + ", maxWork="
+                + maxWork + ", maxSteps=" + maxSteps + ", maxImages=" + maxImages + "]";
     }
 
     /**

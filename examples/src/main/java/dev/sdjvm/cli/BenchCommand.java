@@ -135,7 +135,7 @@ public final class BenchCommand implements Callable<Integer> {
                 for (Path dir : dirs) {
                     // a benchmark measures the sizes it is asked for: no work budget beyond steps and images
                     LoadOptions o = LoadOptions.defaults().withThreads(threads).withUnetReplicas(unetReplicas)
-                            .withMaxConcurrent(concurrency).withLimits(new dev.sdjvm.RequestLimits(Long.MAX_VALUE,
+                            .withMaxConcurrent(concurrency).withLimits(dev.sdjvm.RequestLimits.of(Long.MAX_VALUE,
                                     Long.MAX_VALUE, Long.MAX_VALUE, 0, 0)).withOptimize(optimize).withWarmup(loadWarmup)
                             .withCpu(ModelOptions.cpuOptions(cpuRewrites, tuningCache));
                     long t0 = System.nanoTime();

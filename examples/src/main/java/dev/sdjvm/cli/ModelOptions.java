@@ -73,7 +73,7 @@ public final class ModelOptions {
 
     /** The work budget these options give (each 0 is derived from the model and the machine at check time). */
     public RequestLimits limits() {
-        return new RequestLimits(maxImagePixels, maxBatchPixels, maxWork, maxSteps, maxImages);
+        return RequestLimits.of(maxImagePixels, maxBatchPixels, maxWork, maxSteps, maxImages);
     }
 
     /**
