@@ -1,19 +1,17 @@
 package dev.sdjvm.pipeline;
 
-import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ArtifactSpec;
 import dev.sdjvm.model.DType;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.SdxlConfig;
 import java.util.Map;
-import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The SDXL family's plug-in points: {@link #detect} (is a model SDXL) and {@link #generate} (the task pipeline an SDXL
- * request runs); {@link Pipelines#generate} dispatches here.
+ * The SDXL family's plug-in points besides its text conditioning ({@link DiffusionStages#encodeConditioning}):
+ * {@link #detect} (is a model SDXL, with its parts) and the VAE's {@code force_upcast} check at load.
  */
 public final class SdxlComponents {
     private static final Logger LOG = LoggerFactory.getLogger(SdxlComponents.class);
