@@ -339,16 +339,9 @@ def main(argv=None):
         # tensor (the library also takes optimum-neuron's {"latent_parameters": ...} dict)
         pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=torch.float32)
 
-        class VaeEncoderWrap(torch.nn.Module):
-            def __init__(self, vae):
-                super().__init__()
-                self.encoder = vae.encoder
-                self.quant_conv = vae.quant_conv
-
-            def forward(self, sample):
-                return self.quant_conv(self.encoder(sample))
-
-        enc = VaeEncoderWrap(copy.deepcopy(pipe.vae)).eval()
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from vae_encoder_wrap import vae_encoder_wrap
+        enc = vae_encoder_wrap(torch, copy.deepcopy(pipe.vae), as_dict=False).eval()
         del pipe
         img = torch.rand([1, 3, args.height, args.width], dtype=torch.float32) * 2 - 1
         enc_neuron = torch_neuronx.trace(enc, img, compiler_workdir=os.path.join(work, "vae_encoder"),

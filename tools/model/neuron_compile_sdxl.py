@@ -112,16 +112,8 @@ def main(argv=None):
             del pipe
             save(part, torch_neuronx.trace(pqc, torch.randn([1, 4, lh, lw]), compiler_workdir=work))
         elif part == "vae_encoder":
-            class VaeEncoderWrap(torch.nn.Module):  # the moments as a bare tensor (the library takes dicts too)
-                def __init__(self, vae):
-                    super().__init__()
-                    self.encoder = vae.encoder
-                    self.quant_conv = vae.quant_conv
-
-                def forward(self, sample):
-                    return self.quant_conv(self.encoder(sample))
-
-            enc = VaeEncoderWrap(copy.deepcopy(pipe.vae)).eval()
+            from vae_encoder_wrap import vae_encoder_wrap  # HERE is on sys.path (above)
+            enc = vae_encoder_wrap(torch, copy.deepcopy(pipe.vae), as_dict=False).eval()  # the moments, bare
             del pipe
             save(part, torch_neuronx.trace(enc, torch.rand([1, 3, lh * 8, lw * 8]) * 2 - 1, compiler_workdir=work))
         elif part == "unet":

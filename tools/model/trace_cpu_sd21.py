@@ -269,17 +269,11 @@ def trace(args):
         torch.jit.save(dec_ts, os.path.join(cm, "vae_decoder.pt"))
         arts["vae_decoder"] = artifact(torch, "vae_decoder.pt", 1, [("latents", z)], dec_ts(z), ["image"])
 
-        class VaeEncoderWrap(nn.Module):  # optimum-neuron's contract: image in [-1,1] -> {"latent_parameters"}
-            def __init__(self, vae):
-                super().__init__()
-                self.encoder = vae.encoder
-                self.quant_conv = vae.quant_conv
-
-            def forward(self, sample):
-                return {"latent_parameters": self.quant_conv(self.encoder(sample))}
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from vae_encoder_wrap import vae_encoder_wrap  # optimum-neuron's {"latent_parameters"} contract
 
         img = (torch.rand([1, 3, 8 * lh, 8 * lw], generator=gen) * 2 - 1).to(vdt)
-        enc = VaeEncoderWrap(copy.deepcopy(pipe.vae)).to(vdt).eval()
+        enc = vae_encoder_wrap(torch, copy.deepcopy(pipe.vae), as_dict=True).to(vdt).eval()
         enc_ts = torch.jit.trace(enc, img, strict=False)
         torch.jit.save(enc_ts, os.path.join(cm, "vae_encoder.pt"))
         arts["vae_encoder"] = artifact(torch, "vae_encoder.pt", 1, [("sample", img)], enc_ts(img),

@@ -125,17 +125,11 @@ def main(argv=None):
             ts = torch.jit.trace(copy.deepcopy(m).float().eval(), z)
             torch.jit.save(ts, os.path.join(cm, part + ".pt"))
 
-        class VaeEncoderWrap(nn.Module):  # optimum-neuron's contract: image in [-1,1] -> {"latent_parameters"}
-            def __init__(self, vae):
-                super().__init__()
-                self.encoder = vae.encoder
-                self.quant_conv = vae.quant_conv
-
-            def forward(self, sample):
-                return {"latent_parameters": self.quant_conv(self.encoder(sample))}
-
+        sys.path.insert(0, HERE)
+        from vae_encoder_wrap import vae_encoder_wrap  # optimum-neuron's {"latent_parameters"} contract
         img = torch.rand([1, 3, lh * scale, lw * scale]) * 2 - 1
-        ts = torch.jit.trace(VaeEncoderWrap(copy.deepcopy(pipe.vae).float()).eval(), img, strict=False)
+        ts = torch.jit.trace(vae_encoder_wrap(torch, copy.deepcopy(pipe.vae).float(), as_dict=True).eval(), img,
+                             strict=False)
         torch.jit.save(ts, os.path.join(cm, "vae_encoder.pt"))
     print(json.dumps({"out": args.out, "latents": [4, lh, lw], "unet_dtype": args.dtype}))
     return 0
