@@ -52,6 +52,20 @@ class ModelFamiliesTest {
         return dir;
     }
 
+    /** The tasks each fixture runs, from its family and its files (no load needed). */
+    @Test
+    void tasksFollowTheFamilyAndTheVaeEncoder() {
+        List<String> all = List.of("text-to-image", "image-to-image", "inpainting");
+        assertEquals(all, StableDiffusion.inspect(TestModels.resource("models/tiny-sd21-fp32")).tasks(), "encoder");
+        assertEquals(all, StableDiffusion.inspect(TestModels.resource("models/tiny-sdxl-fp32")).tasks(), "SDXL");
+        assertEquals(List.of("inpainting"),
+                StableDiffusion.inspect(TestModels.resource("models/tiny-sd21-inpaint-fp32")).tasks(), "9-channel UNet");
+        assertEquals(List.of("text-to-image"),
+                StableDiffusion.inspect(TestModels.resource("models/tiny-sd15-fp32")).tasks(), "no VAE encoder");
+        assertEquals(List.of("text-to-image", "image-to-image"),
+                StableDiffusion.inspect(TestModels.resource("models/tiny-lcm-fp32")).tasks(), "LCM: no inpainting");
+    }
+
     @Test
     void anSdxlClaimWithoutSdxlPartsIsRefusedNamingThem(@TempDir Path tmp) throws Exception {
         // an SD 2.1 model whose model_index.json says StableDiffusionXLPipeline: no text_encoder_2, no tokenizer_2

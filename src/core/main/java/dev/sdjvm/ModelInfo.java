@@ -37,12 +37,15 @@ import java.util.Objects;
  *                        for the family (50; LCM 4), 1 for a few-step (Turbo) model
  * @param defaultGuidanceScale the {@code guidance_scale} a request without one runs: diffusers' pipeline's default
  *                        for the family (7.5; SDXL 5.0; LCM 8.5), 0 for a few-step (Turbo) model
+ * @param tasks           what the model runs: {@code text-to-image}, {@code image-to-image}, {@code inpainting}
+ *                        (the image tasks need a VAE encoder; LCM has no inpainting; an inpainting UNet runs only
+ *                        inpainting)
  */
 public record ModelInfo(Path root, int height, int width, Map<String, Artifact> artifacts, int unetReplicas,
                         int pipelines, Backend backend, String backendDetail, Map<String, Object> schedulerConfig,
                         Manifest manifest, long loadNanos, boolean loaded, String layout, String family,
                         String familyEvidence, String familyProblem, String defaultScheduler, int defaultSteps,
-                        double defaultGuidanceScale) {
+                        double defaultGuidanceScale, List<String> tasks) {
     /** {@link #layout()} of AWS's Inferentia2 layout: Neuron-compiled {@code compiled_models/*.pt} carrying NEFFs. */
     public static final String LAYOUT_AWS = "AWS compiled_models (Neuron)";
     /** {@link #layout()} of {@code compiled_models/*.pt} traced for the CPU. */
@@ -72,9 +75,11 @@ public record ModelInfo(Path root, int height, int width, Map<String, Artifact> 
      * @param defaultScheduler the scheduler a request without one runs
      * @param defaultSteps    the steps a request without them runs
      * @param defaultGuidanceScale the guidance scale a request without one runs
+     * @param tasks           what the model runs
      */
     public ModelInfo {
         artifacts = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(artifacts));
+        tasks = List.copyOf(tasks);
     }
 
     /**

@@ -434,7 +434,7 @@ public final class StableDiffusion implements AutoCloseable {
                 dir.schedulerConfig(), manifest(dir), 0, false, layout(dir, backend(plan.backend())),
                 dir.family().family().name(), dir.family().evidence(), dir.family().problem(),
                 DiffusionStages.defaultScheduler(dir), DiffusionStages.defaultSteps(dir),
-                DiffusionStages.defaultGuidanceScale(dir));
+                DiffusionStages.defaultGuidanceScale(dir), Pipelines.tasks(dir));
     }
 
     /** The layout's name for {@link ModelInfo#layout()}: compiled_models is AWS's on Neuron, TorchScript on the CPU. */
@@ -475,7 +475,7 @@ public final class StableDiffusion implements AutoCloseable {
                 backend.describe(), m.schedulerConfig(), manifest(m), loadNanos, true, layout(m, kind),
                 m.family().family().name(), m.family().evidence(), m.family().problem(),
                 DiffusionStages.defaultScheduler(m), DiffusionStages.defaultSteps(m),
-                DiffusionStages.defaultGuidanceScale(m));
+                DiffusionStages.defaultGuidanceScale(m), Pipelines.tasks(m));
     }
 
     /** {@return the model's tokenizer} */

@@ -83,6 +83,7 @@ public final class InfoCommand implements Callable<Integer> {
         f.put("default_scheduler", info.defaultScheduler());
         f.put("default_steps", info.defaultSteps());
         f.put("default_guidance_scale", info.defaultGuidanceScale());
+        f.put("tasks", info.tasks());
         putKnown(f, "scheduler_config_class", info.schedulerConfig().get("_class_name"));
         ModelInfo.Manifest mf = info.manifest();
         if (mf != null) {
@@ -181,6 +182,10 @@ public final class InfoCommand implements Callable<Integer> {
         out.println("image size: " + f.get("width") + "x" + f.get("height") + " (width x height)");
         out.println("defaults:   " + f.get("default_steps") + " steps, guidance " + f.get("default_guidance_scale")
                 + " (a request without --steps / --guidance runs these)");
+        List<String> tasks = (List<String>) f.get("tasks");
+        out.println("tasks:      " + (tasks.isEmpty() ? "none" : String.join(", ", tasks))
+                + (tasks.contains("image-to-image") || tasks.contains("inpainting") || tasks.isEmpty() ? ""
+                : " (image-to-image and inpainting need the VAE encoder, compiled_models/vae_encoder.pt)"));
         Object dflt = f.get("default_scheduler");
         out.println("scheduler:  " + f.getOrDefault("scheduler_config_class", "(scheduler_config.json has no _class_name)")
                 + " (scheduler_config.json; generate uses " + ("config".equals(dflt) ? "it" : dflt)

@@ -1,9 +1,11 @@
 package dev.sdjvm.pipeline;
 
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.FamilyDetection;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.ModelFamily;
+import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -33,6 +35,33 @@ public final class Pipelines {
             case UNKNOWN -> throw new ModelLoadException(model.root(), "unsupported model: " + f.problem() + " ("
                     + f.evidence() + ")");
         }
+    }
+
+    /** The task names of {@link #tasks}. */
+    public static final String TEXT_TO_IMAGE = "text-to-image";
+    public static final String IMAGE_TO_IMAGE = "image-to-image";
+    public static final String INPAINTING = "inpainting";
+
+    /**
+     * {@return the tasks a model runs: text-to-image for every supported family, image-to-image and inpainting (not for
+     * LCM) when it has a VAE encoder; an inpainting UNet (9 input channels) runs inpainting only; none for an
+     * unsupported family}
+     *
+     * @param model the model directory
+     */
+    public static List<String> tasks(ModelDirectory model) {
+        if (model.family().family() == ModelFamily.UNKNOWN) {
+            return List.of();
+        }
+        boolean encoder = model.has(ArtifactRole.VAE_ENCODER);
+        if (model.inpaintingUnet()) {
+            return encoder ? List.of(INPAINTING) : List.of();
+        }
+        if (!encoder) {
+            return List.of(TEXT_TO_IMAGE);
+        }
+        return model.family().family() == ModelFamily.LCM ? List.of(TEXT_TO_IMAGE, IMAGE_TO_IMAGE)
+                : List.of(TEXT_TO_IMAGE, IMAGE_TO_IMAGE, INPAINTING);
     }
 
     /**
