@@ -29,6 +29,8 @@ layout <part>/model.pt; see sdxl_export.py):
         --out src/all/test/resources/models/tiny-sdxl-fp32   # tokenizer files copied: git stores them once
     /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-base --diffusers-src /tmp/diffusers/src \
         --out /tmp/sdxl-base-random   # full size, ~14 GB float32 (2.6 B UNet parameters), for a full-size step
+    /usr/bin/python3 tools/model/make_tiny_sd.py --preset sdxl-tiny --unet-in-channels 9 --diffusers-src /tmp/diffusers/src \
+        --link-tokenizer --out src/all/test/resources/models/tiny-sdxl-inpaint-fp32   # an SDXL inpainting UNet
     (add --dtype bf16 for a bfloat16 UNet, 5 GB, and --height 512 --width 512 to trace at 512x512: the trace at 1024
     runs a 1024x1024 fp32 UNet forward, over 13 minutes on 2 cores)
 
@@ -678,7 +680,7 @@ def main():
         if args.height != args.width:
             ap.error("--preset %s traces square examples: give --height and --width equal (or neither)" % args.preset)
         sdxl_export.export(args.out, args.preset, args.seed, args.diffusers_src, args.layout, args.link_tokenizer,
-                           dtype=DTYPES[args.dtype], trace_size=args.height)
+                           dtype=DTYPES[args.dtype], trace_size=args.height, unet_in_channels=args.unet_in_channels)
         print("wrote", args.out)
         return
     if args.fit_steps is None:

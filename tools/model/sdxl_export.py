@@ -57,9 +57,9 @@ SCHEDULER = {
 }
 
 
-def model_index(force_zeros=True):
+def model_index(force_zeros=True, class_name="StableDiffusionXLPipeline"):
     return {
-        "_class_name": "StableDiffusionXLPipeline",
+        "_class_name": class_name,
         "_diffusers_version": "0.19.0.dev0",
         "force_zeros_for_empty_prompt": force_zeros,
         "scheduler": ["diffusers", "EulerDiscreteScheduler"],
@@ -72,7 +72,7 @@ def model_index(force_zeros=True):
     }
 
 
-def preset(name):
+def preset(name, unet_in_channels=4):
     """(text_cfg, text2_cfg, unet_cfg, vae_cfg) with Hugging Face config keys."""
     if name == "sdxl-tiny":
         # H1=8, H2=12 (different, so a swapped concatenation cannot pass), P=6; 64x64 images
@@ -98,7 +98,7 @@ def preset(name):
     else:
         raise ValueError("unknown SDXL preset " + name)
     t2["architectures"] = ["CLIPTextModelWithProjection"]
-    unet.update(in_channels=4, out_channels=4, addition_embed_type="text_time", use_linear_projection=True,
+    unet.update(in_channels=unet_in_channels, out_channels=4, addition_embed_type="text_time", use_linear_projection=True,
                 act_fn="silu", flip_sin_to_cos=True, freq_shift=0, center_input_sample=False, upcast_attention=False)
     vae.update(in_channels=3, out_channels=3, latent_channels=4, act_fn="silu", scaling_factor=0.13025,
                force_upcast=True, down_block_types=["DownEncoderBlock2D"] * len(vae["block_out_channels"]),
@@ -140,13 +140,13 @@ import trace_cpu_sdxl  # noqa: E402
 _, UNetWrap = trace_cpu_sdxl.make_wrappers(torch, nn)
 
 
-def build(name, seed, diffusers_src):
+def build(name, seed, diffusers_src, unet_in_channels=4):
     """Seeded random weights; the tiny preset's output layers are scaled so that eps and the image are O(1)."""
     import make_task_references
     make_task_references.install_stubs(diffusers_src)
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
     from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
-    t1, t2, ucfg, vcfg = preset(name)
+    t1, t2, ucfg, vcfg = preset(name, unet_in_channels)
     torch.manual_seed(seed)
     te1 = ClipTextWithHiddenStates(t1, False).eval()
     te2 = ClipTextWithHiddenStates(t2, True).eval()
@@ -170,7 +170,7 @@ def calibrate(te1, te2, unet, vae, t1, t2, ucfg, vcfg, seed):
     out2 = te2(ids)
     ehs = torch.cat([e1, out2[2][-2]], dim=-1)
     h = ucfg["sample_size"]
-    x = torch.randn(2, 4, h, h, generator=g)
+    x = torch.randn(2, ucfg["in_channels"], h, h, generator=g)
     t = torch.tensor([500.0, 500.0])
     tid = torch.tensor([[64.0, 64, 0, 0, 64, 64]] * 2)
     eps = unet(x, t, ehs.repeat(2, 1, 1), added_cond_kwargs={"text_embeds": out2[0].repeat(2, 1), "time_ids": tid},
@@ -213,11 +213,11 @@ def tokenizers(out, link):
 
 @torch.no_grad()
 def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False, force_zeros=True,
-           dtype=torch.float32, trace_size=None):
+           dtype=torch.float32, trace_size=None, unet_in_channels=4):
     """dtype: the UNet's (the text encoders and the VAE stay float32, as trace_cpu_sdxl.py and AWS's sample do);
     trace_size: the image side of the UNet's and the VAE's example inputs (default: the UNet's sample_size x 8; the
     traced graphs take any multiple of 8 x the UNet's downsampling, so a smaller trace only makes the export faster)."""
-    te1, te2, unet, vae, t1, t2, ucfg, vcfg = build(name, seed, diffusers_src)
+    te1, te2, unet, vae, t1, t2, ucfg, vcfg = build(name, seed, diffusers_src, unet_in_channels)
     unet = unet.to(dtype)
     h = trace_size // 8 if trace_size else ucfg["sample_size"]
     ids1 = torch.tensor([[49406, 320, 1929, 49407] + [49407] * 73])  # AWS's example ids: tokenizer pads with eos
@@ -226,7 +226,7 @@ def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False
         "text_encoder": (te1, (ids1,)),
         "text_encoder_2": (te2, (ids2,)),
         "unet": (UNetWrap(unet).eval(), tuple(x.to(dtype) for x in (
-            torch.randn(1, 4, h, h), torch.tensor(999.0).float().expand((1,)),
+            torch.randn(1, unet_in_channels, h, h), torch.tensor(999.0).float().expand((1,)),
             torch.randn(1, 77, ucfg["cross_attention_dim"]), torch.randn(1, t2["projection_dim"]), torch.randn(1, 6)))),
         "vae_decoder": (vae.decoder, (torch.randn(1, 4, h, h),)),
         "vae_post_quant_conv": (vae.post_quant_conv, (torch.randn(1, 4, h, h),)),
@@ -251,7 +251,10 @@ def export(out, name, seed, diffusers_src, layout="sample", link_tokenizer=False
     write_json(os.path.join(out, "unet", "config.json"), dict(ucfg, _class_name="UNet2DConditionModel"))
     write_json(os.path.join(out, "vae", "config.json"), dict(vcfg, _class_name="AutoencoderKL"))
     write_json(os.path.join(out, "scheduler", "scheduler_config.json"), SCHEDULER)
-    write_json(os.path.join(out, "model_index.json"), model_index(force_zeros))
+    # an inpainting UNet (9 input channels) is published with the inpainting pipeline's class, as
+    # diffusers/stable-diffusion-xl-1.0-inpainting-0.1
+    write_json(os.path.join(out, "model_index.json"), model_index(
+        force_zeros, "StableDiffusionXLInpaintPipeline" if unet_in_channels == 9 else "StableDiffusionXLPipeline"))
     tokenizers(out, link_tokenizer)
     return out
 

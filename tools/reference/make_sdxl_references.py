@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MODEL = os.path.join(REPO, "src", "all", "test", "resources", "models", "tiny-sdxl-fp32")
 OUT = os.path.join(REPO, "src", "all", "test", "resources", "reference", "sdxl")
+MODEL9 = os.path.join(REPO, "src", "all", "test", "resources", "models", "tiny-sdxl-inpaint-fp32")
 INPUTS = os.path.join(REPO, "src", "all", "test", "resources", "reference", "tasks", "inputs")
 sys.path.insert(0, HERE)
 import make_task_references as mtr  # noqa: E402
@@ -81,6 +82,14 @@ INPAINT_CASES = [
     ("inpaint_euler_s1.0_neg_seed7", P2, "blurry", 10, 6.0, 7, None, 1.0, 0.0, 1, "start_64.png", "mask_64.png"),
     ("inpaint_dpm_s0.6_nocfg_seed3", P2, None, 10, 1.0, 3, DPM, 0.6, 0.0, 1, "start_64.png", "mask_64.png"),
     ("inpaint_euler_s0.8_two_images_seed21", P1, "", 10, 5.0, 21, None, 0.8, 0.0, 2, "start_64.png", "mask_64.png"),
+    # the same with models/tiny-sdxl-inpaint-fp32: a 9-channel inpainting UNet (latents, mask, masked-image latents);
+    # at strength 1.0 the image is not encoded (pure noise), only the masked image
+    ("inpaint9_euler_default_strength_seed42", P1, None, 12, 5.0, 42, None, None, 0.0, 1, "start_64.png", "mask_64.png",
+     MODEL9),
+    ("inpaint9_euler_s1.0_neg_seed7", P2, "blurry", 10, 6.0, 7, None, 1.0, 0.0, 1, "start_64.png", "mask_64.png",
+     MODEL9),
+    ("inpaint9_dpm_s0.6_nocfg_two_images_seed3", P2, None, 10, 1.0, 3, DPM, 0.6, 0.0, 2, "start_64.png",
+     "mask_64.png", MODEL9),
 ]
 
 TOLERANCES = {"image_max_abs": 2, "image_mean_abs": 0.05, "latents_max_abs_rel": 1e-4, "embeds_max_abs_rel": 1e-5,
@@ -200,22 +209,23 @@ def run_case(case, parts):
         StableDiffusionXLImg2ImgPipeline
     from PIL import Image
     img2img = len(case) == 11
-    inpaint = len(case) == 12 and isinstance(case[11], str)
+    inpaint = len(case) >= 12 and isinstance(case[11], str)
+    model = case[12] if len(case) == 13 else MODEL
     if img2img:
         cid, prompt, neg, steps, g, seed, sched, strength, rescale, n, start = case
         h = w = None
         zeros = True
     elif inpaint:
-        cid, prompt, neg, steps, g, seed, sched, strength, rescale, n, start, mask = case
+        cid, prompt, neg, steps, g, seed, sched, strength, rescale, n, start, mask = case[:12]
         h = w = None
         zeros = True
     else:
         cid, prompt, neg, steps, g, seed, sched, h, w, rescale, n, zeros = case
-    te1, te2, unet, vae = parts
-    cfg = read_json(os.path.join(MODEL, "scheduler", "scheduler_config.json"))
+    te1, te2, unet, vae = parts(model)
+    cfg = read_json(os.path.join(model, "scheduler", "scheduler_config.json"))
     cls = {EULER: EulerDiscreteScheduler, DPM: DPMSolverMultistepScheduler}[sched or cfg["_class_name"]]
-    common = dict(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=Tok(MODEL, "tokenizer"),
-                  tokenizer_2=Tok(MODEL, "tokenizer_2"), unet=unet, scheduler=cls.from_config(cfg),
+    common = dict(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=Tok(model, "tokenizer"),
+                  tokenizer_2=Tok(model, "tokenizer_2"), unet=unet, scheduler=cls.from_config(cfg),
                   force_zeros_for_empty_prompt=zeros, add_watermarker=False)
     from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint import \
         StableDiffusionXLInpaintPipeline
@@ -277,6 +287,8 @@ def run_case(case, parts):
         res["files"]["moments_f32"] = "cases/%s.moments.f32" % cid
         if inpaint:
             res["mask"] = mask
+            res["model"] = os.path.basename(model)
+            res["unet_in_channels"] = int(unet.config["in_channels"])
     else:
         res["task"] = "txt2img"
     res["files"]["png"] = "cases/%s.png" % cid
@@ -293,7 +305,12 @@ def main():
     mtr.install_stubs(args.diffusers_src)
     import diffusers
     from PIL import Image
-    parts = stand_ins(MODEL)
+    cache = {}
+
+    def parts(model):
+        if model not in cache:
+            cache[model] = stand_ins(model)
+        return cache[model]
     results, bad = [], 0
     with torch.no_grad():
         for c in CASES + IMG2IMG_CASES + INPAINT_CASES:

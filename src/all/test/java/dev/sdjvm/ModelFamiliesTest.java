@@ -60,6 +60,9 @@ class ModelFamiliesTest {
         assertEquals(all, StableDiffusion.inspect(TestModels.resource("models/tiny-sdxl-fp32")).tasks(), "SDXL");
         assertEquals(List.of("inpainting"),
                 StableDiffusion.inspect(TestModels.resource("models/tiny-sd21-inpaint-fp32")).tasks(), "9-channel UNet");
+        ModelInfo xl9 = StableDiffusion.inspect(TestModels.resource("models/tiny-sdxl-inpaint-fp32"));
+        assertEquals("SDXL", xl9.family(), "model_index.json StableDiffusionXLInpaintPipeline is an SDXL model");
+        assertEquals(List.of("inpainting"), xl9.tasks(), "SDXL 9-channel UNet");
         assertEquals(List.of("text-to-image"),
                 StableDiffusion.inspect(TestModels.resource("models/tiny-sd15-fp32")).tasks(), "no VAE encoder");
         assertEquals(List.of("text-to-image", "image-to-image"),

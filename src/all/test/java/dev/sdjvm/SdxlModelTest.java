@@ -126,6 +126,13 @@ class SdxlModelTest {
         e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(mean));
         assertTrue(e.getMessage().contains("latents_mean"), e.getMessage());
 
+        // the SDXL refiner (aesthetic-score time ids, only text_encoder_2) is named and refused
+        Path refiner = TestModels.copy(TINY, tmp.resolve("refiner"));
+        edit(refiner.resolve("model_index.json"), n -> n.put("_class_name", "StableDiffusionXLImg2ImgPipeline")
+                .put("requires_aesthetics_score", true));
+        e = assertThrows(ModelLoadException.class, () -> ModelDirectory.open(refiner));
+        assertTrue(e.getMessage().contains("SDXL refiner"), e.getMessage());
+
         // LCM-SDXL: diffusers' SDXL pipeline would feed the guidance embedding, which no SDXL wrapper traces
         Path lcm = TestModels.copy(TINY, tmp.resolve("lcm-sdxl"));
         edit(lcm.resolve("unet/config.json"), n -> n.put("time_cond_proj_dim", 256));

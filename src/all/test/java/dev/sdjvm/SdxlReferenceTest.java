@@ -47,9 +47,18 @@ class SdxlReferenceTest {
 
     /** The fixture, or a copy whose model_index.json sets force_zeros_for_empty_prompt as the case asks. */
     private StableDiffusion model(boolean forceZeros) throws Exception {
-        String key = String.valueOf(forceZeros);
+        return model("tiny-sdxl-fp32", forceZeros);
+    }
+
+    /** The case's fixture (inpainting cases may name tiny-sdxl-inpaint-fp32, a 9-channel UNet). */
+    private StableDiffusion model(JsonNode c) throws Exception {
+        return model(c.path("model").asText("tiny-sdxl-fp32"), c.get("force_zeros_for_empty_prompt").asBoolean());
+    }
+
+    private StableDiffusion model(String fixture, boolean forceZeros) throws Exception {
+        String key = fixture + "/" + forceZeros;
         if (!models.containsKey(key)) {
-            Path dir = TestModels.resource("models/tiny-sdxl-fp32");
+            Path dir = TestModels.resource("models/" + fixture);
             if (!forceZeros) {
                 dir = TestModels.copy(dir, tmp.resolve("nozeros"));
                 ObjectNode index = (ObjectNode) JSON.readTree(dir.resolve("model_index.json").toFile());
@@ -108,7 +117,7 @@ class SdxlReferenceTest {
     @ParameterizedTest(name = "{index}: {0}")
     @MethodSource("cases")
     void matchesDiffusers(String id, JsonNode c) throws Exception {
-        StableDiffusion sd = model(c.get("force_zeros_for_empty_prompt").asBoolean());
+        StableDiffusion sd = model(c);
         Map<String, float[]> seen = new HashMap<>();
         GenerationResult r;
         try (AutoCloseable probe = PipelineTestAccess.probe((k, v) -> seen.putIfAbsent(k, v.clone()))) {

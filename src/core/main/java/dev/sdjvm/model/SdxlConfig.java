@@ -35,13 +35,21 @@ public record SdxlConfig(Path tokenizer2Dir, boolean forceZerosForEmptyPrompt, b
     public static final int TIME_IDS = 6;
 
     /**
-     * {@return true when {@code model_index.json} names {@value #PIPELINE_CLASS}}
+     * diffusers' SDXL pipeline classes a base model is saved with ({@code model_index.json} {@code _class_name}): the
+     * text-to-image one, and the image-to-image and inpainting ones (e.g. an SDXL inpainting checkpoint). All three
+     * load the same parts; the library runs every task on any of them.
+     */
+    public static final java.util.List<String> PIPELINE_CLASSES = java.util.List.of(PIPELINE_CLASS,
+            "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline");
+
+    /**
+     * {@return true when {@code model_index.json} names one of {@link #PIPELINE_CLASSES}}
      *
      * @param root a model directory
      */
     public static boolean isSdxl(Path root) {
         JsonNode index = readOptional(root.resolve("model_index.json"));
-        return index != null && PIPELINE_CLASS.equals(index.path("_class_name").asText(null));
+        return index != null && PIPELINE_CLASSES.contains(index.path("_class_name").asText(""));
     }
 
     /**
@@ -60,15 +68,22 @@ public record SdxlConfig(Path tokenizer2Dir, boolean forceZerosForEmptyPrompt, b
         if (!isSdxl(root)) {
             if ("text_time".equals(addition)) {
                 throw new ModelLoadException(unetFile, "addition_embed_type text_time is SDXL's UNet, but "
-                        + root.resolve("model_index.json") + " does not name " + PIPELINE_CLASS);
+                        + root.resolve("model_index.json") + " does not name an SDXL pipeline " + PIPELINE_CLASSES);
             }
             if (dir.has(ArtifactRole.TEXT_ENCODER_2)) {
                 throw new ModelLoadException(dir.artifact(ArtifactRole.TEXT_ENCODER_2), "a second text encoder is "
-                        + "SDXL's, but " + root.resolve("model_index.json") + " does not name " + PIPELINE_CLASS);
+                        + "SDXL's, but " + root.resolve("model_index.json") + " does not name an SDXL pipeline "
+                        + PIPELINE_CLASSES);
             }
             return Optional.empty();
         }
         Path index = root.resolve("model_index.json");
+        JsonNode indexNode = readOptional(index);
+        if (indexNode.path("requires_aesthetics_score").asBoolean(false)) {
+            throw new ModelLoadException(index, "requires_aesthetics_score is true: this is an SDXL refiner (its UNet's "
+                    + "time ids carry an aesthetic score, and it has only text_encoder_2), which is not supported; "
+                    + "SDXL base models are");
+        }
         if (!dir.has(ArtifactRole.TEXT_ENCODER_2)) {
             throw new ModelLoadException(root.resolve("compiled_models").resolve(ArtifactRole.TEXT_ENCODER_2.fileName()),
                     "text_encoder_2 artifact not found (nor " + root.resolve(ArtifactRole.TEXT_ENCODER_2.sampleFileName())
