@@ -37,9 +37,11 @@ public final class Pipelines {
         }
     }
 
-    /** The task names of {@link #tasks}. */
+    /** {@link #tasks}: a prompt to an image. */
     public static final String TEXT_TO_IMAGE = "text-to-image";
+    /** {@link #tasks}: a start image and a prompt to an image. */
     public static final String IMAGE_TO_IMAGE = "image-to-image";
+    /** {@link #tasks}: a start image, a mask and a prompt to an image repainted where the mask is white. */
     public static final String INPAINTING = "inpainting";
 
     /**
