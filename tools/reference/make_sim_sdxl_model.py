@@ -52,11 +52,13 @@ def signatures():
                  ("in", "input3", F32, [B, P]), ("in", "input4", F32, [B, T]), ("out", "output0", F32, [B, C, L, L])],
         "vae_post_quant_conv": [("in", "input0", F32, [B, C, L, L]), ("out", "output0", F32, [B, C, L, L])],
         "vae_decoder": [("in", "input0", F32, [B, C, L, L]), ("out", "output0", F32, [B, 3, IMG, IMG])],
+        # image-to-image and inpainting: make_sim_model.py's vae_encoder function (float32, force_upcast)
+        "vae_encoder": [("in", "input0", F32, [B, 3, IMG, IMG]), ("out", "output0", F32, [B, 2 * C, L, L])],
     }
 
 
 FN = {"text_encoder": "text_encoder", "text_encoder_2": "text_encoder", "unet": "unet",
-      "vae_post_quant_conv": "post_quant_conv", "vae_decoder": "vae_decoder"}
+      "vae_post_quant_conv": "post_quant_conv", "vae_decoder": "vae_decoder", "vae_encoder": "vae_encoder"}
 
 
 class TwinTextEncoderHS(torch.nn.Module):
@@ -102,7 +104,8 @@ def twins():
             "unet": (TwinUNetSdxl(), (torch.randn(B, C, L, L), torch.tensor([999.0]), torch.randn(B, S, H1 + H2),
                                       torch.randn(B, P), torch.randn(B, T))),
             "vae_post_quant_conv": (msm.TwinPostQuantConv(), (torch.randn(B, C, L, L),)),
-            "vae_decoder": (msm.TwinVaeDecoder(IMG // L), (torch.randn(B, C, L, L),))}
+            "vae_decoder": (msm.TwinVaeDecoder(IMG // L), (torch.randn(B, C, L, L),)),
+            "vae_encoder": (msm.TwinVaeEncoder(IMG // L, 2 * C), (torch.rand(B, 3, IMG, IMG) * 2 - 1,))}
 
 
 def write_configs(out, kind):
@@ -144,7 +147,7 @@ def main():
     else:
         for role, (module, example) in twins().items():
             with torch.no_grad():
-                traced = torch.jit.trace(module.eval(), example, check_trace=False)
+                traced = torch.jit.trace(module.eval(), example, check_trace=False, strict=role != "vae_encoder")
             path = os.path.join(a.out, "compiled_models", role + ".pt")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             msm.save_module(traced, path)
@@ -152,7 +155,7 @@ def main():
         # bfloat16 first, as for AWS's SD 2.1 UNet)
         names = {"text_encoder": ["input_ids"], "text_encoder_2": ["input_ids"],
                  "unet": ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"],
-                 "vae_post_quant_conv": ["latents"], "vae_decoder": ["latents"]}
+                 "vae_post_quant_conv": ["latents"], "vae_decoder": ["latents"], "vae_encoder": ["image"]}
         arts = {}
         for role, tensors in sig.items():
             ins = [{"name": n, "dtype": d, "shape": sh} for n, (u, _, d, sh) in zip(names[role], tensors) if u == "in"]

@@ -14,6 +14,8 @@ import dev.sdjvm.StableDiffusion;
 import dev.sdjvm.TestModels;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.errors.ModelLoadException;
+import dev.sdjvm.image.ImageInputs;
+import dev.sdjvm.image.RgbImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,6 +98,32 @@ class SdxlNeffPipelineTest {
         var s = NrtSim.stats();
         assertEquals(0, s.get("live_models"), "every model unloaded at close");
         assertEquals(0, s.get("live_tensors"));
+    }
+
+    /**
+     * SDXL image-to-image and inpainting on the NEFF path: the VAE encoder NEFF ({@code vae_encoder/model.pt}) and the
+     * five-input UNet give the CPU twins' latents bit for bit, at the SDXL pipelines' default strengths (0.3, 0.9999).
+     */
+    @Test
+    void imageTasksOnTheNeffPathEqualTheCpuPath() throws Exception {
+        Path neuron = model("sim-sdxl-neuron", tmp.resolve("neuron-img"));
+        Path cpu = model("sim-sdxl-cpu", tmp.resolve("cpu-img"));
+        Path inputs = TestModels.resource("reference/tasks/inputs");
+        RgbImage start = ImageInputs.decode(Files.readAllBytes(inputs.resolve("start_64.png")));
+        RgbImage mask = ImageInputs.decode(Files.readAllBytes(inputs.resolve("mask_64.png")));
+        GenerationRequest[] reqs = {
+            GenerationRequest.builder("a red circle").initImage(start).steps(10).guidanceScale(5).seed(42L).build(),
+            GenerationRequest.builder("a red circle").initImage(start).mask(mask).steps(6).guidanceScale(5).seed(7L)
+                    .build(),
+        };
+        int[] steps = {3, 5};  // int(10 x 0.3), int(6 x 0.9999)
+        for (int i = 0; i < reqs.length; i++) {
+            GenerationResult onNeuron = generate(neuron, LoadOptions.defaults(), reqs[i]);
+            GenerationResult onCpu = generate(cpu, LoadOptions.defaults().withThreads(1), reqs[i]);
+            assertEquals(steps[i], onNeuron.timings().steps(), "the SDXL pipeline's default strength");
+            assertArrayEquals(onCpu.latents(), onNeuron.latents(), "final latents bit for bit");
+            assertArrayEquals(onCpu.images().get(0).rgb(), onNeuron.images().get(0).rgb(), "the same image");
+        }
     }
 
     @Test
