@@ -8,6 +8,7 @@ import dev.sdjvm.errors.GenerationCancelledException;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.image.FloatImage;
 import dev.sdjvm.image.RgbImage;
+import dev.sdjvm.image.VaeImageProcessor;
 import dev.sdjvm.model.ArtifactRole;
 import dev.sdjvm.model.ModelDirectory;
 import dev.sdjvm.model.ModelFamily;
@@ -227,22 +228,12 @@ public abstract class DiffusionStages {
     protected record Prompts(Encoding prompt, Encoding negative) {
     }
 
-    /** {@return the scheduler name a request resolves to: its own, else the model's default ({@link #defaultScheduler})} */
-    String schedulerName(Request r) {
-        return r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler(model) : r.scheduler();
-    }
-
     /**
-     * {@return the scheduler a request without one runs: the model's default ({@link #defaultScheduler(ModelDirectory)});
-     * a pipeline that always keeps the model's own scheduler returns {@code config}}
+     * {@return the scheduler a request asks for (without one: the model's default, {@link #defaultScheduler}), from
+     * the model's config and the request's overrides}
      */
-    protected String defaultScheduler() {
-        return defaultScheduler(model);
-    }
-
-    /** {@return the scheduler a request asks for, from the model's config and the request's overrides} */
     protected Scheduler scheduler(Request r) {
-        String name = r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler() : r.scheduler();
+        String name = r.scheduler() == null || r.scheduler().isBlank() ? defaultScheduler(model) : r.scheduler();
         if ("config".equalsIgnoreCase(name)) {
             return Schedulers.fromConfig(model.schedulerConfig(), r.schedulerOverrides());
         }
@@ -473,25 +464,6 @@ public abstract class DiffusionStages {
     }
 
     /**
-     * The denoising loop: scale the input, run the UNet on every row, combine the CFG halves in float32, step the
-     * scheduler in place; after every step the cancellation, the listener and the deadline are checked.
-     *
-     * @param latents    [n,4,h,w] flat, denoised in place
-     * @param embeddings the text embeddings, one row per UNet row ({@link #encodePrompt})
-     * @param timesteps  the timesteps to run ({@link #prepareTimesteps})
-     * @param plan       the plan
-     * @param listener   called after every step, or null
-     * @param deadline   checked after every step, or null
-     * @param cancelled  checked after every step (e.g. the model is closing), or null
-     * @return the nanoseconds spent in UNet calls
-     * @throws GenerationCancelledException when cancelled, refused by the listener or past the deadline
-     */
-    protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
-                           Instant deadline, BooleanSupplier cancelled) {
-        return denoise(latents, embeddings, timesteps, plan, listener, deadline, cancelled, new DenoiseHooks() { });
-    }
-
-    /**
      * What a task changes in the denoising loop; the defaults change nothing (text-to-image, image-to-image).
      * Inpainting with a 9-channel UNet widens its sample; with a 4-channel UNet it blends the known region back after
      * every step.
@@ -524,38 +496,6 @@ public abstract class DiffusionStages {
          */
         default void afterStep(int k, float[] latents) {
         }
-
-        /**
-         * {@return the UNet inputs the family writes once per generation besides the text embeddings (LCM: the
-         * guidance embedding {@code timestep_cond}); the default: none}
-         */
-        default List<UNetRunner.Conditioning> extraConditioning() {
-            return List.of();
-        }
-    }
-
-    /**
-     * {@link #denoise(float[], float[], double[], Plan, StepCallback, Instant, BooleanSupplier)} with what a task
-     * changes in the loop.
-     *
-     * @param latents    [n,4,h,w] flat, denoised in place
-     * @param embeddings the text embeddings, one row per UNet row ({@link #encodePrompt})
-     * @param timesteps  the timesteps to run ({@link #prepareTimesteps}, {@link #startTimesteps})
-     * @param plan       the plan
-     * @param listener   called after every step, or null
-     * @param deadline   checked after every step, or null
-     * @param cancelled  checked after every step (e.g. the model is closing), or null
-     * @param hooks      the task's changes to the loop
-     * @return the nanoseconds spent in UNet calls
-     * @throws GenerationCancelledException when cancelled, refused by the listener or past the deadline
-     */
-    protected long denoise(float[] latents, float[] embeddings, double[] timesteps, Plan plan, StepCallback listener,
-                           Instant deadline, BooleanSupplier cancelled, DenoiseHooks hooks) {
-        int tokens = tokenizer.maxLength();
-        int hidden = embeddings.length / plan.rows() / tokens;
-        List<UNetRunner.Conditioning> conditioning = List.of(
-                new UNetRunner.Conditioning(ENCODER_HIDDEN_STATES, embeddings, new long[] {tokens, hidden}));
-        return denoise(latents, conditioning, timesteps, plan, listener, deadline, cancelled, hooks);
     }
 
     /**
@@ -583,11 +523,6 @@ public abstract class DiffusionStages {
         float[] scaled = new float[latents.length];
         float[] noise = new float[plan.rows() * rowSize];
         float[] eps = cfg ? new float[latents.length] : noise;
-        List<UNetRunner.Conditioning> extra = hooks.extraConditioning();
-        if (!extra.isEmpty()) {
-            conditioning = new ArrayList<>(conditioning);
-            conditioning.addAll(extra);
-        }
         float rescale = (float) plan.guidanceRescale();
         boolean doRescale = cfg && plan.guidanceRescale() > 0;
         long unetNanos = 0;
@@ -801,6 +736,62 @@ public abstract class DiffusionStages {
             z[i] = sf * (moments[i] + std * eps[i]);
         }
         return z;
+    }
+
+    /**
+     * diffusers' image-to-image start image ({@code image_processor.preprocess(image)}): its own size floored to a
+     * multiple of 8 (Pillow's LANCZOS only when that changes it), or the request's height/width when it gives them (an
+     * extension: diffusers' image-to-image pipelines take no size). Refuses initial latents and a model without a VAE
+     * encoder before any work.
+     *
+     * @param req the request, with an image
+     * @return the preprocessed image [3, H, W] in [-1, 1]
+     * @throws InvalidRequestException (field {@code latents} or {@code image})
+     */
+    protected FloatImage startImage(Request req) {
+        if (req.latents() != null) {
+            throw new InvalidRequestException("latents", "image-to-image starts from the image's latents; initial "
+                    + "latents cannot be given");
+        }
+        components.vaeEncoder();  // a model without an encoder is refused before any work
+        RgbImage start = req.image();
+        return req.height() == null && req.width() == null ? VaeImageProcessor.preprocess(start)
+                : VaeImageProcessor.preprocess(start, req.height() != null ? req.height() : start.height(),
+                        req.width() != null ? req.width() : start.width());
+    }
+
+    /**
+     * {@link #checkInputs(Request, int, int, String, String)} at an image-to-image start image's size (a misfit is
+     * named by {@code height}/{@code width} when the request gave them, else by {@code image}).
+     *
+     * @param req   the request
+     * @param image its preprocessed start image ({@link #startImage})
+     * @return the plan
+     */
+    protected Plan checkInputs(Request req, FloatImage image) {
+        return checkInputs(req, image.height(), image.width(), req.height() != null ? "height" : "image",
+                req.width() != null ? "width" : "image");
+    }
+
+    /**
+     * diffusers' image-to-image {@code prepare_latents}: {@code scaling_factor} x the start image's posterior sample
+     * (draw 1, once for all images), duplicated to the batch; the noise (draw 2); {@code add_noise} at the first
+     * timestep.
+     *
+     * @param image     the preprocessed start image
+     * @param plan      the plan (its scheduler and images)
+     * @param generator the request's generator
+     * @param t0        the first timestep that runs
+     * @return the start latents [n, 4, h, w] flat
+     */
+    protected float[] noisedImageLatents(FloatImage image, Plan plan, TorchGenerator generator, double t0) {
+        float[] initLatents = repeat(encodeLatents(image, generator), plan.images());
+        float[] noise = new float[initLatents.length];
+        generator.randn(noise);
+        float[] latents = new float[initLatents.length];
+        plan.scheduler().addNoise(initLatents, noise, t0, latents);
+        record("init_latents", latents);
+        return latents;
     }
 
     /**

@@ -54,21 +54,11 @@ public final class ImageToImagePipeline extends DiffusionStages {
         if (req.image() == null) {
             throw new InvalidRequestException("image", "image-to-image needs a start image");
         }
-        if (req.latents() != null) {
-            throw new InvalidRequestException("latents", "image-to-image starts from the image's latents; initial "
-                    + "latents cannot be given");
-        }
         checkUnetTakes(false);
-        components.vaeEncoder();  // a model without an encoder is refused before any work
         // 4. Preprocess image: the size floored to a multiple of 8, resized (LANCZOS) only when that changes it
-        RgbImage start = req.image();
-        FloatImage image = req.height() == null && req.width() == null ? VaeImageProcessor.preprocess(start)
-                : VaeImageProcessor.preprocess(start, req.height() != null ? req.height() : start.height(),
-                        req.width() != null ? req.width() : start.width());
+        FloatImage image = startImage(req);
         // 1. Check inputs against the model, at the image's size
-        String hField = req.height() != null ? "height" : "image";
-        String wField = req.width() != null ? "width" : "image";
-        Plan plan = checkInputs(req, image.height(), image.width(), hField, wField);
+        Plan plan = checkInputs(req, image);
         // 5. Set timesteps: the full schedule, then its last `strength` (get_timesteps, set_begin_index)
         double[] timesteps = startTimesteps(req, plan, prepareTimesteps(req, plan));
         // 2.-3. Encode the prompt (SDXL: both encoders, and the time ids of the image's size)
@@ -77,12 +67,7 @@ public final class ImageToImagePipeline extends DiffusionStages {
         // 6. Prepare latents: scaling_factor * sample of the image's posterior (draw 1), duplicated to the batch;
         //    noise (draw 2); add_noise at the begin index's sigma
         TorchGenerator generator = new TorchGenerator(plan.seed());
-        float[] initLatents = repeat(encodeLatents(image, generator), plan.images());
-        float[] noise = new float[initLatents.length];
-        generator.randn(noise);
-        float[] latents = new float[initLatents.length];
-        plan.scheduler().addNoise(initLatents, noise, timesteps[0], latents);
-        record("init_latents", latents);
+        float[] latents = noisedImageLatents(image, plan, generator, timesteps[0]);
         // 7. Stochastic schedulers continue the same generator, as diffusers passes it to step()
         plan.scheduler().setNoiseSource(generator::randn);
         // 8. Denoising loop

@@ -3,10 +3,10 @@ package dev.sdjvm.pipeline;
 import dev.sdjvm.errors.InvalidRequestException;
 import dev.sdjvm.image.FloatImage;
 import dev.sdjvm.image.RgbImage;
-import dev.sdjvm.image.VaeImageProcessor;
 import dev.sdjvm.model.UNetSignature;
 import dev.sdjvm.scheduler.LCMScheduler;
 import dev.sdjvm.tensor.TorchGenerator;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
@@ -54,17 +54,8 @@ public final class LatentConsistencyPipeline extends DiffusionStages {
         FloatImage image = null;
         Plan p;
         if (img2img) {
-            if (req.latents() != null) {
-                throw new InvalidRequestException("latents", "image-to-image starts from the image's latents; initial "
-                        + "latents cannot be given");
-            }
-            components.vaeEncoder();  // a model without an encoder is refused before any work
-            RgbImage start = req.image();
-            image = req.height() == null && req.width() == null ? VaeImageProcessor.preprocess(start)
-                    : VaeImageProcessor.preprocess(start, req.height() != null ? req.height() : start.height(),
-                            req.width() != null ? req.width() : start.width());
-            p = checkInputs(req, image.height(), image.width(), req.height() != null ? "height" : "image",
-                    req.width() != null ? "width" : "image");
+            image = startImage(req);
+            p = checkInputs(req, image);
         } else {
             p = checkInputs(req);
         }
@@ -91,42 +82,27 @@ public final class LatentConsistencyPipeline extends DiffusionStages {
             timesteps = prepareTimesteps(req, plan);
         }
         long tTok = System.nanoTime();
-        Prompts prompts = tokenize(req, plan);
-        long tEnc = System.nanoTime();
-        float[] embeddings = encodePrompt(prompts, plan);
+        TextConditioning text = encodeConditioning(req, plan);  // the prompt alone: plan.cfg() is false
         long tLat = System.nanoTime();
         TorchGenerator generator = new TorchGenerator(plan.seed());
-        float[] latents;
-        if (img2img) {  // prepare_latents: scaling_factor * the posterior sample (draw 1), the noise (draw 2), add_noise
-            float[] initLatents = repeat(encodeLatents(image, generator), plan.images());
-            float[] noise = new float[initLatents.length];
-            generator.randn(noise);
-            latents = new float[initLatents.length];
-            plan.scheduler().addNoise(initLatents, noise, timesteps[0], latents);
-            record("init_latents", latents);
-        } else {
-            latents = prepareLatents(req.latents(), plan, generator);
-        }
+        float[] latents = img2img ? noisedImageLatents(image, plan, generator, timesteps[0])
+                : prepareLatents(req.latents(), plan, generator);
         plan.scheduler().setNoiseSource(generator::randn);
+        // the UNet's fourth input: the guidance embedding of w = guidance_scale - 1, one row per image
         int dim = model.family().timeCondProjDim();
-        float[] one = guidanceScaleEmbedding((float) (req.guidanceScale() - 1), dim);
-        float[] w = repeat(one, plan.images());
-        UNetRunner.Conditioning cond = new UNetRunner.Conditioning(UNetSignature.LCM.conditioning().get(1), w, new long[] {dim});
+        float[] w = repeat(guidanceScaleEmbedding((float) (req.guidanceScale() - 1), dim), plan.images());
+        List<UNetRunner.Conditioning> conditioning = new ArrayList<>(text.inputs());
+        conditioning.add(new UNetRunner.Conditioning(UNetSignature.LCM.conditioning().get(1), w, new long[] {dim}));
         long loopStart = System.nanoTime();
-        long unetNanos = denoise(latents, embeddings, timesteps, plan, req.listener(), req.deadline(), cancelled,
-                new DenoiseHooks() {
-                    @Override
-                    public List<UNetRunner.Conditioning> extraConditioning() {
-                        return List.of(cond);
-                    }
-                });
+        long unetNanos = denoise(latents, conditioning, timesteps, plan, req.listener(), req.deadline(), cancelled,
+                new DenoiseHooks() { });
         long loopEnd = System.nanoTime();
         // the last LCM step returns denoised itself: the latents are what diffusers decodes
         List<RgbImage> images = decodeLatents(latents, plan);
         long end = System.nanoTime();
-        return new Result(List.copyOf(images), plan.seed(), latents, tEnc - tTok, tLat - tEnc, loopEnd - loopStart,
-                unetNanos, end - loopEnd, end - t0, timesteps.length, prompts.prompt().truncated(),
-                plan.scheduler().name());
+        return new Result(List.copyOf(images), plan.seed(), latents, text.tokenizeNanos(),
+                tLat - tTok - text.tokenizeNanos(), loopEnd - loopStart, unetNanos, end - loopEnd, end - t0,
+                timesteps.length, text.truncated(), plan.scheduler().name());
     }
 
     /**
