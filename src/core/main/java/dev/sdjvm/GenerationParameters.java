@@ -2,6 +2,7 @@ package dev.sdjvm;
 
 import dev.sdjvm.errors.StableDiffusionException;
 import dev.sdjvm.image.RgbImage;
+import dev.sdjvm.scheduler.Scheduler;
 import dev.sdjvm.scheduler.Schedulers;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -184,11 +185,25 @@ public final class GenerationParameters {
      * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
      */
     public static String schedulerClass(GenerationRequest r, Map<String, Object> schedulerConfig, String defaultName) {
+        return scheduler(r, schedulerConfig, defaultName).name();
+    }
+
+    /**
+     * The scheduler a request runs on a model, configured as the pipeline configures it (the request's name, else
+     * {@code defaultName}; {@code config} = the model's {@code scheduler_config.json}; the request's overrides).
+     *
+     * @param r               the request
+     * @param schedulerConfig the model's scheduler config (diffusers key names)
+     * @param defaultName     the scheduler a request without one runs ({@link dev.sdjvm.ModelInfo#defaultScheduler()})
+     * @return a new scheduler, its timesteps not set
+     * @throws dev.sdjvm.errors.InvalidRequestException for an unknown name or override (field {@code scheduler})
+     */
+    public static Scheduler scheduler(GenerationRequest r, Map<String, Object> schedulerConfig, String defaultName) {
         String name = r.scheduler() == null || r.scheduler().isBlank() ? defaultName : r.scheduler();
         if ("config".equalsIgnoreCase(name)) {
-            return Schedulers.fromConfig(schedulerConfig, r.schedulerOverrides()).name();
+            return Schedulers.fromConfig(schedulerConfig, r.schedulerOverrides());
         }
-        return Schedulers.create(name, schedulerConfig, r.schedulerOverrides()).name();
+        return Schedulers.create(name, schedulerConfig, r.schedulerOverrides());
     }
 
     /**

@@ -7,8 +7,6 @@ import dev.sdjvm.StableDiffusion;
 import dev.sdjvm.GenerationParameters;
 import dev.sdjvm.cli.InfoCommand;
 import dev.sdjvm.errors.InvalidRequestException;
-import dev.sdjvm.scheduler.Scheduler;
-import dev.sdjvm.scheduler.Schedulers;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 
@@ -60,12 +58,8 @@ public final class StableDiffusionEngine implements Engine {
             throw new InvalidRequestException("image", "this model has no VAE encoder (compiled_models/"
                     + VAE_ENCODER + ".pt): image-to-image and inpainting need it");
         }
-        String name = request.scheduler() == null || request.scheduler().isBlank()
-                ? modelInfo.defaultScheduler() : request.scheduler();
-        Scheduler s = "config".equalsIgnoreCase(name)
-                ? Schedulers.fromConfig(modelInfo.schedulerConfig(), request.schedulerOverrides())
-                : Schedulers.create(name, modelInfo.schedulerConfig(), request.schedulerOverrides());
-        s.setTimesteps(withModelDefaults(request).steps().orElseThrow());
+        GenerationParameters.scheduler(request, modelInfo.schedulerConfig(), modelInfo.defaultScheduler())
+                .setTimesteps(withModelDefaults(request).steps().orElseThrow());
     }
 
     @Override
